@@ -1,0 +1,1 @@
+"""Simulated agency source systems that publish master-data change events."""

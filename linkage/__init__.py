@@ -1,0 +1,1 @@
+"""The linkage index and the once-only lookup service built on it."""

@@ -1,0 +1,1 @@
+"""Metric definitions and the Prometheus side of the exchange's health."""

@@ -1,0 +1,1 @@
+"""The contract between agencies and consumers: Avro schemas, their codec and the evolution gate."""

@@ -1,0 +1,1 @@
+"""Subcommands of `gdx`: each module registers its own parser and handler."""

@@ -1,0 +1,121 @@
+"""One settings object for every process, read from the environment and an optional TOML file.
+
+Precedence (highest first): explicit arguments, environment variables (`GDX_*`, plus the
+conventional `KAFKA_BOOTSTRAP_SERVERS`), the settings file (`GDX_SETTINGS_FILE`, else `gdx.toml`
+in the working directory), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from streams.errors import GdxError
+
+DEFAULT_SETTINGS_FILE = "gdx.toml"
+
+
+def settings_file() -> Path | None:
+    """The TOML file to read, or None; a file named explicitly must exist."""
+    named = os.environ.get("GDX_SETTINGS_FILE")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise GdxError(
+                f"settings file {path} (from GDX_SETTINGS_FILE) does not exist",
+                "create it or unset GDX_SETTINGS_FILE",
+            )
+        return path
+    default = Path(DEFAULT_SETTINGS_FILE)
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything a GDX process needs to know about its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="GDX_", populate_by_name=True, extra="forbid")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "GDX_KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"
+        ),
+        description="An external cluster (host:port,...). Unset: the project's own local broker.",
+    )
+    state_dir: Path = Field(default=Path(".gdx"), description="pid, logs and data of local services")
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "gdx", description="downloaded artefacts (Kafka jars), outside git"
+    )
+    kafka_port: int = Field(default=9092, ge=1024, le=65000, description="client port of broker 1")
+    kafka_brokers: int = Field(default=1, ge=1, le=5, description="local brokers to start")
+    kafka_heap: str = Field(default="512m", pattern=r"^\d+[mg]$", description="JVM heap per broker")
+    kafka_start_timeout_s: float = Field(default=90.0, gt=0, description="wait for a broker to answer")
+    kafka_request_timeout_s: float = Field(default=15.0, gt=0, description="admin and metadata calls")
+    topic_prefix: str = Field(
+        default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
+    )
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = settings_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def external_kafka(self) -> bool:
+        """True when an external cluster is named, so nothing local may be started."""
+        return self.kafka_bootstrap_servers is not None
+
+    @cached_property
+    def bootstrap_servers(self) -> str:
+        """Where clients connect: the external cluster, or the local brokers' client ports."""
+        if self.kafka_bootstrap_servers:
+            return self.kafka_bootstrap_servers
+        return ",".join(f"127.0.0.1:{self.client_port(n)}" for n in range(1, self.kafka_brokers + 1))
+
+    def client_port(self, node_id: int) -> int:
+        """Client port of local broker `node_id` (1-based); controllers sit one above."""
+        return self.kafka_port + 2 * (node_id - 1)
+
+    def controller_port(self, node_id: int) -> int:
+        return self.client_port(node_id) + 1
+
+    def topic(self, name: str) -> str:
+        """The physical name of a catalog topic under this environment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning a malformed value into a GdxError that names it."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise GdxError(f"invalid settings: {problems}", "fix the environment variable or settings file") from None
