@@ -33,8 +33,8 @@ async def publish_schemas(bootstrap_servers: str, topic: str, catalog: SchemaCat
         acks="all",
         request_timeout_ms=int(timeout_s * 1000),
     )
-    await producer.start()
     try:
+        await producer.start()
         pending = []
         for known in sorted(catalog.by_fingerprint.values(), key=lambda k: (k.name, k.version)):
             pending.append(
@@ -73,8 +73,8 @@ async def load_schemas(bootstrap_servers: str, topic: str, timeout_s: float = 15
         auto_offset_reset="earliest",
         request_timeout_ms=int(timeout_s * 1000),
     )
-    await consumer.start()
     try:
+        await consumer.start()
         await consumer.topics()  # refresh metadata so the topic's partitions are known
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
