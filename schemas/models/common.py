@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from schemas.identifiers import gregorian_year_problem, thai_id_problem
 
@@ -37,6 +37,8 @@ def _year_checker(horizon_years: int):  # noqa: ANN202 - a validator factory
 
 def _utc_millis(value: datetime) -> datetime:
     """Timestamps travel as UTC milliseconds; normalising here keeps round trips exact."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp has no time zone; the wire carries UTC")
     problem = gregorian_year_problem(value.year)
     if problem:
         raise ValueError(problem)
@@ -48,7 +50,7 @@ CitizenId = Annotated[str, AfterValidator(_thai_id)]
 JuristicId = Annotated[str, AfterValidator(_thai_id)]
 FactDate = Annotated[date, AfterValidator(_year_checker(1))]
 ExpiryDate = Annotated[date, AfterValidator(_year_checker(EXPIRY_HORIZON_YEARS))]
-UtcMillis = Annotated[AwareDatetime, AfterValidator(_utc_millis)]
+UtcMillis = Annotated[datetime, AfterValidator(_utc_millis)]
 Baht = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
 HouseId = Annotated[str, StringConstraints(pattern=r"^\d{11}$")]
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
