@@ -13,6 +13,7 @@ import asyncio
 import json
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.catalog import KnownSchema, SchemaCatalog
 from schemas.fingerprint import fingerprint, schema_json
@@ -65,8 +66,21 @@ def _known_from_record(key: bytes | None, value: bytes, headers: dict[str, bytes
     return known
 
 
+async def _partitions(bootstrap_servers: str, topic: str, timeout_s: float) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await admin.start()
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0 or not described["partitions"]:
+        raise SchemaTopicError(f"topic {topic} does not exist (error code {described['error_code']})")
+    return sorted(p["partition"] for p in described["partitions"])
+
+
 async def load_schemas(bootstrap_servers: str, topic: str, timeout_s: float = 15.0) -> SchemaCatalog:
     """Read the whole topic (up to its end offsets at start) into a catalog keyed by fingerprint."""
+    assigned = [TopicPartition(topic, p) for p in await _partitions(bootstrap_servers, topic, timeout_s)]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         enable_auto_commit=False,
@@ -75,17 +89,12 @@ async def load_schemas(bootstrap_servers: str, topic: str, timeout_s: float = 15
     )
     try:
         await consumer.start()
-        await consumer.topics()  # refresh metadata so the topic's partitions are known
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise SchemaTopicError(f"topic {topic} does not exist")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         ends = await consumer.end_offsets(assigned)
         latest: dict[bytes, KnownSchema | None] = {}
         async with asyncio.timeout(timeout_s):
-            while any(await consumer.position(tp) < ends[tp] for tp in assigned):
+            while [tp for tp in assigned if await consumer.position(tp) < ends[tp]]:
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     for record in records:
