@@ -58,6 +58,19 @@ class Codec:
             raise NotEncodable(f"{schema_name}: {type(exc).__name__}: {exc}") from exc
         return out.getvalue()
 
+    def records(self, schema_name: str, event: Mapping[str, Any]) -> list[tuple[bytes, bytes | None]]:
+        """The Kafka records (key, value) that publish one event, in order.
+
+        Key: the entity key in UTF-8, so an entity's versions share a partition. A DELETE is the
+        delete event itself (consumers that follow the stream see who deleted what, when) and then
+        a tombstone, value None, so compaction eventually drops the entity from the topic.
+        """
+        key = str(event["entity_key"]).encode("utf-8")
+        value = self.encode(schema_name, event)
+        if event["change_type"] == "DELETE":
+            return [(key, value), (key, None)]
+        return [(key, value)]
+
     def encode_dataset(self, agency: str, dataset: str, event: Mapping[str, Any]) -> bytes:
         return self.encode(self.catalog.for_dataset(agency, dataset).name, event)
 

@@ -81,6 +81,17 @@ def test_delete_carries_no_payload_and_round_trips(name: str) -> None:
     assert model.payload is None and model.change_type == "DELETE"
 
 
+def test_records_are_keyed_by_entity_and_a_delete_is_followed_by_a_tombstone() -> None:
+    name = "th.go.gdx.dol.TitleDeedEvent"
+    record = example_record(name)
+    key = record["entity_key"].encode("utf-8")
+    assert [k for k, _ in codec().records(name, record)] == [key]
+    record.update(change_type="DELETE", payload=None)
+    (first_key, delete), (second_key, tombstone) = codec().records(name, record)
+    assert first_key == second_key == key == b"12-45872"
+    assert codec().decode(delete).record["change_type"] == "DELETE" and tombstone is None
+
+
 def test_every_catalog_dataset_has_a_schema_a_model_and_an_example() -> None:
     topics = {(d.agency, d.name) for d in load_catalog().datasets}
     assert set(catalog().datasets) == topics
