@@ -123,7 +123,7 @@ def compose_event(envelope: dict[str, Any], payload: dict[str, Any], library: di
     event = {
         "type": "record",
         "name": payload["name"] + EVENT_SUFFIX,
-        "doc": f"Change event of {payload['name']}. {envelope['doc'].split('.')[0]}.",
+        "doc": f"A change to {payload['name'].rsplit('.', 1)[-1]}: the envelope, then the payload. {payload['doc']}",
         "fields": fields,
     }
     return split_full_names(inline_named_types(event, library, set()))

@@ -6,6 +6,7 @@ is stated once and a dataset cannot forget it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import StrEnum
@@ -25,7 +26,7 @@ def _thai_id(value: str) -> str:
     return value
 
 
-def _year_checker(horizon_years: int):  # noqa: ANN202 - a validator factory
+def _year_checker(horizon_years: int) -> Callable[[date], date]:
     def check(value: date) -> date:
         problem = gregorian_year_problem(value.year, horizon_years)
         if problem:
