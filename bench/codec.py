@@ -53,7 +53,7 @@ def per_call(works: list[Callable[[], object]], seconds: float, rounds: int) -> 
     sizes = [calls_per_round(work, seconds) for work in works]
     best = [float("inf")] * len(works)
     for _ in range(rounds):
-        for index, (work, calls) in enumerate(zip(works, sizes)):
+        for index, (work, calls) in enumerate(zip(works, sizes, strict=True)):
             start = time.perf_counter()
             for _ in range(calls):
                 work()
@@ -72,21 +72,23 @@ def main() -> int:
     codec = Codec(catalog)
     events = example_events()
     print(f"codec benchmark: encode + decode, one core, best of {args.rounds} rounds of ~{args.seconds}s", flush=True)
-    print(f"{'agency':<6} {'schema':<34} {'bytes':>5} {'bare ev/s':>11} {'codec ev/s':>11} {'ratio':>6} {'+validate ev/s':>15}")
+    print(
+        f"{'agency':<6} {'schema':<34} {'bytes':>5} {'bare ev/s':>11} {'codec ev/s':>11} {'ratio':>6} {'+validate ev/s':>15}"
+    )
     total_bare = total_codec = 0.0
     for agency, name in TYPICAL.items():
         record = events[name].to_avro()
         parsed = catalog.current[name].parsed
 
-        def bare() -> object:
+        def bare(parsed: object = parsed, record: dict = record) -> object:
             out = BytesIO()
             schemaless_writer(out, parsed, record)
             return schemaless_reader(BytesIO(out.getvalue()), parsed)
 
-        def wrapped() -> object:
+        def wrapped(name: str = name, record: dict = record) -> object:
             return codec.decode(codec.encode(name, record))
 
-        def validated() -> object:
+        def validated(name: str = name, record: dict = record) -> object:
             return validate_event(codec.decode(codec.encode(name, record)))
 
         bare_s, codec_s, valid_s = per_call([bare, wrapped, validated], args.seconds, args.rounds)

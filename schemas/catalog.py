@@ -97,7 +97,9 @@ def read_released(released_dir: Path = RELEASED_DIR) -> dict[str, list[tuple[int
 def load_schema_catalog(source_dir: Path = SOURCE_DIR, released_dir: Path = RELEASED_DIR) -> SchemaCatalog:
     """The repository's catalog: every released version plus the current sources."""
     released = read_released(released_dir)
-    entries = [KnownSchema(name, version, True, schema) for name, versions in released.items() for version, schema in versions]
+    entries = [
+        KnownSchema(name, version, True, schema) for name, versions in released.items() for version, schema in versions
+    ]
     datasets: dict[tuple[str, str], str] = {}
     for key, schema in composed_events(source_dir).items():
         name = full_name(schema)

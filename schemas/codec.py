@@ -92,7 +92,5 @@ class Codec:
         except Exception as exc:  # truncated or corrupt bodies surface as EOF, value, type or index errors
             raise BodyMismatch(f"{known.name} v{known.version}: {type(exc).__name__}: {exc}") from exc
         if body.tell() != len(data):
-            raise BodyMismatch(
-                f"{known.name} v{known.version}: {len(data) - body.tell()} bytes left after the record"
-            )
+            raise BodyMismatch(f"{known.name} v{known.version}: {len(data) - body.tell()} bytes left after the record")
         return Decoded(fp, known.name, known.version, record)  # type: ignore[arg-type]

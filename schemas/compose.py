@@ -99,17 +99,26 @@ def split_full_names(schema: Schema) -> Schema:
         return [split_full_names(branch) for branch in schema]
     if not isinstance(schema, dict):
         return schema
-    result = {key: split_full_names(value) if key in ("type", "items", "values") else value for key, value in schema.items()}
+    result = {
+        key: split_full_names(value) if key in ("type", "items", "values") else value for key, value in schema.items()
+    }
     if "fields" in result:
         result["fields"] = [{**f, "type": split_full_names(f["type"])} for f in result["fields"]]
     name = result.get("name")
     if result.get("type") in ("record", "enum", "fixed") and isinstance(name, str) and "." in name:
         namespace, _, simple = name.rpartition(".")
-        result = {"type": result["type"], "name": simple, "namespace": namespace, **{k: v for k, v in result.items() if k not in ("type", "name", "namespace")}}
+        result = {
+            "type": result["type"],
+            "name": simple,
+            "namespace": namespace,
+            **{k: v for k, v in result.items() if k not in ("type", "name", "namespace")},
+        }
     return result
 
 
-def compose_event(envelope: dict[str, Any], payload: dict[str, Any], library: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def compose_event(
+    envelope: dict[str, Any], payload: dict[str, Any], library: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """One dataset's event record: the envelope's fields, then `payload` (null for a DELETE)."""
     fields = copy.deepcopy(envelope["fields"])
     fields.append(

@@ -40,7 +40,9 @@ def resolve(document: dict[str, Any], ref: str) -> Any:
     return node
 
 
-def test_document_is_valid_against_the_official_asyncapi_3_schema(validator: jsonschema.Draft7Validator, document: dict[str, Any]) -> None:
+def test_document_is_valid_against_the_official_asyncapi_3_schema(
+    validator: jsonschema.Draft7Validator, document: dict[str, Any]
+) -> None:
     errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(document)]
     assert errors == []
 
@@ -55,7 +57,9 @@ def test_document_is_valid_against_the_official_asyncapi_3_schema(validator: jso
     ],
     ids=["version", "partitions", "avro-type", "operation-action"],
 )
-def test_the_official_schema_check_can_fail(validator: jsonschema.Draft7Validator, document: dict[str, Any], break_it: Any) -> None:
+def test_the_official_schema_check_can_fail(
+    validator: jsonschema.Draft7Validator, document: dict[str, Any], break_it: Any
+) -> None:
     broken = copy.deepcopy(document)
     break_it(broken)
     assert not validator.is_valid(broken)

@@ -14,7 +14,12 @@ from schema_helpers import SCHEMA_NAMES, catalog, codec, example, example_record
 from schemas.catalog import KnownSchema, SchemaCatalog
 from schemas.codec import Codec
 from schemas.errors import (
-    BodyMismatch, CodecError, DomainRuleViolation, NotEncodable, NotSingleObjectEncoded, UnknownFingerprint,
+    BodyMismatch,
+    CodecError,
+    DomainRuleViolation,
+    NotEncodable,
+    NotSingleObjectEncoded,
+    UnknownFingerprint,
     UnknownSchema,
 )
 from schemas.examples import example_events
@@ -107,7 +112,14 @@ def test_encode_dataset_uses_that_datasets_schema() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"\xc3", b"\xc3\x01\x00\x01\x02", b'{"citizen_id": "1101700123456"}', b"\x00\x00\x00\x00\x07\x02ab", b"\xc3\x02" + bytes(20)],
+    [
+        b"",
+        b"\xc3",
+        b"\xc3\x01\x00\x01\x02",
+        b'{"citizen_id": "1101700123456"}',
+        b"\x00\x00\x00\x00\x07\x02ab",
+        b"\xc3\x02" + bytes(20),
+    ],
     ids=["empty", "one-byte", "short-header", "json", "confluent-framing", "wrong-version-byte"],
 )
 def test_bytes_without_the_single_object_header_are_rejected(data: bytes) -> None:

@@ -48,7 +48,10 @@ def test_the_repository_passes_its_own_gate() -> None:
 
 def test_adding_an_optional_field_is_compatible_and_releases_as_v2(tree: tuple[Path, Path]) -> None:
     sources, released = tree
-    edit_person(sources, lambda f: f.append({"name": "blood_group", "type": ["null", "string"], "default": None, "doc": "ABO group"}))
+    edit_person(
+        sources,
+        lambda f: f.append({"name": "blood_group", "type": ["null", "string"], "default": None, "doc": "ABO group"}),
+    )
     catalog = load_schema_catalog(sources, released)
     assert [(k.name, k.version) for k in catalog.pending()] == [(PERSON, 2)]
     assert check_catalog(catalog, FULL_TRANSITIVE) == []
@@ -71,7 +74,8 @@ def test_removing_a_required_field_breaks_existing_consumers(tree: tuple[Path, P
     edit_person(sources, lambda f: f.remove(next(x for x in f if x["name"] == "nationality")))
     found = findings_for(sources, released)
     assert found == [
-        f"{PERSON}: v1 cannot read data written with v2: payload.nationality: field is missing on the writer side and has no default"
+        f"{PERSON}: v1 cannot read data written with v2: "
+        "payload.nationality: field is missing on the writer side and has no default"
     ]
     # the same change under a reviewed BACKWARD override: new readers still read old events
     assert findings_for(sources, released, Policy(Mode.FULL_TRANSITIVE, {PERSON: Mode.BACKWARD})) == []
@@ -97,16 +101,21 @@ def test_a_new_enum_symbol_breaks_old_readers(tree: tuple[Path, Path]) -> None:
 
     edit_person(sources, add_symbol)
     assert findings_for(sources, released) == [
-        f"{PERSON}: v1 cannot read data written with v2: payload.status: enum th.go.gdx.dopa.PersonStatus lacks symbols ['MISSING'] and has no default"
+        f"{PERSON}: v1 cannot read data written with v2: "
+        "payload.status: enum th.go.gdx.dopa.PersonStatus lacks symbols ['MISSING'] and has no default"
     ]
 
 
 def test_transitive_mode_compares_with_every_release_not_only_the_latest(tree: tuple[Path, Path]) -> None:
     sources, released = tree
-    edit_person(sources, lambda f: f.remove(next(x for x in f if x["name"] == "name_en")))  # had a default: FULL-compatible
+    edit_person(
+        sources, lambda f: f.remove(next(x for x in f if x["name"] == "name_en"))
+    )  # had a default: FULL-compatible
     assert findings_for(sources, released) == []
     release_pending(load_schema_catalog(sources, released), released)
-    edit_person(sources, lambda f: f.append({"name": "name_en", "type": ["null", "int"], "default": None, "doc": "reused name"}))
+    edit_person(
+        sources, lambda f: f.append({"name": "name_en", "type": ["null", "int"], "default": None, "doc": "reused name"})
+    )
     assert findings_for(sources, released, Policy(Mode.FULL, {})) == []  # v3 against v2 only
     found = findings_for(sources, released)
     assert found and all("v1" in f and "payload.name_en" in f for f in found)

@@ -8,7 +8,12 @@ from datetime import date
 import pytest
 
 from schemas.identifiers import (
-    check_digit, gregorian_year_problem, is_valid_thai_id, random_thai_id, thai_id_problem, with_check_digit,
+    check_digit,
+    gregorian_year_problem,
+    is_valid_thai_id,
+    random_thai_id,
+    thai_id_problem,
+    with_check_digit,
 )
 
 
@@ -36,7 +41,9 @@ def test_every_other_last_digit_is_rejected_with_the_expected_one_named() -> Non
     assert f"expected {good[12]}" in (thai_id_problem(wrong) or "")
 
 
-@pytest.mark.parametrize("value", ["", "110170012345", "11017001234566", "11017001234a6", "๑๑๐๑๗๐๐๑๒๓๔๕๖", " 1101700123456"])
+@pytest.mark.parametrize(
+    "value", ["", "110170012345", "11017001234566", "11017001234a6", "๑๑๐๑๗๐๐๑๒๓๔๕๖", " 1101700123456"]
+)
 def test_malformed_ids_are_not_13_ascii_digits(value: str) -> None:
     assert not is_valid_thai_id(value)
     assert "not 13 digits" in (thai_id_problem(value) or "")

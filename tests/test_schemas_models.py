@@ -161,7 +161,9 @@ DOMAIN_CASES: list[tuple[str, Mutation, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("short", "mutate", "expected"), DOMAIN_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(DOMAIN_CASES)])
+@pytest.mark.parametrize(
+    ("short", "mutate", "expected"), DOMAIN_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(DOMAIN_CASES)]
+)
 def test_domain_rule_violations_are_typed_and_explained(short: str, mutate: Mutation, expected: str) -> None:
     name = f"th.go.gdx.{short}"
     record = example_record(name)

@@ -58,12 +58,18 @@ def test_money_and_area_are_decimals() -> None:
         where
         for name in SCHEMA_NAMES
         for where, node in walk(catalog().current[name].schema)
-        if isinstance(node.get("type"), dict) and node["type"].get("logicalType") == "decimal"
-        or isinstance(node.get("type"), list) and any(isinstance(b, dict) and b.get("logicalType") == "decimal" for b in node["type"])
+        if isinstance(node.get("type"), dict)
+        and node["type"].get("logicalType") == "decimal"
+        or isinstance(node.get("type"), list)
+        and any(isinstance(b, dict) and b.get("logicalType") == "decimal" for b in node["type"])
     }
     assert {
-        "payload.registered_capital", "payload.capital", "payload.unit_area_sqm",
-        "payload.land_area.square_wah", "payload.mortgages[].amount", "payload.last_transfer.declared_price",
+        "payload.registered_capital",
+        "payload.capital",
+        "payload.unit_area_sqm",
+        "payload.land_area.square_wah",
+        "payload.mortgages[].amount",
+        "payload.last_transfer.declared_price",
     } <= decimals
 
 

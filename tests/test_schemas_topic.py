@@ -32,7 +32,9 @@ async def create_schema_topic(settings: Settings) -> str:
     return topic
 
 
-async def produce(settings: Settings, topic: str, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+async def produce(
+    settings: Settings, topic: str, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -84,7 +86,9 @@ async def test_loading_a_missing_topic_is_a_clear_error(settings: Settings) -> N
         await load_schemas(settings.bootstrap_servers, settings.topic("gdx.no-such-topic"), timeout_s=5)
 
 
-def test_cli_publish_writes_every_version(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_publish_writes_every_version(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     topic = asyncio.run(create_schema_topic(settings))
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.bootstrap_servers)
     monkeypatch.setenv("GDX_TOPIC_PREFIX", settings.topic_prefix)

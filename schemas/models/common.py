@@ -6,7 +6,7 @@ is stated once and a dataset cannot forget it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import StrEnum
@@ -116,7 +116,7 @@ class Party(Record):
     name: Text
 
 
-def party_ids(parties: list[Party | None], kind: PartyKind) -> set[str]:
+def party_ids(parties: Iterable[Party | None], kind: PartyKind) -> set[str]:
     return {p.id for p in parties if p is not None and p.kind is kind}
 
 
@@ -124,4 +124,3 @@ def require(condition: bool, message: str) -> None:
     """Raise the ValueError pydantic turns into a located validation error."""
     if not condition:
         raise ValueError(message)
-

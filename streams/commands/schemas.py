@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = schemas.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     check = verbs.add_parser("check", help="every schema against its released versions (exit 1 on a break)")
-    check.add_argument("--release", action="store_true", help="after a clean check, release changed schemas as new versions")
+    check.add_argument(
+        "--release", action="store_true", help="after a clean check, release changed schemas as new versions"
+    )
     check.add_argument("--sources", type=Path, default=SOURCE_DIR, help=argparse.SUPPRESS)
     check.add_argument("--released", type=Path, default=RELEASED_DIR, help=argparse.SUPPRESS)
     check.add_argument("--policy", type=Path, default=POLICY_FILE, help=argparse.SUPPRESS)
@@ -44,7 +46,9 @@ def _catalog(sources: Path = SOURCE_DIR, released: Path = RELEASED_DIR) -> Schem
     try:
         return load_schema_catalog(sources, released)
     except (ValueError, KeyError, CodecError) as exc:  # fastavro and json report malformed schemas as these
-        raise GdxError(f"cannot load the schemas: {type(exc).__name__}: {exc}", "fix the .avsc file named above") from None
+        raise GdxError(
+            f"cannot load the schemas: {type(exc).__name__}: {exc}", "fix the .avsc file named above"
+        ) from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -83,7 +87,9 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         args.out.write_text(text, encoding="utf-8")
-        print(f"wrote {args.out}: {len(document['channels'])} channels, {len(document['components']['messages'])} messages")
+        print(
+            f"wrote {args.out}: {len(document['channels'])} channels, {len(document['components']['messages'])} messages"
+        )
     return 0
 
 
@@ -92,7 +98,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     topic = settings.topic(SCHEMAS_TOPIC)
     catalog = _catalog()
     try:
-        count = asyncio.run(publish_schemas(settings.bootstrap_servers, topic, catalog, settings.kafka_request_timeout_s))
+        count = asyncio.run(
+            publish_schemas(settings.bootstrap_servers, topic, catalog, settings.kafka_request_timeout_s)
+        )
     except (KafkaError, SchemaTopicError) as exc:
         raise GdxError(
             f"publishing schemas to {topic} at {settings.bootstrap_servers} failed: {exc!r}",
