@@ -96,3 +96,14 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> bool:
 def test_list_reports_missing_topics_before_apply(settings: Settings) -> None:
     rows = list_topics(settings, load_catalog())
     assert rows and all(live is None for _, _, live, _ in rows)
+
+
+def test_apply_on_three_brokers_keeps_the_catalog_replication(three_broker_bootstrap: str) -> None:
+    settings = Settings(kafka_bootstrap_servers=three_broker_bootstrap, topic_prefix="three.")
+    catalog = load_catalog()
+    apply_topics(settings, catalog)
+    rows = list_topics(settings, catalog)
+    assert all(change.action == "unchanged" for *_, change in rows)
+    for spec, _, live, _ in rows:
+        assert live is not None and live.replication_factor == 3
+        assert live.configs["min.insync.replicas"] == "2"
