@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Any
+from typing import Any, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
@@ -88,9 +88,9 @@ class Codec:
         body = BytesIO(data)
         body.seek(HEADER_SIZE)
         try:
-            record = schemaless_reader(body, writer, reader)
+            record = cast(dict[str, Any], schemaless_reader(body, writer, reader))  # event schemas are records
         except Exception as exc:  # truncated or corrupt bodies surface as EOF, value, type or index errors
             raise BodyMismatch(f"{known.name} v{known.version}: {type(exc).__name__}: {exc}") from exc
         if body.tell() != len(data):
             raise BodyMismatch(f"{known.name} v{known.version}: {len(data) - body.tell()} bytes left after the record")
-        return Decoded(fp, known.name, known.version, record)  # type: ignore[arg-type]
+        return Decoded(fp, known.name, known.version, record)

@@ -12,11 +12,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, model_validator, ConfigDict, Field, StringConstraints
 
 from schemas.identifiers import gregorian_year_problem, thai_id_problem
 
 EXPIRY_HORIZON_YEARS = 20
+JURISTIC_ID_PREFIX = "0"
 
 
 def _thai_id(value: str) -> str:
@@ -47,8 +48,16 @@ def _utc_millis(value: datetime) -> datetime:
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
+def _juristic_id(value: str) -> str:
+    """DBD juristic-person IDs start with 0; a citizen ID in a juristic field is a mix-up."""
+    _thai_id(value)
+    if not value.startswith(JURISTIC_ID_PREFIX):
+        raise ValueError(f"{value} is not a juristic-person ID: those start with {JURISTIC_ID_PREFIX}")
+    return value
+
+
 CitizenId = Annotated[str, AfterValidator(_thai_id)]
-JuristicId = Annotated[str, AfterValidator(_thai_id)]
+JuristicId = Annotated[str, AfterValidator(_juristic_id)]
 FactDate = Annotated[date, AfterValidator(_year_checker(1))]
 ExpiryDate = Annotated[date, AfterValidator(_year_checker(EXPIRY_HORIZON_YEARS))]
 UtcMillis = Annotated[datetime, AfterValidator(_utc_millis)]
@@ -114,6 +123,12 @@ class Party(Record):
     kind: PartyKind
     id: CitizenId
     name: Text
+
+    @model_validator(mode="after")
+    def _id_fits_kind(self) -> Party:
+        if self.kind is PartyKind.JURISTIC_PERSON:
+            _juristic_id(self.id)
+        return self
 
 
 def party_ids(parties: Iterable[Party | None], kind: PartyKind) -> set[str]:

@@ -86,7 +86,10 @@ class ChangeEvent(Record):
         )
         for field, in_payload in (("citizen_ids", payload.citizen_ids()), ("juristic_ids", payload.juristic_ids())):
             listed = getattr(self.references, field)
-            require(set(listed) == in_payload, f"references.{field} {sorted(listed)} != IDs in the payload {sorted(in_payload)}")
+            require(
+                set(listed) == in_payload,
+                f"references.{field} {sorted(listed)} != IDs in the payload {sorted(in_payload)}",
+            )
         return self
 
     def to_avro(self) -> dict[str, Any]:
