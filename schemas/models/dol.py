@@ -44,9 +44,6 @@ class LandArea(Record):
     ngan: Annotated[int, Field(ge=0, le=3)]
     square_wah: Annotated[Decimal, Field(ge=0, lt=100, max_digits=5, decimal_places=1)]
 
-    def total_square_wah(self) -> Decimal:
-        return self.rai * 400 + self.ngan * 100 + self.square_wah
-
 
 class Ownership(Record):
     owner: Party
