@@ -9,6 +9,7 @@ from io import BytesIO
 import pytest
 from fastavro import parse_schema, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
+from fastavro.utils import generate_many
 
 from schema_helpers import SCHEMA_NAMES, catalog, codec, example, example_record
 from schemas.catalog import KnownSchema, SchemaCatalog
@@ -176,6 +177,17 @@ def test_corrupted_events_raise_typed_errors_and_never_anything_else() -> None:
             outcome = exc.reason
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     assert {"not-single-object", "unknown-fingerprint", "body-mismatch", "domain-rule"} <= set(outcomes)
+
+
+@pytest.mark.parametrize("name", SCHEMA_NAMES)
+def test_random_schema_conforming_events_survive_bytes_and_never_crash_validation(name: str) -> None:
+    """fastavro's generator fills every field with arbitrary values of the right Avro type."""
+    for record in generate_many(catalog().current[name].parsed, 40):
+        data = codec().encode(name, record)
+        decoded = codec().decode(data)
+        assert codec().decode(codec().encode(name, decoded.record)).record == decoded.record
+        with pytest.raises(DomainRuleViolation):  # random strings are no valid citizen IDs
+            validate_event(decoded)
 
 
 def test_encoding_a_record_that_misfits_its_schema_is_a_typed_error() -> None:
