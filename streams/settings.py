@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mg]$", description="JVM heap per broker")
     kafka_start_timeout_s: float = Field(default=90.0, gt=0, description="wait for a broker to answer")
     kafka_request_timeout_s: float = Field(default=15.0, gt=0, description="admin and metadata calls")
+    prometheus_port: int = Field(default=9090, ge=1024, le=65535, description="the project's own Prometheus (127.0.0.1)")
+    prometheus_scrape_interval_s: float = Field(
+        default=5.0, ge=1.0, le=60.0, description="scrape and rule-evaluation interval of the local Prometheus"
+    )
+    prometheus_start_timeout_s: float = Field(default=30.0, gt=0, description="wait for Prometheus to be ready")
     topic_prefix: str = Field(
         default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
     )
