@@ -144,6 +144,8 @@ class HealthServer:
         targets_dir: Path | None = None,
         port_setting: str | None = None,
     ) -> None:
+        if not scrape_targets.NAME.match(name):
+            raise ValueError(f"process name {name!r} must match {scrape_targets.NAME.pattern} (it names a scrape target)")
         self.name = name
         self.role = role
         self.host = host
