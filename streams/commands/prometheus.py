@@ -33,17 +33,16 @@ def setup_from(settings: Settings) -> PrometheusSetup:
     )
 
 
-def start_prometheus(settings: Settings) -> str | None:
-    """For the stack: Prometheus's URL, or None (after saying how to install it) when it is missing.
+def start_prometheus(settings: Settings) -> prometheus.UpResult | None:
+    """For the stack: Prometheus started (or found running), or None after saying how to install it.
 
     Any other failure (a busy port, a crash on start) is raised: the operator asked for monitoring.
     """
     try:
-        result = prometheus.up(setup_from(settings))
+        return prometheus.up(setup_from(settings))
     except PrometheusNotInstalled as exc:
         print(f"monitoring: {exc} — the stack runs without it", flush=True)
         return None
-    return result.url
 
 
 def stop_prometheus(settings: Settings) -> list[str]:

@@ -1,7 +1,7 @@
 """`gdx up`: the whole local stack in the foreground until Ctrl-C, then a clean stop.
 
-For now the stack is the broker and its topics; later services join here, so the README's run
-command stays `make run`.
+For now the stack is the broker, its topics and Prometheus (when installed); later services join
+here, so the README's run command stays `make run`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import signal
 import threading
 
 from streams import kafka_launcher as launcher
+from streams.commands.prometheus import start_prometheus, stop_prometheus
 from streams.settings import load_settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
@@ -31,12 +32,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         result = launcher.up(settings, args.brokers or settings.kafka_brokers)
         started_here = bool(result.started)
         settings = settings.model_copy(update={"kafka_brokers": len(result.info.broker_ids)})
+    monitoring = None
     try:
         changes = apply_topics(settings, load_catalog())
         created = sum(1 for c in changes if c.action == "create")
         print(f"topics: {len(changes)} in the catalog, {created} created now")
+        monitoring = start_prometheus(settings)
         print("\nThe GDX stack is up:")
         print(f"  Kafka bootstrap servers  {settings.bootstrap_servers}")
+        if monitoring is not None:
+            print(f"  Prometheus               {monitoring.url}")
         print("Press Ctrl-C to stop.", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -45,8 +50,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
     finally:
-        if started_here:
+        if started_here or (monitoring is not None and monitoring.started):
             print("\nstopping …", flush=True)
+        if monitoring is not None and monitoring.started:
+            for line in stop_prometheus(settings):
+                print(line)
+        if started_here:
             for line in launcher.down(settings):
                 print(line)
     return 0
