@@ -10,12 +10,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from streams.commands import kafka, prometheus, topics, up
+from streams.commands import kafka, lag, prometheus, topics, up
 from streams.errors import GdxError
 from streams.logs import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
-COMMAND_MODULES = (kafka, topics, prometheus, up)
+COMMAND_MODULES = (kafka, topics, lag, prometheus, up)
 
 
 def build_parser() -> argparse.ArgumentParser:

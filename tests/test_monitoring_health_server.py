@@ -80,34 +80,7 @@ def test_a_busy_port_is_a_clear_error_naming_it() -> None:
     message = str(caught.value)
     assert f"port {port}" in message and "already in use" in message
     assert "GDX_PUBLISHER_METRICS_PORT" in message and caught.value.exit_code != 0
-
-
-def test_a_process_that_cannot_bind_says_so_and_exits_non_zero(tmp_path: Path) -> None:
-    """A process going through the gdx command line: one line on stderr, a non-zero exit."""
-    script = tmp_path / "process.py"
-    script.write_text(
-        "import sys\n"
-        "from monitoring.health_server import HealthServer\n"
-        "from streams.cli import main\n"
-        "import streams.cli, argparse\n"
-        "def serve(args: argparse.Namespace) -> int:\n"
-        "    HealthServer('publisher-dlt', 'publisher', port=int(args.port)).start()\n"
-        "    return 0\n"
-        "class Command:\n"
-        "    @staticmethod\n"
-        "    def register(sub):\n"
-        "        p = sub.add_parser('serve')\n"
-        "        p.add_argument('port')\n"
-        "        p.set_defaults(handler=serve)\n"
-        "streams.cli.COMMAND_MODULES = (Command,)\n"
-        "sys.exit(main(['serve', sys.argv[1]]))\n"
-    )
-    with _listening() as port:
-        done = subprocess.run([sys.executable, str(script), str(port)], capture_output=True, text=True,
-                              timeout=60, check=False)
-    assert done.returncode == 1
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    assert f"publisher-dlt: port {port} on 127.0.0.1 is already in use" in done.stderr
+    # A whole process on a busy port (one line, non-zero exit): tests/test_monitoring_lag.py.
 
 
 def test_the_process_announces_itself_as_a_scrape_target_and_withdraws(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ def test_up_prints_where_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         assert any(f"127.0.0.1:{port}" in line for line in lines), "".join(lines)
         assert any("created now" in line for line in lines), "".join(lines)
         assert any(f"Prometheus               http://127.0.0.1:{prometheus_port}" in line for line in lines), "".join(lines)
+        assert any(line.startswith("  lag monitor              http://127.0.0.1:") for line in lines), "".join(lines)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
@@ -54,6 +55,6 @@ def test_up_prints_where_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             subprocess.run([sys.executable, "-m", "streams.cli", "kafka", "down"], env=env, check=False)
     assert process.returncode == 0, err
     assert "node 1: stopped" in out
-    assert "prometheus: stopped" in out
+    assert "prometheus: stopped" in out and "lag monitor: stopped" in out
     assert not (tmp_path / "state" / "prometheus" / "prometheus.pid").exists()
     assert not (tmp_path / "state" / "kafka" / "node-1" / "broker.pid").exists()
