@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -52,7 +53,7 @@ class LagProbe:
             auto_offset_reset="earliest", request_timeout_ms=timeout_ms, max_poll_records=1,
         )
 
-    async def __aenter__(self) -> LagProbe:
+    async def __aenter__(self) -> Self:
         try:
             await asyncio.wait_for(self._admin.start(), self.timeout_s)
             await asyncio.wait_for(self._consumer.start(), self.timeout_s)

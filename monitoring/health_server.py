@@ -23,6 +23,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
@@ -66,7 +67,7 @@ class Readiness:
         for name, check in checks.items():
             try:
                 reason = check()
-            except Exception as exc:  # a broken check means "not ready", never a broken endpoint
+            except Exception as exc:  # noqa: BLE001 — a broken check means "not ready", never a broken endpoint
                 reason = f"check raised {type(exc).__name__}: {exc}"
             if reason is not None:
                 failing[name] = reason
@@ -88,7 +89,7 @@ def metrics_payload(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 — the name http.server dispatches to
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             body, content_type = metrics_payload(self.server.registry)
@@ -110,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 — http.server's signature
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("health request", extra={"request": format % args})
 
 
@@ -168,7 +169,7 @@ class HealthServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> HealthServer:
+    def start(self) -> Self:
         """Bind (or raise a GdxError naming the port), serve in the background, announce the target."""
         try:
             self._server = _Server((self.host, self.requested_port), self.registry, self.readiness, self.name)
@@ -180,7 +181,7 @@ class HealthServer:
             self._target_file = scrape_targets.register(
                 self.targets_dir, self.name, f"{self.host}:{self.port}", {"role": self.role}
             )
-        log.info("health server listening", extra={"process": self.name, "url": self.url})
+        log.info("health server listening", extra={"process_name": self.name, "url": self.url})
         return self
 
     def _bind_error(self, exc: OSError) -> GdxError:
@@ -207,7 +208,7 @@ class HealthServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> HealthServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from monitoring import metrics
 from promql_names import DASHBOARD, base_metrics, known_names, metric_names
+
+from monitoring import metrics
 
 
 def _dashboard() -> dict:

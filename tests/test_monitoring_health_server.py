@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -110,3 +111,12 @@ def test_targets_of_dead_processes_are_pruned(tmp_path: Path) -> None:
 def test_process_names_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="process name"):
         HealthServer("Bad Name", "worker", targets_dir=tmp_path)
+
+
+def test_start_is_logged_as_a_structured_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gdx.health")
+    with HealthServer("worker-logged", "worker") as server:
+        url = server.url
+    started = [r for r in caplog.records if r.getMessage() == "health server listening"]
+    assert len(started) == 1
+    assert started[0].__dict__["process_name"] == "worker-logged" and started[0].__dict__["url"] == url

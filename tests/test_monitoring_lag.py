@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,8 +16,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from cli_run import run_gdx
+
 from monitoring import metrics
 from monitoring.consumer_lag import LagGauges, LagProbe
 from monitoring.scrape_targets import targets_dir
@@ -94,8 +95,8 @@ def test_gdx_lag_against_a_dead_cluster_is_one_line() -> None:
     assert done.err.count("\n") == 1 and "does not answer" in done.err, done.err
 
 
-async def test_the_lag_monitor_serves_metrics_and_stops_cleanly(settings: Settings, tmp_path: Path) -> None:
-    topic = await _lagging_group(settings, "itest-serve")
+def test_the_lag_monitor_serves_metrics_and_stops_cleanly(settings: Settings, tmp_path: Path) -> None:
+    topic = asyncio.run(_lagging_group(settings, "itest-serve"))
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
            "GDX_TOPIC_PREFIX": settings.topic_prefix, "GDX_STATE_DIR": str(tmp_path), "GDX_LAG_INTERVAL_S": "0.5"}
     process = subprocess.Popen([sys.executable, "-m", "streams.cli", "lag", "--serve"], env=env,

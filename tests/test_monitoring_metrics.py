@@ -57,7 +57,7 @@ def test_exposition_has_no_created_series_and_no_unused_label_sets() -> None:
     checkpoint of 0, "sealed in 1970", would page the operator from every process)."""
     text = generate_latest().decode()
     assert "_created" not in text
-    assert not re.search(r"^gdx_audit_last_checkpoint_timestamp_seconds ", text, re.M)
+    assert not re.search(r"^gdx_audit_last_checkpoint_timestamp_seconds ", text, re.MULTILINE)
 
 
 def test_the_slo_bucket_label_matches_what_the_rules_select() -> None:

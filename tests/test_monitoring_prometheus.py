@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from cli_run import run_gdx
 from kafka_env import free_port_base
+
 from monitoring import metrics
 from monitoring.health_server import HealthServer
 from monitoring.prometheus import PrometheusSetup, prometheus_root, render_config
