@@ -194,7 +194,11 @@ def up(setup: PrometheusSetup) -> UpResult:
     current = state(setup)
     began = time.monotonic()
     if current.running:
-        urllib.request.urlopen(urllib.request.Request(f"{setup.url}/-/reload", method="POST"), timeout=5).close()
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{setup.url}/-/reload", method="POST"), timeout=5).close()
+        except OSError as exc:
+            raise GdxError(f"Prometheus (pid {current.pid}) is running but did not reload its configuration: {exc}",
+                           "restart it with `gdx prometheus down` and `gdx prometheus up`") from None
         return UpResult(setup.url, started=False, seconds=time.monotonic() - began)
     if current.stale:
         setup.pid_file.unlink()

@@ -102,6 +102,9 @@ def test_prometheus_scrapes_processes_and_evaluates_the_rules(env: dict[str, str
         assert started.code == 0, started.err
         assert f"Prometheus ready at http://127.0.0.1:{port}" in started.out
 
+        again = run_gdx("prometheus", "up", env=env)
+        assert again.code == 0 and "already running" in again.out and "reloaded" in again.out, again.out + again.err
+
         up = _eventually("up of the worker", lambda: _query(port, 'up{job="gdx",process="worker-itest"} == 1'))
         assert up[0]["metric"]["role"] == "worker"
 
