@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the linkage index; unset: SQLite at <state_dir>/index.db",
     )
+    prometheus_port: int = Field(default=9090, ge=1024, le=65535, description="the project's own Prometheus (127.0.0.1)")
+    prometheus_scrape_interval_s: float = Field(
+        default=5.0, ge=1.0, le=60.0, description="scrape and rule-evaluation interval of the local Prometheus"
+    )
+    prometheus_start_timeout_s: float = Field(default=30.0, gt=0, description="wait for Prometheus to be ready")
+    lag_monitor_port: int = Field(
+        default=0, ge=0, le=65535, description="/metrics port of the lag monitor (0: a free one, announced)"
+    )
+    lag_interval_s: float = Field(default=5.0, ge=0.2, le=300.0, description="how often the lag monitor measures")
     topic_prefix: str = Field(
         default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
     )
