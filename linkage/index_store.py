@@ -185,14 +185,30 @@ class IndexStore:
             query = query.where(links.c.dataset.in_(sorted(datasets)))
         return [{"dataset": d, "entity_key": k, "relation": r} for d, k, r in conn.execute(query.order_by(links.c.id))]
 
-    def pending_links(self) -> tuple[int, int | None]:
-        """How many links name a party the index does not hold yet, and when the oldest was made."""
+    def pending_links(self) -> dict[str, tuple[int, int]]:
+        """Per dataset of the naming record: links whose party the index does not hold yet, and
+        when the oldest of them was made (epoch ms)."""
         party_dataset = case(PARTY_DATASETS, value=links.c.party_kind)
         party_known = exists().where(
             records.c.entity_key == links.c.party_id, records.c.deleted.is_(False), records.c.dataset == party_dataset,
         )
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(func.count(), func.min(links.c.linked_ms)).select_from(links).where(~party_known)
-            ).one()
-        return int(row[0]), row[1]
+            rows = conn.execute(
+                select(links.c.dataset, func.count(), func.min(links.c.linked_ms))
+                .where(~party_known).group_by(links.c.dataset)
+            )
+            return {dataset: (int(count), int(oldest)) for dataset, count, oldest in rows}
+
+    def notifications(self, limit: int = 500) -> list[tuple[int, str, str, str]]:
+        """Queued notifications, oldest first: (id, consumer, key, JSON message)."""
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(  # type: ignore[misc]
+                select(notify_outbox.c.id, notify_outbox.c.consumer, notify_outbox.c.message_key,
+                       notify_outbox.c.message).order_by(notify_outbox.c.id).limit(limit)
+            )]
+
+    def forget_notifications(self, ids: Sequence[int]) -> None:
+        """Drop notifications the broker acknowledged."""
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(ids)):
+                conn.execute(delete(notify_outbox).where(notify_outbox.c.id.in_(chunk)))

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         default=0, ge=0, le=65535, description="/metrics port of the lag monitor (0: a free one, announced)"
     )
     lag_interval_s: float = Field(default=5.0, ge=0.2, le=300.0, description="how often the lag monitor measures")
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="/metrics port of a stream worker (0: a free one, announced)"
+    )
     topic_prefix: str = Field(
         default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
     )
