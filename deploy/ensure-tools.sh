@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools the project runs on, from Debian's packages, when they are missing:
 # Java 17+ and Maven (for the Kafka broker), Prometheus (its server and promtool, for monitoring and
-# the rule tests). Needs root for apt-get; otherwise it says what to install.
+# the rule tests), PostgreSQL (the index's server database; the tests run their own instance).
+# Needs root for apt-get; otherwise it says what to install.
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ java_ok() {
 java_ok || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -39,7 +41,10 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
 
 # Where systemd runs anyway (the policy is not consulted by every init), keep the packaged
 # service stopped and disabled so it never holds the port.
-if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 \
-    && [ -d /run/systemd/system ]; then
-  systemctl disable --now prometheus >/dev/null 2>&1 || true
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  for service in prometheus postgresql; do
+    if [[ " ${need[*]} " == *" $service "* ]]; then
+      systemctl disable --now "$service" >/dev/null 2>&1 || true
+    fi
+  done
 fi
