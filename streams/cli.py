@@ -10,11 +10,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from streams.commands import kafka, topics, up
 from streams.errors import GdxError
 from streams.logs import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
-COMMAND_MODULES: tuple = ()
+COMMAND_MODULES = (kafka, topics, up)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gdx: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -75,16 +75,15 @@ def dead_letter_topic(source_topic: str) -> str:
 
 
 def _spec(name: str, raw: dict[str, Any], defaults: dict[str, Any], **extra: Any) -> TopicSpec:
-    merged = {**defaults, **raw}
+    merged = {**defaults, **raw, **extra}
     return TopicSpec(
         name=name,
-        partitions=int(merged["partitions"]),
-        replication_factor=int(merged["replication_factor"]),
-        min_insync_replicas=int(merged["min_insync_replicas"]),
-        cleanup_policy=str(merged["cleanup_policy"]),
-        configs={k: str(v) for k, v in merged.get("configs", {}).items()},
-        description=str(merged.get("description", "")),
-        **extra,
+        partitions=int(merged.pop("partitions")),
+        replication_factor=int(merged.pop("replication_factor")),
+        min_insync_replicas=int(merged.pop("min_insync_replicas")),
+        cleanup_policy=str(merged.pop("cleanup_policy")),
+        configs={k: str(v) for k, v in merged.pop("configs", {}).items()},
+        **merged,
     )
 
 

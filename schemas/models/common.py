@@ -1,0 +1,124 @@
+"""Field types and records shared by every dataset's model, carrying the domain rules.
+
+Each rule lives in a type (CitizenId, FactDate, Baht, ...) rather than in each model, so a rule
+is stated once and a dataset cannot forget it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.identifiers import gregorian_year_problem, thai_id_problem
+
+EXPIRY_HORIZON_YEARS = 20
+
+
+def _thai_id(value: str) -> str:
+    problem = thai_id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _year_checker(horizon_years: int):  # noqa: ANN202 - a validator factory
+    def check(value: date) -> date:
+        problem = gregorian_year_problem(value.year, horizon_years)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return check
+
+
+def _utc_millis(value: datetime) -> datetime:
+    """Timestamps travel as UTC milliseconds; normalising here keeps round trips exact."""
+    problem = gregorian_year_problem(value.year)
+    if problem:
+        raise ValueError(problem)
+    utc = value.astimezone(timezone.utc)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+CitizenId = Annotated[str, AfterValidator(_thai_id)]
+JuristicId = Annotated[str, AfterValidator(_thai_id)]
+FactDate = Annotated[date, AfterValidator(_year_checker(1))]
+ExpiryDate = Annotated[date, AfterValidator(_year_checker(EXPIRY_HORIZON_YEARS))]
+UtcMillis = Annotated[AwareDatetime, AfterValidator(_utc_millis)]
+Baht = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
+HouseId = Annotated[str, StringConstraints(pattern=r"^\d{11}$")]
+ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
+Postcode = Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
+Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
+
+
+class Record(BaseModel):
+    """Base of every model: immutable, no fields beyond the schema's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Payload(Record):
+    """A dataset's payload record; knows its Avro name, owner, dataset and how it is keyed."""
+
+    AVRO_NAME: ClassVar[str]
+    AGENCY: ClassVar[str]
+    DATASET: ClassVar[str]
+    CODES: ClassVar[tuple[int, ...]]
+
+    def entity_key(self) -> str:
+        raise NotImplementedError
+
+    def citizen_ids(self) -> set[str]:
+        return set()
+
+    def juristic_ids(self) -> set[str]:
+        return set()
+
+
+class Sex(StrEnum):
+    MALE = "MALE"
+    FEMALE = "FEMALE"
+
+
+class PartyKind(StrEnum):
+    CITIZEN = "CITIZEN"
+    JURISTIC_PERSON = "JURISTIC_PERSON"
+
+
+class Address(Record):
+    house_number: Text
+    village_number: Annotated[int, Field(ge=1, le=99)] | None = None
+    street: str | None = None
+    subdistrict: Text
+    district: Text
+    province_code: ProvinceCode
+    postcode: Postcode
+
+
+class PersonName(Record):
+    prefix: Text
+    first_name: Text
+    middle_name: str | None = None
+    last_name: Text
+
+
+class Party(Record):
+    kind: PartyKind
+    id: CitizenId
+    name: Text
+
+
+def party_ids(parties: list[Party | None], kind: PartyKind) -> set[str]:
+    return {p.id for p in parties if p is not None and p.kind is kind}
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise the ValueError pydantic turns into a located validation error."""
+    if not condition:
+        raise ValueError(message)
+

@@ -1,0 +1,329 @@
+"""The project's own Kafka: one KRaft broker (or a 3-broker cluster) on loopback, in the background.
+
+Everything a local cluster owns lives under `<state_dir>/kafka/`: `cluster.json` (its id and
+layout), and per node `node-<id>/` with `server.properties`, `broker.pid`, `broker.log` and `data/`.
+Each node is a combined broker+controller; the controller quorum is the static voter set of all
+nodes, so the storage is formatted once per node with one shared cluster id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import GdxError
+from streams.kafka_jars import LOG4J_CONFIG, ensure_jars, java_binary, kafka_version
+from streams.kafka_probe import ClusterInfo, wait_for_cluster
+from streams.settings import Settings
+
+STOP_GRACE_S = 30.0
+EXIT_NOT_RUNNING = 3
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: int
+    root: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "broker.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def properties(self) -> Path:
+        return self.root / "server.properties"
+
+
+@dataclass(frozen=True)
+class NodeState:
+    node: Node
+    pid: int | None
+    running: bool
+    stale: bool
+
+
+def cluster_dir(settings: Settings) -> Path:
+    return settings.state_dir / "kafka"
+
+
+def nodes(settings: Settings, brokers: int) -> list[Node]:
+    return [Node(n, cluster_dir(settings) / f"node-{n}") for n in range(1, brokers + 1)]
+
+
+def new_cluster_id() -> str:
+    """Kafka's own format: a random UUID in URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def render_properties(settings: Settings, node: Node, brokers: int) -> str:
+    voters = ",".join(f"{n}@127.0.0.1:{settings.controller_port(n)}" for n in range(1, brokers + 1))
+    replication = min(3, brokers)
+    min_isr = 2 if brokers >= 3 else 1
+    client, controller = settings.client_port(node.node_id), settings.controller_port(node.node_id)
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": node.node_id,
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{client}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": node.data_dir.resolve(),
+        "num.partitions": 3,
+        "default.replication.factor": replication,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replication,
+        "offsets.topic.num.partitions": 6,
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replication,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        "group.initial.rebalance.delay.ms": 0,
+        "auto.create.topics.enable": "false",
+        "log.segment.bytes": 64 * 1024 * 1024,
+        "controlled.shutdown.enable": "true",
+    }
+    body = "\n".join(f"{k}={v}" for k, v in lines.items())
+    return f"# written by `gdx kafka up` for node {node.node_id} of {brokers}; edits are overwritten\n{body}\n"
+
+
+def _pid_alive_as_broker(pid: int, node: Node) -> bool:
+    """True only if `pid` is alive and is this node's broker (a recycled pid is not ours)."""
+    for _ in range(5):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return False
+        if cmdline:
+            return "kafka.Kafka" in cmdline and str(node.properties.resolve()) in cmdline
+        time.sleep(0.05)  # empty while the process execs (or as a zombie, which stays empty)
+    return False
+
+
+def node_state(node: Node) -> NodeState:
+    if not node.pid_file.is_file():
+        return NodeState(node, None, running=False, stale=False)
+    try:
+        pid = int(node.pid_file.read_text().strip())
+    except ValueError:
+        return NodeState(node, None, running=False, stale=True)
+    running = _pid_alive_as_broker(pid, node)
+    return NodeState(node, pid, running=running, stale=not running)
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _check_ports(settings: Settings, to_start: list[Node]) -> None:
+    for n in (node.node_id for node in to_start):
+        for port in (settings.client_port(n), settings.controller_port(n)):
+            if _port_in_use(port):
+                raise GdxError(
+                    f"port {port} on 127.0.0.1 is already in use by another process (needed by Kafka node {n})",
+                    "stop that process, or choose other ports with GDX_KAFKA_PORT (e.g. GDX_KAFKA_PORT=19092)",
+                )
+
+
+def _read_layout(settings: Settings) -> dict[str, object] | None:
+    path = cluster_dir(settings) / "cluster.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _prepare_layout(settings: Settings, brokers: int) -> str:
+    """The cluster id, creating the layout on first start and refusing a different one later."""
+    layout = _read_layout(settings)
+    if layout is not None:
+        if layout["brokers"] != brokers or layout["kafka_port"] != settings.kafka_port:
+            raise GdxError(
+                f"{cluster_dir(settings)} holds a {layout['brokers']}-broker cluster on port {layout['kafka_port']}, "
+                f"not the {brokers}-broker cluster on port {settings.kafka_port} asked for",
+                "stop it and remove its data with `gdx kafka down --purge`, or use another GDX_STATE_DIR",
+            )
+        return str(layout["cluster_id"])
+    cluster_id = new_cluster_id()
+    cluster_dir(settings).mkdir(parents=True, exist_ok=True)
+    layout = {"cluster_id": cluster_id, "brokers": brokers, "kafka_port": settings.kafka_port,
+              "kafka_version": kafka_version()}
+    (cluster_dir(settings) / "cluster.json").write_text(json.dumps(layout, indent=2) + "\n")
+    return cluster_id
+
+
+def _java_command(java: str, settings: Settings, jars: Path, main: str, *args: str) -> list[str]:
+    return [
+        java, f"-Xms{settings.kafka_heap}", f"-Xmx{settings.kafka_heap}", "-XX:+UseG1GC",
+        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        "-cp", f"{jars}/*", main, *args,
+    ]
+
+
+def _format_storage(java: str, settings: Settings, jars: Path, node: Node, cluster_id: str) -> None:
+    if (node.data_dir / "meta.properties").is_file():
+        return
+    node.data_dir.mkdir(parents=True, exist_ok=True)
+    command = _java_command(java, settings, jars, "kafka.tools.StorageTool",
+                            "format", "-t", cluster_id, "-c", str(node.properties.resolve()))
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-5:])
+        raise GdxError(f"formatting the storage of Kafka node {node.node_id} failed:\n{tail}",
+                       "remove the state with `gdx kafka down --purge` and try again")
+
+
+def _start_node(java: str, settings: Settings, jars: Path, node: Node) -> subprocess.Popen[bytes]:
+    with node.log_file.open("ab") as log:
+        process = subprocess.Popen(
+            _java_command(java, settings, jars, "kafka.Kafka", str(node.properties.resolve())),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    node.pid_file.write_text(f"{process.pid}\n")
+    return process
+
+
+def _log_tail(node: Node, lines: int = 15) -> str:
+    if not node.log_file.is_file():
+        return "(no log)"
+    return "\n".join(node.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class UpResult:
+    info: ClusterInfo
+    seconds: float
+    started: tuple[int, ...]
+    bootstrap_servers: str
+
+
+def up(settings: Settings, brokers: int, report: bool = True) -> UpResult:
+    """Start the missing nodes of the local cluster and wait until all answer a metadata request."""
+    if settings.external_kafka:
+        raise GdxError(
+            f"KAFKA_BOOTSTRAP_SERVERS names an external cluster ({settings.kafka_bootstrap_servers}); "
+            "nothing local is started",
+            "use `gdx kafka status` to check it, or unset KAFKA_BOOTSTRAP_SERVERS to run the local broker",
+        )
+    settings = settings.model_copy(update={"kafka_brokers": brokers})
+    java = java_binary()
+    jars = ensure_jars(settings, quiet=not report)
+    cluster_id = _prepare_layout(settings, brokers)
+    states = [node_state(node) for node in nodes(settings, brokers)]
+    for state in states:
+        if state.stale:
+            if report:
+                print(f"node {state.node.node_id}: removing stale pid file {state.node.pid_file} "
+                      f"(pid {state.pid} is gone — the broker crashed or the machine restarted)", flush=True)
+            state.node.pid_file.unlink()
+    to_start = [s.node for s in states if not s.running]
+    _check_ports(settings, to_start)
+    began = time.monotonic()
+    processes: dict[Node, subprocess.Popen[bytes]] = {}
+    for node in to_start:
+        node.root.mkdir(parents=True, exist_ok=True)
+        node.properties.write_text(render_properties(settings, node, brokers))
+        _format_storage(java, settings, jars, node, cluster_id)
+        processes[node] = _start_node(java, settings, jars, node)
+        if report:
+            print(f"node {node.node_id}: started pid {processes[node].pid}, client port "
+                  f"{settings.client_port(node.node_id)}, log {node.log_file}", flush=True)
+    try:
+        info = asyncio.run(_await_ready(settings, brokers, processes))
+    except GdxError:
+        for node in to_start:
+            _stop_node(node_state(node))
+        raise
+    seconds = time.monotonic() - began
+    if report:
+        how = f"ready in {seconds:.1f} s" if to_start else "already running"
+        print(f"Kafka {kafka_version()} {how}: {brokers} broker(s) at "
+              f"{settings.bootstrap_servers} (cluster {info.cluster_id})", flush=True)
+    return UpResult(info, seconds, tuple(n.node_id for n in to_start), settings.bootstrap_servers)
+
+
+async def _await_ready(
+    settings: Settings, brokers: int, started: dict[Node, subprocess.Popen[bytes]]
+) -> ClusterInfo:
+    """Wait for the metadata answer while watching that no started JVM has died."""
+    waiter = asyncio.ensure_future(
+        wait_for_cluster(settings.bootstrap_servers, settings.kafka_start_timeout_s, expected_brokers=brokers)
+    )
+    try:
+        while not waiter.done():
+            for node, process in started.items():
+                if process.poll() is not None:
+                    raise GdxError(
+                        f"Kafka node {node.node_id} exited (code {process.returncode}) during start-up; "
+                        f"last log lines:\n{_log_tail(node)}",
+                        f"read {node.log_file}; `gdx kafka down --purge` resets the local cluster",
+                    )
+            await asyncio.wait({waiter}, timeout=0.5)
+        return waiter.result()
+    except TimeoutError as exc:
+        logs = "\n".join(f"node {n.node_id}: {n.log_file}" for n in started)
+        raise GdxError(
+            f"Kafka did not answer a metadata request within {settings.kafka_start_timeout_s:g} s ({exc}); "
+            "the started brokers were stopped",
+            f"read the logs ({logs}) or raise GDX_KAFKA_START_TIMEOUT_S on a slow machine",
+        ) from None
+    finally:
+        waiter.cancel()
+
+
+def _stop_node(state: NodeState, grace_s: float = STOP_GRACE_S) -> str:
+    if state.stale:
+        state.node.pid_file.unlink(missing_ok=True)
+        return f"node {state.node.node_id}: not running (stale pid file removed)"
+    if not state.running or state.pid is None:
+        return f"node {state.node.node_id}: not running"
+    os.kill(state.pid, signal.SIGTERM)
+    end = time.monotonic() + grace_s
+    while time.monotonic() < end and _pid_alive_as_broker(state.pid, state.node):
+        time.sleep(0.1)
+    how = "stopped"
+    if _pid_alive_as_broker(state.pid, state.node):
+        os.kill(state.pid, signal.SIGKILL)
+        how = f"killed after {grace_s:g} s without a clean shutdown"
+    state.node.pid_file.unlink(missing_ok=True)
+    return f"node {state.node.node_id}: {how} (pid {state.pid})"
+
+
+def local_nodes(settings: Settings) -> list[Node]:
+    """The nodes of the local cluster as laid out on disk (empty when none was ever started)."""
+    layout = _read_layout(settings)
+    return nodes(settings, int(layout["brokers"])) if layout else []
+
+
+def down(settings: Settings, purge: bool = False) -> list[str]:
+    """Stop every local node (in parallel, so the controller quorum outlives the brokers' shutdown)."""
+    states = [node_state(node) for node in local_nodes(settings)]
+    with ThreadPoolExecutor(max_workers=max(1, len(states))) as pool:
+        lines = list(pool.map(_stop_node, states))
+    if purge and cluster_dir(settings).exists():
+        shutil.rmtree(cluster_dir(settings))
+        lines.append(f"removed {cluster_dir(settings)}")
+    return lines or ["no local Kafka cluster here"]

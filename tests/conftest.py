@@ -1,0 +1,45 @@
+"""Session fixtures: one real Kafka broker for the whole run, and per-test isolated settings.
+
+With KAFKA_BOOTSTRAP_SERVERS set, the tests use that cluster and start nothing; otherwise the
+project's own launcher starts a broker on free loopback ports in a temporary state directory.
+Tests are isolated by a unique topic prefix, never by mocking the broker.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kafka_env import running_cluster
+from streams.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def bootstrap_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if external:
+        yield external
+        return
+    with running_cluster(tmp_path_factory.mktemp("kafka-1"), brokers=1) as settings:
+        yield settings.bootstrap_servers
+
+
+@pytest.fixture
+def settings(bootstrap_servers: str, tmp_path: Path) -> Settings:
+    """Settings for one test: the shared broker, its own topic prefix and state directory."""
+    return Settings(
+        kafka_bootstrap_servers=bootstrap_servers,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        state_dir=tmp_path / "state",
+    )
+
+
+@pytest.fixture(scope="session")
+def three_broker_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A 3-broker KRaft cluster of the project's own launcher, started once when a test asks for it."""
+    with running_cluster(tmp_path_factory.mktemp("kafka-3"), brokers=3) as settings:
+        yield settings.bootstrap_servers
