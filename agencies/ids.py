@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import math
 
-
-def check_digit(first12: str) -> str:
-    """The 13th digit of a Thai citizen or juristic-person ID."""
-    total = sum(int(d) * (13 - i) for i, d in enumerate(first12))
-    return str((11 - total % 11) % 10)
+from schemas.identifiers import check_digit, with_check_digit
 
 
 def with_wrong_check_digit(identifier: str) -> str:
     """The same 13-digit ID with a check digit that does not validate (a fault to inject)."""
-    good = int(check_digit(identifier[:12]))
-    return identifier[:12] + str((good + 1) % 10)
+    return identifier[:12] + str((check_digit(identifier[:12]) + 1) % 10)
 
 
 class Scrambler:
@@ -43,11 +38,9 @@ class Scrambler:
 
 def citizen_id(body11: str, born_before_1984: bool) -> str:
     """A citizen ID: type digit (1 born after the 1984 register began, 3 registered then), body, check."""
-    first12 = ("3" if born_before_1984 else "1") + body11
-    return first12 + check_digit(first12)
+    return with_check_digit(("3" if born_before_1984 else "1") + body11)
 
 
 def juristic_id(body8: str) -> str:
     """A juristic-person ID registered at the Bangkok office (0-10-5), with its check digit."""
-    first12 = "0105" + body8
-    return first12 + check_digit(first12)
+    return with_check_digit("0105" + body8)
