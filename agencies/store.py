@@ -42,11 +42,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     key TEXT NOT NULL,
     value BLOB NOT NULL,
     stamp_at INTEGER NOT NULL,
-    copies INTEGER NOT NULL DEFAULT 1,
-    published_ms INTEGER,
-    sent_ms INTEGER
+    copies INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_ms IS NULL;
+-- The publisher's progress. Rows are acknowledged in seq order, so one watermark says which are
+-- sent; publish times are fixed per range of rows before the range is first sent.
+CREATE TABLE IF NOT EXISTS outbox_sent (id INTEGER PRIMARY KEY CHECK (id = 1), through_seq INTEGER NOT NULL, sent_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox_stamp (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, published_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS fault (kind TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -63,16 +64,7 @@ class Stored:
     state: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class PendingRow:
-    seq: int
-    event_id: str
-    topic: str
-    key: str
-    value: bytes
-    stamp_at: int
-    copies: int
-    published_ms: int | None
+PendingRow = tuple[int, str, str, bytes, int, int]  # seq, topic, key, value, stamp_at, copies
 
 
 def now_ms() -> int:
@@ -226,34 +218,39 @@ class AgencyStore:
 
     # --- the outbox, as the publisher sees it ------------------------------------------------
     def pending(self, after_seq: int, limit: int) -> list[PendingRow]:
-        rows = self.conn.execute(
-            "SELECT seq, event_id, topic, key, value, stamp_at, copies, published_ms FROM outbox "
-            "WHERE sent_ms IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+        return self.conn.execute(
+            "SELECT seq, topic, key, value, stamp_at, copies FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
-        return [PendingRow(*row) for row in rows]
 
-    def stamp_published(self, first_seq: int, last_seq: int, published_ms: int) -> None:
-        """Fix the publish time of rows about to be sent for the first time, before sending them,
-        so a re-send after a crash is byte-identical."""
-        self.conn.execute(
-            "UPDATE outbox SET published_ms=? WHERE seq BETWEEN ? AND ? AND published_ms IS NULL",
-            (published_ms, first_seq, last_seq),
-        )
+    def sent_through(self) -> int:
+        row = self.conn.execute("SELECT through_seq FROM outbox_sent WHERE id = 1").fetchone()
+        return row[0] if row else 0
 
-    def mark_sent(self, first_seq: int, last_seq: int, sent_ms: int) -> None:
+    def mark_sent_through(self, seq: int, sent_ms: int) -> None:
+        """Every row up to `seq` is acknowledged; their publish-time ranges are no longer needed."""
+        self.conn.execute("BEGIN IMMEDIATE")
         self.conn.execute(
-            "UPDATE outbox SET sent_ms=? WHERE seq BETWEEN ? AND ? AND sent_ms IS NULL", (sent_ms, first_seq, last_seq)
+            "INSERT INTO outbox_sent (id, through_seq, sent_ms) VALUES (1, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq), sent_ms = excluded.sent_ms",
+            (seq, sent_ms),
         )
+        self.conn.execute("DELETE FROM outbox_stamp WHERE last_seq <= ?", (seq,))
+        self.conn.execute("COMMIT")
+
+    def stamps(self) -> list[tuple[int, int, int]]:
+        """Publish-time ranges (first_seq, last_seq, published_ms) of rows not yet acknowledged."""
+        return self.conn.execute("SELECT first_seq, last_seq, published_ms FROM outbox_stamp ORDER BY first_seq").fetchall()
+
+    def add_stamp(self, first_seq: int, last_seq: int, published_ms: int) -> None:
+        self.conn.execute("INSERT INTO outbox_stamp (first_seq, last_seq, published_ms) VALUES (?, ?, ?)", (first_seq, last_seq, published_ms))
 
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
 
     def backlog(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM outbox WHERE sent_ms IS NULL").fetchone()[0]
+        return self.conn.execute("SELECT count(*) FROM outbox WHERE seq > ?", (self.sent_through(),)).fetchone()[0]
 
-    def outbox_rows(self) -> list[tuple[int, str, str, str, bytes, int, int | None, int | None]]:
-        """Every outbox row (seq, event_id, topic, key, value, copies, published_ms, sent_ms), for audits and tests."""
-        return self.conn.execute(
-            "SELECT seq, event_id, topic, key, value, copies, published_ms, sent_ms FROM outbox ORDER BY seq"
-        ).fetchall()
+    def outbox_rows(self) -> list[tuple[int, str, str, str, bytes, int]]:
+        """Every outbox row (seq, event_id, topic, key, value, copies), for audits and tests."""
+        return self.conn.execute("SELECT seq, event_id, topic, key, value, copies FROM outbox ORDER BY seq").fetchall()
