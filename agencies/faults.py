@@ -26,7 +26,6 @@ from dataclasses import dataclass, fields
 from agencies.errors import SimulationError
 from agencies.events import NO_STAMP, Change, EventBuilder, OutboxEvent, replace_value
 from agencies.ids import with_wrong_check_digit
-from schemas.identifiers import is_valid_thai_id
 
 KINDS = ("duplicate", "out_of_order", "malformed", "invalid_id", "late_arrival", "old_schema")
 
@@ -130,9 +129,11 @@ class FaultInjector:
         change = event.change
         if change is None or change.state is None:
             return None
-        target = change.key if is_valid_thai_id(change.key) else _first_thai_id(change.state)
-        if target is None:
+        citizens, companies = change.mentions
+        mentioned = [*citizens, *companies]
+        if not mentioned:
             return None
+        target = change.key if change.key in mentioned else mentioned[0]
         wrong = with_wrong_check_digit(target)
         bad = Change(
             change.dataset,
@@ -160,19 +161,3 @@ def _mentions(node: object, value: str) -> bool:
     if isinstance(node, list):
         return any(_mentions(v, value) for v in node)
     return node == value
-
-
-def _first_thai_id(node: object) -> str | None:
-    if isinstance(node, dict):
-        for item in node.values():
-            found = _first_thai_id(item)
-            if found:
-                return found
-    elif isinstance(node, list):
-        for item in node:
-            found = _first_thai_id(item)
-            if found:
-                return found
-    elif isinstance(node, str) and len(node) == 13 and is_valid_thai_id(node):
-        return node
-    return None

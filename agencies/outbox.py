@@ -107,8 +107,11 @@ class Publisher:
     def close(self) -> None:
         self.store.close()
 
-    async def run(self, stop: asyncio.Event | None = None, until_drained: bool = False) -> PublisherStats:
-        """Publish until `stop` is set, or (with `until_drained`) until the outbox is empty."""
+    async def run(
+        self, stop: asyncio.Event | None = None, until_drained: bool = False, drain: asyncio.Event | None = None
+    ) -> PublisherStats:
+        """Publish until `stop` is set, or until the outbox is empty once `until_drained` (or
+        `drain`, when it gets set) asks for that."""
         stop = stop or asyncio.Event()
         producer: AIOKafkaProducer | None = None
         inflight: deque[_Batch] = deque()
@@ -132,7 +135,7 @@ class Publisher:
                         while inflight:
                             self._settle(await self._acked(inflight.popleft()))
                         self._count_backlog(force=True)
-                        if until_drained and self.stats.backlog == 0:
+                        if (until_drained or (drain is not None and drain.is_set())) and self.stats.backlog == 0:
                             break
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), self.poll_s)

@@ -15,6 +15,7 @@ import random
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,11 @@ HOUSEHOLD_WEIGHTS = (18, 25, 24, 18, 10, 5)
 SPOUSE_SHARE = 0.75
 HOUSE_TYPES = (("DETACHED_HOUSE", 55), ("TOWNHOUSE", 25), ("SHOPHOUSE", 10), ("CONDOMINIUM_UNIT", 8), ("OTHER_BUILDING", 2))
 _CITY_PROVINCES = {"10", "12"}
+
+# Records created after the initial load (births, new vehicles, ...) take ordinals from here on,
+# above any ordinal the initial load can use at the largest scale.
+NEW_ORDINAL_START = 1_000_000
+MAX_NEW_ORDINALS = 9_000_000
 
 MALE, FEMALE = 0, 1
 SEX_SYMBOL = ("MALE", "FEMALE")
@@ -144,28 +150,32 @@ class Population:
     def __init__(self, persons: int, seed: int) -> None:
         self.sizes: Sizes = sizes(persons)
         self.seed = seed
-        self._citizen = Scrambler(10**11, seed, 1)
-        self._house = Scrambler(10**7, seed, 2)
-        self._juristic = Scrambler(10**8, seed, 3)
+        self.citizen_scrambler = Scrambler(10**11, seed, 1)
+        self.house_scrambler = Scrambler(10**7, seed, 2)
+        self.juristic_scrambler = Scrambler(10**8, seed, 3)
         self._deed = Scrambler(10**7, seed, 4)
         self._plate = Scrambler(10 * len(ref.PLATE_LETTERS) ** 2 * 9999, seed, 5)
         self._chassis = Scrambler(10**8, seed, 6)
         self._licence = Scrambler(10**8, seed, 7)
-        self._commercial = Scrambler(10**9, seed, 8)
+        self.commercial_scrambler = Scrambler(10**9, seed, 8)
         self._marriage = Scrambler(10**9, seed, 9)
-        self.census = Census(persons, random.Random(f"{seed}/census"))
         self._adult_before = _REFERENCE_DAY - ADULT_AGE * 366
         self._juristic_names = self._name_companies(random.Random(f"{seed}/company-names"))
 
+    @cached_property
+    def census(self) -> Census:
+        """Taken on first use: life events only need the ID scramblers, not the census."""
+        return Census(self.sizes.persons, random.Random(f"{self.seed}/census"))
+
     # --- identities anyone may refer to ------------------------------------------------------
     def citizen_id(self, person: int) -> str:
-        return citizen_id(f"{self._citizen(person):011d}", self.census.birth[person] < _REGISTER_1984)
+        return citizen_id(f"{self.citizen_scrambler(person):011d}", self.census.birth[person] < _REGISTER_1984)
 
     def house_id(self, house: int) -> str:
-        return ref.SUB_DISTRICTS[self.census.house_sub[house]].office_code + f"{self._house(house):07d}"
+        return ref.SUB_DISTRICTS[self.census.house_sub[house]].office_code + f"{self.house_scrambler(house):07d}"
 
     def juristic_id(self, company: int) -> str:
-        return juristic_id(f"{self._juristic(company):08d}")
+        return juristic_id(f"{self.juristic_scrambler(company):08d}")
 
     def person_name(self, person: int, english: bool = False) -> dict[str, Any]:
         c = self.census
@@ -336,7 +346,7 @@ class Population:
         for registration in range(self.sizes.commercial_registrations):
             owner = self.adult(rng)
             sub = self.province_of(owner)
-            number = f"{sub.office_code}{self._commercial(registration):09d}"
+            number = f"{sub.office_code}{self.commercial_scrambler(registration):09d}"
             shop = rng.choice(ref.SHOP_LINES)
             yield Entity("commercial-registration", number, {
                 "registration_number": number,
@@ -408,23 +418,18 @@ class Population:
         """World manufacturer ID, a model/plant section, then a scrambled serial: 17 characters."""
         return f"{wmi}{'ABCDEF'[vehicle % 6]}{vehicle % 10}TH0{vehicle % 7}{self._chassis(vehicle):08d}"
 
-    def vehicle(self, rng: random.Random, vehicle: int, registered: date) -> Entity:
+    def vehicle(self, rng: random.Random, vehicle: int, registered: date, owner: dict[str, Any], province_code: str) -> Entity:
+        """A vehicle registered to `owner`; a citizen buying on hire purchase is only its possessor."""
         klass = _weighted(rng, ref.VEHICLE_CLASSES)
         wmi, make, models = rng.choice([m for m in ref.MAKERS if klass in m[2]])
         model, cc = models[klass]
-        if rng.random() < 0.12 and self.sizes.juristic_persons > self.sizes.finance_companies:
-            owner, possessor = self.juristic_party(rng.randrange(self.sizes.finance_companies, self.sizes.juristic_persons)), None
-            province = "10"
-        else:
-            person = self.adult(rng)
-            province = self.province_of(person).province_code
-            owner, possessor = self.citizen_party(person), None
-            if rng.random() < 0.15:
-                owner, possessor = self.juristic_party(self.finance_company(rng)), owner
+        possessor = None
+        if owner["kind"] == "CITIZEN" and rng.random() < 0.15:
+            owner, possessor = self.juristic_party(self.finance_company(rng)), owner
         chassis = self.chassis(vehicle, wmi)
         return Entity("vehicle", chassis, {
             "chassis_number": chassis,
-            "plate": self.plate(vehicle, province),
+            "plate": self.plate(vehicle, province_code),
             "vehicle_class": klass,
             "make": make,
             "model": model,
@@ -437,11 +442,11 @@ class Population:
             "engine_number": f"{wmi[1:]}{self._chassis(vehicle):08d}",
         })
 
-    def licence(self, rng: random.Random, licence: int, holder: int, issued: date) -> Entity:
+    def licence(self, rng: random.Random, licence: int, holder: str, issued: date) -> Entity:
         number = f"{self._licence(licence):08d}"
         return Entity("driving-licence", number, {
             "licence_number": number,
-            "citizen_id": self.citizen_id(holder),
+            "citizen_id": holder,
             "licence_class": _weighted(rng, ref.LICENCE_CLASSES),
             "issued_on": issued,
             "expires_on": issued.replace(year=issued.year + 5, day=min(issued.day, 28)),
@@ -450,7 +455,14 @@ class Population:
 
     def _dlt(self) -> Iterator[Entity]:
         rng = random.Random(f"{self.seed}/dlt")
+        companies = range(self.sizes.finance_companies, self.sizes.juristic_persons)
         for vehicle in range(self.sizes.vehicles):
-            yield self.vehicle(rng, vehicle, REFERENCE_DATE - timedelta(days=rng.randrange(30, 25 * 365)))
+            registered = REFERENCE_DATE - timedelta(days=rng.randrange(30, 25 * 365))
+            if companies and rng.random() < 0.12:
+                yield self.vehicle(rng, vehicle, registered, self.juristic_party(rng.choice(companies)), "10")
+            else:
+                person = self.adult(rng)
+                yield self.vehicle(rng, vehicle, registered, self.citizen_party(person), self.province_of(person).province_code)
         for licence in range(self.sizes.driving_licences):
-            yield self.licence(rng, licence, self.adult(rng), REFERENCE_DATE - timedelta(days=rng.randrange(1, 5 * 365)))
+            holder = self.citizen_id(self.adult(rng))
+            yield self.licence(rng, licence, holder, REFERENCE_DATE - timedelta(days=rng.randrange(1, 5 * 365)))
