@@ -91,7 +91,10 @@ class Reporter:
         parts = [f"[{elapsed:7.1f}s] {p.phase}"]
         if p.to_load:
             done = sum(p.loaded.values())
-            parts.append(f"loaded {done:,}/{p.to_load:,} ({done / max(elapsed, 1e-9):,.0f}/s)")
+            if p.phase == "initial load":
+                parts.append(f"loaded {done:,}/{p.to_load:,} ({done / max(elapsed, 1e-9):,.0f}/s)")
+            else:
+                parts.append(f"loaded {done:,}")
         life = sum(p.life_events.values())
         if life or p.phase == "life events":
             then, before = self._life_mark
