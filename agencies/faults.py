@@ -106,22 +106,18 @@ class FaultInjector:
         return shaped, counts
 
     def _late_arrivals(self, events: list[OutboxEvent], counts: dict[str, int]) -> list[OutboxEvent]:
-        """Move a newly created entity's event behind the events that refer to it."""
+        """Move newly created entities' events behind the events that refer to them."""
+        original = late_pairs(events)
         for event in list(events):
             change = event.change
             if change is None or change.change_type != "CREATE":
                 continue
-            dependants = [
-                other for other in events
-                if other is not event and other.change is not None and other.change.state is not None
-                and other.change.key != change.key and _mentions(other.change.state, change.key)
-            ]
             position = events.index(event)
-            overtaking = [d for d in dependants if events.index(d) > position]
+            overtaking = [other for other in events[position + 1 :] if _refers_to(other, change.key)]
             if overtaking and self._hit(self.rates.late_arrival):
                 events.remove(event)
-                events.insert(max(events.index(d) for d in overtaking) + 1, event)
-                counts["late_arrival"] += len(overtaking)
+                events.insert(events.index(overtaking[-1]) + 1, event)
+        counts["late_arrival"] += late_pairs(events) - original
         return events
 
     def _with_invalid_id(self, event: OutboxEvent, builder: EventBuilder, source_ms: int) -> OutboxEvent | None:
@@ -153,6 +149,20 @@ class FaultInjector:
         else:
             value = b"{" + event.value[10:40] + b"}"
         return OutboxEvent(event_id, event.topic, event.key, value, NO_STAMP)
+
+
+def late_pairs(events: list[OutboxEvent]) -> int:
+    """(event, created entity) pairs where the event refers to the entity before its CREATE."""
+    pairs = 0
+    for later, created in enumerate(events):
+        if created.change is not None and created.change.change_type == "CREATE":
+            pairs += sum(1 for earlier in events[:later] if _refers_to(earlier, created.change.key))
+    return pairs
+
+
+def _refers_to(event: OutboxEvent, key: str) -> bool:
+    change = event.change
+    return change is not None and change.state is not None and change.key != key and _mentions(change.state, key)
 
 
 def _mentions(node: object, value: str) -> bool:
