@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from agencies.events import Route
 from agencies.faults import FaultRates
@@ -48,16 +49,26 @@ def truth(store_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return {(e.dataset, e.key): e.state for _, store in stores(store_dir) for e in store.entities()}
 
 
-async def consume(bootstrap: str, topics: list[str], expected: int, timeout_s: float = 60.0) -> list[Any]:
-    """Every record of `topics` from the start, until `expected` records or a quiet timeout."""
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+async def consume(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> list[Any]:
+    """Every record now in `topics`, from the first offset to the end offsets taken at the start."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     records: list[Any] = []
     try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
-            batches = await consumer.getmany(timeout_ms=1_000)
-            for batch in batches.values():
+        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+            assert asyncio.get_running_loop().time() < deadline, "records did not arrive in time"
+            for batch in (await consumer.getmany(timeout_ms=1_000)).values():
                 records.extend(batch)
     finally:
         await consumer.stop()
