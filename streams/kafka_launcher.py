@@ -265,13 +265,25 @@ def up(settings: Settings, brokers: int, report: bool = True) -> UpResult:
     return UpResult(info, seconds, tuple(n.node_id for n in to_start), settings.bootstrap_servers)
 
 
+async def _every_node_answers(settings: Settings, brokers: int) -> ClusterInfo:
+    """Ready means each node answers on its own port and sees all brokers registered.
+
+    A broker appears in the cluster metadata a moment before its client listener accepts
+    connections, so asking any one node is not enough for a client that then talks to all.
+    """
+    end = time.monotonic() + settings.kafka_start_timeout_s
+    info = await wait_for_cluster(settings.bootstrap_servers, settings.kafka_start_timeout_s, brokers)
+    for node_id in range(1, brokers + 1):
+        address = f"127.0.0.1:{settings.client_port(node_id)}"
+        info = await wait_for_cluster(address, max(0.1, end - time.monotonic()), brokers)
+    return info
+
+
 async def _await_ready(
     settings: Settings, brokers: int, started: dict[Node, subprocess.Popen[bytes]]
 ) -> ClusterInfo:
     """Wait for the metadata answer while watching that no started JVM has died."""
-    waiter = asyncio.ensure_future(
-        wait_for_cluster(settings.bootstrap_servers, settings.kafka_start_timeout_s, expected_brokers=brokers)
-    )
+    waiter = asyncio.ensure_future(_every_node_answers(settings, brokers))
     try:
         while not waiter.done():
             for node, process in started.items():

@@ -8,13 +8,14 @@ changing it needs a partition reassignment that this tool does not do behind the
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from streams.errors import GdxError
 from streams.kafka_probe import quiet_client_logs, require_cluster
@@ -126,9 +127,68 @@ async def _apply(settings: Settings, catalog: Catalog) -> list[TopicChange]:
                 await _update(admin, name, spec, live[name], desired)
         if to_create:
             response = await admin.create_topics(to_create)
+            raced = []
             for topic_name, error_code, *_ in response.topic_errors:
-                _raise_for(error_code, f"creating {topic_name}")
+                if error_code == TopicAlreadyExistsError.errno:
+                    raced.append(topic_name)
+                else:
+                    _raise_for(error_code, f"creating {topic_name}")
+            if raced:
+                changes = await _update_raced(admin, names, raced, changes, brokers, settings.kafka_request_timeout_s)
+        touched = {c.topic: names[c.topic] for c in changes if c.action in ("create", "update")}
+        await _await_converged(admin, touched, brokers, settings.kafka_request_timeout_s)
         return changes
+
+
+async def _update_raced(
+    admin: AIOKafkaAdminClient, names: dict[str, TopicSpec], raced: list[str],
+    changes: list[TopicChange], brokers: int, timeout_s: float,
+) -> list[TopicChange]:
+    """Topics that metadata did not list yet but the controller already had: update them instead.
+
+    Metadata reaches brokers a moment after the controller accepts it, so a topic created just now
+    by someone else can be missing from `list_topics` and then refused as already existing.
+    """
+    deadline = time.monotonic() + timeout_s
+    live = await _live_topics(admin, raced)
+    while len(live) < len(raced) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        live = await _live_topics(admin, raced)
+    replanned = {}
+    for name in raced:
+        if name not in live:
+            raise GdxError(f"{name} exists on the controller but no broker reports it", "retry `gdx topics apply`")
+        change, desired = _plan(names[name], name, live[name], brokers)
+        if change.action == "update":
+            await _update(admin, name, names[name], live[name], desired)
+        replanned[name] = change
+    return [replanned.get(c.topic, c) for c in changes]
+
+
+async def _await_converged(
+    admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec], brokers: int, timeout_s: float
+) -> None:
+    """Return once every touched topic reads back as the catalog wants it.
+
+    A broker applies config records from the controller a moment after they are accepted, so a
+    describe straight after an alter can still show the old values; waiting here keeps a second
+    `apply` (or any reader right after this one) from seeing a change that is already made.
+    """
+    deadline = time.monotonic() + timeout_s
+    pending = dict(specs)
+    while pending:
+        live = await _live_topics(admin, list(pending))
+        pending = {
+            name: spec for name, spec in pending.items()
+            if _plan(spec, name, live.get(name), brokers)[0].action in ("create", "update")
+        }
+        if pending and time.monotonic() > deadline:
+            raise GdxError(
+                f"topics {sorted(pending)} did not reach their catalog state within {timeout_s:g} s",
+                "run `gdx topics list` to see their live state, then `gdx topics apply` again",
+            )
+        if pending:
+            await asyncio.sleep(0.2)
 
 
 async def _update(

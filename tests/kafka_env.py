@@ -42,10 +42,14 @@ def local_settings(state_dir: Path, brokers: int) -> Settings:
 
 @contextmanager
 def running_cluster(state_dir: Path, brokers: int) -> Iterator[Settings]:
-    """Start the project's own cluster for a test scope and always stop and purge it afterwards."""
+    """Start the project's own cluster for a test scope and always stop it afterwards.
+
+    Its data and logs stay in pytest's temporary directory (the last few runs are kept), so a
+    failure can be read in the brokers' own logs.
+    """
     settings = local_settings(state_dir, brokers)
     try:
         launcher.up(settings, brokers, report=False)
         yield settings
     finally:
-        launcher.down(settings, purge=True)
+        launcher.down(settings)
