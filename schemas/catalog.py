@@ -17,7 +17,7 @@ from typing import Any
 
 import fastavro
 
-from schemas.compose import SOURCE_DIR, composed_events
+from schemas.compose import SOURCE_DIR, composed_events, full_name
 from schemas.errors import UnknownSchema
 from schemas.fingerprint import SINGLE_OBJECT_MAGIC, canonical_form, fingerprint
 
@@ -97,10 +97,12 @@ def read_released(released_dir: Path = RELEASED_DIR) -> dict[str, list[tuple[int
 def load_schema_catalog(source_dir: Path = SOURCE_DIR, released_dir: Path = RELEASED_DIR) -> SchemaCatalog:
     """The repository's catalog: every released version plus the current sources."""
     released = read_released(released_dir)
-    entries = [KnownSchema(name, version, True, schema) for name, versions in released.items() for version, schema in versions]
+    entries = [
+        KnownSchema(name, version, True, schema) for name, versions in released.items() for version, schema in versions
+    ]
     datasets: dict[tuple[str, str], str] = {}
     for key, schema in composed_events(source_dir).items():
-        name = schema["name"]
+        name = full_name(schema)
         datasets[key] = name
         history = released.get(name, [])
         if history and canonical_form(history[-1][1]) == canonical_form(schema):

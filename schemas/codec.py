@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Any
+from typing import Any, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
@@ -58,6 +58,19 @@ class Codec:
             raise NotEncodable(f"{schema_name}: {type(exc).__name__}: {exc}") from exc
         return out.getvalue()
 
+    def records(self, schema_name: str, event: Mapping[str, Any]) -> list[tuple[bytes, bytes | None]]:
+        """The Kafka records (key, value) that publish one event, in order.
+
+        Key: the entity key in UTF-8, so an entity's versions share a partition. A DELETE is the
+        delete event itself (consumers that follow the stream see who deleted what, when) and then
+        a tombstone, value None, so compaction eventually drops the entity from the topic.
+        """
+        key = str(event["entity_key"]).encode("utf-8")
+        value = self.encode(schema_name, event)
+        if event["change_type"] == "DELETE":
+            return [(key, value), (key, None)]
+        return [(key, value)]
+
     def encode_dataset(self, agency: str, dataset: str, event: Mapping[str, Any]) -> bytes:
         return self.encode(self.catalog.for_dataset(agency, dataset).name, event)
 
@@ -75,11 +88,9 @@ class Codec:
         body = BytesIO(data)
         body.seek(HEADER_SIZE)
         try:
-            record = schemaless_reader(body, writer, reader)
+            record = cast(dict[str, Any], schemaless_reader(body, writer, reader))  # event schemas are records
         except Exception as exc:  # truncated or corrupt bodies surface as EOF, value, type or index errors
             raise BodyMismatch(f"{known.name} v{known.version}: {type(exc).__name__}: {exc}") from exc
         if body.tell() != len(data):
-            raise BodyMismatch(
-                f"{known.name} v{known.version}: {len(data) - body.tell()} bytes left after the record"
-            )
-        return Decoded(fp, known.name, known.version, record)  # type: ignore[arg-type]
+            raise BodyMismatch(f"{known.name} v{known.version}: {len(data) - body.tell()} bytes left after the record")
+        return Decoded(fp, known.name, known.version, record)

@@ -62,7 +62,9 @@ class PolicyError(ValueError):
 def load_policy(path: Path = POLICY_FILE) -> Policy:
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     try:
-        return Policy(Mode(raw.get("default", "FULL_TRANSITIVE")), {k: Mode(v) for k, v in raw.get("overrides", {}).items()})
+        return Policy(
+            Mode(raw.get("default", "FULL_TRANSITIVE")), {k: Mode(v) for k, v in raw.get("overrides", {}).items()}
+        )
     except ValueError as exc:
         raise PolicyError(f"{path}: {exc}; modes are {', '.join(m.value for m in Mode)}") from None
 

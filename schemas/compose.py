@@ -84,7 +84,41 @@ def inline_named_types(schema: Schema, library: dict[str, dict[str, Any]], defin
     return result
 
 
-def compose_event(envelope: dict[str, Any], payload: dict[str, Any], library: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def full_name(schema: dict[str, Any]) -> str:
+    name = schema["name"]
+    return name if "." in name or not schema.get("namespace") else f"{schema['namespace']}.{name}"
+
+
+def split_full_names(schema: Schema) -> Schema:
+    """Write every dotted `name` as a simple name plus `namespace`.
+
+    Both spellings are the same Avro schema (same canonical form, same fingerprint), but the
+    simple-name form is the one that tools such as AsyncAPI's Avro meta-schema accept.
+    """
+    if isinstance(schema, list):
+        return [split_full_names(branch) for branch in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {
+        key: split_full_names(value) if key in ("type", "items", "values") else value for key, value in schema.items()
+    }
+    if "fields" in result:
+        result["fields"] = [{**f, "type": split_full_names(f["type"])} for f in result["fields"]]
+    name = result.get("name")
+    if result.get("type") in ("record", "enum", "fixed") and isinstance(name, str) and "." in name:
+        namespace, _, simple = name.rpartition(".")
+        result = {
+            "type": result["type"],
+            "name": simple,
+            "namespace": namespace,
+            **{k: v for k, v in result.items() if k not in ("type", "name", "namespace")},
+        }
+    return result
+
+
+def compose_event(
+    envelope: dict[str, Any], payload: dict[str, Any], library: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """One dataset's event record: the envelope's fields, then `payload` (null for a DELETE)."""
     fields = copy.deepcopy(envelope["fields"])
     fields.append(
@@ -98,10 +132,10 @@ def compose_event(envelope: dict[str, Any], payload: dict[str, Any], library: di
     event = {
         "type": "record",
         "name": payload["name"] + EVENT_SUFFIX,
-        "doc": f"Change event of {payload['name']}. {envelope['doc'].split('.')[0]}.",
+        "doc": f"A change to {payload['name'].rsplit('.', 1)[-1]}: the envelope, then the payload. {payload['doc']}",
         "fields": fields,
     }
-    return inline_named_types(event, library, set())
+    return split_full_names(inline_named_types(event, library, set()))
 
 
 def composed_events(source_dir: Path = SOURCE_DIR) -> dict[tuple[str, str], dict[str, Any]]:

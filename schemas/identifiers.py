@@ -57,7 +57,9 @@ def gregorian_year_problem(year: int, horizon_years: int = 1, today: date | None
     latest = (today or date.today()).year + horizon_years
     if year > latest:
         if EARLIEST_YEAR <= year - BUDDHIST_ERA_OFFSET <= latest:
-            return f"year {year} looks like a Buddhist-Era year in a Gregorian field (C.E. {year - BUDDHIST_ERA_OFFSET})"
+            return (
+                f"year {year} looks like a Buddhist-Era year in a Gregorian field (C.E. {year - BUDDHIST_ERA_OFFSET})"
+            )
         return f"year {year} is in the future"
     if year < EARLIEST_YEAR:
         return f"year {year} is before {EARLIEST_YEAR}"

@@ -6,16 +6,18 @@ is stated once and a dataset cannot forget it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, model_validator, ConfigDict, Field, StringConstraints
 
 from schemas.identifiers import gregorian_year_problem, thai_id_problem
 
 EXPIRY_HORIZON_YEARS = 20
+JURISTIC_ID_PREFIX = "0"
 
 
 def _thai_id(value: str) -> str:
@@ -25,7 +27,7 @@ def _thai_id(value: str) -> str:
     return value
 
 
-def _year_checker(horizon_years: int):  # noqa: ANN202 - a validator factory
+def _year_checker(horizon_years: int) -> Callable[[date], date]:
     def check(value: date) -> date:
         problem = gregorian_year_problem(value.year, horizon_years)
         if problem:
@@ -37,6 +39,8 @@ def _year_checker(horizon_years: int):  # noqa: ANN202 - a validator factory
 
 def _utc_millis(value: datetime) -> datetime:
     """Timestamps travel as UTC milliseconds; normalising here keeps round trips exact."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp has no time zone; the wire carries UTC")
     problem = gregorian_year_problem(value.year)
     if problem:
         raise ValueError(problem)
@@ -44,11 +48,19 @@ def _utc_millis(value: datetime) -> datetime:
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
+def _juristic_id(value: str) -> str:
+    """DBD juristic-person IDs start with 0; a citizen ID in a juristic field is a mix-up."""
+    _thai_id(value)
+    if not value.startswith(JURISTIC_ID_PREFIX):
+        raise ValueError(f"{value} is not a juristic-person ID: those start with {JURISTIC_ID_PREFIX}")
+    return value
+
+
 CitizenId = Annotated[str, AfterValidator(_thai_id)]
-JuristicId = Annotated[str, AfterValidator(_thai_id)]
+JuristicId = Annotated[str, AfterValidator(_juristic_id)]
 FactDate = Annotated[date, AfterValidator(_year_checker(1))]
 ExpiryDate = Annotated[date, AfterValidator(_year_checker(EXPIRY_HORIZON_YEARS))]
-UtcMillis = Annotated[AwareDatetime, AfterValidator(_utc_millis)]
+UtcMillis = Annotated[datetime, AfterValidator(_utc_millis)]
 Baht = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
 HouseId = Annotated[str, StringConstraints(pattern=r"^\d{11}$")]
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
@@ -112,8 +124,14 @@ class Party(Record):
     id: CitizenId
     name: Text
 
+    @model_validator(mode="after")
+    def _id_fits_kind(self) -> Party:
+        if self.kind is PartyKind.JURISTIC_PERSON:
+            _juristic_id(self.id)
+        return self
 
-def party_ids(parties: list[Party | None], kind: PartyKind) -> set[str]:
+
+def party_ids(parties: Iterable[Party | None], kind: PartyKind) -> set[str]:
     return {p.id for p in parties if p is not None and p.kind is kind}
 
 
@@ -121,4 +139,3 @@ def require(condition: bool, message: str) -> None:
     """Raise the ValueError pydantic turns into a located validation error."""
     if not condition:
         raise ValueError(message)
-

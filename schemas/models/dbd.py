@@ -8,7 +8,18 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from schemas.models.common import (
-    Address, Baht, CitizenId, FactDate, JuristicId, Party, PartyKind, Payload, PersonName, Record, Text, party_ids,
+    Address,
+    Baht,
+    CitizenId,
+    FactDate,
+    JuristicId,
+    Party,
+    PartyKind,
+    Payload,
+    PersonName,
+    Record,
+    Text,
+    party_ids,
     require,
 )
 from schemas.models.envelope import event_model

@@ -8,7 +8,17 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from schemas.models.common import (
-    CitizenId, ExpiryDate, FactDate, Party, PartyKind, Payload, ProvinceCode, Record, Text, party_ids, require,
+    CitizenId,
+    ExpiryDate,
+    FactDate,
+    Party,
+    PartyKind,
+    Payload,
+    ProvinceCode,
+    Record,
+    Text,
+    party_ids,
+    require,
 )
 from schemas.models.envelope import event_model
 

@@ -10,7 +10,16 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from schemas.models.common import (
-    Baht, FactDate, Party, PartyKind, Payload, ProvinceCode, Record, Text, party_ids, require,
+    Baht,
+    FactDate,
+    Party,
+    PartyKind,
+    Payload,
+    ProvinceCode,
+    Record,
+    Text,
+    party_ids,
+    require,
 )
 from schemas.models.envelope import event_model
 
@@ -34,9 +43,6 @@ class LandArea(Record):
     rai: Annotated[int, Field(ge=0)]
     ngan: Annotated[int, Field(ge=0, le=3)]
     square_wah: Annotated[Decimal, Field(ge=0, lt=100, max_digits=5, decimal_places=1)]
-
-    def total_square_wah(self) -> Decimal:
-        return self.rai * 400 + self.ngan * 100 + self.square_wah
 
 
 class Ownership(Record):
@@ -87,9 +93,15 @@ class TitleDeed(Payload):
     @model_validator(mode="after")
     def _consistent_title(self) -> TitleDeed:
         if self.kind is TitleKind.LAND_TITLE_DEED:
-            require(self.land_area is not None and self.unit_area_sqm is None, "a land title has a land_area and no unit_area_sqm")
+            require(
+                self.land_area is not None and self.unit_area_sqm is None,
+                "a land title has a land_area and no unit_area_sqm",
+            )
         else:
-            require(self.unit_area_sqm is not None and self.land_area is None, "a unit title has a unit_area_sqm and no land_area")
+            require(
+                self.unit_area_sqm is not None and self.land_area is None,
+                "a unit title has a unit_area_sqm and no land_area",
+            )
             require(bool(self.parcel.condominium_name), "a unit title names its condominium")
         require(bool(self.owners), "a title has at least one owner")
         total = sum((Fraction(o.share_numerator, o.share_denominator) for o in self.owners), Fraction(0))
@@ -101,7 +113,7 @@ class TitleDeed(Payload):
     def entity_key(self) -> str:
         return f"{self.province_code}-{self.deed_number}"
 
-    def _parties(self) -> list[Party | None]:
+    def _parties(self) -> list[Party]:
         return [o.owner for o in self.owners] + [m.mortgagee for m in self.mortgages]
 
     def citizen_ids(self) -> set[str]:

@@ -8,7 +8,18 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from schemas.models.common import (
-    Address, CitizenId, ExpiryDate, FactDate, HouseId, Payload, PersonName, ProvinceCode, Record, Sex, Text, require,
+    Address,
+    CitizenId,
+    ExpiryDate,
+    FactDate,
+    HouseId,
+    Payload,
+    PersonName,
+    ProvinceCode,
+    Record,
+    Sex,
+    Text,
+    require,
 )
 from schemas.models.envelope import event_model
 

@@ -30,8 +30,6 @@ class References(Record):
     juristic_ids: list[str]
 
 
-
-
 def _non_zero_trace(value: str) -> str:
     if value == "0" * 32:
         raise ValueError("the all-zero trace id is invalid in W3C trace-context")
@@ -69,7 +67,10 @@ class ChangeEvent(Record):
             self.dataset_code in kind.CODES,
             f"dataset_code {self.dataset_code} is not a {kind.DATASET} code {list(kind.CODES)}",
         )
-        require(self.source_agency == kind.AGENCY.upper(), f"{kind.DATASET} is owned by {kind.AGENCY.upper()}, not {self.source_agency}")
+        require(
+            self.source_agency == kind.AGENCY.upper(),
+            f"{kind.DATASET} is owned by {kind.AGENCY.upper()}, not {self.source_agency}",
+        )
         require(self.published_time >= self.source_time, "published_time is before source_time")
         for field in ("citizen_ids", "juristic_ids"):
             listed = getattr(self.references, field)
@@ -83,14 +84,12 @@ class ChangeEvent(Record):
             self.entity_key == payload.entity_key(),
             f"entity_key {self.entity_key!r} does not match the payload's key {payload.entity_key()!r}",
         )
-        require(
-            set(self.references.citizen_ids) == payload.citizen_ids(),
-            f"references.citizen_ids {sorted(self.references.citizen_ids)} != IDs in the payload {sorted(payload.citizen_ids())}",
-        )
-        require(
-            set(self.references.juristic_ids) == payload.juristic_ids(),
-            f"references.juristic_ids {sorted(self.references.juristic_ids)} != IDs in the payload {sorted(payload.juristic_ids())}",
-        )
+        for field, in_payload in (("citizen_ids", payload.citizen_ids()), ("juristic_ids", payload.juristic_ids())):
+            listed = getattr(self.references, field)
+            require(
+                set(listed) == in_payload,
+                f"references.{field} {sorted(listed)} != IDs in the payload {sorted(in_payload)}",
+            )
         return self
 
     def to_avro(self) -> dict[str, Any]:
@@ -100,11 +99,12 @@ class ChangeEvent(Record):
 
 def event_model(payload: type[Payload]) -> type[ChangeEvent]:
     """The event model of one dataset: the envelope with `payload` typed as that dataset's record."""
+    optional: Any = payload | None
     model = create_model(
         payload.__name__ + "Event",
         __base__=ChangeEvent,
         __module__=payload.__module__,
-        payload=(payload | None, None),
+        payload=(optional, None),
     )
     model.PAYLOAD = payload
     return model

@@ -1,0 +1,110 @@
+"""`gdx schemas check|asyncapi|publish`: the evolution gate, the AsyncAPI document, the schema topic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from aiokafka.errors import KafkaError
+
+from schemas.catalog import RELEASED_DIR, SchemaCatalog, load_schema_catalog
+from schemas.compatibility import POLICY_FILE, PolicyError, check_catalog, load_policy, release_pending
+from schemas.compose import SOURCE_DIR
+from schemas.errors import CodecError
+from schemas.topic_store import SchemaTopicError, publish_schemas
+from streams.asyncapi import SCHEMAS_TOPIC, build_document
+from streams.errors import GdxError
+from streams.settings import load_settings
+from streams.topic_catalog import load_catalog
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    schemas = sub.add_parser("schemas", help="event schemas: evolution gate, AsyncAPI, schema topic")
+    verbs = schemas.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    check = verbs.add_parser("check", help="every schema against its released versions (exit 1 on a break)")
+    check.add_argument(
+        "--release", action="store_true", help="after a clean check, release changed schemas as new versions"
+    )
+    check.add_argument("--sources", type=Path, default=SOURCE_DIR, help=argparse.SUPPRESS)
+    check.add_argument("--released", type=Path, default=RELEASED_DIR, help=argparse.SUPPRESS)
+    check.add_argument("--policy", type=Path, default=POLICY_FILE, help=argparse.SUPPRESS)
+    check.set_defaults(handler=cmd_check)
+
+    asyncapi = verbs.add_parser("asyncapi", help="write the AsyncAPI 3.0 document (JSON) of every channel")
+    asyncapi.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
+    asyncapi.set_defaults(handler=cmd_asyncapi)
+
+    publish = verbs.add_parser("publish", help="write every schema to the compacted topic gdx.schemas")
+    publish.set_defaults(handler=cmd_publish)
+
+
+def _catalog(sources: Path = SOURCE_DIR, released: Path = RELEASED_DIR) -> SchemaCatalog:
+    try:
+        return load_schema_catalog(sources, released)
+    except (ValueError, KeyError, CodecError) as exc:  # fastavro and json report malformed schemas as these
+        raise GdxError(
+            f"cannot load the schemas: {type(exc).__name__}: {exc}", "fix the .avsc file named above"
+        ) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    catalog = _catalog(args.sources, args.released)
+    try:
+        policy = load_policy(args.policy)
+        findings = check_catalog(catalog, policy)
+    except PolicyError as exc:
+        raise GdxError(str(exc), "fix compatibility.toml") from None
+    for name in sorted(catalog.current):
+        known = catalog.current[name]
+        state = "released" if known.released else "changed, not yet released"
+        print(f"{name:<48} v{known.version} {state:<26} {policy.mode(name).value}")
+    if findings:
+        for finding in findings:
+            print(f"INCOMPATIBLE {finding}")
+        raise GdxError(
+            f"{len(findings)} compatibility break(s) in {len({f.schema for f in findings})} schema(s)",
+            "make the change compatible (add fields with defaults, never remove or retype one) "
+            "or publish a new major version on a new topic",
+        )
+    pending = catalog.pending()
+    if args.release:
+        for path in release_pending(catalog, args.released):
+            print(f"released {path}")
+    elif pending:
+        print(f"{len(pending)} changed schema(s) pass the gate; release with `gdx schemas check --release`")
+    print(f"ok: {len(catalog.current)} schemas, {len(catalog.by_fingerprint)} versions, no compatibility break")
+    return 0
+
+
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    document = build_document(load_catalog(), _catalog(), load_settings())
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(
+            f"wrote {args.out}: {len(document['channels'])} channels, {len(document['components']['messages'])} messages"
+        )
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    topic = settings.topic(SCHEMAS_TOPIC)
+    catalog = _catalog()
+    try:
+        count = asyncio.run(
+            publish_schemas(settings.bootstrap_servers, topic, catalog, settings.kafka_request_timeout_s)
+        )
+    except (KafkaError, SchemaTopicError) as exc:
+        raise GdxError(
+            f"publishing schemas to {topic} at {settings.bootstrap_servers} failed: {exc!r}",
+            "start the broker (`gdx kafka up`) and create the topic (`gdx topics apply`)",
+        ) from None
+    print(f"published {count} schema versions to {topic}")
+    return 0
