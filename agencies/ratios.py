@@ -6,7 +6,7 @@ juristic persons, about 44 million registered vehicles and tens of millions of t
 
 | registry                          | per 1,000 persons | real-world basis                           |
 |-----------------------------------|-------------------|--------------------------------------------|
-| houses (house registrations)      | ~345              | households of 1-6 persons, mean ~2.9       |
+| houses (house registrations)      | ~344              | households of 1-6 persons, mean ~2.9       |
 | juristic persons (DBD)            | 14                | 0.9 M / 66 M                               |
 | commercial registrations (DBD)    | 30                | ~2 M sole traders registered (estimate)    |
 | title deeds + condominium titles  | 450 (12% condo)   | ~30 M titles / 66 M ("tens of millions")   |
