@@ -24,7 +24,7 @@ from fastavro import schemaless_writer
 from schemas.catalog import KnownSchema, SchemaCatalog
 from schemas.codec import Codec
 
-SNAPSHOT, CREATE, UPDATE, DELETE = "SNAPSHOT", "CREATE", "UPDATE", "DELETE"
+SNAPSHOT, CREATE, UPDATE = "SNAPSHOT", "CREATE", "UPDATE"
 _STAMP_WIDTH = 6
 NO_STAMP = -1  # stamp_at of a record that is not a well-formed event (an injected malformed value)
 _STAMP_MIN_MS = 1 << 34  # zig-zag value 2^35: the smallest 6-byte varint

@@ -32,9 +32,6 @@ class Scrambler:
             raise ValueError(f"ordinal {ordinal} outside 0..{self.modulus - 1}")
         return (ordinal * self.multiplier + self.offset) % self.modulus
 
-    def digits(self, ordinal: int, width: int) -> str:
-        return f"{self(ordinal):0{width}d}"
-
 
 def citizen_id(body11: str, born_before_1984: bool) -> str:
     """A citizen ID: type digit (1 born after the 1984 register began, 3 registered then), body, check."""

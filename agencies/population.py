@@ -42,7 +42,7 @@ _CITY_PROVINCES = {"10", "12"}
 NEW_ORDINAL_START = 1_000_000
 MAX_NEW_ORDINALS = 9_000_000
 
-MALE, FEMALE = 0, 1
+MALE = 0  # and 1 is female, as in SEX_SYMBOL
 SEX_SYMBOL = ("MALE", "FEMALE")
 AGENCIES = ("dopa", "dbd", "dol", "dlt")
 

@@ -13,7 +13,7 @@ juristic persons, about 44 million registered vehicles and tens of millions of t
 | vehicles (DLT)                    | 660 (55% motorcycles) | 44 M / 66 M                            |
 | driving licences (DLT)            | 500               | ~33 M licences / 66 M (estimate)           |
 
-Marriages are not sized by a ratio: every household whose second member is the head's spouse has
+Marriages are not sized by a ratio (they come to ~213 per 1,000): every household whose second member is the head's spouse has
 one registered marriage.
 """
 

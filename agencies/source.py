@@ -16,7 +16,7 @@ from typing import Any
 from agencies.events import CREATE, SNAPSHOT, UPDATE, Change, EventBuilder, Route
 from agencies.faults import FaultInjector, FaultRates
 from agencies.population import Entity
-from agencies.store import AgencyStore, Stored, Transaction, now_ms
+from agencies.store import AgencyStore, Transaction, now_ms
 from schemas.catalog import SchemaCatalog
 
 LOAD_BATCH = 5_000
@@ -29,9 +29,6 @@ class ChangeSet:
     tx: Transaction
     builder: EventBuilder
     changes: list[Change] = field(default_factory=list)
-
-    def get(self, dataset: str, key: str) -> Stored | None:
-        return self.tx.get(dataset, key)
 
     def put(self, dataset: str, key: str, state: dict[str, Any]) -> Change:
         """Write the entity's new state; CREATE for a new entity, UPDATE otherwise."""

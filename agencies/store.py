@@ -98,10 +98,6 @@ class Transaction:
         self.conn = conn
         self.source_ms = source_ms
 
-    def get(self, dataset: str, key: str) -> Stored | None:
-        row = self.conn.execute("SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)).fetchone()
-        return Stored(dataset, key, row[0], json.loads(row[1])) if row else None
-
     def put(self, dataset: str, key: str, state: dict[str, Any]) -> int:
         """Store the entity's new state; returns its new version (1 for a new entity)."""
         row = self.conn.execute("SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)).fetchone()
