@@ -13,8 +13,8 @@ juristic persons, about 44 million registered vehicles and tens of millions of t
 | vehicles (DLT)                    | 660 (55% motorcycles) | 44 M / 66 M                            |
 | driving licences (DLT)            | 500               | ~33 M licences / 66 M (estimate)           |
 
-Marriages are not sized by a ratio (they come to ~213 per 1,000): every household whose second member is the head's spouse has
-one registered marriage.
+Marriages are not sized by a ratio (they come to ~213 per 1,000): every household whose second
+member is the head's spouse has one registered marriage.
 """
 
 from __future__ import annotations
