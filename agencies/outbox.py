@@ -9,7 +9,8 @@ rows above the watermark go again on restart: a duplicate is always an exact re-
 event id.
 
 When the broker is unreachable the publisher keeps the outbox, reports the backlog, retries with
-exponential backoff and carries on when the broker is back.
+exponential backoff and carries on when the broker is back. One publisher per outbox: a second
+one would stamp its own publish times, so it is refused (an advisory lock, freed even by SIGKILL).
 
 Run on its own: `python -m agencies.outbox --store dopa.db --bootstrap-servers host:port`.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import sys
@@ -28,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TextIO
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -89,6 +92,7 @@ class Publisher:
         poll_s: float = 0.05,
         on_progress: Callable[[PublisherStats], None] | None = None,
     ) -> None:
+        self._lock = _exclusive(store_path)
         self.store = AgencyStore(store_path)
         self.config = config
         self.topic_prefix = topic_prefix
@@ -106,6 +110,7 @@ class Publisher:
 
     def close(self) -> None:
         self.store.close()
+        self._lock.close()
 
     async def run(
         self, stop: asyncio.Event | None = None, until_drained: bool = False, drain: asyncio.Event | None = None
@@ -227,6 +232,20 @@ class Publisher:
                 await asyncio.wait_for(producer.stop(), 10)
 
 
+class PublisherBusy(Exception):
+    """Another publisher holds this outbox."""
+
+
+def _exclusive(store_path: Path) -> TextIO:
+    lock = open(f"{store_path}.publisher.lock", "a")  # noqa: SIM115 - held open for the publisher's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise PublisherBusy(f"another publisher is draining {store_path}") from None
+    return lock
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agencies.outbox", description="drain one agency's outbox to Kafka")
     parser.add_argument("--store", type=Path, required=True, help="the agency's SQLite store")
@@ -238,13 +257,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.store.is_file():
         print(f"agencies.outbox: no store at {args.store}", file=sys.stderr)
         return 2
-    publisher = Publisher(
-        args.store,
-        ProducerConfig(args.bootstrap_servers),
-        topic_prefix=args.topic_prefix,
-        batch_rows=args.batch_rows,
-        on_progress=lambda s: print(json.dumps(asdict(s)), flush=True),
-    )
+    try:
+        publisher = Publisher(
+            args.store,
+            ProducerConfig(args.bootstrap_servers),
+            topic_prefix=args.topic_prefix,
+            batch_rows=args.batch_rows,
+            on_progress=lambda s: print(json.dumps(asdict(s)), flush=True),
+        )
+    except PublisherBusy as exc:
+        print(f"agencies.outbox: {exc}", file=sys.stderr)
+        return 2
     try:
         stats = asyncio.run(publisher.run(until_drained=args.until_drained))
     finally:

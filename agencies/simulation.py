@@ -23,7 +23,7 @@ from agencies.errors import SimulationError
 from agencies.events import Route
 from agencies.faults import FaultRates
 from agencies.life_events import LifeEvents, NoCandidate
-from agencies.outbox import ProducerConfig, Publisher, PublisherStats
+from agencies.outbox import ProducerConfig, Publisher, PublisherBusy, PublisherStats
 from agencies.population import AGENCIES, Population
 from agencies.ratios import sizes
 from agencies.source import SourceSystem
@@ -215,7 +215,12 @@ class Simulation:
             return []
         publishers = []
         for agency in self.plan.agencies:
-            publisher = Publisher(store_path(self.plan.store_dir, agency), ProducerConfig(self.plan.bootstrap_servers), self.plan.topic_prefix)
+            try:
+                publisher = Publisher(store_path(self.plan.store_dir, agency), ProducerConfig(self.plan.bootstrap_servers), self.plan.topic_prefix)
+            except PublisherBusy as exc:
+                for started in publishers:
+                    started.close()
+                raise SimulationError(str(exc), "stop the other `gdx simulate` or `agencies.outbox` first") from None
             self.progress.publishers[agency] = publisher.stats
             publishers.append(publisher)
         return publishers

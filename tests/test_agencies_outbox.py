@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agencies.outbox import ProducerConfig, Publisher
+from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
 from agencies.simulation import store_path
 from agencies_support import simulate
 
@@ -39,3 +39,13 @@ async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(tmp_p
     assert stats.sent == 0 and stats.backlog == rows
     warnings = [r for r in caplog.records if r.getMessage() == "broker unavailable, keeping the outbox"]
     assert warnings and all(r.backlog == rows for r in warnings)
+
+
+def test_a_second_publisher_on_the_same_outbox_is_refused(tmp_path: Path) -> None:
+    simulate(tmp_path, agencies=("dbd",))
+    config = ProducerConfig(f"127.0.0.1:{_closed_port()}")
+    first = Publisher(store_path(tmp_path, "dbd"), config)
+    with pytest.raises(PublisherBusy, match="another publisher"):
+        Publisher(store_path(tmp_path, "dbd"), config)
+    first.close()
+    Publisher(store_path(tmp_path, "dbd"), config).close()
