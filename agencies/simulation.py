@@ -193,17 +193,22 @@ class Simulation:
             publishers = self._publishers()
             drain = asyncio.Event()
             tasks = [asyncio.create_task(self._publish(p, stop, drain)) for p in publishers]
-            if life and not stop.is_set():
-                await self._life(stop)
-            self.progress.phase = "draining outbox" if publishers else "done"
-            drain.set()
-            while tasks and not all(t.done() for t in tasks):
-                self.reporter.tick()
-                await asyncio.wait(tasks, timeout=0.25)
+            try:
+                if life and not stop.is_set():
+                    await self._life(stop)
+            except BaseException:
+                stop.set()  # a failed run stops publishing at once; the outboxes keep the rest
+                raise
+            finally:
+                self.progress.phase = "draining outbox" if publishers and not stop.is_set() else "stopping"
+                drain.set()
+                while tasks and not all(t.done() for t in tasks):
+                    self.reporter.tick()
+                    await asyncio.wait(tasks, timeout=0.25)
+                for publisher in publishers:
+                    publisher.close()
             for task in tasks:
                 task.result()
-            for publisher in publishers:
-                publisher.close()
             self.progress.phase = "stopped" if stop.is_set() else "done"
             self.reporter.done()
             return self.progress.life_events
