@@ -124,6 +124,13 @@ class LifeEvents:
         ] if house else []
         return found[:3] or [self.person()]
 
+    def alive(self, citizen_id: str) -> bool:
+        person = self.sources["dopa"].store.get("person", citizen_id)
+        return person is not None and person.state["status"] == "ACTIVE"
+
+    def _parties_alive(self, parties: list[dict[str, Any]]) -> bool:
+        return all(p["kind"] != "CITIZEN" or self.alive(p["id"]) for p in parties)
+
     def _random(self, agency: str, dataset: str, predicate: Callable[[dict[str, Any]], bool]) -> Stored:
         store = self.sources[agency].store
         for _ in range(50):
@@ -311,7 +318,8 @@ class LifeEvents:
 
     # --- DOL -------------------------------------------------------------------------------
     def land_sale(self) -> str:
-        deed = self._random("dol", "title-deed", lambda s: True)
+        # The dead do not sell: their titles wait for the inheritance.
+        deed = self._random("dol", "title-deed", lambda s: self._parties_alive([o["owner"] for o in s["owners"]]))
         if self.rng.random() < 0.1:
             buyer = self.company_party(self.company())
         else:
@@ -377,14 +385,14 @@ class LifeEvents:
                     for vehicle in vehicles:
                         changes.put("vehicle", vehicle.key, _transfer_vehicle(vehicle.state, deceased, heir))
                 return "dlt.inheritance"
-        vehicle = self._random("dlt", "vehicle", lambda s: s["status"] == "ACTIVE")
+        vehicle = self._random("dlt", "vehicle", lambda s: s["status"] == "ACTIVE" and self._parties_alive([s["owner"]]))
         buyer = self.party(self.person(lambda s: s["citizen_id"] != vehicle.state["owner"]["id"]))
         with self.sources["dlt"].change() as changes:
             changes.put("vehicle", vehicle.key, {**vehicle.state, "owner": buyer, "possessor": None})
         return "dlt.vehicle-transfer"
 
     def licence_renewal(self) -> str:
-        licence = self._random("dlt", "driving-licence", lambda s: s["status"] == "VALID")
+        licence = self._random("dlt", "driving-licence", lambda s: s["status"] == "VALID" and self.alive(s["citizen_id"]))
         issued = today()
         with self.sources["dlt"].change() as changes:
             changes.put("driving-licence", licence.key, {
@@ -393,7 +401,7 @@ class LifeEvents:
         return "dlt.licence-renewal"
 
     def licence_suspension(self) -> str:
-        licence = self._random("dlt", "driving-licence", lambda s: s["status"] == "VALID")
+        licence = self._random("dlt", "driving-licence", lambda s: s["status"] == "VALID" and self.alive(s["citizen_id"]))
         with self.sources["dlt"].change() as changes:
             changes.put("driving-licence", licence.key, {**licence.state, "status": "SUSPENDED"})
         return "dlt.licence-suspension"
