@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--report", type=Path, default=None, help="write the final report (counts, backlog, faults) as JSON here")
     for kind in KINDS:
         sim.add_argument(f"--fault-{kind.replace('_', '-')}", type=float, default=0.0, metavar="RATE", dest=f"fault_{kind}",
-                         help=f"probability of a {kind.replace('_', ' ')} fault (default 0: off)")
+                         help=f"fault injection: probability of '{kind.replace('_', '-')}' (agencies/README.md; default 0: off)")
     sim.set_defaults(handler=cmd_simulate)
 
     agencies = sub.add_parser("agencies", help="the simulated agencies' ground truth and fault reports")
