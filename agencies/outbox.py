@@ -1,0 +1,280 @@
+"""The outbox publisher: drains one agency's outbox to Kafka, never losing an event.
+
+Rows are read in commit order, stamped with their publish time (the time of a range of rows is
+persisted before the range is first sent, so a re-send is byte-identical), handed to an idempotent
+producer (acks=all) and marked sent only once the broker acknowledged every record of their batch.
+Batches are acknowledged in order, so "sent" is one watermark, not a write per row; several
+batches are in flight at once so the producer never waits for the database. If the process dies,
+rows above the watermark go again on restart: a duplicate is always an exact re-send of the same
+event id.
+
+When the broker is unreachable the publisher keeps the outbox, reports the backlog, retries with
+exponential backoff and carries on when the broker is back. One publisher per outbox: a second
+one would stamp its own publish times, so it is refused (an advisory lock, freed even by SIGKILL).
+
+Run on its own: `python -m agencies.outbox --store dopa.db --bootstrap-servers host:port`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import sys
+import time
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TextIO
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from agencies.events import stamp, stamp_bytes
+from agencies.store import AgencyStore, PendingRow, now_ms
+
+log = logging.getLogger("gdx.agencies.outbox")
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    """The producer settings the publisher and its benchmark baseline share."""
+
+    bootstrap_servers: str
+    linger_ms: int = 5
+    max_batch_size: int = 512 * 1024
+    request_timeout_ms: int = 30_000
+
+    def producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=self.linger_ms,
+            max_batch_size=self.max_batch_size,
+            request_timeout_ms=self.request_timeout_ms,
+        )
+
+
+@dataclass
+class PublisherStats:
+    sent: int = 0  # outbox rows acknowledged by the broker
+    records: int = 0  # Kafka records acknowledged, counting injected duplicate sends
+    backlog: int = 0  # outbox rows not yet acknowledged, as of the last count
+    retries: int = 0  # reconnects after a broker failure
+    connected: bool = False
+    last_error: str = ""
+
+
+@dataclass
+class _Batch:
+    last_seq: int
+    rows: int
+    records: int
+    acked: asyncio.Future[list[object]]
+
+
+class Publisher:
+    def __init__(
+        self,
+        store_path: Path,
+        config: ProducerConfig,
+        topic_prefix: str = "",
+        batch_rows: int = 2_000,
+        max_inflight: int = 32,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 10.0,
+        poll_s: float = 0.05,
+        on_progress: Callable[[PublisherStats], None] | None = None,
+    ) -> None:
+        self._lock = _exclusive(store_path)
+        self.store = AgencyStore(store_path)
+        self.config = config
+        self.topic_prefix = topic_prefix
+        self.batch_rows = batch_rows
+        self.max_inflight = max_inflight
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.poll_s = poll_s
+        self.on_progress = on_progress
+        self.stats = PublisherStats(backlog=self.store.backlog())
+        self._counted_at = 0.0
+        self._stamps: list[tuple[int, int, int]] = []
+        self._stamp_firsts: list[int] = []
+        self._stamped_through = 0
+
+    def close(self) -> None:
+        self.store.close()
+        self._lock.close()
+
+    async def run(
+        self, stop: asyncio.Event | None = None, until_drained: bool = False, drain: asyncio.Event | None = None
+    ) -> PublisherStats:
+        """Publish until `stop` is set, or until the outbox is empty once `until_drained` (or
+        `drain`, when it gets set) asks for that."""
+        stop = stop or asyncio.Event()
+        producer: AIOKafkaProducer | None = None
+        inflight: deque[_Batch] = deque()
+        cursor = self._resume()
+        backoff = self.backoff_initial_s
+        try:
+            while not stop.is_set():
+                try:
+                    if producer is None:
+                        producer = self.config.producer()
+                        await producer.start()
+                        self.stats.connected = True
+                    rows = self.store.pending(cursor, self.batch_rows)
+                    if rows:
+                        inflight.append(await self._send(producer, rows))
+                        cursor = rows[-1][0]
+                        while inflight and (inflight[0].acked.done() or len(inflight) > self.max_inflight):
+                            self._settle(await self._acked(inflight.popleft()))
+                        backoff = self.backoff_initial_s
+                    else:
+                        while inflight:
+                            self._settle(await self._acked(inflight.popleft()))
+                        self._count_backlog(force=True)
+                        if (until_drained or (drain is not None and drain.is_set())) and self.stats.backlog == 0:
+                            break
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), self.poll_s)
+                    self._count_backlog()
+                except (KafkaError, OSError) as exc:
+                    self.stats.retries += 1
+                    self.stats.connected = False
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                    for batch in inflight:
+                        batch.acked.cancel()
+                    inflight.clear()
+                    cursor = self._resume()  # re-read every unacknowledged row
+                    await self._discard(producer)
+                    producer = None
+                    self._count_backlog(force=True)
+                    log.warning(
+                        "broker unavailable, keeping the outbox",
+                        extra={"store": str(self.store.path), "backlog": self.stats.backlog,
+                               "retry_in_s": backoff, "error": self.stats.last_error},
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), backoff)
+                    backoff = min(backoff * 2, self.backoff_max_s)
+            with contextlib.suppress(KafkaError, OSError):
+                while inflight and producer is not None:
+                    self._settle(await self._acked(inflight.popleft()))
+        finally:
+            await self._discard(producer)
+            self.stats.connected = False
+            self._count_backlog(force=True)
+        return self.stats
+
+    def _resume(self) -> int:
+        """Where sending starts again: after the watermark, with the publish times already fixed."""
+        self._stamps = self.store.stamps()
+        self._stamp_firsts = [first for first, _, _ in self._stamps]
+        self._stamped_through = max((last for _, last, _ in self._stamps), default=0)
+        return self.store.sent_through()
+
+    def _published(self, seq: int) -> bytes:
+        at = bisect_right(self._stamp_firsts, seq) - 1
+        return stamp_bytes(self._stamps[at][2])
+
+    async def _send(self, producer: AIOKafkaProducer, rows: Sequence[PendingRow]) -> _Batch:
+        first, last = rows[0][0], rows[-1][0]
+        if last > self._stamped_through:
+            start = max(first, self._stamped_through + 1)
+            stamp_range = (start, last, now_ms())
+            self.store.add_stamp(*stamp_range)
+            self._stamps.append(stamp_range)
+            self._stamp_firsts.append(start)
+            self._stamped_through = last
+        futures = []
+        prefix = self.topic_prefix
+        published = stamp_bytes(self._stamps[-1][2])
+        fresh_from = self._stamps[-1][0]
+        send = producer.send
+        for seq, topic, key, value, stamp_at, copies in rows:
+            value = stamp(value, stamp_at, published if seq >= fresh_from else self._published(seq))
+            key_bytes = key.encode()
+            futures.append(await send(prefix + topic, value, key=key_bytes))
+            if copies > 1:
+                futures.extend([await send(prefix + topic, value, key=key_bytes) for _ in range(copies - 1)])
+        return _Batch(last, len(rows), len(futures), asyncio.gather(*futures))
+
+    @staticmethod
+    async def _acked(batch: _Batch) -> _Batch:
+        await batch.acked
+        return batch
+
+    def _settle(self, batch: _Batch) -> None:
+        self.store.mark_sent_through(batch.last_seq, now_ms())
+        self.stats.sent += batch.rows
+        self.stats.records += batch.records
+        self.stats.backlog = max(0, self.stats.backlog - batch.rows)
+
+    def _count_backlog(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._counted_at >= 1.0:
+            self.stats.backlog = self.store.backlog()
+            self._counted_at = now
+            if self.on_progress is not None:
+                self.on_progress(self.stats)
+
+    @staticmethod
+    async def _discard(producer: AIOKafkaProducer | None) -> None:
+        if producer is not None:
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                await asyncio.wait_for(producer.stop(), 10)
+
+
+class PublisherBusy(Exception):
+    """Another publisher holds this outbox."""
+
+
+def _exclusive(store_path: Path) -> TextIO:
+    lock = open(f"{store_path}.publisher.lock", "a")  # noqa: SIM115 - held open for the publisher's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise PublisherBusy(f"another publisher is draining {store_path}") from None
+    return lock
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agencies.outbox", description="drain one agency's outbox to Kafka")
+    parser.add_argument("--store", type=Path, required=True, help="the agency's SQLite store")
+    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument("--topic-prefix", default="")
+    parser.add_argument("--batch-rows", type=int, default=2_000)
+    parser.add_argument("--until-drained", action="store_true", help="exit once the outbox is empty")
+    args = parser.parse_args(argv)
+    if not args.store.is_file():
+        print(f"agencies.outbox: no store at {args.store}", file=sys.stderr)
+        return 2
+    try:
+        publisher = Publisher(
+            args.store,
+            ProducerConfig(args.bootstrap_servers),
+            topic_prefix=args.topic_prefix,
+            batch_rows=args.batch_rows,
+            on_progress=lambda s: print(json.dumps(asdict(s)), flush=True),
+        )
+    except PublisherBusy as exc:
+        print(f"agencies.outbox: {exc}", file=sys.stderr)
+        return 2
+    try:
+        stats = asyncio.run(publisher.run(until_drained=args.until_drained))
+    finally:
+        publisher.close()
+    print(json.dumps(asdict(stats)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""`gdx simulate` without the command line: initial load, life events at a rate, publishing.
+
+All four agencies' stores are always created (life events of one agency read the others, as the
+real registries do through GDX); `agencies` selects which of them produce life events and
+publish. The publishers run in the same event loop as the life-event generator, and a progress
+line (rate, totals, outbox backlog, broker state) is printed every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from agencies.errors import SimulationError
+from agencies.events import Route
+from agencies.faults import FaultRates
+from agencies.life_events import LifeEvents, NoCandidate
+from agencies.outbox import ProducerConfig, Publisher, PublisherBusy, PublisherStats
+from agencies.population import AGENCIES, Population
+from agencies.ratios import sizes
+from agencies.source import SourceSystem
+from schemas.catalog import SchemaCatalog
+
+POPULATION_META = "population"
+
+
+@dataclass(frozen=True)
+class Plan:
+    store_dir: Path
+    scale: int
+    seed: int
+    agencies: tuple[str, ...] = AGENCIES
+    rate: float = 10.0  # life events per second
+    duration_s: float | None = None
+    count: int | None = None
+    faults: FaultRates = field(default_factory=FaultRates)
+    bootstrap_servers: str | None = None  # None: write the stores only, publish nothing
+    topic_prefix: str = ""
+    reset: bool = False
+
+    def __post_init__(self) -> None:
+        sizes(self.scale)
+        unknown = [a for a in self.agencies if a not in AGENCIES]
+        if unknown or not self.agencies:
+            raise SimulationError(f"unknown agency {', '.join(unknown) or '(none)'}", f"choose from {', '.join(AGENCIES)} or all")
+        if self.rate <= 0:
+            raise SimulationError(f"rate {self.rate} events/s is not positive", "give a rate above 0, e.g. --rate 50")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise SimulationError(f"duration {self.duration_s} s is not positive", "give a duration above 0")
+        if self.count is not None and self.count < 0:
+            raise SimulationError(f"count {self.count} is negative", "give a count of 0 or more")
+
+
+def store_path(store_dir: Path, agency: str) -> Path:
+    return store_dir / f"{agency}.db"
+
+
+@dataclass
+class Progress:
+    """What the terminal line shows; updated by the loops, printed by `Reporter`."""
+
+    phase: str = "starting"
+    loaded: Counter[str] = field(default_factory=Counter)
+    to_load: int = 0
+    life_events: Counter[str] = field(default_factory=Counter)
+    publishers: dict[str, PublisherStats] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+
+class Reporter:
+    """Prints a progress line once a second: in place on a terminal, one line each otherwise."""
+
+    def __init__(self, progress: Progress, out: TextIO) -> None:
+        self.progress = progress
+        self.out = out
+        self.tty = out.isatty()
+        self._last = 0.0
+        self._life_mark = (time.monotonic(), 0)
+
+    def line(self) -> str:
+        p = self.progress
+        elapsed = time.monotonic() - p.started
+        parts = [f"[{elapsed:7.1f}s] {p.phase}"]
+        if p.to_load:
+            done = sum(p.loaded.values())
+            if p.phase == "initial load":
+                parts.append(f"loaded {done:,}/{p.to_load:,} ({done / max(elapsed, 1e-9):,.0f}/s)")
+            else:
+                parts.append(f"loaded {done:,}")
+        life = sum(p.life_events.values())
+        if life or p.phase == "life events":
+            then, before = self._life_mark
+            now = time.monotonic()
+            rate = (life - before) / max(now - then, 1e-9)
+            self._life_mark = (now, life)
+            parts.append(f"life events {life:,} ({rate:,.1f}/s)")
+        if p.publishers:
+            sent = sum(s.sent for s in p.publishers.values())
+            backlog = sum(s.backlog for s in p.publishers.values())
+            down = [a for a, s in p.publishers.items() if s.retries and not s.connected]
+            parts.append(f"published {sent:,} | backlog {backlog:,}")
+            if down:
+                parts.append(f"broker unreachable for {','.join(down)} (retrying)")
+        return " | ".join(parts)
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= 1.0:
+            self._last = now
+            text = self.line()
+            self.out.write(f"\r{text:<120}" if self.tty else text + "\n")
+            self.out.flush()
+
+    def done(self) -> None:
+        self.tick(force=True)
+        if self.tty:
+            self.out.write("\n")
+
+
+class Simulation:
+    def __init__(self, plan: Plan, routes: dict[str, dict[str, Route]], catalog: SchemaCatalog, out: TextIO = sys.stdout) -> None:
+        self.plan = plan
+        self.routes = routes
+        self.catalog = catalog
+        self.progress = Progress()
+        self.reporter = Reporter(self.progress, out)
+        self.population = Population(plan.scale, plan.seed)
+        self.sources: dict[str, SourceSystem] = {}
+
+    def open(self) -> None:
+        plan = self.plan
+        if plan.reset:
+            for agency in AGENCIES:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{store_path(plan.store_dir, agency)}{suffix}").unlink(missing_ok=True)
+        for agency in AGENCIES:
+            faults = plan.faults if agency in plan.agencies else FaultRates()
+            self.sources[agency] = SourceSystem(agency, store_path(plan.store_dir, agency), self.routes[agency], self.catalog, plan.seed, faults)
+
+    def close(self) -> None:
+        for source in self.sources.values():
+            source.close()
+
+    def initial_load(self) -> bool:
+        """Load every agency's registry once; False when the stores already hold this population."""
+        wanted = f"scale={self.plan.scale} seed={self.plan.seed}"
+        held = {a: s.store.meta(POPULATION_META) for a, s in self.sources.items()}
+        if all(h == wanted for h in held.values()):
+            return False
+        stale = {a: h for a, h in held.items() if h is not None and h != wanted}
+        partial = [a for a, s in self.sources.items() if held[a] is None and s.store.count()]
+        if stale or partial:
+            found = "; ".join(f"{a}: {h}" for a, h in stale.items()) or f"an unfinished load in {', '.join(partial)}"
+            raise SimulationError(
+                f"the stores in {self.plan.store_dir} hold another population ({found})",
+                "add --reset to start over, or use another --store-dir",
+            )
+        self.progress.phase = "initial load"
+        self.progress.to_load = sum(self.population.counts().values())
+        for agency, source in self.sources.items():
+            if held[agency] == wanted:
+                continue
+
+            def loaded(name: str, n: int) -> None:
+                self.progress.loaded[name] += n
+                self.reporter.tick()
+
+            source.load(self.population.records(agency), on_batch=loaded)
+            with source.store.transaction() as tx:
+                tx.set_meta(POPULATION_META, wanted)
+        self.reporter.tick(force=True)
+        return True
+
+    async def run(self, load: bool = True, life: bool = True) -> Counter[str]:
+        """Load, then life events while publishing; then drain the outboxes. Ctrl-C stops early."""
+        self.open()
+        try:
+            if load:
+                self.initial_load()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            publishers = self._publishers()
+            drain = asyncio.Event()
+            tasks = [asyncio.create_task(self._publish(p, stop, drain)) for p in publishers]
+            try:
+                if life and not stop.is_set():
+                    await self._life(stop)
+            except BaseException:
+                stop.set()  # a failed run stops publishing at once; the outboxes keep the rest
+                raise
+            finally:
+                self.progress.phase = "draining outbox" if publishers and not stop.is_set() else "stopping"
+                drain.set()
+                while tasks and not all(t.done() for t in tasks):
+                    self.reporter.tick()
+                    await asyncio.wait(tasks, timeout=0.25)
+                for publisher in publishers:
+                    publisher.close()
+            for task in tasks:
+                task.result()
+            self.progress.phase = "stopped" if stop.is_set() else "done"
+            self.reporter.done()
+            return self.progress.life_events
+        finally:
+            self.close()
+
+    def _publishers(self) -> list[Publisher]:
+        if self.plan.bootstrap_servers is None:
+            return []
+        publishers = []
+        for agency in self.plan.agencies:
+            try:
+                publisher = Publisher(store_path(self.plan.store_dir, agency), ProducerConfig(self.plan.bootstrap_servers), self.plan.topic_prefix)
+            except PublisherBusy as exc:
+                for started in publishers:
+                    started.close()
+                raise SimulationError(str(exc), "stop the other `gdx simulate` or `agencies.outbox` first") from None
+            self.progress.publishers[agency] = publisher.stats
+            publishers.append(publisher)
+        return publishers
+
+    @staticmethod
+    async def _publish(publisher: Publisher, stop: asyncio.Event, drain: asyncio.Event) -> None:
+        """Publish while events are made; once `drain` is set, until the outbox is empty."""
+        await publisher.run(stop, drain=drain)
+
+    async def _life(self, stop: asyncio.Event) -> None:
+        plan = self.plan
+        ledger = self.sources["dopa"].store
+        done_before = int(ledger.meta("life_events") or 0)
+        events = LifeEvents(self.sources, plan.agencies, self.population, random.Random(f"{plan.seed}/life/{done_before}"))
+        self.progress.phase = "life events"
+        started = time.monotonic()
+        deadline = started + plan.duration_s if plan.duration_s is not None else None
+        try:
+            await self._pace(events, stop, started, deadline)
+        finally:
+            with ledger.transaction() as tx:
+                tx.set_meta("life_events", str(done_before + sum(self.progress.life_events.values())))
+
+    async def _pace(self, events: LifeEvents, stop: asyncio.Event, started: float, deadline: float | None) -> None:
+        """Apply life events at the planned rate until the count, the duration or a stop."""
+        plan = self.plan
+        made = 0
+        while not stop.is_set():
+            if plan.count is not None and made >= plan.count:
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            due = started + made / plan.rate
+            if due > now:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), due - now)
+                continue
+            try:
+                name = events.step()
+            except NoCandidate as exc:
+                raise SimulationError(str(exc), "use a larger --scale") from None
+            self.progress.life_events[name] += 1
+            made += 1
+            self.reporter.tick()
+            if made % 64 == 0:
+                await asyncio.sleep(0)
