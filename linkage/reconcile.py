@@ -39,8 +39,6 @@ class ReconcileReport:
 
 
 def _number(value: str) -> Decimal | None:
-    if "." not in value:
-        return None
     try:
         return Decimal(value)
     except InvalidOperation:
@@ -48,12 +46,12 @@ def _number(value: str) -> Decimal | None:
 
 
 def same_state(a: Any, b: Any) -> bool:
-    """Equal as data: an absent optional field equals null, 25.5 equals 25.50."""
+    """Equal as data: an absent optional field equals null, 25.5 equals 25.50 and 90000.00 equals 90000."""
     if isinstance(a, dict) and isinstance(b, dict):
         return all(same_state(a.get(k), b.get(k)) for k in a.keys() | b.keys())
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same_state(x, y) for x, y in zip(a, b))
-    if isinstance(a, str) and isinstance(b, str) and a != b:
+    if isinstance(a, str) and isinstance(b, str) and a != b and "." in a + b:
         left, right = _number(a), _number(b)
         return left is not None and left == right
     return bool(a == b)

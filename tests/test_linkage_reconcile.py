@@ -22,6 +22,7 @@ def test_equal_data_tolerates_representation_only() -> None:
     assert same_state({"a": "25.50", "b": None}, {"a": "25.5"})
     assert not same_state({"a": "25.50"}, {"a": "25.6"})
     assert not same_state({"id": "0105"}, {"id": "105"})
+    assert same_state({"capital": "90000.00"}, {"capital": "90000"})
     assert not same_state([1, 2], [1])
 
 

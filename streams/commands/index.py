@@ -9,11 +9,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from agencies.population import AGENCIES
+from agencies.simulation import store_path
+from agencies.truth import truth_lines
 from linkage.database import index_engine
 from linkage.digest import index_digest
 from linkage.index_store import IndexStore
 from linkage.link_rules import CITIZEN, JURISTIC
 from linkage.migrate import drop_all, upgrade
+from linkage.reconcile import KINDS, reconcile
 from linkage.views import party_view
 from streams.errors import GdxError
 from streams.kafka_probe import require_cluster
@@ -111,15 +115,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from agencies.truth import agency_truth, known_agencies
-    from linkage.reconcile import KINDS, reconcile
-
     settings = load_settings()
     store_dir = args.store_dir or settings.state_dir / "agencies"
-    agencies = args.agency or known_agencies(store_dir)
+    agencies = args.agency or [a for a in AGENCIES if store_path(store_dir, a).is_file()]
     if not agencies:
         raise GdxError(f"no agency stores in {store_dir}", "run `gdx simulate` first, or give --store-dir")
-    report = reconcile(_live_engine(settings), agency_truth(store_dir, agencies), agencies)
+    truth = (json.loads(line) for agency in agencies for line in truth_lines(agency, store_path(store_dir, agency)))
+    report = reconcile(_live_engine(settings), truth, agencies)
     print(f"compared {report.compared:,} entities of {', '.join(agencies)} with the index")
     for kind in KINDS:
         print(f"  {kind:<8} {report.mismatches.get(kind, 0)}")
