@@ -40,10 +40,15 @@ def settings(bootstrap_servers: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def three_broker_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def three_broker_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A 3-broker KRaft cluster of the project's own launcher, started once when a test asks for it."""
     with running_cluster(tmp_path_factory.mktemp("kafka-3"), brokers=3) as settings:
-        yield settings.bootstrap_servers
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def three_broker_bootstrap(three_broker_cluster: Settings) -> str:
+    return three_broker_cluster.bootstrap_servers
 
 
 @pytest.fixture(scope="session")
