@@ -58,9 +58,13 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite"])
 def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty linkage-index database: SQLite in a temporary file, or a fresh PostgreSQL schema."""
+    """An empty linkage-index database: SQLite in a temporary file, or a fresh PostgreSQL database.
+
+    SQLite by default; a test runs on both with
+    `@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)`.
+    """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'index.db'}"
         return

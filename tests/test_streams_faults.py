@@ -33,6 +33,7 @@ def _assert_reconciled(backbone: Backbone) -> None:
     assert "no mismatches" in result.out
 
 
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
 def test_every_injected_fault_is_absorbed_or_dead_lettered(backbone: Backbone) -> None:
     report = backbone.simulate("--scale", "1000", "--seed", "11", "--count", "400", "--rate", "1000", faults=0.05)
     assert all(injected(report, kind) > 0 for kind in ("duplicate", "out_of_order", "malformed", "invalid_id"))
@@ -44,3 +45,37 @@ def test_every_injected_fault_is_absorbed_or_dead_lettered(backbone: Backbone) -
     rebuilt = backbone.gdx("index", "rebuild", "--into", f"sqlite:///{backbone.state_dir / 'rebuilt.db'}")
     assert rebuilt.code == 0, rebuilt.out + rebuilt.err
     assert "identical" in rebuilt.out
+
+
+def _publishing(backbone: Backbone, seed: str, count: int = 1500, rate: int = 150) -> Process:
+    """Agencies loading and then living at `rate` events/s in the background."""
+    return Process(backbone, *backbone.simulate_args("--scale", "1000", "--seed", seed, "--count", str(count),
+                                                     "--rate", str(rate), faults=0.02), name=f"simulate-{seed}")
+
+
+def _finish(publisher: Process, timeout_s: float = 300) -> None:
+    assert publisher.wait(timeout_s) == 0, publisher.tail()
+
+
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone) -> None:
+    publisher = _publishing(backbone, "21")
+    first = Process(backbone, "worker", name="worker-1")
+    time.sleep(12)
+    first.kill(signal.SIGKILL)
+    with worker(backbone, "worker-2") as second:
+        _finish(publisher)
+        wait_caught_up(backbone, 240, second)
+    _assert_reconciled(backbone)
+
+
+def test_two_workers_share_the_partitions_through_rebalances(backbone: Backbone) -> None:
+    publisher = _publishing(backbone, "22")
+    with worker(backbone, "worker-a") as first:
+        time.sleep(8)
+        with worker(backbone, "worker-b") as second:
+            time.sleep(10)
+            first.kill(signal.SIGTERM)
+            _finish(publisher)
+            wait_caught_up(backbone, 240, second)
+    _assert_reconciled(backbone)
