@@ -6,14 +6,18 @@ SQLite or a real PostgreSQL server.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kafka_env import running_cluster
 from stream_harness import Backbone, Process, dead_letters, injected, wait_caught_up, worker
+from streams import kafka_launcher as launcher
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -79,3 +83,48 @@ def test_two_workers_share_the_partitions_through_rebalances(backbone: Backbone)
             _finish(publisher)
             wait_caught_up(backbone, 240, second)
     _assert_reconciled(backbone)
+
+
+@pytest.fixture(scope="module")
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A broker of this module's own, so restarting it disturbs no other test."""
+    with running_cluster(tmp_path_factory.mktemp("kafka-restart"), brokers=1) as settings:
+        yield settings
+
+
+def _deployment(cluster: Settings, tmp_path: Path) -> Backbone:
+    deployment = Backbone(cluster.bootstrap_servers, f"r{uuid.uuid4().hex[:8]}.", tmp_path / "state",
+                          f"sqlite:///{tmp_path / 'index.db'}")
+    applied = deployment.gdx("topics", "apply")
+    assert applied.code == 0, applied.err
+    return deployment
+
+
+def test_a_broker_restarted_mid_stream_loses_nothing(own_broker: Settings, tmp_path: Path) -> None:
+    backbone = _deployment(own_broker, tmp_path)
+    publisher = _publishing(backbone, "23")
+    with worker(backbone) as process:
+        time.sleep(10)
+        launcher.down(own_broker)
+        time.sleep(5)
+        launcher.up(own_broker, 1, report=False)
+        _finish(publisher)
+        wait_caught_up(backbone, 300, process)
+    _assert_reconciled(backbone)
+
+
+def test_one_broker_of_three_killed_mid_stream_loses_nothing(three_broker_cluster: Settings, tmp_path: Path) -> None:
+    backbone = _deployment(three_broker_cluster, tmp_path)
+    victim = launcher.nodes(three_broker_cluster, 3)[2]
+    publisher = _publishing(backbone, "24")
+    try:
+        with worker(backbone) as process:
+            time.sleep(10)
+            state = launcher.node_state(victim)
+            assert state.running and state.pid is not None
+            os.kill(state.pid, signal.SIGKILL)
+            _finish(publisher)
+            wait_caught_up(backbone, 300, process)
+        _assert_reconciled(backbone)
+    finally:
+        launcher.up(three_broker_cluster, 3, report=False)
