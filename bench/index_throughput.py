@@ -113,7 +113,7 @@ def worker_run(env: dict[str, str], bootstrap: str, prefix: str, tps: list[Topic
     first: tuple[float, int] | None = None
     try:
         while True:
-            done, committed, total = asyncio.run(_progress(bootstrap, f"{prefix}gdx-index", tps))
+            done, committed, total = asyncio.run(worker_progress(bootstrap, f"{prefix}gdx-index", tps))
             now = time.perf_counter()
             if first is None and committed > 0:
                 first = (now, committed)
@@ -127,7 +127,7 @@ def worker_run(env: dict[str, str], bootstrap: str, prefix: str, tps: list[Topic
         process.wait(timeout=60)
 
 
-async def _progress(bootstrap: str, group: str, tps: list[TopicPartition]) -> tuple[bool, int, int]:
+async def worker_progress(bootstrap: str, group: str, tps: list[TopicPartition]) -> tuple[bool, int, int]:
     """(caught up, records committed, records in the topics) for the worker group."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)

@@ -1,0 +1,113 @@
+"""Benchmark: freshness — applied time minus source time — at a steady offered load.
+
+A private broker (or --bootstrap-servers), the catalog's topics, one `gdx worker`, then the
+simulated agencies: an initial load the worker catches up with first, and then life events at a
+steady rate for --duration seconds. Freshness is read from the index itself: every record a life
+event changed carries its source time and the time the worker applied it. The offered load is
+reported as the events the agencies actually published per second in that window.
+
+    python bench/freshness.py --rate 400 --duration 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from index_throughput import gdx_env, partitions, worker_progress  # noqa: E402
+from local_kafka import kafka  # noqa: E402
+
+from linkage.database import index_engine  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.topic_admin import apply_topics  # noqa: E402
+from streams.topic_catalog import load_catalog  # noqa: E402
+
+
+def wait_caught_up(bootstrap: str, group: str, tps: list, timeout_s: float = 600) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, committed, total = asyncio.run(worker_progress(bootstrap, group, tps))
+        print(f"\rworker: {committed:,}/{total:,} committed", end="", flush=True)
+        if done:
+            print(flush=True)
+            return
+        time.sleep(0.5)
+    raise TimeoutError("the worker did not catch up")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bootstrap-servers", default=None)
+    parser.add_argument("--scale", type=int, default=2_000)
+    parser.add_argument("--rate", type=float, default=400.0, help="life events/s (each publishes ~2-3 events)")
+    parser.add_argument("--duration", type=float, default=30.0)
+    args = parser.parse_args()
+    with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp:
+        state = Path(tmp)
+        index_url = f"sqlite:///{state / 'index.db'}"
+        prefix = f"fr{uuid.uuid4().hex[:8]}."
+        settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix, state_dir=state)
+        catalog = load_catalog()
+        apply_topics(settings, catalog)
+        env = gdx_env(bootstrap, prefix, state, index_url)
+        stores = ["--store-dir", str(state / "agencies"), "--scale", str(args.scale)]
+        subprocess.run([sys.executable, "-m", "streams.cli", "simulate", *stores, "--count", "0"], env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            import asyncio
+
+            tps = asyncio.run(partitions(bootstrap, [settings.topic(d.topic) for d in catalog.datasets]))
+            wait_caught_up(bootstrap, f"{prefix}gdx-index", tps)
+            report = state / "report.json"
+            window_start_ms = int(time.time() * 1000)
+            print(f"life events at {args.rate:g}/s for {args.duration:g} s …", flush=True)
+            before = sum(a["outbox_events"] for a in _report(env, stores, state)["agencies"])
+            subprocess.run([sys.executable, "-m", "streams.cli", "simulate", *stores, "--rate", str(args.rate),
+                            "--duration", str(args.duration), "--report", str(report)], env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            published = sum(a["outbox_events"] for a in json.loads(report.read_text())["agencies"]) - before
+            wait_caught_up(bootstrap, f"{prefix}gdx-index", tps)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+        with index_engine(index_url).connect() as conn:
+            rows = conn.execute(text(
+                "SELECT source_ms, published_ms, applied_ms FROM records "
+                "WHERE change_type <> 'SNAPSHOT' AND source_ms >= :start"
+            ), {"start": window_start_ms}).all()
+        if len(rows) < 100:
+            print(f"only {len(rows)} life-event records in the index: too few to measure")
+            return 1
+        print(f"offered load: {published:,} events in {args.duration:g} s = {published / args.duration:,.0f} events/s")
+        for name, values in (("freshness (applied - source)", [a - s for s, _, a in rows]),
+                             ("  of which agency → Kafka (published - source)", [p - s for s, p, _ in rows]),
+                             ("  of which Kafka → index (applied - published)", [a - p for _, p, a in rows])):
+            quantiles = statistics.quantiles(values, n=100)
+            print(f"{name}: p50 {quantiles[49]:.0f} ms, p99 {quantiles[98]:.0f} ms, max {max(values)} ms "
+                  f"({len(values):,} records)")
+    return 0
+
+
+def _report(env: dict[str, str], stores: list[str], state: Path) -> dict:
+    out = state / "before.json"
+    subprocess.run([sys.executable, "-m", "streams.cli", "simulate", *stores, "--count", "0", "--publish-only",
+                    "--report", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
