@@ -12,6 +12,7 @@ reported as the events the agencies actually published per second in that window
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import subprocess
@@ -24,18 +25,17 @@ from pathlib import Path
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_throughput import gdx_env, partitions, worker_progress  # noqa: E402
+from index_throughput import gdx_env, worker_progress  # noqa: E402
 from local_kafka import kafka  # noqa: E402
 
 from linkage.database import index_engine  # noqa: E402
+from streams.kafka_probe import topic_partitions  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topic_admin import apply_topics  # noqa: E402
 from streams.topic_catalog import load_catalog  # noqa: E402
 
 
 def wait_caught_up(bootstrap: str, group: str, tps: list, timeout_s: float = 600) -> None:
-    import asyncio
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         done, committed, total = asyncio.run(worker_progress(bootstrap, group, tps))
@@ -68,9 +68,7 @@ def main() -> int:
         worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            import asyncio
-
-            tps = asyncio.run(partitions(bootstrap, [settings.topic(d.topic) for d in catalog.datasets]))
+            tps = asyncio.run(topic_partitions(bootstrap, [settings.topic(d.topic) for d in catalog.datasets]))
             wait_caught_up(bootstrap, f"{prefix}gdx-index", tps)
             report = state / "report.json"
             window_start_ms = int(time.time() * 1000)

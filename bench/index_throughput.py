@@ -36,6 +36,7 @@ from linkage.migrate import drop_all, upgrade  # noqa: E402
 from schemas.catalog import load_schema_catalog  # noqa: E402
 from schemas.codec import Codec  # noqa: E402
 from schemas.validation import validate_event  # noqa: E402
+from streams.kafka_probe import topic_partitions  # noqa: E402
 from streams.rebuild import replay  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topic_admin import apply_topics  # noqa: E402
@@ -46,16 +47,6 @@ def gdx_env(bootstrap: str, prefix: str, state: Path, index_url: str) -> dict[st
     base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
     return {**base, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "GDX_TOPIC_PREFIX": prefix, "GDX_STATE_DIR": str(state),
             "GDX_INDEX_URL": index_url}
-
-
-async def partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        return [TopicPartition(t["topic"], p["partition"]) for t in await admin.describe_topics(topics)
-                for p in t["partitions"]]
-    finally:
-        await admin.close()
 
 
 async def bare_read(bootstrap: str, tps: list[TopicPartition], keep: bool = False) -> tuple[int, float, list]:
@@ -166,7 +157,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "streams.cli", "simulate", "--scale", str(args.scale), "--count", "0",
                         "--store-dir", str(state / "agencies")], env=env, check=True, stdout=subprocess.DEVNULL)
         topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
-        tps = asyncio.run(partitions(bootstrap, list(topic_datasets)))
+        tps = asyncio.run(topic_partitions(bootstrap, list(topic_datasets)))
         bare_rates, pipeline_rates = [], []
         total = 0
         for round_ in range(1, args.rounds + 1):

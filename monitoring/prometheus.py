@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from monitoring import scrape_targets
 from streams.errors import GdxError
+from streams.ports import port_in_use
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 INSTALL_HINT = "install it with `apt-get install prometheus` (Debian's package brings prometheus and promtool)"
@@ -147,15 +147,6 @@ def state(setup: PrometheusSetup) -> ProcessState:
     return ProcessState(pid, running=running, stale=not running)
 
 
-def _port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
@@ -202,7 +193,7 @@ def up(setup: PrometheusSetup) -> UpResult:
         return UpResult(setup.url, started=False, seconds=time.monotonic() - began)
     if current.stale:
         setup.pid_file.unlink()
-    if _port_in_use(setup.host, setup.port):
+    if port_in_use(setup.port, setup.host):
         raise GdxError(
             f"port {setup.port} on {setup.host} is already in use by another process (needed by Prometheus)",
             f"stop that process, or choose another port with {setup.port_setting} (e.g. {setup.port_setting}=19090)",

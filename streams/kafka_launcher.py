@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -25,6 +24,7 @@ from pathlib import Path
 from streams.errors import GdxError
 from streams.kafka_jars import LOG4J_CONFIG, ensure_jars, java_binary, kafka_version
 from streams.kafka_probe import ClusterInfo, wait_for_cluster
+from streams.ports import port_in_use
 from streams.settings import Settings
 
 STOP_GRACE_S = 30.0
@@ -138,20 +138,10 @@ def node_state(node: Node) -> NodeState:
     return NodeState(node, pid, running=running, stale=not running)
 
 
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 def _check_ports(settings: Settings, to_start: list[Node]) -> None:
     for n in (node.node_id for node in to_start):
         for port in (settings.client_port(n), settings.controller_port(n)):
-            if _port_in_use(port):
+            if port_in_use(port):
                 raise GdxError(
                     f"port {port} on 127.0.0.1 is already in use by another process (needed by Kafka node {n})",
                     "stop that process, or choose other ports with GDX_KAFKA_PORT (e.g. GDX_KAFKA_PORT=19092)",

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -84,3 +85,14 @@ def require_cluster(bootstrap_servers: str, timeout_s: float) -> ClusterInfo:
             f"Kafka cluster at {bootstrap_servers} is unreachable (no metadata answer within {timeout_s:g} s; {exc})",
             "start it with `gdx kafka up`, or check KAFKA_BOOTSTRAP_SERVERS / the settings file",
         ) from None
+
+
+async def topic_partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of `topics`, from the cluster's metadata."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]

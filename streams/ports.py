@@ -6,19 +6,21 @@ import random
 import socket
 
 
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something holds the port; a port in TIME_WAIT after a stopped server counts as free."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
-            return False
-    return True
+            return True
+    return False
 
 
 def free_port_block(count: int) -> int:
     """A base port with `count` consecutive free ports from it, away from the defaults (9092, 9090)."""
     for _ in range(200):
         base = random.randrange(20000, 60000, 2)
-        if all(port_free(base + offset) for offset in range(count)):
+        if not any(port_in_use(base + offset) for offset in range(count)):
             return base
     raise RuntimeError("no free block of loopback ports found")

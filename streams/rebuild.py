@@ -14,12 +14,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Engine
 
 from linkage.index_store import IndexStore
 from schemas.catalog import load_schema_catalog
+from streams.kafka_probe import topic_partitions
 from streams.pipeline import Pipeline, SourceRecord
 
 
@@ -43,7 +43,7 @@ async def replay(engine: Engine, bootstrap_servers: str, topic_datasets: dict[st
     report = ReplayReport()
     began = last_print = time.monotonic()
     try:
-        partitions = await _partitions(bootstrap_servers, list(topic_datasets))
+        partitions = await topic_partitions(bootstrap_servers, list(topic_datasets))
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -75,12 +75,3 @@ async def replay(engine: Engine, bootstrap_servers: str, topic_datasets: dict[st
               file=sys.stderr, flush=True)
     return report
 
-
-async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]

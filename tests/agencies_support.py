@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
 from agencies.events import Route
 from agencies.faults import FaultRates
@@ -16,6 +15,7 @@ from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
+from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
 
 SCHEMAS = load_schema_catalog()
@@ -51,13 +51,7 @@ def truth(store_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
 
 async def consume(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> list[Any]:
     """Every record now in `topics`, from the first offset to the end offsets taken at the start."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    partitions = await topic_partitions(bootstrap, topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     records: list[Any] = []

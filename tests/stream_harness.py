@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from cli_run import CliResult, run_gdx
+from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
 
 FAULTS = ("--fault-duplicate", "--fault-out-of-order", "--fault-malformed", "--fault-invalid-id",
@@ -104,13 +105,12 @@ def worker(backbone: Backbone, name: str = "worker") -> Iterator[Process]:
 
 
 async def _ends_and_committed(backbone: Backbone) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    partitions = await topic_partitions(backbone.bootstrap_servers, backbone.change_topics())
     admin = AIOKafkaAdminClient(bootstrap_servers=backbone.bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=backbone.bootstrap_servers)
     await admin.start()
     await consumer.start()
     try:
-        described = await admin.describe_topics(backbone.change_topics())
-        partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
         ends = await consumer.end_offsets(partitions)
         committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(backbone.group)).items()}
         return ends, committed
@@ -139,16 +139,10 @@ def wait_caught_up(backbone: Backbone, timeout_s: float = 240, *processes: Proce
 
 
 async def _count_records(bootstrap: str, topics: list[str]) -> int:
+    partitions = await topic_partitions(bootstrap, topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            described = await admin.describe_topics(topics)
-        finally:
-            await admin.close()
-        partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
         begins = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
         return sum(ends[tp] - begins[tp] for tp in partitions)

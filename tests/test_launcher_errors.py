@@ -13,11 +13,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from cli_run import CliResult, run_gdx
-from streams.ports import free_port_block
 from streams.kafka_jars import jar_dir
+from streams.ports import free_port_block
 from streams.settings import Settings
 
 BOUND_S = 60
