@@ -156,3 +156,29 @@ def dead_letters(backbone: Backbone) -> int:
 
 def injected(report: dict[str, Any], kind: str) -> int:
     return sum(int(agency["faults"].get(kind, 0)) for agency in report["agencies"])
+
+
+async def _read_all(bootstrap: str, topics: list[str]) -> list[bytes]:
+    partitions = await topic_partitions(bootstrap, topics)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        values: list[bytes] = []
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            for tp, messages in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+                values.extend(m.value for m in messages)
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return values
+    finally:
+        await consumer.stop()
+
+
+def notifications(backbone: Backbone, consumer: str) -> list[dict[str, Any]]:
+    """Every notification sent to `consumer` so far, decoded."""
+    topic = f"{backbone.prefix}gdx.notify.{consumer}"
+    return [json.loads(value) for value in asyncio.run(_read_all(backbone.bootstrap_servers, [topic]))]

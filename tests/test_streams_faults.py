@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kafka_env import running_cluster
-from stream_harness import Backbone, Process, dead_letters, injected, wait_caught_up, worker
+from stream_harness import Backbone, Process, dead_letters, injected, notifications, wait_caught_up, worker
 from streams import kafka_launcher as launcher
 from streams.settings import Settings
 
@@ -45,6 +45,11 @@ def test_every_injected_fault_is_absorbed_or_dead_lettered(backbone: Backbone) -
         wait_caught_up(backbone, 240, process)
     _assert_reconciled(backbone)
     assert dead_letters(backbone) == injected(report, "malformed") + injected(report, "invalid_id")
+    notices = notifications(backbone, "revenue")
+    assert notices, "the seeded life events include deaths of vehicle or land owners"
+    for notice in notices:
+        assert notice["dataset"] == "dopa.death" and notice["party"]["kind"] == "citizen"
+        assert {link["dataset"] for link in notice["linked"]} <= {"dlt.vehicle", "dol.title-deed"}
 
     rebuilt = backbone.gdx("index", "rebuild", "--into", f"sqlite:///{backbone.state_dir / 'rebuilt.db'}")
     assert rebuilt.code == 0, rebuilt.out + rebuilt.err
