@@ -64,13 +64,14 @@ def build_core(settings: Settings, sink: KafkaSink) -> WorkerCore:
     catalog = load_catalog()
     engine = index_engine(settings.index_database_url)
     upgrade(engine)
-    store = IndexStore(engine, load_subscriptions())
+    subscriptions = load_subscriptions()
+    store = IndexStore(engine, subscriptions)
     topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
     return WorkerCore(
         Pipeline(load_schema_catalog(), store, topic_datasets),
         sink,
         dead_letter_topics={settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets},
-        notify_topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in load_subscriptions()},
+        notify_topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in subscriptions},
     )
 
 
@@ -94,16 +95,16 @@ def build_app(settings: Settings, batch_size: int = 500, batch_within_s: float =
     sink = KafkaSink(settings.bootstrap_servers)
     core = build_core(settings, sink)
     readiness = Readiness()
-    readiness.set_not_ready("partitions", "not yet assigned")
+    readiness.set_not_ready("producer", "the dead-letter and notify producer is not started yet")
+    # Bound before faust starts, so a busy port is one clear error line instead of a crashed app.
     health = HealthServer(f"worker-{os.getpid()}", "worker", port=settings.worker_metrics_port,
                           readiness=readiness, targets_dir=scrape_targets.targets_dir(settings.state_dir),
-                          port_setting="GDX_WORKER_METRICS_PORT")
+                          port_setting="GDX_WORKER_METRICS_PORT").start()
 
     @app.task
     async def _start_sink() -> None:
-        health.start()
         await sink.start()
-        readiness.set_ready("partitions")
+        readiness.set_ready("producer")
         log.info("worker started", extra={"metrics": f"{health.url}/metrics", "group": group_id(settings)})
 
     @app.timer(5.0)
