@@ -210,11 +210,18 @@ class EventBuilder:
         """A payload read back from the store, in the shape the codec writes."""
         return self._from_json[dataset](stored)
 
-    def older_schema(self, dataset: str) -> KnownSchema | None:
-        """The oldest released schema of a dataset, if it has one older than the current."""
+    def older_schema(self, dataset: str, state: dict[str, Any] | None) -> KnownSchema | None:
+        """The oldest released schema older than the current one that can carry `state` whole.
+
+        A producer not yet upgraded knows nothing of fields added since; it never holds a value
+        in one. So an older writer is only chosen where every field with a value exists in it —
+        otherwise the fault would be data loss at the source, not an older schema on the wire.
+        """
         known = self._schemas[dataset]
-        versions = [k for k in self.catalog.versions(known.name) if k.version < known.version]
-        return versions[0] if versions else None
+        for older in self.catalog.versions(known.name):
+            if older.version < known.version and _carries(older.schema, state):
+                return older
+        return None
 
     def new_ids(self) -> tuple[str, str]:
         """An event id (UUID v4 form) and a W3C trace id, drawn from the seeded generator."""
@@ -264,3 +271,13 @@ def _encode_with(known: KnownSchema, record: dict[str, Any]) -> bytes:
     out.write(known.header)
     schemaless_writer(out, known.parsed, record)
     return out.getvalue()
+
+
+def _carries(event_schema: dict[str, Any], state: dict[str, Any] | None) -> bool:
+    """Whether the payload record of `event_schema` has a field for every valued key of `state`."""
+    if state is None:
+        return True
+    payload = next(f for f in event_schema["fields"] if f["name"] == "payload")
+    record = next(t for t in payload["type"] if isinstance(t, dict))
+    fields = {f["name"] for f in record["fields"]}
+    return all(name in fields for name, value in state.items() if value is not None)

@@ -76,7 +76,7 @@ class FaultInjector:
         events: list[OutboxEvent] = []
         for change in changes:
             writer = None
-            older = builder.older_schema(change.dataset) if self.rates.old_schema else None
+            older = builder.older_schema(change.dataset, change.state) if self.rates.old_schema else None
             if older is not None and self._hit(self.rates.old_schema):
                 writer = older
                 counts["old_schema"] += 1

@@ -45,6 +45,7 @@ MAX_NEW_ORDINALS = 9_000_000
 MALE = 0  # and 1 is female, as in SEX_SYMBOL
 SEX_SYMBOL = ("MALE", "FEMALE")
 AGENCIES = ("dopa", "dbd", "dol", "dlt")
+ENGINE_NUMBER_SINCE = 2015
 
 
 @dataclass(frozen=True)
@@ -439,7 +440,8 @@ class Population:
             "owner": owner,
             "possessor": possessor,
             "status": "ACTIVE",
-            "engine_number": f"{wmi[1:]}{self._chassis(vehicle):08d}",
+            # Engine numbers were recorded from 2015 on; older registrations never carried one.
+            "engine_number": f"{wmi[1:]}{self._chassis(vehicle):08d}" if registered.year >= ENGINE_NUMBER_SINCE else None,
         })
 
     def licence(self, rng: random.Random, licence: int, holder: str, issued: date) -> Entity:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools the project runs on, from Debian's packages, when they are missing:
-# Java 17+ and Maven (for the Kafka broker). Needs root for apt-get; otherwise it says what to install.
+# Java 17+ and Maven (for the Kafka broker), Prometheus (its server and promtool, for monitoring and
+# the rule tests), PostgreSQL (the index's server database; the tests run their own instance).
+# Needs root for apt-get; otherwise it says what to install.
 set -euo pipefail
 
 need=()
@@ -12,6 +14,8 @@ java_ok() {
 }
 java_ok || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -20,6 +24,27 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "gdx: missing system tools — install: ${need[*]} (e.g. sudo apt-get install ${need[*]})" >&2
   exit 1
 fi
+
+# Debian's prometheus package would start its own service on :9090. The project runs its own
+# Prometheus process (`gdx prometheus up`), so package installs must not start services: a
+# policy-rc.d answering 101 ("action forbidden") is the Debian way to say so.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+
 echo "installing ${need[*]} from Debian packages …"
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+
+# Where systemd runs anyway (the policy is not consulted by every init), keep the packaged
+# service stopped and disabled so it never holds the port.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  for service in prometheus postgresql; do
+    if [[ " ${need[*]} " == *" $service "* ]]; then
+      systemctl disable --now "$service" >/dev/null 2>&1 || true
+    fi
+  done
+fi

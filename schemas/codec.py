@@ -50,6 +50,10 @@ class Codec:
             header, parsed = self._writers[schema_name]
         except KeyError:
             raise UnknownSchema(f"no current schema named {schema_name}") from None
+        return self._write(header, parsed, schema_name, event)
+
+    @staticmethod
+    def _write(header: bytes, parsed: Any, schema_name: str, event: Mapping[str, Any]) -> bytes:
         out = BytesIO()
         out.write(header)
         try:
@@ -57,6 +61,13 @@ class Codec:
         except Exception as exc:  # fastavro signals a misfit with many exception types
             raise NotEncodable(f"{schema_name}: {type(exc).__name__}: {exc}") from exc
         return out.getvalue()
+
+    def encode_version(self, schema_name: str, version: int, event: Mapping[str, Any]) -> bytes:
+        """Encode with an older (or any known) version, as a producer not yet upgraded would."""
+        for known in self.catalog.versions(schema_name):
+            if known.version == version:
+                return self._write(known.header, known.parsed, schema_name, event)
+        raise UnknownSchema(f"no version {version} of {schema_name}")
 
     def records(self, schema_name: str, event: Mapping[str, Any]) -> list[tuple[bytes, bytes | None]]:
         """The Kafka records (key, value) that publish one event, in order.

@@ -70,8 +70,15 @@ def nodes(settings: Settings, brokers: int) -> list[Node]:
 
 
 def new_cluster_id() -> str:
-    """Kafka's own format: a random UUID in URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """Kafka's own format: a random UUID in URL-safe base64 without padding.
+
+    One id in 64 would start with '-', which the storage tool's argument parser reads as an
+    option; Kafka's own generator avoids those too, so draw again.
+    """
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def render_properties(settings: Settings, node: Node, brokers: int) -> str:

@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mg]$", description="JVM heap per broker")
     kafka_start_timeout_s: float = Field(default=90.0, gt=0, description="wait for a broker to answer")
     kafka_request_timeout_s: float = Field(default=15.0, gt=0, description="admin and metadata calls")
+    index_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the linkage index; unset: SQLite at <state_dir>/index.db",
+    )
+    prometheus_port: int = Field(default=9090, ge=1024, le=65535, description="the project's own Prometheus (127.0.0.1)")
+    prometheus_scrape_interval_s: float = Field(
+        default=5.0, ge=1.0, le=60.0, description="scrape and rule-evaluation interval of the local Prometheus"
+    )
+    prometheus_start_timeout_s: float = Field(default=30.0, gt=0, description="wait for Prometheus to be ready")
+    lag_monitor_port: int = Field(
+        default=0, ge=0, le=65535, description="/metrics port of the lag monitor (0: a free one, announced)"
+    )
+    lag_interval_s: float = Field(default=5.0, ge=0.2, le=300.0, description="how often the lag monitor measures")
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="/metrics port of a stream worker (0: a free one, announced)"
+    )
     topic_prefix: str = Field(
         default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
     )
@@ -95,6 +111,11 @@ class Settings(BaseSettings):
         if self.kafka_bootstrap_servers:
             return self.kafka_bootstrap_servers
         return ",".join(f"127.0.0.1:{self.client_port(n)}" for n in range(1, self.kafka_brokers + 1))
+
+    @property
+    def index_database_url(self) -> str:
+        """The linkage index's database: the configured URL, or the embedded SQLite default."""
+        return self.index_url or f"sqlite:///{(self.state_dir / 'index.db').resolve()}"
 
     def client_port(self, node_id: int) -> int:
         """Client port of local broker `node_id` (1-based); controllers sit one above."""

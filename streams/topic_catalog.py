@@ -6,6 +6,7 @@ Every topic name in the code comes from here, so the naming convention lives in 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -74,6 +75,10 @@ def dead_letter_topic(source_topic: str) -> str:
     return f"gdx.dlq.{source_topic}"
 
 
+def notify_topic(consumer: str) -> str:
+    return f"gdx.notify.{consumer}"
+
+
 def _spec(name: str, raw: dict[str, Any], defaults: dict[str, Any], **extra: Any) -> TopicSpec:
     merged = {**defaults, **raw, **extra}
     return TopicSpec(
@@ -87,8 +92,9 @@ def _spec(name: str, raw: dict[str, Any], defaults: dict[str, Any], **extra: Any
     )
 
 
-def parse_catalog(raw: dict[str, Any]) -> Catalog:
-    """Expand the TOML document: one change topic per dataset, plus its dead-letter topic."""
+def parse_catalog(raw: dict[str, Any], notify_consumers: Iterable[str] = ()) -> Catalog:
+    """Expand the TOML document: one change topic per dataset plus its dead-letter topic, and one
+    notify topic per subscribed consumer."""
     defaults = raw["defaults"]
     classes = raw["classes"]
     topics: list[TopicSpec] = []
@@ -116,6 +122,9 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
                     description=f"events of {name} that failed processing, with their reason",
                 )
             )
+    for consumer in sorted(set(notify_consumers)):
+        topics.append(_spec(notify_topic(consumer), classes["notify"], defaults,
+                            description=f"linked-change notifications for {consumer}"))
     for body in raw.get("topics", []):
         topics.append(_spec(body["name"], {k: v for k, v in body.items() if k != "name"}, defaults))
     names = [t.name for t in topics]
@@ -126,5 +135,7 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
 
 
 def load_catalog() -> Catalog:
+    from linkage.subscriptions import load_subscriptions
+
     text = resources.files("streams").joinpath(CATALOG_FILE).read_text(encoding="utf-8")
-    return parse_catalog(tomllib.loads(text))
+    return parse_catalog(tomllib.loads(text), (s.consumer for s in load_subscriptions()))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kafka_env import running_cluster
+from postgres_env import postgres_server
 from streams.settings import Settings
 
 
@@ -43,3 +44,26 @@ def three_broker_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """A 3-broker KRaft cluster of the project's own launcher, started once when a test asks for it."""
     with running_cluster(tmp_path_factory.mktemp("kafka-3"), brokers=3) as settings:
         yield settings.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the whole run (private, or GDX_TEST_POSTGRES_URL)."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty linkage-index database: SQLite in a temporary file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'index.db'}"
+        return
+    from linkage.database import index_engine
+    from linkage.migrate import drop_all
+
+    url: str = request.getfixturevalue("postgres_url")
+    engine = index_engine(url)
+    drop_all(engine)
+    engine.dispose()
+    yield url

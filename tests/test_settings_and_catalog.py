@@ -92,3 +92,10 @@ def test_plan_clamps_replication_and_reports_each_difference() -> None:
 
     under_replicated = LiveTopic("p", spec.partitions, 1, spec.desired_configs(3))
     assert "reassign by hand" in _plan(spec, "p", under_replicated, brokers=3)[0].details[0]
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    from streams.kafka_launcher import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(3000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)

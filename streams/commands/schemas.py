@@ -1,24 +1,21 @@
-"""`gdx schemas check|asyncapi|publish`: the evolution gate, the AsyncAPI document, the schema topic."""
+"""`gdx schemas check|asyncapi|publish`: the evolution gate, the AsyncAPI document, the schema topic.
+
+The schema machinery (models, Avro, Kafka client) is imported inside the handlers, so that every
+other `gdx` command starts without paying for it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiokafka.errors import KafkaError
-
-from schemas.catalog import RELEASED_DIR, SchemaCatalog, load_schema_catalog
-from schemas.compatibility import POLICY_FILE, PolicyError, check_catalog, load_policy, release_pending
-from schemas.compose import SOURCE_DIR
-from schemas.errors import CodecError
-from schemas.topic_store import SchemaTopicError, publish_schemas
-from streams.asyncapi import SCHEMAS_TOPIC, build_document
 from streams.errors import GdxError
-from streams.settings import load_settings
-from streams.topic_catalog import load_catalog
+
+if TYPE_CHECKING:
+    from schemas.catalog import SchemaCatalog
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--release", action="store_true", help="after a clean check, release changed schemas as new versions"
     )
-    check.add_argument("--sources", type=Path, default=SOURCE_DIR, help=argparse.SUPPRESS)
-    check.add_argument("--released", type=Path, default=RELEASED_DIR, help=argparse.SUPPRESS)
-    check.add_argument("--policy", type=Path, default=POLICY_FILE, help=argparse.SUPPRESS)
+    check.add_argument("--sources", type=Path, default=None, help=argparse.SUPPRESS)
+    check.add_argument("--released", type=Path, default=None, help=argparse.SUPPRESS)
+    check.add_argument("--policy", type=Path, default=None, help=argparse.SUPPRESS)
     check.set_defaults(handler=cmd_check)
 
     asyncapi = verbs.add_parser("asyncapi", help="write the AsyncAPI 3.0 document (JSON) of every channel")
@@ -42,9 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     publish.set_defaults(handler=cmd_publish)
 
 
-def _catalog(sources: Path = SOURCE_DIR, released: Path = RELEASED_DIR) -> SchemaCatalog:
+def _catalog(sources: Path | None = None, released: Path | None = None) -> SchemaCatalog:
+    from schemas.catalog import RELEASED_DIR, load_schema_catalog
+    from schemas.compose import SOURCE_DIR
+    from schemas.errors import CodecError
+
     try:
-        return load_schema_catalog(sources, released)
+        return load_schema_catalog(sources or SOURCE_DIR, released or RELEASED_DIR)
     except (ValueError, KeyError, CodecError) as exc:  # fastavro and json report malformed schemas as these
         raise GdxError(
             f"cannot load the schemas: {type(exc).__name__}: {exc}", "fix the .avsc file named above"
@@ -52,9 +53,12 @@ def _catalog(sources: Path = SOURCE_DIR, released: Path = RELEASED_DIR) -> Schem
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from schemas.catalog import RELEASED_DIR
+    from schemas.compatibility import POLICY_FILE, PolicyError, check_catalog, load_policy, release_pending
+
     catalog = _catalog(args.sources, args.released)
     try:
-        policy = load_policy(args.policy)
+        policy = load_policy(args.policy or POLICY_FILE)
         findings = check_catalog(catalog, policy)
     except PolicyError as exc:
         raise GdxError(str(exc), "fix compatibility.toml") from None
@@ -72,7 +76,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     pending = catalog.pending()
     if args.release:
-        for path in release_pending(catalog, args.released):
+        for path in release_pending(catalog, args.released or RELEASED_DIR):
             print(f"released {path}")
     elif pending:
         print(f"{len(pending)} changed schema(s) pass the gate; release with `gdx schemas check --release`")
@@ -81,19 +85,30 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_asyncapi(args: argparse.Namespace) -> int:
+    from streams.asyncapi import build_document
+    from streams.settings import load_settings
+    from streams.topic_catalog import load_catalog
+
     document = build_document(load_catalog(), _catalog(), load_settings())
     text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     if args.out is None:
         sys.stdout.write(text)
     else:
         args.out.write_text(text, encoding="utf-8")
-        print(
-            f"wrote {args.out}: {len(document['channels'])} channels, {len(document['components']['messages'])} messages"
-        )
+        channels, messages = len(document["channels"]), len(document["components"]["messages"])
+        print(f"wrote {args.out}: {channels} channels, {messages} messages")
     return 0
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+
+    from schemas.topic_store import SchemaTopicError, publish_schemas
+    from streams.asyncapi import SCHEMAS_TOPIC
+    from streams.settings import load_settings
+
     settings = load_settings()
     topic = settings.topic(SCHEMAS_TOPIC)
     catalog = _catalog()

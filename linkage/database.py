@@ -1,0 +1,45 @@
+"""Engines for the linkage index: SQLite (WAL) embedded by default, PostgreSQL through a URL.
+
+SQLite gets WAL and `synchronous=NORMAL` on every connection so the lookup service can read while
+a worker writes; a busy timeout turns brief lock contention into waiting instead of errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from streams.errors import GdxError
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def index_engine(url: str) -> Engine:
+    """An engine for `url`; PostgreSQL URLs use psycopg 3 unless they name a driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise GdxError(f"index URL {url!r} is not a database URL",
+                       "use sqlite:///path/index.db or postgresql://user@host:port/db") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() != "postgresql":
+        raise GdxError(f"index database {parsed.get_backend_name()!r} is not supported", "use SQLite or PostgreSQL")
+    return create_engine(parsed, pool_pre_ping=True)

@@ -1,0 +1,55 @@
+"""A change event as the index applies it: the envelope's fields, flattened, and the payload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+CHANGE_TYPES = ("CREATE", "UPDATE", "DELETE", "SNAPSHOT")
+
+
+def epoch_ms(moment: datetime | int) -> int:
+    return moment if isinstance(moment, int) else int(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEvent:
+    dataset: str
+    agency: str
+    dataset_code: int
+    entity_key: str
+    entity_version: int
+    change_type: str
+    event_id: str
+    trace_id: str
+    source_ms: int
+    published_ms: int
+    citizen_ids: tuple[str, ...]
+    juristic_ids: tuple[str, ...]
+    payload: dict[str, Any] | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.dataset, self.entity_key)
+
+    @classmethod
+    def from_record(cls, dataset: str, record: dict[str, Any]) -> IndexEvent:
+        """Build from a decoded (and validated) Avro record of `dataset` (`<agency>.<dataset>`)."""
+        references = record["references"]
+        payload = record["payload"]
+        return cls(
+            dataset=dataset,
+            agency=str(record["source_agency"]),
+            dataset_code=int(record["dataset_code"]),
+            entity_key=record["entity_key"],
+            entity_version=int(record["entity_version"]),
+            change_type=str(record["change_type"]),
+            event_id=str(record["event_id"]),
+            trace_id=record["trace_id"],
+            source_ms=epoch_ms(record["source_time"]),
+            published_ms=epoch_ms(record["published_time"]),
+            citizen_ids=tuple(references["citizen_ids"]),
+            juristic_ids=tuple(references["juristic_ids"]),
+            payload=None if record["change_type"] == "DELETE" else payload,
+        )

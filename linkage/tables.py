@@ -1,0 +1,94 @@
+"""The linkage index's tables (SQLAlchemy Core), shared by the store, the migrations and the tests.
+
+- `records`: the latest applied version of every entity of every dataset, with its provenance
+  (agency, dataset code, entity version, event id, trace id, source, publish and applied time).
+  The golden person record is the civil registry's `dopa.person` row; other views join to it.
+- `links`: who a record names and how (director of, owner of a share, possessor, holder, lives
+  at, ...), replaced whenever a newer version of the record is applied. A link whose party has no
+  record yet is pending; it resolves by itself when the party's record arrives.
+- `processed_events`: every event id seen, for deduplication (kept in the same transaction as the
+  change it caused, so a re-delivery after a crash is recognised).
+- `version_gaps`: an entity version applied while an earlier one was never seen.
+- `notify_outbox`: notifications for subscribed consumers, written with the change that caused
+  them and drained to `gdx.notify.<consumer>` afterwards, so none is lost to a crash in between.
+
+Times are UTC epoch milliseconds (BIGINT), the same unit as the events' timestamp-millis.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+records = Table(
+    "records",
+    metadata,
+    Column("dataset", String(64), primary_key=True, doc="<agency>.<dataset>, e.g. dopa.person"),
+    Column("entity_key", String(64), primary_key=True),
+    Column("agency", String(8), nullable=False),
+    Column("dataset_code", Integer, nullable=False),
+    Column("entity_version", BigInteger, nullable=False),
+    Column("change_type", String(8), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("payload", Text, nullable=True, doc="JSON: dates ISO, decimals as strings"),
+    Column("event_id", String(36), nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("source_ms", BigInteger, nullable=False),
+    Column("published_ms", BigInteger, nullable=False),
+    Column("applied_ms", BigInteger, nullable=False),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("dataset", String(64), nullable=False),
+    Column("entity_key", String(64), nullable=False),
+    Column("relation", String(32), nullable=False),
+    Column("party_kind", String(16), nullable=False, doc="citizen, juristic or house"),
+    Column("party_id", String(32), nullable=False),
+    Column("share", String(32), nullable=True, doc="fraction or share count where the relation has one"),
+    Column("linked_ms", BigInteger, nullable=False),
+    Index("ix_links_party", "party_kind", "party_id"),
+    Index("ix_links_record", "dataset", "entity_key"),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    Column("processed_ms", BigInteger, nullable=False),
+)
+
+version_gaps = Table(
+    "version_gaps",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("dataset", String(64), nullable=False),
+    Column("entity_key", String(64), nullable=False),
+    Column("held_version", BigInteger, nullable=True),
+    Column("applied_version", BigInteger, nullable=False),
+    Column("recorded_ms", BigInteger, nullable=False),
+)
+
+notify_outbox = Table(
+    "notify_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("consumer", String(64), nullable=False),
+    Column("message_key", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)

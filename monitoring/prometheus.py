@@ -1,0 +1,305 @@
+"""The project's own Prometheus: a background process on loopback with a generated configuration.
+
+Everything it owns lives under one directory (`<state_dir>/prometheus/`): `prometheus.yml`
+(generated on every start; edits are overwritten), `prometheus.pid`, `prometheus.log`, `data/`
+(the TSDB) and `targets/` (one file per process, see `monitoring.scrape_targets`). The rules are
+read in place from `monitoring/rules/*.yml`, so a rule edit needs only a restart or a reload.
+
+Debian's `prometheus` package provides the binary; its own service is never used (it would bind
+:9090 with another configuration). Without the binary, `PrometheusNotInstalled` says how to
+install it, and the stack runs on without monitoring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitoring import scrape_targets
+from streams.errors import GdxError
+
+RULES_DIR = Path(__file__).resolve().parent / "rules"
+INSTALL_HINT = "install it with `apt-get install prometheus` (Debian's package brings prometheus and promtool)"
+STOP_GRACE_S = 20.0
+EXIT_NOT_RUNNING = 3
+SCRAPE_JOB = "gdx"
+
+
+class PrometheusNotInstalled(GdxError):
+    """No `prometheus` binary on PATH: callers that can run without monitoring catch this one."""
+
+    def __init__(self) -> None:
+        super().__init__("Prometheus is not installed (no `prometheus` on PATH)", INSTALL_HINT, exit_code=4)
+
+
+@dataclass(frozen=True)
+class PrometheusSetup:
+    """Where the local Prometheus lives and how it runs; built from the settings by the command layer."""
+
+    root: Path
+    port: int
+    scrape_interval_s: float
+    start_timeout_s: float
+    port_setting: str = "GDX_PROMETHEUS_PORT"
+    host: str = "127.0.0.1"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "prometheus.yml"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "prometheus.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "prometheus.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def targets_dir(self) -> Path:
+        return self.root / "targets"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def prometheus_root(state_dir: Path) -> Path:
+    """The directory of the local Prometheus under a state directory (the targets live inside it)."""
+    return scrape_targets.targets_dir(state_dir).parent
+
+
+def binary() -> str:
+    found = shutil.which("prometheus")
+    if found is None:
+        raise PrometheusNotInstalled()
+    return found
+
+
+def _duration(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+def render_config(setup: PrometheusSetup) -> str:
+    """The scrape configuration: every announced process, Prometheus itself, and the project's rules.
+
+    Written as JSON, which is YAML too, so no YAML library is needed to generate it exactly.
+    """
+    interval = _duration(setup.scrape_interval_s)
+    config = {
+        "global": {
+            "scrape_interval": interval,
+            "scrape_timeout": _duration(min(setup.scrape_interval_s, 10.0)),
+            "evaluation_interval": interval,
+            "external_labels": {"exchange": "gdx-local"},
+        },
+        "rule_files": [str(RULES_DIR / "*.yml")],
+        "scrape_configs": [
+            {
+                "job_name": SCRAPE_JOB,
+                "file_sd_configs": [{"files": [str(setup.targets_dir.resolve() / "*.json")], "refresh_interval": "30s"}],
+            },
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"{setup.host}:{setup.port}"]}]},
+        ],
+    }
+    header = "# written by `gdx prometheus up`; edits are overwritten — change the settings instead\n"
+    return header + json.dumps(config, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    pid: int | None
+    running: bool
+    stale: bool
+
+
+def _is_our_prometheus(pid: int, setup: PrometheusSetup) -> bool:
+    """True only if `pid` is alive and runs with our configuration (a recycled pid is not ours)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return "prometheus" in cmdline and str(setup.config_file.resolve()) in cmdline
+
+
+def state(setup: PrometheusSetup) -> ProcessState:
+    if not setup.pid_file.is_file():
+        return ProcessState(None, running=False, stale=False)
+    try:
+        pid = int(setup.pid_file.read_text().strip())
+    except ValueError:
+        return ProcessState(None, running=False, stale=True)
+    running = _is_our_prometheus(pid, setup)
+    return ProcessState(pid, running=running, stale=not running)
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def is_ready(setup: PrometheusSetup) -> bool:
+    try:
+        return _get(f"{setup.url}/-/ready")[0] == 200
+    except OSError:
+        return False
+
+
+def _log_tail(setup: PrometheusSetup, lines: int = 8) -> str:
+    if not setup.log_file.is_file():
+        return "(no log)"
+    return "\n".join(setup.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class UpResult:
+    url: str
+    started: bool
+    seconds: float
+
+
+def up(setup: PrometheusSetup) -> UpResult:
+    """Start Prometheus in the background (or reload the running one) and wait until it is ready."""
+    executable = binary()
+    setup.root.mkdir(parents=True, exist_ok=True)
+    setup.targets_dir.mkdir(parents=True, exist_ok=True)
+    scrape_targets.prune_dead(setup.targets_dir)
+    setup.config_file.write_text(render_config(setup))
+    current = state(setup)
+    began = time.monotonic()
+    if current.running:
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{setup.url}/-/reload", method="POST"), timeout=5).close()
+        except OSError as exc:
+            raise GdxError(f"Prometheus (pid {current.pid}) is running but did not reload its configuration: {exc}",
+                           "restart it with `gdx prometheus down` and `gdx prometheus up`") from None
+        return UpResult(setup.url, started=False, seconds=time.monotonic() - began)
+    if current.stale:
+        setup.pid_file.unlink()
+    if _port_in_use(setup.host, setup.port):
+        raise GdxError(
+            f"port {setup.port} on {setup.host} is already in use by another process (needed by Prometheus)",
+            f"stop that process, or choose another port with {setup.port_setting} (e.g. {setup.port_setting}=19090)",
+        )
+    command = [
+        executable,
+        f"--config.file={setup.config_file.resolve()}",
+        f"--storage.tsdb.path={setup.data_dir.resolve()}",
+        "--storage.tsdb.retention.time=2d",
+        f"--web.listen-address={setup.host}:{setup.port}",
+        "--web.enable-lifecycle",
+    ]
+    with setup.log_file.open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    setup.pid_file.write_text(f"{process.pid}\n")
+    deadline = began + setup.start_timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            setup.pid_file.unlink(missing_ok=True)
+            raise GdxError(f"Prometheus exited with code {process.returncode} while starting:\n{_log_tail(setup)}",
+                           f"see {setup.log_file}")
+        if is_ready(setup):
+            return UpResult(setup.url, started=True, seconds=time.monotonic() - began)
+        time.sleep(0.2)
+    _stop(process.pid)
+    setup.pid_file.unlink(missing_ok=True)
+    raise GdxError(f"Prometheus did not become ready within {setup.start_timeout_s:.0f} s:\n{_log_tail(setup)}",
+                   f"see {setup.log_file}, or raise GDX_PROMETHEUS_START_TIMEOUT_S")
+
+
+def _gone(pid: int) -> bool:
+    """True when `pid` has exited; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return True
+    return fields[0] in ("Z", "X")
+
+
+def _stop(pid: int) -> bool:
+    """SIGTERM, then SIGKILL after the grace period; True when it stopped within the grace."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + STOP_GRACE_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if _gone(pid):
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return False
+
+
+def down(setup: PrometheusSetup, purge: bool = False) -> list[str]:
+    """Stop the local Prometheus; with `purge` also delete its stored samples and log."""
+    lines = []
+    current = state(setup)
+    if current.running and current.pid is not None:
+        graceful = _stop(current.pid)
+        lines.append("prometheus: stopped" if graceful else f"prometheus: killed after {STOP_GRACE_S:.0f} s")
+    elif current.stale:
+        lines.append(f"prometheus: was not running (stale pid file {setup.pid_file} removed)")
+    else:
+        lines.append("prometheus: not running")
+    setup.pid_file.unlink(missing_ok=True)
+    if purge:
+        shutil.rmtree(setup.data_dir, ignore_errors=True)
+        setup.log_file.unlink(missing_ok=True)
+        lines.append(f"prometheus: removed {setup.data_dir}")
+    return lines
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    process: str
+    address: str
+    health: str
+    last_error: str
+
+
+def target_health(setup: PrometheusSetup) -> list[TargetHealth]:
+    """What Prometheus itself says about each scraped process (from its HTTP API)."""
+    status, body = _get(f"{setup.url}/api/v1/targets?state=active", timeout=5)
+    if status != 200:
+        raise GdxError(f"Prometheus at {setup.url} answered {status} to /api/v1/targets", f"see {setup.log_file}")
+    active = json.loads(body)["data"]["activeTargets"]
+    return [
+        TargetHealth(
+            process=t["labels"].get("process", t["labels"].get("job", "?")),
+            address=t["labels"].get("instance", t.get("scrapeUrl", "?")),
+            health=t["health"],
+            last_error=t.get("lastError", ""),
+        )
+        for t in active
+    ]

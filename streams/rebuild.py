@@ -1,0 +1,86 @@
+"""Rebuilding the linkage index by replaying every change topic from the beginning.
+
+The replay goes through the same Pipeline as the live worker, so the rebuilt index is what the
+worker would have built; it sends no dead letters (the live worker already did) and queues no
+notifications (consumers were told once). It reads each partition up to the end offset it saw
+when it started, so it finishes even while agencies keep publishing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import Engine
+
+from linkage.index_store import IndexStore
+from schemas.catalog import load_schema_catalog
+from streams.pipeline import Pipeline, SourceRecord
+
+
+@dataclass
+class ReplayReport:
+    records: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+async def replay(engine: Engine, bootstrap_servers: str, topic_datasets: dict[str, str],
+                 batch_size: int = 2000, progress: bool = True) -> ReplayReport:
+    pipeline = Pipeline(load_schema_catalog(), IndexStore(engine), topic_datasets)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
+    await consumer.start()
+    report = ReplayReport()
+    began = last_print = time.monotonic()
+    try:
+        partitions = await _partitions(bootstrap_servers, list(topic_datasets))
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        total = sum(ends.values())
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch_size)
+            batch: list[SourceRecord] = []
+            for tp, messages in batches.items():
+                for m in messages:
+                    if m.offset < ends[tp]:
+                        batch.append(SourceRecord(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers)))
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            if batch:
+                result = await asyncio.to_thread(pipeline.process, batch)
+                report.records += len(batch)
+                report.outcomes.update(result.outcomes)
+            if progress and time.monotonic() - last_print >= 1.0:
+                last_print = time.monotonic()
+                rate = report.records / (last_print - began)
+                print(f"\rreplayed {report.records:,}/{total:,} records ({rate:,.0f}/s)", end="", file=sys.stderr,
+                      flush=True)
+    finally:
+        await consumer.stop()
+    report.seconds = time.monotonic() - began
+    if progress:
+        print(f"\rreplayed {report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f}/s)",
+              file=sys.stderr, flush=True)
+    return report
+
+
+async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]

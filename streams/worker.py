@@ -1,0 +1,146 @@
+"""`gdx worker`: the faust-streaming app — the thin seam between Kafka and the pipeline.
+
+One agent per agency change topic takes batches of raw records (`take_events`, which acks a
+batch only after the agent's body returned) and hands them to WorkerCore; faust commits acked
+offsets. Workers in the same consumer group share the topics' partitions, so scaling out is
+starting another worker. Correctness does not rest on faust's exactly-once mode (whose recovery
+users report problems with): it rests on the index's idempotent, version-guarded writes.
+
+If a batch cannot be processed even after retries, the worker exits without acking it, so the
+batch is delivered again after restart instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+
+from linkage.database import index_engine
+from linkage.index_store import IndexStore
+from linkage.migrate import upgrade
+from linkage.subscriptions import load_subscriptions
+from monitoring import scrape_targets
+from monitoring.health_server import HealthServer, Readiness
+from schemas.catalog import load_schema_catalog
+from streams.pipeline import Pipeline, SourceRecord
+from streams.settings import Settings
+from streams.topic_catalog import dead_letter_topic, load_catalog, notify_topic
+from streams.worker_core import WorkerCore
+
+log = logging.getLogger("gdx.worker")
+EXIT_BATCH_FAILED = 70
+
+
+class KafkaSink:
+    """Dead letters and notifications: an idempotent producer with acks=all, awaited per record."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Create the producer inside the worker's event loop, which aiokafka binds it to."""
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, enable_idempotence=True,
+                                         acks="all", linger_ms=5)
+        await self.producer.start()
+
+    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        if self.producer is None:
+            raise RuntimeError("the sink is not started")
+        await self.producer.send_and_wait(topic, value, key=key, headers=headers)
+
+
+def group_id(settings: Settings) -> str:
+    return f"{settings.topic_prefix}gdx-index"
+
+
+def build_core(settings: Settings, sink: KafkaSink) -> WorkerCore:
+    catalog = load_catalog()
+    engine = index_engine(settings.index_database_url)
+    upgrade(engine)
+    store = IndexStore(engine, load_subscriptions())
+    topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
+    return WorkerCore(
+        Pipeline(load_schema_catalog(), store, topic_datasets),
+        sink,
+        dead_letter_topics={settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets},
+        notify_topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in load_subscriptions()},
+    )
+
+
+def build_app(settings: Settings, batch_size: int = 500, batch_within_s: float = 0.2) -> faust.App:
+    datadir = settings.state_dir / "worker" / str(os.getpid())
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        group_id(settings),
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=batch_size,
+        broker_commit_interval=1.0,
+        datadir=str(datadir),
+    )
+    sink = KafkaSink(settings.bootstrap_servers)
+    core = build_core(settings, sink)
+    readiness = Readiness()
+    readiness.set_not_ready("partitions", "not yet assigned")
+    health = HealthServer(f"worker-{os.getpid()}", "worker", port=settings.worker_metrics_port,
+                          readiness=readiness, targets_dir=scrape_targets.targets_dir(settings.state_dir),
+                          port_setting="GDX_WORKER_METRICS_PORT")
+
+    @app.task
+    async def _start_sink() -> None:
+        health.start()
+        await sink.start()
+        readiness.set_ready("partitions")
+        log.info("worker started", extra={"metrics": f"{health.url}/metrics", "group": group_id(settings)})
+
+    @app.timer(5.0)
+    async def _pending_links() -> None:
+        await asyncio.to_thread(core.publish_pending_links)
+
+    @app.on_before_shutdown.connect
+    def _stop_health(*_: Any, **__: Any) -> None:
+        health.stop()
+
+    for topic_name in core.pipeline.topic_datasets:
+        topic = app.topic(topic_name, value_type=bytes, key_type=bytes)
+        app.agent(topic, name=f"apply-{topic_name}")(_agent(core, batch_size, batch_within_s))
+    return app
+
+
+def _agent(core: WorkerCore, batch_size: int, within_s: float) -> Callable[[faust.StreamT], Awaitable[None]]:
+    async def apply(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(batch_size, within=within_s):
+            records = [
+                SourceRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value,
+                             tuple((k, bytes(v)) for k, v in (e.message.headers or ())),
+                             int((e.message.timestamp or 0) * 1000))
+                for e in events
+            ]
+            try:
+                await core.handle(records)
+            except Exception:
+                log.critical("batch failed after retries; exiting so it is re-delivered", exc_info=True)
+                logging.shutdown()
+                os._exit(EXIT_BATCH_FAILED)
+
+    return apply
+
+
+def run_worker(settings: Settings, log_level: str = "warning") -> int:
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=log_level, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,158 @@
+"""The linkage index on SQLite and on a real PostgreSQL: exactly-once effect, links, views, digest."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, select
+
+from linkage.database import index_engine
+from linkage.digest import index_digest
+from linkage.index_store import APPLIED, DUPLICATE, STALE, IndexStore
+from linkage.migrate import upgrade
+from linkage.subscriptions import load_subscriptions
+from linkage.tables import metadata, notify_outbox, records, version_gaps
+from linkage.views import party_view, record_view
+from linkage_support import DATASET_OF, index_event
+from schemas.examples import KRUNG_BANK, MALEE, SIAM_TRADING, SOMCHAI
+
+ALL_DATASETS = sorted(DATASET_OF.values())
+
+
+@pytest.fixture
+def engine(index_url: str) -> Engine:
+    engine = index_engine(index_url)
+    upgrade(engine)
+    return engine
+
+
+def test_migrations_build_exactly_the_declared_tables(engine: Engine) -> None:
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert differences == []
+
+
+def test_every_dataset_applies_and_links_its_parties(engine: Engine) -> None:
+    store = IndexStore(engine)
+    result = store.apply([index_event(dataset) for dataset in ALL_DATASETS])
+    assert result.outcomes == [APPLIED] * len(ALL_DATASETS)
+    vehicle = record_view(engine, "dlt.vehicle", "MR0FZ29G201234567")
+    assert vehicle is not None
+    assert {(p["relation"], p["id"]) for p in vehicle["parties"]} == {("owns", KRUNG_BANK), ("possesses", SOMCHAI)}
+    assert vehicle["provenance"]["agency"] == "DLT" and vehicle["provenance"]["dataset_code"] == 30
+    deed = record_view(engine, "dol.title-deed", "12-45872")
+    assert deed is not None
+    assert {(p["relation"], p["id"], p["share"]) for p in deed["parties"]} >= {
+        ("owns-share-of", SOMCHAI, "1/2"), ("owns-share-of", MALEE, "1/2")}
+
+
+def test_redelivery_and_older_versions_change_nothing(engine: Engine) -> None:
+    store = IndexStore(engine)
+    v2 = index_event("dlt.vehicle", version=2, colour="แดง")
+    v1 = index_event("dlt.vehicle", version=1, colour="ขาว")
+    assert store.apply([v2]).outcomes == [APPLIED]
+    before = index_digest(engine)
+    assert store.apply([v2, v1, v2]).outcomes == [DUPLICATE, STALE, DUPLICATE]
+    assert index_digest(engine) == before
+    view = record_view(engine, "dlt.vehicle", "MR0FZ29G201234567")
+    assert view is not None and view["payload"]["colour"] == "แดง" and view["provenance"]["entity_version"] == 2
+
+
+def test_a_skipped_version_is_applied_and_its_gap_recorded(engine: Engine) -> None:
+    store = IndexStore(engine)
+    result = store.apply([index_event("dlt.driving-licence", 1), index_event("dlt.driving-licence", 3)])
+    assert result.outcomes == [APPLIED, APPLIED] and result.gaps == 1
+    with engine.connect() as conn:
+        gap = conn.execute(select(version_gaps.c.held_version, version_gaps.c.applied_version)).one()
+    assert tuple(gap) == (1, 3)
+
+
+def test_order_within_and_across_batches_gives_the_same_index(engine: Engine, tmp_path: Path) -> None:
+    events = [index_event("dlt.vehicle", v, colour=c) for v, c in ((1, "ขาว"), (2, "ดำ"), (3, "เทา"))]
+    IndexStore(engine).apply([events[2], events[0], events[1]])
+    other = index_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    upgrade(other)
+    for event in events:
+        IndexStore(other).apply([event])
+    assert index_digest(engine) == index_digest(other)
+
+
+def test_delete_removes_the_record_from_views_and_its_links(engine: Engine) -> None:
+    store = IndexStore(engine)
+    store.apply([index_event("dlt.driving-licence", 1)])
+    store.apply([index_event("dlt.driving-licence", 2, change_type="DELETE")])
+    assert record_view(engine, "dlt.driving-licence", "63001234") is None
+    assert index_digest(engine)[1:] == (0, 0)
+
+
+def test_pending_links_resolve_when_the_party_arrives(engine: Engine) -> None:
+    store = IndexStore(engine)
+    store.apply([index_event("dlt.driving-licence")])
+    pending = store.pending_links()
+    assert pending["dlt.driving-licence"][0] == 1
+    store.apply([index_event("dopa.person")])
+    assert "dlt.driving-licence" not in store.pending_links()
+
+
+def test_a_death_shows_on_every_view_linked_to_the_person(engine: Engine) -> None:
+    store = IndexStore(engine)
+    store.apply([index_event(d) for d in ("dopa.person", "dlt.vehicle", "dol.title-deed", "dbd.juristic-person")])
+    somchai = party_view(engine, "citizen", SOMCHAI)
+    assert somchai is not None and somchai["status"] == "ACTIVE"
+    store.apply([index_event("dopa.death", citizen_id=SOMCHAI, informant_citizen_id=MALEE)])
+    for dataset, key in (("dlt.vehicle", "MR0FZ29G201234567"), ("dol.title-deed", "12-45872")):
+        view = record_view(engine, dataset, key)
+        assert view is not None
+        assert [p["status"] for p in view["parties"] if p["id"] == SOMCHAI] == ["DECEASED"]
+    somchai = party_view(engine, "citizen", SOMCHAI)
+    assert somchai is not None and somchai["status"] == "DECEASED"
+    assert {item["dataset"] for item in somchai["linked"]} >= {"dlt.vehicle", "dol.title-deed", "dbd.juristic-person"}
+
+
+def test_a_dissolution_shows_on_the_records_naming_the_business(engine: Engine) -> None:
+    store = IndexStore(engine)
+    owner = {"kind": "JURISTIC_PERSON", "id": SIAM_TRADING, "name": "สยามเทรดดิ้ง"}
+    store.apply([index_event("dbd.juristic-person", 1), index_event("dlt.vehicle", owner=owner)])
+    store.apply([index_event("dbd.juristic-person", 2, status="DISSOLVED")])
+    company = party_view(engine, "juristic", SIAM_TRADING)
+    assert company is not None and company["status"] == "DISSOLVED"
+    vehicle = record_view(engine, "dlt.vehicle", "MR0FZ29G201234567")
+    assert vehicle is not None
+    assert [p["status"] for p in vehicle["parties"] if p["relation"] == "owns"] == ["DISSOLVED"]
+
+
+def test_a_death_of_an_owner_is_queued_for_the_subscribed_consumer(engine: Engine) -> None:
+    store = IndexStore(engine, load_subscriptions())
+    store.apply([index_event("dopa.person"), index_event("dlt.vehicle")])
+    result = store.apply([index_event("dopa.death", citizen_id=SOMCHAI, informant_citizen_id=MALEE)])
+    assert result.notifications == 1
+    [(_, consumer, key, message)] = store.notifications()
+    body = json.loads(message)
+    assert consumer == "revenue" and key == SOMCHAI
+    assert body["linked"] == [{"dataset": "dlt.vehicle", "entity_key": "MR0FZ29G201234567", "relation": "possesses"}]
+    store.forget_notifications([row[0] for row in store.notifications()])
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(notify_outbox)) == 0
+
+
+def test_snapshots_notify_nobody(engine: Engine) -> None:
+    store = IndexStore(engine, load_subscriptions())
+    store.apply([index_event("dlt.vehicle")])
+    result = store.apply([index_event("dopa.death", change_type="SNAPSHOT", citizen_id=SOMCHAI,
+                                      informant_citizen_id=MALEE)])
+    assert result.notifications == 0
+
+
+def test_payload_is_stored_as_plain_json(engine: Engine) -> None:
+    IndexStore(engine).apply([index_event("dol.title-deed")])
+    with engine.connect() as conn:
+        payload = json.loads(conn.scalar(select(records.c.payload)))
+    area = payload["land_area"]
+    assert (area["rai"], area["ngan"]) == (0, 1)
+    assert isinstance(area["square_wah"], str) and Decimal(area["square_wah"]) == Decimal("25.5")
+    assert payload["last_transfer"]["registered_on"] == "2019-04-03"
