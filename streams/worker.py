@@ -1,6 +1,6 @@
 """`gdx worker`: the faust-streaming app — the thin seam between Kafka and the pipeline.
 
-One agent per agency change topic takes batches of raw records (`take_events`, which acks a
+One agent over the agency change topics takes batches of raw records (`take_events`, which acks a
 batch only after the agent's body returned) and hands them to WorkerCore; faust commits acked
 offsets. Workers in the same consumer group share the topics' partitions, so scaling out is
 starting another worker. Correctness does not rest on faust's exactly-once mode (whose recovery
@@ -114,9 +114,10 @@ def build_app(settings: Settings, batch_size: int = 500, batch_within_s: float =
     def _stop_health(*_: Any, **__: Any) -> None:
         health.stop()
 
-    for topic_name in core.pipeline.topic_datasets:
-        topic = app.topic(topic_name, value_type=bytes, key_type=bytes)
-        app.agent(topic, name=f"apply-{topic_name}")(_agent(core, batch_size, batch_within_s))
+    # One agent over every change topic: each batch is one index transaction whatever topics it
+    # spans, so no two batches wait on each other's write lock; order per partition is kept.
+    topics = app.topic(*core.pipeline.topic_datasets, value_type=bytes, key_type=bytes)
+    app.agent(topics, name="apply-changes")(_agent(core, batch_size, batch_within_s))
     return app
 
 

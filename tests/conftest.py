@@ -40,10 +40,15 @@ def settings(bootstrap_servers: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def three_broker_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def three_broker_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A 3-broker KRaft cluster of the project's own launcher, started once when a test asks for it."""
     with running_cluster(tmp_path_factory.mktemp("kafka-3"), brokers=3) as settings:
-        yield settings.bootstrap_servers
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def three_broker_bootstrap(three_broker_cluster: Settings) -> str:
+    return three_broker_cluster.bootstrap_servers
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +58,13 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite"])
 def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty linkage-index database: SQLite in a temporary file, or a fresh PostgreSQL schema."""
+    """An empty linkage-index database: SQLite in a temporary file, or a fresh PostgreSQL database.
+
+    SQLite by default; a test runs on both with
+    `@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)`.
+    """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'index.db'}"
         return

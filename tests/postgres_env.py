@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kafka_env import free_port_base
+from streams.ports import free_port_block
 
 
 def _bin_dir() -> Path:
@@ -47,7 +47,7 @@ def postgres_server() -> Iterator[str]:
     if as_user:
         account = pwd.getpwnam(as_user)
         os.chown(base, account.pw_uid, account.pw_gid)
-    data, port = base / "data", free_port_base(1)
+    data, port = base / "data", free_port_block(1)
     try:
         _run([str(bin_dir / "initdb"), "-D", str(data), "-U", "gdx", "--auth=trust", "-E", "UTF8", "--no-sync"], as_user)
         _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "-o",

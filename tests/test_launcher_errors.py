@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cli_run import CliResult, run_gdx
-from kafka_env import free_port_base
+from streams.ports import free_port_block
 from streams.kafka_jars import jar_dir
 from streams.settings import Settings
 
@@ -45,7 +45,7 @@ def _bin_dir_with(tmp_path: Path, *tools: str) -> str:
 
 
 def _local_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"GDX_STATE_DIR": str(tmp_path / "state"), "GDX_KAFKA_PORT": str(free_port_base(2)), **extra}
+    return {"GDX_STATE_DIR": str(tmp_path / "state"), "GDX_KAFKA_PORT": str(free_port_block(2)), **extra}
 
 
 def test_java_missing(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_broker_not_ready_in_time_is_stopped(tmp_path: Path) -> None:
 
 
 def test_unreachable_external_cluster(tmp_path: Path) -> None:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port_base(1)}", "GDX_KAFKA_REQUEST_TIMEOUT_S": "2",
+    env = {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port_block(1)}", "GDX_KAFKA_REQUEST_TIMEOUT_S": "2",
            "GDX_STATE_DIR": str(tmp_path / "state")}
     for command in (("kafka", "up"), ("kafka", "status"), ("topics", "apply"), ("topics", "list")):
         result = run_gdx(*command, env=env)

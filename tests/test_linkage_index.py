@@ -24,6 +24,9 @@ from schemas.examples import KRUNG_BANK, MALEE, SIAM_TRADING, SOMCHAI
 ALL_DATASETS = sorted(DATASET_OF.values())
 
 
+pytestmark = pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
 def engine(index_url: str) -> Engine:
     engine = index_engine(index_url)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cli_run import run_gdx
-from kafka_env import free_port_base
+from streams.ports import free_port_block
 
 from monitoring import metrics
 from monitoring.health_server import HealthServer
@@ -34,7 +34,7 @@ def _require_prometheus() -> None:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"GDX_STATE_DIR": str(tmp_path / "state"), "GDX_PROMETHEUS_PORT": str(free_port_base(1)),
+    return {"GDX_STATE_DIR": str(tmp_path / "state"), "GDX_PROMETHEUS_PORT": str(free_port_block(1)),
             "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1"}
 
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from kafka_env import free_port_base
+from streams.ports import free_port_block
 
 pytestmark = pytest.mark.kafka
 
 
 def test_up_prints_where_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert shutil.which("prometheus"), "Prometheus is not installed — apt-get install prometheus"
-    port = free_port_base(2)
-    prometheus_port = free_port_base(1)
+    port = free_port_block(2)
+    prometheus_port = free_port_block(1)
     env = {**os.environ, "GDX_STATE_DIR": str(tmp_path / "state"), "GDX_KAFKA_PORT": str(port),
            "GDX_TOPIC_PREFIX": "stack.", "GDX_PROMETHEUS_PORT": str(prometheus_port)}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)

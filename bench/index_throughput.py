@@ -1,0 +1,199 @@
+"""Benchmark: events/s from the agency topics into the committed linkage index, against a bare
+aiokafka consumer reading the same topics without processing, in the same run.
+
+The agencies' initial load (every entity of a population as a snapshot event) is published once;
+then, alternating, a bare consumer reads every change topic to its end, and the pipeline (the
+same code the worker runs: decode, validate, dedupe, version guard, apply, commit) replays them
+into a fresh index. A stage breakdown over the same records in memory names the bottleneck, and
+the real faust worker is timed from its start until its group has committed every end offset.
+
+    python bench/index_throughput.py --scale 10000 [--bootstrap-servers HOST:PORT] [--index-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from local_kafka import kafka  # noqa: E402
+
+from linkage.database import index_engine  # noqa: E402
+from linkage.index_event import IndexEvent  # noqa: E402
+from linkage.index_store import IndexStore  # noqa: E402
+from linkage.migrate import drop_all, upgrade  # noqa: E402
+from schemas.catalog import load_schema_catalog  # noqa: E402
+from schemas.codec import Codec  # noqa: E402
+from schemas.validation import validate_event  # noqa: E402
+from streams.rebuild import replay  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.topic_admin import apply_topics  # noqa: E402
+from streams.topic_catalog import load_catalog  # noqa: E402
+
+
+def gdx_env(bootstrap: str, prefix: str, state: Path, index_url: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+    return {**base, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "GDX_TOPIC_PREFIX": prefix, "GDX_STATE_DIR": str(state),
+            "GDX_INDEX_URL": index_url}
+
+
+async def partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return [TopicPartition(t["topic"], p["partition"]) for t in await admin.describe_topics(topics)
+                for p in t["partitions"]]
+    finally:
+        await admin.close()
+
+
+async def bare_read(bootstrap: str, tps: list[TopicPartition], keep: bool = False) -> tuple[int, float, list]:
+    """Read every partition to its end offset, touching nothing; optionally keep the records."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    await consumer.start()
+    kept: list = []
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        count, began = 0, time.perf_counter()
+        while remaining:
+            for tp, messages in (await consumer.getmany(*remaining, timeout_ms=1000, max_records=2000)).items():
+                count += len(messages)
+                if keep:
+                    kept.extend(messages)
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return count, time.perf_counter() - began, kept
+    finally:
+        await consumer.stop()
+
+
+def stage_breakdown(messages: list, topic_datasets: dict[str, str], index_url: str) -> dict[str, float]:
+    """Seconds per stage over the same records: decode, validate, index apply (batches of 500)."""
+    catalog = load_schema_catalog()
+    codec = Codec(catalog)
+    values = [(m.topic, m.value) for m in messages if m.value is not None]
+    began = time.perf_counter()
+    decoded = [(topic, codec.decode(value)) for topic, value in values]
+    decode_s = time.perf_counter() - began
+    began = time.perf_counter()
+    for _, item in decoded:
+        validate_event(item)
+    validate_s = time.perf_counter() - began
+    events = [IndexEvent.from_record(topic_datasets[topic], item.record) for topic, item in decoded]
+    engine = index_engine(index_url)
+    drop_all(engine)
+    upgrade(engine)
+    store = IndexStore(engine)
+    began = time.perf_counter()
+    for start in range(0, len(events), 500):
+        store.apply(events[start:start + 500])
+    return {"decode": decode_s, "validate": validate_s, "apply+commit": time.perf_counter() - began}
+
+
+def worker_run(env: dict[str, str], bootstrap: str, prefix: str, tps: list[TopicPartition]) -> tuple[float, float]:
+    """(events/s from the worker's first commit to caught up, seconds from its start to its first commit)."""
+    began = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first: tuple[float, int] | None = None
+    try:
+        while True:
+            done, committed, total = asyncio.run(_progress(bootstrap, f"{prefix}gdx-index", tps))
+            now = time.perf_counter()
+            if first is None and committed > 0:
+                first = (now, committed)
+            if done and first is not None:
+                return (total - first[1]) / max(now - first[0], 1e-9), first[0] - began
+            if process.poll() is not None:
+                raise RuntimeError(f"the worker exited with {process.returncode}")
+            time.sleep(0.25)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+async def _progress(bootstrap: str, group: str, tps: list[TopicPartition]) -> tuple[bool, int, int]:
+    """(caught up, records committed, records in the topics) for the worker group."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+        try:
+            offsets = await admin.list_consumer_group_offsets(group)
+        except KafkaError:  # the group's coordinator is not there yet
+            return False, 0, sum(ends.values())
+        committed = {tp: m.offset for tp, m in offsets.items() if m.offset >= 0}
+        done = all(committed.get(tp, 0) >= end for tp, end in ends.items())
+        return done, sum(min(committed.get(tp, 0), end) for tp, end in ends.items()), sum(ends.values())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bootstrap-servers", default=None)
+    parser.add_argument("--scale", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--index-url", default=None, help="default: SQLite in a temporary directory")
+    args = parser.parse_args()
+    with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp:
+        state = Path(tmp)
+        index_url = args.index_url or f"sqlite:///{state / 'index.db'}"
+        prefix = f"b{uuid.uuid4().hex[:8]}."
+        settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix, state_dir=state)
+        catalog = load_catalog()
+        apply_topics(settings, catalog)
+        env = gdx_env(bootstrap, prefix, state, index_url)
+        print(f"publishing the initial load of {args.scale:,} persons …", flush=True)
+        subprocess.run([sys.executable, "-m", "streams.cli", "simulate", "--scale", str(args.scale), "--count", "0",
+                        "--store-dir", str(state / "agencies")], env=env, check=True, stdout=subprocess.DEVNULL)
+        topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
+        tps = asyncio.run(partitions(bootstrap, list(topic_datasets)))
+        bare_rates, pipeline_rates = [], []
+        total = 0
+        for round_ in range(1, args.rounds + 1):
+            total, seconds, _ = asyncio.run(bare_read(bootstrap, tps))
+            bare_rates.append(total / seconds)
+            engine = index_engine(index_url)
+            drop_all(engine)
+            upgrade(engine)
+            report = asyncio.run(replay(engine, bootstrap, topic_datasets, progress=False))
+            pipeline_rates.append(report.rate)
+            print(f"round {round_}: bare consumer {bare_rates[-1]:,.0f} ev/s, pipeline into index {report.rate:,.0f} ev/s "
+                  f"({total:,} events)", flush=True)
+        _, _, messages = asyncio.run(bare_read(bootstrap, tps, keep=True))
+        stages = stage_breakdown(messages, topic_datasets, index_url)
+        worker_rate, start_up_s = worker_run(env, bootstrap, prefix, tps)
+        bare, pipeline = max(bare_rates), max(pipeline_rates)
+        print(f"\nevents: {total:,} (scale {args.scale:,}), index {index_url.split(':')[0]}")
+        print(f"bare aiokafka consumer      {bare:>10,.0f} events/s")
+        print(f"pipeline into the index     {pipeline:>10,.0f} events/s   ratio {pipeline / bare:.3f}")
+        print(f"faust worker (gdx worker)   {worker_rate:>10,.0f} events/s   ratio {worker_rate / bare:.3f} "
+              f"(first commit {start_up_s:.1f} s after start)")
+        busiest = max(stages, key=stages.__getitem__)
+        print("stage costs over the same events: " + ", ".join(
+            f"{name} {seconds:.2f} s ({total / seconds:,.0f}/s)" for name, seconds in stages.items())
+            + f" — bottleneck: {busiest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

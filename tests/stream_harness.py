@@ -1,0 +1,164 @@
+"""Running the backbone for real in tests: agencies, workers and the checks, as separate processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from cli_run import CliResult, run_gdx
+from streams.topic_catalog import load_catalog
+
+FAULTS = ("--fault-duplicate", "--fault-out-of-order", "--fault-malformed", "--fault-invalid-id",
+          "--fault-late-arrival", "--fault-old-schema")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One isolated deployment: a cluster, a topic prefix, a state directory and an index database."""
+
+    bootstrap_servers: str
+    prefix: str
+    state_dir: Path
+    index_url: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers, "GDX_TOPIC_PREFIX": self.prefix,
+                "GDX_STATE_DIR": str(self.state_dir), "GDX_INDEX_URL": self.index_url}
+
+    @property
+    def group(self) -> str:
+        return f"{self.prefix}gdx-index"
+
+    def gdx(self, *args: str, timeout: float = 300) -> CliResult:
+        return run_gdx(*args, env=self.env, timeout=timeout)
+
+    def change_topics(self) -> list[str]:
+        return [f"{self.prefix}{d.topic}" for d in load_catalog().datasets]
+
+    def dead_letter_topics(self) -> list[str]:
+        return [f"{self.prefix}gdx.dlq.{d.topic}" for d in load_catalog().datasets]
+
+    def simulate_args(self, *args: str, faults: float = 0.0, report: Path | None = None) -> list[str]:
+        command = ["simulate", "--store-dir", str(self.state_dir / "agencies"), *args]
+        if faults:
+            command += [part for flag in FAULTS for part in (flag, str(faults))]
+        if report is not None:
+            command += ["--report", str(report)]
+        return command
+
+    def simulate(self, *args: str, faults: float = 0.0, report: Path | None = None) -> dict[str, Any]:
+        report = report or self.state_dir / f"report-{time.monotonic_ns()}.json"
+        done = self.gdx(*self.simulate_args(*args, faults=faults, report=report))
+        assert done.code == 0, done.err[-3000:]
+        return dict(json.loads(report.read_text()))
+
+    def reconcile(self) -> CliResult:
+        return self.gdx("reconcile", "--store-dir", str(self.state_dir / "agencies"))
+
+
+class Process:
+    """A `gdx` subcommand running in the background, as an operator would start it."""
+
+    def __init__(self, backbone: Backbone, *args: str, name: str) -> None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+        self.log = backbone.state_dir / f"{name}.log"
+        backbone.state_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.popen = subprocess.Popen([sys.executable, "-m", "streams.cli", *args], env={**base, **backbone.env},
+                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+        self.popen.wait(timeout=60)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout=timeout)
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def worker(backbone: Backbone, name: str = "worker") -> Iterator[Process]:
+    process = Process(backbone, "worker", name=name)
+    try:
+        yield process
+    finally:
+        process.kill(signal.SIGTERM)
+
+
+async def _ends_and_committed(backbone: Backbone) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=backbone.bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=backbone.bootstrap_servers)
+    await admin.start()
+    await consumer.start()
+    try:
+        described = await admin.describe_topics(backbone.change_topics())
+        partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+        ends = await consumer.end_offsets(partitions)
+        committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(backbone.group)).items()}
+        return ends, committed
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def wait_caught_up(backbone: Backbone, timeout_s: float = 240, *processes: Process) -> None:
+    """Until the worker group has committed every change topic's end (and the workers still live)."""
+    deadline = time.monotonic() + timeout_s
+    behind: dict[TopicPartition, tuple[int, int]] = {}
+    while time.monotonic() < deadline:
+        for process in processes:
+            assert process.popen.poll() is None, f"worker exited {process.popen.returncode}:\n{process.tail()}"
+        try:
+            ends, committed = asyncio.run(_ends_and_committed(backbone))
+        except KafkaError:  # the group coordinator moves or starts up: ask again
+            time.sleep(1.0)
+            continue
+        behind = {tp: (committed.get(tp, 0), end) for tp, end in ends.items() if end > committed.get(tp, 0)}
+        if not behind:
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"workers still behind after {timeout_s} s: {sorted(behind.items())[:5]}")
+
+
+async def _count_records(bootstrap: str, topics: list[str]) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_topics(topics)
+        finally:
+            await admin.close()
+        partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+        begins = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        return sum(ends[tp] - begins[tp] for tp in partitions)
+    finally:
+        await consumer.stop()
+
+
+def dead_letters(backbone: Backbone) -> int:
+    return asyncio.run(_count_records(backbone.bootstrap_servers, backbone.dead_letter_topics()))
+
+
+def injected(report: dict[str, Any], kind: str) -> int:
+    return sum(int(agency["faults"].get(kind, 0)) for agency in report["agencies"])

@@ -1,0 +1,130 @@
+"""The backbone under faults, against the real broker: every scenario ends with zero mismatches.
+
+Agencies, workers and checks run as separate `gdx` processes, as in production; the index is
+SQLite or a real PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kafka_env import running_cluster
+from stream_harness import Backbone, Process, dead_letters, injected, wait_caught_up, worker
+from streams import kafka_launcher as launcher
+from streams.settings import Settings
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def backbone(bootstrap_servers: str, tmp_path: Path, index_url: str) -> Backbone:
+    deployment = Backbone(bootstrap_servers, f"f{uuid.uuid4().hex[:8]}.", tmp_path / "state", index_url)
+    applied = deployment.gdx("topics", "apply")
+    assert applied.code == 0, applied.err
+    return deployment
+
+
+def _assert_reconciled(backbone: Backbone) -> None:
+    result = backbone.reconcile()
+    assert result.code == 0, result.out + result.err
+    assert "no mismatches" in result.out
+
+
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
+def test_every_injected_fault_is_absorbed_or_dead_lettered(backbone: Backbone) -> None:
+    report = backbone.simulate("--scale", "1000", "--seed", "11", "--count", "400", "--rate", "1000", faults=0.05)
+    assert all(injected(report, kind) > 0 for kind in ("duplicate", "out_of_order", "malformed", "invalid_id"))
+    with worker(backbone) as process:
+        wait_caught_up(backbone, 240, process)
+    _assert_reconciled(backbone)
+    assert dead_letters(backbone) == injected(report, "malformed") + injected(report, "invalid_id")
+
+    rebuilt = backbone.gdx("index", "rebuild", "--into", f"sqlite:///{backbone.state_dir / 'rebuilt.db'}")
+    assert rebuilt.code == 0, rebuilt.out + rebuilt.err
+    assert "identical" in rebuilt.out
+
+
+def _publishing(backbone: Backbone, seed: str, count: int = 1500, rate: int = 150) -> Process:
+    """Agencies loading and then living at `rate` events/s in the background."""
+    return Process(backbone, *backbone.simulate_args("--scale", "1000", "--seed", seed, "--count", str(count),
+                                                     "--rate", str(rate), faults=0.02), name=f"simulate-{seed}")
+
+
+def _finish(publisher: Process, timeout_s: float = 300) -> None:
+    assert publisher.wait(timeout_s) == 0, publisher.tail()
+
+
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone) -> None:
+    publisher = _publishing(backbone, "21")
+    first = Process(backbone, "worker", name="worker-1")
+    time.sleep(12)
+    first.kill(signal.SIGKILL)
+    with worker(backbone, "worker-2") as second:
+        _finish(publisher)
+        wait_caught_up(backbone, 240, second)
+    _assert_reconciled(backbone)
+
+
+def test_two_workers_share_the_partitions_through_rebalances(backbone: Backbone) -> None:
+    publisher = _publishing(backbone, "22")
+    with worker(backbone, "worker-a") as first:
+        time.sleep(8)
+        with worker(backbone, "worker-b") as second:
+            time.sleep(10)
+            first.kill(signal.SIGTERM)
+            _finish(publisher)
+            wait_caught_up(backbone, 240, second)
+    _assert_reconciled(backbone)
+
+
+@pytest.fixture(scope="module")
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A broker of this module's own, so restarting it disturbs no other test."""
+    with running_cluster(tmp_path_factory.mktemp("kafka-restart"), brokers=1) as settings:
+        yield settings
+
+
+def _deployment(cluster: Settings, tmp_path: Path) -> Backbone:
+    deployment = Backbone(cluster.bootstrap_servers, f"r{uuid.uuid4().hex[:8]}.", tmp_path / "state",
+                          f"sqlite:///{tmp_path / 'index.db'}")
+    applied = deployment.gdx("topics", "apply")
+    assert applied.code == 0, applied.err
+    return deployment
+
+
+def test_a_broker_restarted_mid_stream_loses_nothing(own_broker: Settings, tmp_path: Path) -> None:
+    backbone = _deployment(own_broker, tmp_path)
+    publisher = _publishing(backbone, "23")
+    with worker(backbone) as process:
+        time.sleep(10)
+        launcher.down(own_broker)
+        time.sleep(5)
+        launcher.up(own_broker, 1, report=False)
+        _finish(publisher)
+        wait_caught_up(backbone, 300, process)
+    _assert_reconciled(backbone)
+
+
+def test_one_broker_of_three_killed_mid_stream_loses_nothing(three_broker_cluster: Settings, tmp_path: Path) -> None:
+    backbone = _deployment(three_broker_cluster, tmp_path)
+    victim = launcher.nodes(three_broker_cluster, 3)[2]
+    publisher = _publishing(backbone, "24")
+    try:
+        with worker(backbone) as process:
+            time.sleep(10)
+            state = launcher.node_state(victim)
+            assert state.running and state.pid is not None
+            os.kill(state.pid, signal.SIGKILL)
+            _finish(publisher)
+            wait_caught_up(backbone, 300, process)
+        _assert_reconciled(backbone)
+    finally:
+        launcher.up(three_broker_cluster, 3, report=False)
