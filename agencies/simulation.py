@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import random
 import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from agencies.errors import SimulationError
 from agencies.events import Route
@@ -45,6 +47,7 @@ class Plan:
     bootstrap_servers: str | None = None  # None: write the stores only, publish nothing
     topic_prefix: str = ""
     reset: bool = False
+    load_workers: int = 1  # processes for the initial load (agencies load independently)
 
     def __post_init__(self) -> None:
         sizes(self.scale)
@@ -55,6 +58,8 @@ class Plan:
             raise SimulationError(f"rate {self.rate} events/s is not positive", "give a rate above 0, e.g. --rate 50")
         if self.duration_s is not None and self.duration_s <= 0:
             raise SimulationError(f"duration {self.duration_s} s is not positive", "give a duration above 0")
+        if self.load_workers < 1:
+            raise SimulationError(f"{self.load_workers} load workers", "give at least 1")
         if self.count is not None and self.count < 0:
             raise SimulationError(f"count {self.count} is negative", "give a count of 0 or more")
 
@@ -141,13 +146,16 @@ class Simulation:
             for agency in AGENCIES:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{store_path(plan.store_dir, agency)}{suffix}").unlink(missing_ok=True)
-        for agency in AGENCIES:
-            faults = plan.faults if agency in plan.agencies else FaultRates()
-            self.sources[agency] = SourceSystem(agency, store_path(plan.store_dir, agency), self.routes[agency], self.catalog, plan.seed, faults)
+        self.sources = {agency: self.source(agency) for agency in AGENCIES}
+
+    def source(self, agency: str) -> SourceSystem:
+        faults = self.plan.faults if agency in self.plan.agencies else FaultRates()
+        return SourceSystem(agency, store_path(self.plan.store_dir, agency), self.routes[agency], self.catalog, self.plan.seed, faults)
 
     def close(self) -> None:
         for source in self.sources.values():
             source.close()
+        self.sources = {}
 
     def initial_load(self) -> bool:
         """Load every agency's registry once; False when the stores already hold this population."""
@@ -164,20 +172,68 @@ class Simulation:
                 "add --reset to start over, or use another --store-dir",
             )
         self.progress.phase = "initial load"
-        self.progress.to_load = sum(self.population.counts().values())
-        for agency, source in self.sources.items():
-            if held[agency] == wanted:
-                continue
-
-            def loaded(name: str, n: int) -> None:
-                self.progress.loaded[name] += n
-                self.reporter.tick()
-
-            source.load(self.population.records(agency), on_batch=loaded)
-            with source.store.transaction() as tx:
-                tx.set_meta(POPULATION_META, wanted)
+        sizes = self.population.counts()
+        self.progress.to_load = sum(sizes.values())
+        todo = [a for a in AGENCIES if held[a] != wanted]
+        if self.plan.load_workers > 1 and len(todo) > 1:
+            self._load_in_processes(todo, sizes, wanted)
+        else:
+            for agency in todo:
+                self._load(self.sources[agency], wanted, self._count_loaded)
         self.reporter.tick(force=True)
         return True
+
+    def _count_loaded(self, agency: str, count: int) -> None:
+        self.progress.loaded[agency] += count
+        self.reporter.tick()
+
+    def _load(self, source: SourceSystem, wanted: str, on_batch: Callable[[str, int], None]) -> None:
+        source.load(self.population.records(source.agency), on_batch=on_batch)
+        with source.store.transaction() as tx:
+            tx.set_meta(POPULATION_META, wanted)
+
+    def _load_in_processes(self, todo: list[str], sizes: dict[str, int], wanted: str) -> None:
+        """One forked process per group of agencies (each its own store), balanced by size.
+
+        The stores are closed across the fork, so no SQLite connection is shared; the children
+        inherit the census and the schemas and report progress through shared counters.
+        """
+        context = multiprocessing.get_context("fork")
+        counters = {agency: context.Value("q", 0) for agency in todo}
+        groups: list[list[str]] = [[] for _ in range(min(self.plan.load_workers, len(todo)))]
+        for agency in sorted(todo, key=lambda a: -sizes[a]):
+            min(groups, key=lambda g: sum(sizes[a] for a in g)).append(agency)
+        self.close()
+        workers = [context.Process(target=self._load_group, args=(group, counters, wanted), daemon=True) for group in groups]
+        try:
+            for worker in workers:
+                worker.start()
+            while any(worker.is_alive() for worker in workers):
+                for agency, counter in counters.items():
+                    self.progress.loaded[agency] = counter.value
+                self.reporter.tick()
+                time.sleep(0.2)
+        finally:
+            for worker in workers:
+                worker.join()
+            self.sources = {agency: self.source(agency) for agency in AGENCIES}
+        failed = [w.exitcode for w in workers if w.exitcode != 0]
+        if failed:
+            raise SimulationError(f"the initial load failed in a worker process (exit {failed[0]})", "see the error above; rerun with --reset")
+        for agency, counter in counters.items():
+            self.progress.loaded[agency] = counter.value
+
+    def _load_group(self, agencies: list[str], counters: dict[str, Any], wanted: str) -> None:
+        def count(agency: str, n: int) -> None:
+            with counters[agency].get_lock():
+                counters[agency].value += n
+
+        for agency in agencies:
+            source = self.source(agency)
+            try:
+                self._load(source, wanted, count)
+            finally:
+                source.close()
 
     async def run(self, load: bool = True, life: bool = True) -> Counter[str]:
         """Load, then life events while publishing; then drain the outboxes. Ctrl-C stops early."""

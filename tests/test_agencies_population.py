@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections import Counter
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
 from agencies import ratios
 from agencies.errors import SimulationError
 from agencies.events import references, to_json
+from agencies.faults import FaultRates
 from agencies.population import AGENCIES, Population
+from agencies.simulation import Plan, Simulation
+from agencies_support import CODEC, SCHEMAS, routes, stores
 from schemas.identifiers import is_valid_thai_id
 
 SCALE = 3_000
@@ -108,3 +113,28 @@ def test_the_population_is_a_function_of_its_seed() -> None:
 def test_a_scale_out_of_range_is_refused(scale: int) -> None:
     with pytest.raises(SimulationError, match="out of range"):
         Population(scale, seed=1)
+
+
+def test_a_parallel_initial_load_writes_the_same_stores_as_a_sequential_one(tmp_path: Path) -> None:
+    def load(where: Path, workers: int) -> list[tuple]:
+        plan = Plan(where, scale=1_000, seed=8, load_workers=workers, faults=FaultRates(duplicate=0.1))
+        simulation = Simulation(plan, routes(), SCHEMAS, out=io.StringIO())
+        simulation.open()
+        try:
+            simulation.initial_load()
+        finally:
+            simulation.close()
+        rows = []
+        for agency, store in stores(where):
+            for seq, event_id, topic, key, value, copies in store.outbox_rows():
+                record = CODEC.decode(value).record
+                untimed = {k: v for k, v in record.items() if k not in ("source_time", "published_time")}
+                rows.append((agency, seq, event_id, topic, key, copies, untimed))
+            rows += [(agency, e.dataset, e.key, e.version, to_json(e.state)) for e in store.entities()]
+            rows.append((agency, store.fault_counts()))
+        return rows
+
+    # Only the wall-clock source times differ between the two loads.
+    sequential, parallel = load(tmp_path / "one", 1), load(tmp_path / "two", 2)
+    assert len(sequential) > 8_000
+    assert parallel == sequential

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--count", type=int, default=None, help="number of life events (0: initial load only)")
     sim.add_argument("--store-dir", type=Path, default=None, help="where the agency stores live (default <state_dir>/agencies)")
     sim.add_argument("--reset", action="store_true", help="delete the stores first and load a fresh population")
+    sim.add_argument("--load-workers", type=int, default=min(4, os.cpu_count() or 1),
+                     help="processes for the initial load, one or more agencies each (default: CPUs, at most 4)")
     mode = sim.add_mutually_exclusive_group()
     mode.add_argument("--no-publish", action="store_true", help="write the stores and outboxes only")
     mode.add_argument("--publish-only", action="store_true", help="only drain the existing outboxes, then exit")
@@ -103,6 +106,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             bootstrap_servers=None if args.no_publish else settings.bootstrap_servers,
             topic_prefix=settings.topic_prefix,
             reset=args.reset,
+            load_workers=args.load_workers,
         )
         if args.publish_only:
             missing = [a for a in chosen if not store_path(store_dir, a).is_file()]
