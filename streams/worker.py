@@ -75,7 +75,7 @@ def build_core(settings: Settings, sink: KafkaSink) -> WorkerCore:
     )
 
 
-def build_app(settings: Settings, batch_size: int = 500, batch_within_s: float = 0.2) -> faust.App:
+def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float = 0.1) -> faust.App:
     datadir = settings.state_dir / "worker" / str(os.getpid())
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -89,6 +89,7 @@ def build_app(settings: Settings, batch_size: int = 500, batch_within_s: float =
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=batch_size,
+        broker_max_poll_records=batch_size,
         broker_commit_interval=1.0,
         datadir=str(datadir),
     )
@@ -104,6 +105,7 @@ def build_app(settings: Settings, batch_size: int = 500, batch_within_s: float =
     @app.task
     async def _start_sink() -> None:
         await sink.start()
+        await core.send_notifications()  # left queued by a worker that died after its commit
         readiness.set_ready("producer")
         log.info("worker started", extra={"metrics": f"{health.url}/metrics", "group": group_id(settings)})
 

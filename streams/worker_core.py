@@ -46,7 +46,8 @@ class WorkerCore:
                            dead.headers())
             for dead in result.dead_letters
         ))
-        await self.send_notifications()
+        if result.batch.notifications:
+            await self.send_notifications()
         self._count(records, result)
         return result
 
