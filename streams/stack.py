@@ -81,6 +81,9 @@ class RunningProcess:
         code = self.popen.poll()
         if code is None:
             return None
+        said = [line for line in self.log_tail(lines=20).splitlines() if line.startswith("gdx: ")]
+        if said:  # the child's own one-line error says it best
+            return GdxError(f"{self.spec.name} (pid {self.pid}) exited with code {code}: {said[-1][5:]}")
         return GdxError(f"{self.spec.name} (pid {self.pid}) exited with code {code}; last lines of its log:\n"
                         f"{self.log_tail()}", f"read {self.log_file}")
 

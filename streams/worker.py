@@ -74,7 +74,7 @@ def build_core(settings: Settings, sink: KafkaSink) -> WorkerCore:
     )
 
 
-def build_app(settings: Settings, batch_size: int = 500, batch_within_s: float = 0.2) -> faust.App:
+def build_app(settings: Settings, health: HealthServer, batch_size: int = 500, batch_within_s: float = 0.2) -> faust.App:
     datadir = settings.state_dir / "worker" / str(os.getpid())
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -93,17 +93,11 @@ def build_app(settings: Settings, batch_size: int = 500, batch_within_s: float =
     )
     sink = KafkaSink(settings.bootstrap_servers)
     core = build_core(settings, sink)
-    readiness = Readiness()
-    readiness.set_not_ready("partitions", "not yet assigned")
-    health = HealthServer(f"worker-{os.getpid()}", "worker", port=settings.worker_metrics_port,
-                          readiness=readiness, targets_dir=scrape_targets.targets_dir(settings.state_dir),
-                          port_setting="GDX_WORKER_METRICS_PORT")
 
     @app.task
     async def _start_sink() -> None:
-        health.start()
         await sink.start()
-        readiness.set_ready("partitions")
+        health.readiness.set_ready("partitions")
         log.info("worker started", extra={"metrics": f"{health.url}/metrics", "group": group_id(settings)})
 
     @app.timer(5.0)
@@ -140,7 +134,13 @@ def _agent(core: WorkerCore, batch_size: int, within_s: float) -> Callable[[faus
 
 
 def run_worker(settings: Settings, log_level: str = "warning") -> int:
-    app = build_app(settings)
-    worker = faust.Worker(app, loglevel=log_level, quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    """Bind `/metrics` before faust starts, so a busy port is one clear line and exit 1, not a
+    crash inside faust's supervisor."""
+    readiness = Readiness()
+    readiness.set_not_ready("partitions", "not yet assigned")
+    with HealthServer(f"worker-{os.getpid()}", "worker", port=settings.worker_metrics_port, readiness=readiness,
+                      targets_dir=scrape_targets.targets_dir(settings.state_dir),
+                      port_setting="GDX_WORKER_METRICS_PORT") as health:
+        worker = faust.Worker(build_app(settings, health), loglevel=log_level, quiet=True, redirect_stdouts=False)
+        worker.execute_from_commandline()
     return 0
