@@ -205,18 +205,24 @@ class Stack:
         return totals
 
     def stop(self) -> None:
-        """Stop everything in reverse order of start; further Ctrl-C or SIGTERM cannot cut it short."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        """Stop everything in reverse order of start; a further stop signal cannot cut it short."""
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
         while self._stops:
             for line in self._stops.pop()():
                 self.say(line)
 
 
-def interrupt_on_sigterm() -> None:
-    """SIGTERM (a service manager, `kill`) stops the stack exactly as Ctrl-C does."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, a service manager or `kill`, a closed terminal: each stops the stack the same clean way
+(the children, in their own process group, would not hear the terminal's hang-up themselves)."""
+
+
+def interrupt_on_stop_signals() -> None:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does, so one code path stops the stack."""
 
     def _raise(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _raise)
+    for signum in STOP_SIGNALS[1:]:
+        signal.signal(signum, _raise)

@@ -85,6 +85,25 @@ def test_a_process_that_cannot_bind_its_port_stops_the_stack_and_says_why(bootst
     assert not children
 
 
+@pytest.mark.kafka
+def test_without_prometheus_the_stack_runs_and_says_how_to_install_it(bootstrap_servers: str, tmp_path: Path) -> None:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "GDX_TOPIC_PREFIX": "stacknoprom.",
+           "GDX_STATE_DIR": str(tmp_path / "state"), "PATH": str(tmp_path)}
+    stack = StackProcess(env, "--no-agencies")
+    try:
+        assert stack.wait_for("Press Ctrl-C", timeout=150), f"{stack.output}\n{stack.errors}"
+        children = children_of(stack.popen.pid)
+        assert stack.row("Prometheus").startswith("not running — install it with `apt-get install prometheus`")
+        assert any(line.startswith("monitoring: Prometheus is not installed") for line in stack.lines), stack.output
+        assert stack.row("worker").endswith("/metrics")
+        code = stack.stop(signal.SIGINT, timeout=120)
+    finally:
+        if stack.popen.poll() is None:
+            stack.kill_tree()
+    assert code == 0, stack.errors
+    assert not alive(children)
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -2,7 +2,7 @@
 
 Start order: the broker, the topic catalog, Prometheus (when installed), then the stack's own
 processes (`managed_processes`) — the lag monitor, the stream workers, the simulated agencies —
-each awaited until its `/readyz` answers. Ctrl-C or SIGTERM stops everything in reverse order.
+each awaited until its `/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order.
 The lookup API joins as one more entry of `managed_processes`, after the workers.
 """
 
@@ -19,7 +19,7 @@ from streams import kafka_launcher as launcher
 from streams.commands.prometheus import setup_from, start_prometheus
 from streams.errors import GdxError
 from streams.settings import Settings, load_settings
-from streams.stack import ManagedProcess, Stack, interrupt_on_sigterm
+from streams.stack import ManagedProcess, Stack, interrupt_on_stop_signals
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
 
@@ -120,7 +120,7 @@ def _watch(stack: Stack) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     _check_args(args)
     settings = load_settings()
-    interrupt_on_sigterm()
+    interrupt_on_stop_signals()
     stack = Stack(settings.state_dir, scrape_targets.targets_dir(settings.state_dir),
                   say=lambda line: print(line, flush=True))
     try:
