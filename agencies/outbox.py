@@ -26,8 +26,8 @@ import logging
 import sys
 import time
 from bisect import bisect_right
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
@@ -76,6 +76,7 @@ class _Batch:
     last_seq: int
     rows: int
     records: int
+    topics: Counter[str]  # records per (unprefixed) topic
     acked: asyncio.Future[list[object]]
 
 
@@ -91,7 +92,11 @@ class Publisher:
         backoff_max_s: float = 10.0,
         poll_s: float = 0.05,
         on_progress: Callable[[PublisherStats], None] | None = None,
+        on_acked: Callable[[Mapping[str, int]], None] | None = None,
     ) -> None:
+        """`on_progress` hears the stats about once a second; `on_acked` hears, per acknowledged
+        batch, how many records each (unprefixed) topic received — what a metric of published
+        events counts, kept out of this module so it needs no metrics library."""
         self._lock = _exclusive(store_path)
         self.store = AgencyStore(store_path)
         self.config = config
@@ -102,6 +107,7 @@ class Publisher:
         self.backoff_max_s = backoff_max_s
         self.poll_s = poll_s
         self.on_progress = on_progress
+        self.on_acked = on_acked
         self.stats = PublisherStats(backlog=self.store.backlog())
         self._counted_at = 0.0
         self._stamps: list[tuple[int, int, int]] = []
@@ -198,13 +204,15 @@ class Publisher:
         published = stamp_bytes(self._stamps[-1][2])
         fresh_from = self._stamps[-1][0]
         send = producer.send
+        topics: Counter[str] = Counter()
         for seq, topic, key, value, stamp_at, copies in rows:
+            topics[topic] += copies
             value = stamp(value, stamp_at, published if seq >= fresh_from else self._published(seq))
             key_bytes = key.encode()
             futures.append(await send(prefix + topic, value, key=key_bytes))
             if copies > 1:
                 futures.extend([await send(prefix + topic, value, key=key_bytes) for _ in range(copies - 1)])
-        return _Batch(last, len(rows), len(futures), asyncio.gather(*futures))
+        return _Batch(last, len(rows), len(futures), topics, asyncio.gather(*futures))
 
     @staticmethod
     async def _acked(batch: _Batch) -> _Batch:
@@ -216,6 +224,8 @@ class Publisher:
         self.stats.sent += batch.rows
         self.stats.records += batch.records
         self.stats.backlog = max(0, self.stats.backlog - batch.rows)
+        if self.on_acked is not None:
+            self.on_acked(batch.topics)
 
     def _count_backlog(self, force: bool = False) -> None:
         now = time.monotonic()

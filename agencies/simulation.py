@@ -16,10 +16,11 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from agencies.errors import SimulationError
 from agencies.events import Route
@@ -130,9 +131,22 @@ class Reporter:
             self.out.write("\n")
 
 
+class PublishObserver(Protocol):
+    """What the publishers report as they go; the command line turns it into metrics, so the
+    agencies need no monitoring code of their own."""
+
+    def acked(self, agency: str, topics: Mapping[str, int]) -> None:
+        """Records per (unprefixed) topic that the broker acknowledged in one batch."""
+
+    def backlog(self, agency: str, rows: int) -> None:
+        """Outbox rows not yet acknowledged, about once a second."""
+
+
 class Simulation:
-    def __init__(self, plan: Plan, routes: dict[str, dict[str, Route]], catalog: SchemaCatalog, out: TextIO = sys.stdout) -> None:
+    def __init__(self, plan: Plan, routes: dict[str, dict[str, Route]], catalog: SchemaCatalog, out: TextIO = sys.stdout,
+                 observer: PublishObserver | None = None) -> None:
         self.plan = plan
+        self.observer = observer
         self.routes = routes
         self.catalog = catalog
         self.progress = Progress()
@@ -277,7 +291,9 @@ class Simulation:
         publishers = []
         for agency in self.plan.agencies:
             try:
-                publisher = Publisher(store_path(self.plan.store_dir, agency), ProducerConfig(self.plan.bootstrap_servers), self.plan.topic_prefix)
+                publisher = Publisher(store_path(self.plan.store_dir, agency), ProducerConfig(self.plan.bootstrap_servers),
+                                      self.plan.topic_prefix, on_acked=self._on_acked(agency),
+                                      on_progress=self._on_progress(agency))
             except PublisherBusy as exc:
                 for started in publishers:
                     started.close()
@@ -285,6 +301,15 @@ class Simulation:
             self.progress.publishers[agency] = publisher.stats
             publishers.append(publisher)
         return publishers
+
+    def _on_acked(self, agency: str) -> Callable[[Mapping[str, int]], None] | None:
+        return None if self.observer is None else partial(self.observer.acked, agency)
+
+    def _on_progress(self, agency: str) -> Callable[[PublisherStats], None] | None:
+        observer = self.observer
+        if observer is None:
+            return None
+        return lambda stats: observer.backlog(agency, stats.backlog)
 
     @staticmethod
     async def _publish(publisher: Publisher, stop: asyncio.Event, drain: asyncio.Event) -> None:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of a stream worker (0: a free one, announced)"
     )
+    agencies_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="/metrics port of `gdx simulate` (0: a free one, announced)"
+    )
     topic_prefix: str = Field(
         default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
     )

@@ -15,10 +15,16 @@ from agencies.faults import KINDS, FaultRates
 from agencies.population import AGENCIES
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.truth import dump, report
+from monitoring import scrape_targets
+from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
 from streams.errors import GdxError
+from streams.publisher_metrics import PublisherMetrics, simulation_ready
 from streams.settings import Settings, load_settings
 from streams.topic_catalog import load_catalog
+
+
+PROCESS = "agencies"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -112,10 +118,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             missing = [a for a in chosen if not store_path(store_dir, a).is_file()]
             if missing:
                 raise SimulationError(f"no store for {', '.join(missing)} in {store_dir}", "run `gdx simulate` without --publish-only first")
-        if plan.bootstrap_servers is not None:
-            _apply_topics(settings)
-        simulation = Simulation(plan, routes(), load_schema_catalog())
-        life = asyncio.run(simulation.run(load=not args.publish_only, life=not args.publish_only and args.count != 0))
+        agency_routes = routes()
+        simulation = Simulation(plan, agency_routes, load_schema_catalog(),
+                                observer=PublisherMetrics(agency_routes, plan.agencies))
+        readiness = Readiness()
+        publishing = plan.agencies if plan.bootstrap_servers is not None else ()
+        readiness.add_check("agencies", simulation_ready(simulation.progress, publishing))
+        with HealthServer(PROCESS, "publisher", port=settings.agencies_metrics_port, readiness=readiness,
+                          targets_dir=scrape_targets.targets_dir(settings.state_dir),
+                          port_setting="GDX_AGENCIES_METRICS_PORT") as health:
+            print(f"agencies: {health.url}/metrics", flush=True)
+            if plan.bootstrap_servers is not None:
+                _apply_topics(settings)
+            life = asyncio.run(simulation.run(load=not args.publish_only, life=not args.publish_only and args.count != 0))
     except SimulationError as exc:
         raise _gdx(exc) from None
     final = {

@@ -1,95 +1,149 @@
 """`gdx up`: the whole local stack in the foreground until Ctrl-C, then a clean stop.
 
-For now the stack is the broker, its topics, the lag monitor (`gdx lag --serve`) and Prometheus
-(when installed); later services join here, so the README's run command stays `make run`.
+Start order: the broker, the topic catalog, Prometheus (when installed), then the stack's own
+processes (`managed_processes`) — the lag monitor, the stream workers, the simulated agencies —
+each awaited until its `/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order.
+The lookup API joins as one more entry of `managed_processes`, after the workers.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
-import sys
-import threading
+import time
 
+from agencies.errors import SimulationError
+from agencies.ratios import sizes
+from monitoring import prometheus, scrape_targets
 from streams import kafka_launcher as launcher
-from streams.commands.prometheus import start_prometheus, stop_prometheus
+from streams.commands.prometheus import setup_from, start_prometheus
 from streams.errors import GdxError
 from streams.settings import Settings, load_settings
+from streams.stack import ManagedProcess, Stack, interrupt_on_stop_signals
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
+
+PROGRESS_EVERY_S = 10.0
+COUNTERS = ("gdx_events_published_total", "gdx_events_applied_total", "gdx_events_dead_lettered_total")
+LOAD_RECORDS_PER_PERSON = 4.2
+LOAD_RECORDS_PER_S = 1_000
+"""The initial load writes about 4.2 records per person at about 1,400 records/s on a laptop-class
+machine (scale 2,000: 8,446 records in 6 s); the agencies' start timeout allows for a slower one."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     up = sub.add_parser("up", help="start the whole stack and keep it running until Ctrl-C")
     up.add_argument("--brokers", type=int, choices=(1, 3), default=None, help="local brokers (default 1)")
+    up.add_argument("--workers", type=int, default=1, help="stream workers in the consumer group (default 1)")
+    up.add_argument("--scale", type=int, default=2_000,
+                    help="persons in the simulated agencies' population (default 2,000)")
+    up.add_argument("--rate", type=float, default=20.0, help="simulated life events per second (default 20)")
+    up.add_argument("--no-agencies", action="store_true", help="start no simulated agencies")
     up.set_defaults(handler=cmd_up)
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    started_here = False
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse bad flags before anything starts, not after the broker is up."""
+    if not 1 <= args.workers <= 16:
+        raise GdxError(f"--workers {args.workers} is out of range", "choose between 1 and 16")
+    if args.rate <= 0:
+        raise GdxError(f"--rate {args.rate:g} events/s is not positive", "give a rate above 0, e.g. --rate 20")
+    try:
+        sizes(args.scale)
+    except SimulationError as exc:
+        raise GdxError(f"--scale: {exc.what}", exc.fix) from None
+
+
+def managed_processes(args: argparse.Namespace) -> list[ManagedProcess]:
+    """The stack's own processes in start order (stopped in reverse)."""
+    processes = [ManagedProcess("lag monitor", ("lag", "--serve"))]
+    names = ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
+    processes += [ManagedProcess(name, ("worker",), stop_timeout_s=60.0) for name in names]
+    if not args.no_agencies:
+        load_s = args.scale * LOAD_RECORDS_PER_PERSON / LOAD_RECORDS_PER_S
+        processes.append(ManagedProcess("agencies", ("simulate", "--scale", str(args.scale), "--rate", f"{args.rate:g}"),
+                                        ready_timeout_s=120.0 + load_s))
+    return processes
+
+
+def _start_kafka(settings: Settings, brokers: int, stack: Stack) -> Settings:
+    """The local broker(s), stopped with the stack unless they were running before it."""
     if settings.external_kafka:
         print(f"using the external Kafka cluster at {settings.bootstrap_servers}")
-    else:
-        result = launcher.up(settings, args.brokers or settings.kafka_brokers)
-        started_here = bool(result.started)
-        settings = settings.model_copy(update={"kafka_brokers": len(result.info.broker_ids)})
-    monitoring = None
-    lag_monitor: subprocess.Popen[str] | None = None
+        return settings
+    ours = launcher.nodes(settings, brokers)
+    if not any(launcher.node_state(node).running for node in ours):
+        stack.on_stop(lambda: launcher.down(settings) if any(node.pid_file.exists() for node in ours) else [])
+    result = launcher.up(settings, brokers)
+    return settings.model_copy(update={"kafka_brokers": len(result.info.broker_ids)})
+
+
+def _start_monitoring(settings: Settings, stack: Stack) -> str | None:
+    """Prometheus, stopped with the stack unless it was running before; None when not installed."""
+    setup = setup_from(settings)
+    if not prometheus.state(setup).running:
+        stack.on_stop(lambda: prometheus.down(setup) if prometheus.state(setup).pid is not None else [])
+    result = start_prometheus(settings)
+    return None if result is None else result.url
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    """Children see the stack's settings, whatever the environment said (e.g. the chosen brokers)."""
+    return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "GDX_STATE_DIR": str(settings.state_dir.resolve()), "GDX_TOPIC_PREFIX": settings.topic_prefix}
+
+
+def _row(label: str, value: str) -> None:
+    print(f"  {label:<24} {value}")
+
+
+def _watch(stack: Stack) -> None:
+    """Until interrupted: a child that dies stops the stack; a progress line every few seconds."""
+    began = time.monotonic()
+    last = stack.totals(*COUNTERS)
+    last_at = began
+    while True:
+        time.sleep(0.5)
+        stack.check_alive()
+        now = time.monotonic()
+        if now - last_at < PROGRESS_EVERY_S:
+            continue
+        totals = stack.totals(*COUNTERS)
+        published, applied, dead = (totals[name] for name in COUNTERS)
+        rates = [(totals[name] - last[name]) / (now - last_at) for name in COUNTERS[:2]]
+        elapsed = int(now - began)
+        print(f"[{elapsed // 60:4d}m{elapsed % 60:02d}s] published {published:,.0f} ({rates[0]:,.1f}/s) | "
+              f"applied {applied:,.0f} ({rates[1]:,.1f}/s) | dead-lettered {dead:,.0f}", flush=True)
+        last, last_at = totals, now
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    _check_args(args)
+    settings = load_settings()
+    interrupt_on_stop_signals()
+    stack = Stack(settings.state_dir, scrape_targets.targets_dir(settings.state_dir),
+                  say=lambda line: print(line, flush=True))
     try:
+        settings = _start_kafka(settings, args.brokers or settings.kafka_brokers, stack)
         changes = apply_topics(settings, load_catalog())
         created = sum(1 for c in changes if c.action == "create")
-        print(f"topics: {len(changes)} in the catalog, {created} created now")
-        lag_monitor, lag_url = _start_lag_monitor(settings)
-        monitoring = start_prometheus(settings)
+        print(f"topics: {len(changes)} in the catalog, {created} created now", flush=True)
+        prometheus_url = _start_monitoring(settings, stack)
+        env = _child_env(settings)
+        for spec in managed_processes(args):
+            stack.start(spec, env)
         print("\nThe GDX stack is up:")
-        print(f"  Kafka bootstrap servers  {settings.bootstrap_servers}")
-        print(f"  lag monitor              {lag_url}")
-        if monitoring is not None:
-            print(f"  Prometheus               {monitoring.url}")
-        print("Press Ctrl-C to stop.", flush=True)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+        _row("Kafka bootstrap servers", settings.bootstrap_servers)
+        _row("Prometheus", prometheus_url or f"not running — {prometheus.INSTALL_HINT}")
+        for process in stack.processes:
+            _row(process.spec.name, process.metrics_url)
+        _row("logs", str(stack.log_dir))
+        print("Every process also answers /healthz and /readyz. Press Ctrl-C to stop.", flush=True)
+        _watch(stack)
+    except KeyboardInterrupt:
+        pass
     finally:
         print("\nstopping …", flush=True)
-        if lag_monitor is not None:
-            for line in _stop_process(lag_monitor):
-                print(line)
-        if monitoring is not None and monitoring.started:
-            for line in stop_prometheus(settings):
-                print(line)
-        if started_here:
-            for line in launcher.down(settings):
-                print(line)
+        stack.stop()
+    print("stopped: everything the stack started is down", flush=True)
     return 0
-
-
-def _start_lag_monitor(settings: Settings) -> tuple[subprocess.Popen[str], str]:
-    """`gdx lag --serve` as its own process (its own /metrics); returns it and its metrics URL."""
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "GDX_STATE_DIR": str(settings.state_dir), "GDX_TOPIC_PREFIX": settings.topic_prefix}
-    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "lag", "--serve"], env=env,
-                               stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    first = process.stdout.readline()
-    if not first.startswith("lag monitor: "):
-        process.wait(timeout=10)
-        raise GdxError(f"the lag monitor did not start (exit code {process.returncode})", "see its message above")
-    return process, first.split()[2].rstrip(",")
-
-
-def _stop_process(process: subprocess.Popen[str]) -> list[str]:
-    """SIGTERM (Ctrl-C may have stopped it already), then what it printed while stopping."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        out, _ = process.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, _ = process.communicate()
-    return out.splitlines()
