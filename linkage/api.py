@@ -168,13 +168,14 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
              summary="A person by citizen ID, with every linked record the purpose may see")
     async def citizen(citizen_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
         return await run(Lookup("lookup", PERSON_DATASET, CITIZEN, citizen_id, purpose, api_key),
-                         lambda decision: parts.party(CITIZEN, citizen_id, decision))
+                         lambda decision: parts.party(CITIZEN, citizen_id, decision), frozenset({PERSON_DATASET}))
 
     @app.get("/v1/juristic-persons/{juristic_id}", response_model=PartyAnswer, responses=ERRORS, tags=["lookup"],
              summary="A juristic person by its ID, with every linked record the purpose may see")
     async def juristic(juristic_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
         return await run(Lookup("lookup", PARTY_DATASETS[JURISTIC], JURISTIC, juristic_id, purpose, api_key),
-                         lambda decision: parts.party(JURISTIC, juristic_id, decision))
+                         lambda decision: parts.party(JURISTIC, juristic_id, decision),
+                         frozenset({PARTY_DATASETS[JURISTIC]}))
 
     @app.post("/v1/verify", response_model=VerifyAnswer, responses=ERRORS, tags=["verify"],
               summary="Does this citizen ID exist, is the person alive, do name and birth date match — no personal data")

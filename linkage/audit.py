@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from linkage.index_store import now_ms
 from monitoring import metrics
@@ -220,16 +221,25 @@ def verify_partition(partition: int, messages: Iterable[tuple[int, bytes | None]
     return report
 
 
+async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    found = [t for t in described if t["topic"] == topic and t["error_code"] == 0]
+    if not found:
+        raise GdxError(f"topic {topic} does not exist", "check GDX_TOPIC_PREFIX, or run `gdx topics apply`")
+    return sorted(p["partition"] for p in found[0]["partitions"])
+
+
 async def read_partitions(bootstrap_servers: str, topic: str) -> AsyncIterator[tuple[int, list[tuple[int, bytes | None]]]]:
     """Every partition of the topic, read from its beginning to the end offset seen at start."""
+    tps = [TopicPartition(topic, n) for n in await _partitions(bootstrap_servers, topic)]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata, so the partitions are known
-        numbers = sorted(consumer.partitions_for_topic(topic) or ())
-        if not numbers:
-            raise GdxError(f"topic {topic} does not exist", "check GDX_TOPIC_PREFIX, or run `gdx topics apply`")
-        tps = [TopicPartition(topic, n) for n in numbers]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

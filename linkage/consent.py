@@ -176,7 +176,7 @@ class ConsentFollower:
                 for record in records:
                     key = record.key.decode("utf-8", "replace") if record.key else ""
                     await asyncio.to_thread(self.store.apply, key, record.value)
-            if not self.caught_up.is_set() and all(await consumer.position(tp) >= end for tp, end in ends.items()):
+            if not self.caught_up.is_set() and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
                 self.caught_up.set()
                 log.info("consents caught up", extra={"topic": self.topic})
 

@@ -42,7 +42,8 @@ def _deny_consent(reason: str, detail: str) -> Decision:
 
 def authorize(consumer: Consumer, purpose_name: str, operation: str, subject_id: str | None,
               consents: ConsentStore, at_ms: int, required: frozenset[str] = frozenset()) -> Decision:
-    """Decide one request. `required`: datasets the operation cannot do without (verify: the person)."""
+    """Decide one request. `required`: datasets the operation cannot do without: the registry of the
+    person or business looked up, so a purpose never reaches a subject through side records only."""
     purpose = consumer.purposes.get(purpose_name)
     if purpose is None:
         return Decision(403, "purpose_not_allowed", f"purpose {purpose_name!r} is not registered for {consumer.id}")
