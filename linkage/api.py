@@ -82,7 +82,8 @@ class LookupApp:
         self.service = LookupService(self.engine, registry or load_consumers(settings.consumers_file),
                                      self.consents, self.audit)
         self.readiness = Readiness()
-        self.readiness.add_check("audit", lambda: None if self.audit.started else "audit trail not connected to Kafka")
+        self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
+                                 else "audit chain not yet recovered and sealed on Kafka")
         self.readiness.add_check("consents", lambda: None if self.follower.caught_up.is_set()
                                  else self.follower.error or "replaying gdx.consent.v1")
 

@@ -88,6 +88,7 @@ class AuditWriter:
         self._seq = -1
         self._head = GENESIS
         self._stale = True
+        self.last_checkpoint_ms: int | None = None
 
     @property
     def started(self) -> bool:
@@ -156,6 +157,7 @@ class AuditWriter:
         """Seal the chain head with a signed record."""
         at = now_ms()
         written = await self.append({"kind": CHECKPOINT, "time_ms": at})
+        self.last_checkpoint_ms = at
         metrics.AUDIT_LAST_CHECKPOINT.labels(chain=self.chain).set(at / 1000)
         return written
 
@@ -204,7 +206,7 @@ def verify_partition(partition: int, messages: Iterable[tuple[int, bytes | None]
         if record_hash(record) != stated_hash:
             return fail(f"record seq {seq} altered: its content does not match its hash")
         if seq > expected_seq:
-            return fail(f"records removed: expected seq {expected_seq}, found {seq}")
+            return fail(f"records removed or reordered: expected seq {expected_seq}, found {seq}")
         if seq < expected_seq:
             return fail(f"records reordered or replayed: expected seq {expected_seq}, found {seq}")
         if record.get("prev_hash") != prev:
