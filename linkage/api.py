@@ -24,6 +24,7 @@ from fastapi import Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnswer, VerifyRequest
 from linkage.audit import AUDIT_TOPIC, AuditWriter, load_signing_key
@@ -158,12 +159,24 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
     async def run(lookup: Lookup, work: Any, required: frozenset[str] = frozenset()) -> JSONResponse:
         return _respond(await service.handle(lookup, work, required), lookup.request_id)
 
-    @app.exception_handler(RequestValidationError)
-    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())[:500]
+    async def refuse_malformed(request: Request, detail: str) -> JSONResponse:
         lookup = Lookup("malformed", "request", "unknown", str(request.path_params.get("citizen_id", "")),
                         request.query_params.get("purpose", ""), request.headers.get("X-API-Key"))
         return _respond(await service.refuse_malformed(lookup, detail), lookup.request_id)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return await refuse_malformed(
+            request, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())[:500])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """A body that cannot even be decoded is malformed input like any other (422); unknown paths keep theirs."""
+        if exc.status_code == 400:
+            return await refuse_malformed(request, str(exc.detail))
+        return JSONResponse({"status": exc.status_code, "reason": "invalid_request", "detail": str(exc.detail),
+                             "request_id": "", "consent_reason": None}, status_code=exc.status_code,
+                            headers=exc.headers)
 
     @app.get("/v1/citizens/{citizen_id}", response_model=PartyAnswer, responses=ERRORS, tags=["lookup"],
              summary="A person by citizen ID, with every linked record the purpose may see")

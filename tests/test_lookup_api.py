@@ -160,3 +160,10 @@ def test_health_readiness_metrics_and_openapi(lookup: tuple[Settings, TestClient
     paths = client.get("/openapi.json").json()["paths"]
     assert set(paths) == {"/v1/citizens/{citizen_id}", "/v1/juristic-persons/{juristic_id}", "/v1/verify",
                           "/v1/citizens/{citizen_id}/access-log"}
+
+
+def test_an_undecodable_body_is_422(lookup: tuple[Settings, TestClient]) -> None:
+    _settings, client = lookup
+    answer = client.post("/v1/verify", params={"purpose": "identity-check"},
+                         headers={"X-API-Key": KEYS["dlt"], "Content-Type": "application/json"}, content=b"\xa3\xff")
+    assert answer.status_code == 422 and answer.json()["reason"] == "invalid_request"
