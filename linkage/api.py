@@ -136,7 +136,8 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(parts.keep_audit_started()), asyncio.create_task(parts.follower.run())]
+        tasks = [asyncio.create_task(parts.keep_audit_started()), asyncio.create_task(parts.follower.run()),
+                 asyncio.create_task(parts.service.access_log.run())]
         try:
             yield
         finally:
