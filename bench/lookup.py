@@ -161,6 +161,13 @@ async def offered_load(url: str, rate: float, seconds: float, ids: list[str]) ->
         return latencies, failures, loop.time() - t0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process: the server's cost per lookup, which other load on the
+    machine does not inflate (wall-clock latency on a shared machine does)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 10) - 1] * 1000 if len(values) > 1 else float("nan")
 
@@ -210,13 +217,17 @@ def main() -> int:
             time.sleep(0.2)
         asyncio.run(offered_load(url, 200, 3, ids))  # warm-up: connections, caches
         sustained = 0.0
-        print(f"{'offered/s':>10} {'answered/s':>11} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}", flush=True)
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run", flush=True)
+        print(f"{'offered/s':>10} {'answered/s':>11} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+              f"{'server CPU ms/lookup':>21}", flush=True)
         for rate in (float(r) for r in args.rates.split(",")):
+            cpu_before = cpu_seconds(server.pid)
             latencies, failures, elapsed = asyncio.run(offered_load(url, rate, args.seconds, ids))
+            cpu = (cpu_seconds(server.pid) - cpu_before) / max(1, len(latencies) + failures) * 1000
             answered = len(latencies) / elapsed
             p50, p99 = pct(latencies, 50), pct(latencies, 99)
-            print(f"{rate:>10,.0f} {answered:>11,.0f} {failures:>7} {p50:>8.2f} {p99:>8.2f} {max(latencies) * 1000:>8.1f}",
-                  flush=True)
+            print(f"{rate:>10,.0f} {answered:>11,.0f} {failures:>7} {p50:>8.2f} {p99:>8.2f} "
+                  f"{max(latencies, default=0) * 1000:>8.1f} {cpu:>21.2f}", flush=True)
             if failures == 0 and answered >= 0.98 * rate and p99 < args.target_p99_ms:
                 sustained = rate
         print(f"highest sustained offered load (p99 < {args.target_p99_ms:g} ms): {sustained:,.0f} lookups/s")
