@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ from schemas.identifiers import thai_id_problem
 
 log = logging.getLogger("gdx.lookup")
 
+_ids = random.Random()  # request ids need uniqueness, not secrecy: no system call per request as uuid4() makes
 UNAUTHENTICATED = "unauthenticated"
 UNREGISTERED = "unregistered"
 ACCESS_LOG_LIMIT = 500
@@ -103,7 +105,7 @@ class Request:
     subject_id: str
     purpose: str
     api_key: str | None
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    request_id: str = field(default_factory=lambda: str(uuid.UUID(int=_ids.getrandbits(128), version=4)))
     started: float = field(default_factory=time.perf_counter)
 
 

@@ -51,13 +51,14 @@ def _reachable(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from linkage.api import LookupServer
+    from linkage.api import LookupServer, event_loop_factory
 
     settings = load_settings()
     _reachable(settings)
     server = LookupServer(settings, port=args.port)
     print(f"lookup API: {server.url} (OpenAPI: {server.url}/docs); Ctrl-C stops", flush=True)
-    asyncio.run(server.run())
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(server.run())
     print("lookup API: stopped", flush=True)
     return 0
 
