@@ -165,6 +165,7 @@ class ConsentFollower:
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         partitions = consumer.assignment()
+        self.error = f"no partitions of {self.topic} assigned (does the topic exist? `gdx topics apply`)"
         while not partitions:
             await asyncio.sleep(0.05)
             partitions = consumer.assignment()

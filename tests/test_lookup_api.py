@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -99,7 +100,7 @@ def test_malformed_requests_are_422_not_500(lookup: tuple[Settings, TestClient])
     missing_purpose = client.get(f"/v1/citizens/{SOMCHAI}", headers=headers)
     assert missing_purpose.status_code == 422 and missing_purpose.json()["reason"] == "invalid_request"
     bad_body = client.post("/v1/verify", params={"purpose": "identity-check"}, headers=headers,
-                           content=b"{not json", )
+                           content=b"{not json")
     assert bad_body.status_code == 422
     bad_date = client.post("/v1/verify", params={"purpose": "identity-check"}, headers=headers,
                            json={"citizen_id": SOMCHAI, "date_of_birth": "2566-13-40"})
@@ -138,7 +139,7 @@ def test_over_the_rate_limit_is_429_with_retry_after(settings: Settings) -> None
     fill_index(settings)
     registry = load_consumers()
     revenue = registry.consumers["revenue"]
-    registry.consumers["revenue"] = type(revenue)(**{**revenue.__dict__, "rate_per_s": 0.5, "burst": 3})
+    registry.consumers["revenue"] = dataclasses.replace(revenue, rate_per_s=0.5, burst=3)
     with lookup_client(settings, registry) as client:
         statuses = [get(client, f"/v1/citizens/{SOMCHAI}", "revenue", "estate-tax").status_code for _ in range(5)]
         assert statuses == [200, 200, 200, 429, 429]
