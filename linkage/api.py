@@ -45,6 +45,7 @@ from streams.settings import Settings
 log = logging.getLogger("gdx.lookup")
 
 PROCESS = "lookup-api"
+CONSENTS_CURRENT_TIMEOUT_S = 2.0
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="the consumer agency's API key")
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text} for status, text in (
@@ -81,7 +82,7 @@ class LookupApp:
                                  load_signing_key(signing_key_path(settings), create=True))
         self.follower = ConsentFollower(self.consents, settings.bootstrap_servers, settings.topic(CONSENT_TOPIC))
         self.service = LookupService(self.engine, registry or load_consumers(settings.consumers_file),
-                                     self.consents, self.audit)
+                                     self.consents, self.audit, lambda: self.follower.current(CONSENTS_CURRENT_TIMEOUT_S))
         self.readiness = Readiness()
         self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
                                  else "audit chain not yet recovered and sealed on Kafka")

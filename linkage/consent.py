@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import Engine, select, update
@@ -146,6 +146,30 @@ class ConsentFollower:
         self.topic = topic
         self.caught_up = asyncio.Event()
         self.error: str | None = "not started"
+        self._consumer: AIOKafkaConsumer | None = None
+        self._applied: dict[TopicPartition, int] = {}  # next offset to apply, per partition
+        self._progress = asyncio.Condition()
+
+    async def current(self, timeout_s: float) -> bool:
+        """Wait until every consent record the broker holds now is applied; False after `timeout_s`.
+
+        Called before a consent-based decision, so a grant or revocation acknowledged before the
+        request arrived decides it: "the next request" in the strict sense, at the cost of one
+        end-offsets round trip to the broker."""
+        consumer = self._consumer
+        if consumer is None or not self.caught_up.is_set():
+            return False
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(list(consumer.assignment())), timeout_s)
+
+            async def applied() -> None:
+                async with self._progress:
+                    await self._progress.wait_for(
+                        lambda: all(self._applied.get(tp, 0) >= end for tp, end in ends.items()))
+            await asyncio.wait_for(applied(), timeout_s)
+        except (KafkaError, TimeoutError):
+            return False
+        return True
 
     async def run(self) -> None:
         """Consume until cancelled; a broker outage is retried, never fatal to the API."""
@@ -155,12 +179,14 @@ class ConsentFollower:
                                         fetch_max_wait_ms=50)
             try:
                 await consumer.start()
+                self._consumer = consumer
                 await self._consume(consumer)
             except (KafkaError, OSError) as exc:
                 self.error = f"consent topic unreadable ({type(exc).__name__})"
                 log.warning("consent follower failed, retrying", extra={"error": str(exc)})
                 await asyncio.sleep(1.0)
             finally:
+                self._consumer = None
                 await consumer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
@@ -177,6 +203,11 @@ class ConsentFollower:
                 for record in records:
                     key = record.key.decode("utf-8", "replace") if record.key else ""
                     await asyncio.to_thread(self.store.apply, key, record.value)
+            # Every record fetched so far is applied: the positions are the applied offsets.
+            positions = {tp: await consumer.position(tp) for tp in partitions}
+            async with self._progress:
+                self._applied = positions
+                self._progress.notify_all()
             if not self.caught_up.is_set() and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
                 self.caught_up.set()
                 log.info("consents caught up", extra={"topic": self.topic})

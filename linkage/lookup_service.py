@@ -16,7 +16,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -114,7 +114,9 @@ Work = Callable[[Decision], tuple[dict[str, Any], list[str]] | None]
 
 
 class LookupService:
-    def __init__(self, engine: Engine, registry: ConsumerRegistry, consents: ConsentStore, audit: AuditWriter) -> None:
+    def __init__(self, engine: Engine, registry: ConsumerRegistry, consents: ConsentStore, audit: AuditWriter,
+                 consents_current: Callable[[], Awaitable[bool]]) -> None:
+        self.consents_current = consents_current
         self.engine = engine
         self.registry = registry
         self.consents = consents
@@ -135,6 +137,10 @@ class LookupService:
         problem = thai_id_problem(request.subject_id)
         if problem is not None:
             return await self._refuse(request, consumer, 422, "invalid_request", problem)
+        purpose = consumer.purposes.get(request.purpose)
+        if purpose is not None and purpose.mandate is None and not await self.consents_current():
+            return await self._refuse(request, consumer, 503, "unavailable",
+                                      "the consent records cannot be brought up to date; retry shortly")
         decision, found = await asyncio.to_thread(self._decide_and_read, consumer, request, work, required)
         if not decision.allowed:
             if decision.consent_reason is not None:
