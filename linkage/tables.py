@@ -11,6 +11,10 @@
 - `version_gaps`: an entity version applied while an earlier one was never seen.
 - `notify_outbox`: notifications for subscribed consumers, written with the change that caused
   them and drained to `gdx.notify.<consumer>` afterwards, so none is lost to a crash in between.
+- `consents`: the latest state of every consent record of `gdx.consent.v1` (keyed by consent id),
+  with when a one-time consent was used up by the lookup it allowed.
+- `access_log`: every lookup about a data subject, allowed or denied, written once its audit record
+  is acknowledged on `gdx.audit` (partition, offset), so the subject's view is a query.
 
 Times are UTC epoch milliseconds (BIGINT), the same unit as the events' timestamp-millis.
 """
@@ -91,4 +95,39 @@ notify_outbox = Table(
     Column("message_key", String(64), nullable=False),
     Column("message", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("consent_id", String(64), primary_key=True),
+    Column("subject_id", String(13), nullable=False, doc="citizen or juristic ID of the person consenting"),
+    Column("consumer", String(64), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("datasets", Text, nullable=False, doc="JSON list of <agency>.<dataset> the consent covers"),
+    Column("kind", String(16), nullable=False, doc="one-time or periodic"),
+    Column("granted_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+    Column("used_ms", BigInteger, nullable=True, doc="when a one-time consent was used up"),
+    Column("applied_ms", BigInteger, nullable=False),
+    Index("ix_consents_subject", "subject_id", "consumer", "purpose"),
+)
+
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("subject_id", String(13), nullable=False),
+    Column("request_id", String(36), nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("consumer", String(64), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("datasets", Text, nullable=False, doc="JSON list of the datasets answered (or asked for, when denied)"),
+    Column("decision", String(8), nullable=False, doc="allow or deny"),
+    Column("reason", String(32), nullable=True),
+    Column("audit_partition", Integer, nullable=False),
+    Column("audit_offset", BigInteger, nullable=False),
+    Index("ix_access_log_subject", "subject_id", "time_ms"),
 )

@@ -11,12 +11,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, select
+from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, select
 
 from linkage.link_rules import CITIZEN, JURISTIC, PARTY_DATASETS
 from linkage.tables import links, records
 
 UNKNOWN = "UNKNOWN"
+
+# The statements are built once: the lookup API reads on every request, and building a SQLAlchemy
+# expression costs more than executing it against an index held in memory.
+_LIVE_RECORD = select(records).where(records.c.dataset == bindparam("dataset"),
+                                     records.c.entity_key == bindparam("key"), records.c.deleted.is_(False))
+_DEATH = select(links.c.id).where(links.c.dataset == "dopa.death", links.c.relation == "deceased",
+                                  links.c.party_kind == CITIZEN, links.c.party_id == bindparam("party_id"))
+_PARTIES = (select(links.c.relation, links.c.party_kind, links.c.party_id, links.c.share)
+            .where(links.c.dataset == bindparam("dataset"), links.c.entity_key == bindparam("key")).order_by(links.c.id))
+_LINKED = (select(records, links.c.relation, links.c.share)
+           .join(links, and_(links.c.dataset == records.c.dataset, links.c.entity_key == records.c.entity_key))
+           .where(links.c.party_kind == bindparam("kind"), links.c.party_id == bindparam("party_id"),
+                  records.c.deleted.is_(False))
+           .order_by(records.c.dataset, records.c.entity_key))
 
 
 def _record(row: RowMapping) -> dict[str, Any]:
@@ -33,9 +47,7 @@ def _record(row: RowMapping) -> dict[str, Any]:
 
 
 def _live_record(conn: Connection, dataset: str, key: str) -> RowMapping | None:
-    return conn.execute(
-        select(records).where(records.c.dataset == dataset, records.c.entity_key == key, records.c.deleted.is_(False))
-    ).mappings().first()
+    return conn.execute(_LIVE_RECORD, {"dataset": dataset, "key": key}).mappings().first()
 
 
 def party_status(conn: Connection, kind: str, party_id: str) -> str:
@@ -44,10 +56,7 @@ def party_status(conn: Connection, kind: str, party_id: str) -> str:
     if row is None:
         return UNKNOWN
     if kind == CITIZEN:
-        died = conn.execute(
-            select(links.c.id).where(links.c.dataset == "dopa.death", links.c.relation == "deceased",
-                                     links.c.party_kind == CITIZEN, links.c.party_id == party_id)
-        ).first()
+        died = conn.execute(_DEATH, {"party_id": party_id}).first()
         if died is not None:
             return "DECEASED"
     payload = json.loads(row["payload"])
@@ -60,10 +69,7 @@ def _with_parties(conn: Connection, row: RowMapping) -> dict[str, Any]:
         {"relation": relation, "kind": kind, "id": party_id, "share": share,
          "status": party_status(conn, kind, party_id) if kind in (CITIZEN, JURISTIC) else None}
         for relation, kind, party_id, share in conn.execute(
-            select(links.c.relation, links.c.party_kind, links.c.party_id, links.c.share)
-            .where(links.c.dataset == row["dataset"], links.c.entity_key == row["entity_key"])
-            .order_by(links.c.id)
-        )
+            _PARTIES, {"dataset": row["dataset"], "key": row["entity_key"]})
     ]
     return view
 
@@ -78,12 +84,7 @@ def party_view(engine: Engine, kind: str, party_id: str) -> dict[str, Any] | Non
     """A citizen or juristic person: their own record, status, and every live record naming them."""
     with engine.connect() as conn:
         own = _live_record(conn, PARTY_DATASETS[kind], party_id)
-        linked_rows = conn.execute(
-            select(records, links.c.relation, links.c.share)
-            .join(links, and_(links.c.dataset == records.c.dataset, links.c.entity_key == records.c.entity_key))
-            .where(links.c.party_kind == kind, links.c.party_id == party_id, records.c.deleted.is_(False))
-            .order_by(records.c.dataset, records.c.entity_key)
-        ).mappings().all()
+        linked_rows = conn.execute(_LINKED, {"kind": kind, "party_id": party_id}).mappings().all()
         if own is None and not linked_rows:
             return None
         return {

@@ -45,6 +45,7 @@ LOOKUP_ERROR_REASONS = (
     "no_consent",  # consent missing, expired or revoked (also counted in consent denials)
     "purpose_not_allowed",  # the purpose is outside the consumer's mandate
     "not_found",  # no such entity in the index
+    "rate_limited",  # over the consumer's request rate
     "unavailable",  # the index or a dependency is down
     "internal",  # a bug
 )

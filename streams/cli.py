@@ -10,12 +10,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from streams.commands import agencies, index, kafka, lag, prometheus, schemas, topics, up
+from streams.commands import agencies, index, kafka, lag, lookup, prometheus, schemas, topics, up
 from streams.errors import GdxError
 from streams.logs import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
-COMMAND_MODULES = (kafka, topics, schemas, agencies, index, lag, prometheus, up)
+COMMAND_MODULES = (kafka, topics, schemas, agencies, index, lag, lookup, prometheus, up)
 
 
 def build_parser() -> argparse.ArgumentParser:

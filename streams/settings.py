@@ -79,6 +79,20 @@ class Settings(BaseSettings):
     agencies_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of `gdx simulate` (0: a free one, announced)"
     )
+    lookup_host: str = Field(default="127.0.0.1", description="address the lookup API listens on")
+    lookup_port: int = Field(default=8080, ge=0, le=65535, description="port of the lookup API (0: a free one)")
+    consumers_file: Path | None = Field(
+        default=None, description="registry of consumer agencies (TOML); unset: linkage/consumers.toml"
+    )
+    audit_key_file: Path | None = Field(
+        default=None, description="HMAC key that signs audit checkpoints; unset: <state_dir>/audit.key (made once)"
+    )
+    audit_partition: int = Field(
+        default=0, ge=0, description="the gdx.audit partition (hash chain) this lookup process writes; one writer each"
+    )
+    audit_checkpoint_interval_s: float = Field(
+        default=60.0, gt=0, le=3600.0, description="how often the lookup API seals its audit chain with a signed checkpoint"
+    )
     topic_prefix: str = Field(
         default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
     )

@@ -1,0 +1,241 @@
+"""Benchmark: lookups/s and p50 / p99 latency of the lookup API over a 1,000,000-person index, at
+fixed offered loads, against a bare SQL read of the same records in the same run.
+
+The index is built by bulk-inserting `records` rows (one `dopa.person` per person, a vehicle
+possessed by every fourth person, with its link) — the benchmark measures lookups, not ingest.
+The API runs as `gdx serve` in its own process (uvicorn, one worker) with a consumer that holds a
+legal mandate, so every request does the whole path: API key, policy, index reads, least-data
+cut, the audit record produced to the real broker and acknowledged (acks=all), the access-log row.
+
+Load is open-loop: request i is sent at t0 + i / rate whatever happened before, and its latency
+counts from that scheduled time, so a server falling behind shows as latency (no coordinated
+omission). A rate is sustained when the answered rate is within 2% of the offered rate, nothing
+failed and p99 is under the target. The baseline reads the same person rows with plain SQL
+(sqlite3, one indexed primary-key read each) in this process.
+
+    python bench/lookup.py --bootstrap-servers 127.0.0.1:9092 --persons 1000000 --rates 500,1000,1500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from linkage.audit import AUDIT_TOPIC
+from linkage.consent import CONSENT_TOPIC
+from linkage.database import index_engine
+from linkage.migrate import upgrade
+from schemas.identifiers import with_check_digit
+
+KEY = "bench-key"
+CONSUMERS = """
+[consumers.bench]
+name = "benchmark consumer"
+api_key_sha256 = "{digest}"
+rate_per_s = 1000000
+burst = 1000000
+[consumers.bench.purposes.bench]
+operations = ["lookup"]
+mandate = "benchmark"
+[consumers.bench.purposes.bench.datasets]
+"dopa.person" = ["name", "date_of_birth", "status"]
+"dlt.vehicle" = ["plate", "make", "model"]
+"""
+
+
+def citizen_id(n: int) -> str:
+    return with_check_digit(f"1{n:011d}")
+
+
+def build_index(path: Path, persons: int) -> None:
+    """Bulk-insert the persons (and some vehicles with links), unless the file already holds them."""
+    engine = index_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    db = sqlite3.connect(path)
+    held = db.execute("SELECT count(*) FROM records WHERE dataset = 'dopa.person'").fetchone()[0]
+    if held == persons:
+        db.close()
+        return
+    began = time.monotonic()
+    now = int(time.time() * 1000)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("DELETE FROM records")
+    db.execute("DELETE FROM links")
+
+    def person(n: int) -> tuple[object, ...]:
+        cid = citizen_id(n)
+        payload = {"citizen_id": cid, "name": {"prefix": "นาย", "first_name": f"สมชาย{n}", "middle_name": None,
+                                                "last_name": "ใจดี"}, "name_en": None, "sex": "MALE",
+                   "date_of_birth": "1985-03-14", "nationality": "THA", "house_id": None, "card": None, "status": "ACTIVE"}
+        return ("dopa.person", cid, "DOPA", 33, 1, "SNAPSHOT", False, json.dumps(payload, ensure_ascii=False),
+                str(uuid.UUID(int=n)), "0" * 32, now, now, now)
+
+    def vehicle(n: int) -> tuple[object, ...]:
+        payload = {"chassis_number": f"BENCH{n:012d}", "plate": {"prefix": "1กข", "number": n % 10000, "province_code": "10"},
+                   "make": "TOYOTA", "model": "HILUX", "status": "ACTIVE"}
+        return ("dlt.vehicle", f"BENCH{n:012d}", "DLT", 30, 1, "SNAPSHOT", False, json.dumps(payload, ensure_ascii=False),
+                str(uuid.UUID(int=10**9 + n)), "0" * 32, now, now, now)
+
+    insert = "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    for start in range(0, persons, 100_000):
+        chunk = range(start, min(persons, start + 100_000))
+        db.executemany(insert, (person(n) for n in chunk))
+        db.executemany(insert, (vehicle(n) for n in chunk if n % 4 == 0))
+        db.executemany("INSERT INTO links (dataset, entity_key, relation, party_kind, party_id, share, linked_ms) "
+                       "VALUES ('dlt.vehicle', ?, 'possesses', 'citizen', ?, NULL, ?)",
+                       ((f"BENCH{n:012d}", citizen_id(n), now) for n in chunk if n % 4 == 0))
+    db.commit()
+    db.close()
+    print(f"index: {persons:,} persons built in {time.monotonic() - began:.1f} s", flush=True)
+
+
+def bare_sql(path: Path, ids: list[str]) -> list[float]:
+    db = sqlite3.connect(path)
+    latencies = []
+    for cid in ids:
+        began = time.perf_counter()
+        db.execute("SELECT * FROM records WHERE dataset = 'dopa.person' AND entity_key = ?", (cid,)).fetchone()
+        latencies.append(time.perf_counter() - began)
+    db.close()
+    return latencies
+
+
+async def create_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(prefix + AUDIT_TOPIC, 3, 1),
+                                   NewTopic(prefix + CONSENT_TOPIC, 3, 1, topic_configs={"cleanup.policy": "compact"})])
+    finally:
+        await admin.close()
+
+
+async def offered_load(url: str, rate: float, seconds: float, ids: list[str]) -> tuple[list[float], int, float]:
+    """Open loop at `rate`: (latencies of 200 answers, failures, seconds until the last answer).
+
+    aiohttp rather than httpx: the load generator shares the machine with the server, so its own
+    cost per request must stay small."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    failures = 0
+    connector = aiohttp.TCPConnector(limit=512)
+    timeout = aiohttp.ClientTimeout(total=10.0)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout, headers={"X-API-Key": KEY}) as client:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time() + 0.2
+
+        async def one(i: int) -> None:
+            nonlocal failures
+            scheduled = t0 + i / rate
+            await asyncio.sleep(max(0.0, scheduled - loop.time()))
+            try:
+                async with client.get(f"/v1/citizens/{ids[i % len(ids)]}", params={"purpose": "bench"}) as answer:
+                    await answer.read()
+                    ok = answer.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                ok = False
+            if ok:
+                latencies.append(loop.time() - scheduled)
+            else:
+                failures += 1
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+        return latencies, failures, loop.time() - t0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process: the server's cost per lookup, which other load on the
+    machine does not inflate (wall-clock latency on a shared machine does)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(q * 10) - 1] * 1000 if len(values) > 1 else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), required=False)
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--rates", default="500,1000,1500,2000", help="offered loads to try, lookups/s, ascending")
+    parser.add_argument("--seconds", type=float, default=20.0, help="duration of each offered load")
+    parser.add_argument("--index", type=Path, default=Path(tempfile.gettempdir()) / "gdx-bench-lookup.db",
+                        help="index file (reused when it holds --persons persons)")
+    parser.add_argument("--target-p99-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    if not args.bootstrap_servers:
+        print("bench/lookup.py: no broker — give --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
+    build_index(args.index, args.persons)
+    rng = random.Random(7)
+    ids = [citizen_id(rng.randrange(args.persons)) for _ in range(50_000)]
+    baseline = bare_sql(args.index, ids)
+    print(f"bare SQL read of the same rows: p50 {pct(baseline, 50):.3f} ms, p99 {pct(baseline, 99):.3f} ms "
+          f"({len(baseline) / sum(baseline):,.0f} reads/s on one thread)", flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="gdx-bench-lookup-"))
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    asyncio.run(create_topics(args.bootstrap_servers, prefix))
+    (work / "consumers.toml").write_text(CONSUMERS.format(digest=hashlib.sha256(KEY.encode()).hexdigest()))
+    port = 18000 + os.getpid() % 1000
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap_servers, "GDX_TOPIC_PREFIX": prefix,
+           "GDX_STATE_DIR": str(work / "state"), "GDX_INDEX_URL": f"sqlite:///{args.index}",
+           "GDX_CONSUMERS_FILE": str(work / "consumers.toml"), "GDX_LOOKUP_PORT": str(port)}
+    server = subprocess.Popen([sys.executable, "-m", "streams.cli", "serve"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                print("bench/lookup.py: the API did not become ready", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        asyncio.run(offered_load(url, 200, 3, ids))  # warm-up: connections, caches
+        sustained = 0.0
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run", flush=True)
+        print(f"{'offered/s':>10} {'answered/s':>11} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+              f"{'server CPU ms/lookup':>21}", flush=True)
+        for rate in (float(r) for r in args.rates.split(",")):
+            cpu_before = cpu_seconds(server.pid)
+            latencies, failures, elapsed = asyncio.run(offered_load(url, rate, args.seconds, ids))
+            cpu = (cpu_seconds(server.pid) - cpu_before) / max(1, len(latencies) + failures) * 1000
+            answered = len(latencies) / elapsed
+            p50, p99 = pct(latencies, 50), pct(latencies, 99)
+            print(f"{rate:>10,.0f} {answered:>11,.0f} {failures:>7} {p50:>8.2f} {p99:>8.2f} "
+                  f"{max(latencies, default=0) * 1000:>8.1f} {cpu:>21.2f}", flush=True)
+            if failures == 0 and answered >= 0.98 * rate and p99 < args.target_p99_ms:
+                sustained = rate
+        print(f"highest sustained offered load (p99 < {args.target_p99_ms:g} ms): {sustained:,.0f} lookups/s")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

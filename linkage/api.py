@@ -1,0 +1,285 @@
+"""The once-only lookup API (FastAPI): persons and businesses with their linked records, verify,
+and the data subject's own access view — under consent, purpose and least data, every request
+audited on `gdx.audit` before its answer leaves.
+
+`create_app(settings)` builds the app; `lookup_server(settings)` wraps it in a uvicorn server on a
+socket bound up front (so a busy port is a clear error and port 0 is known before serving), and
+`serve(settings)` runs it and announces it to Prometheus like every process of the backbone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from aiokafka.errors import KafkaError
+from fastapi import Body, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnswer, VerifyRequest
+from linkage.audit import AUDIT_TOPIC, AuditWriter, load_signing_key
+from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore
+from linkage.consumers import ConsumerRegistry, load_consumers
+from linkage.database import index_engine
+from linkage.link_rules import CITIZEN, JURISTIC, PARTY_DATASETS
+from linkage.lookup_service import LookupService, Outcome, provenance
+from linkage.lookup_service import Request as Lookup
+from linkage.migrate import upgrade
+from linkage.policy import PERSON_DATASET, Decision, least_data
+from linkage.views import party_status, party_view, record_view
+from monitoring import scrape_targets
+from monitoring.health_server import Readiness, metrics_payload
+from streams.errors import GdxError
+from streams.settings import Settings
+
+log = logging.getLogger("gdx.lookup")
+
+PROCESS = "lookup-api"
+CONSENTS_CURRENT_TIMEOUT_S = 2.0
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="the consumer agency's API key")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text} for status, text in (
+        (401, "missing or unknown API key"), (403, "purpose not allowed, or no valid consent or mandate"),
+        (404, "the index holds no such person or business"), (422, "malformed request or ID (wrong check digit)"),
+        (429, "over the consumer's rate limit"), (503, "the audit trail cannot be written: nothing is answered"),
+    )
+}
+PURPOSE = Query(min_length=1, max_length=64, description="the declared purpose (registered for the consumer)")
+
+
+def signing_key_path(settings: Settings) -> Path:
+    return settings.audit_key_file or settings.state_dir / "audit.key"
+
+
+def _names_match(given_first: str | None, given_last: str | None, payload: dict[str, Any]) -> bool | None:
+    if given_first is None and given_last is None:
+        return None
+    def same(given: str | None, registered: str | None) -> bool:
+        return given is None or (registered is not None and given.strip().casefold() == registered.strip().casefold())
+    names = [n for n in (payload.get("name"), payload.get("name_en")) if n]
+    return any(same(given_first, n.get("first_name")) and same(given_last, n.get("last_name")) for n in names)
+
+
+class LookupApp:
+    """The app's parts and the index reads behind its routes."""
+
+    def __init__(self, settings: Settings, registry: ConsumerRegistry | None = None) -> None:
+        self.settings = settings
+        self.engine = index_engine(settings.index_database_url)
+        upgrade(self.engine)
+        self.consents = ConsentStore(self.engine)
+        self.audit = AuditWriter(settings.bootstrap_servers, settings.topic(AUDIT_TOPIC), settings.audit_partition,
+                                 load_signing_key(signing_key_path(settings), create=True))
+        self.follower = ConsentFollower(self.consents, settings.bootstrap_servers, settings.topic(CONSENT_TOPIC))
+        self.service = LookupService(self.engine, registry or load_consumers(settings.consumers_file),
+                                     self.consents, self.audit, lambda: self.follower.current(CONSENTS_CURRENT_TIMEOUT_S))
+        self.readiness = Readiness()
+        self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
+                                 else "audit chain not yet recovered and sealed on Kafka")
+        self.readiness.add_check("consents", lambda: None if self.follower.caught_up.is_set()
+                                 else self.follower.error or "replaying gdx.consent.v1")
+
+    async def keep_audit_started(self) -> None:
+        """Connect the audit writer, retrying while Kafka is away; then seal the chain periodically."""
+        while not self.audit.started:
+            try:
+                await self.audit.start()
+            except (KafkaError, OSError) as exc:
+                log.warning("audit writer cannot connect, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1.0)
+        await self.audit.checkpoint_every(self.settings.audit_checkpoint_interval_s)
+
+    def party(self, kind: str, party_id: str, decision: Decision) -> tuple[dict[str, Any], list[str]] | None:
+        view = party_view(self.engine, kind, party_id)
+        if view is None:
+            return None
+        answer = least_data(view, decision.fields)
+        for record in [answer["record"], *answer["linked"]]:
+            if record is not None:
+                record["provenance"] = provenance(record)
+        datasets = sorted({r["dataset"] for r in [answer["record"], *answer["linked"]] if r is not None})
+        return answer, datasets
+
+    def verify(self, query: VerifyRequest) -> tuple[dict[str, Any], list[str]]:
+        record = record_view(self.engine, PERSON_DATASET, query.citizen_id)
+        if record is None:
+            return {"citizen_id": query.citizen_id, "exists": False, "alive": None, "name_matches": None,
+                    "date_of_birth_matches": None, "provenance": None}, [PERSON_DATASET]
+        with self.engine.connect() as conn:
+            status = party_status(conn, CITIZEN, query.citizen_id)
+        payload = record["payload"]
+        return {
+            "citizen_id": query.citizen_id, "exists": True, "alive": status == "ACTIVE",
+            "name_matches": _names_match(query.first_name, query.last_name, payload),
+            "date_of_birth_matches": None if query.date_of_birth is None
+            else query.date_of_birth.isoformat() == payload.get("date_of_birth"),
+            "provenance": provenance(record),
+        }, [PERSON_DATASET]
+
+
+def _respond(outcome: Outcome, request_id: str) -> JSONResponse:
+    return JSONResponse(outcome.body, status_code=outcome.status, headers={"X-Request-Id": request_id, **outcome.headers})
+
+
+def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> FastAPI:
+    """The API over the configured index, audit topic and consent topic (under the topic prefix)."""
+    parts = LookupApp(settings, registry)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(parts.keep_audit_started()), asyncio.create_task(parts.follower.run()),
+                 asyncio.create_task(parts.service.access_log.run())]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
+            await parts.audit.stop()
+            parts.engine.dispose()
+
+    app = FastAPI(title="GDX lookup API", version="1", lifespan=lifespan, description=(
+        "Once-only lookups for consumer agencies: a person or a business with their linked records, identity "
+        "verification without personal data, and the data subject's view of who used their data. Every request "
+        "needs an API key and a declared purpose; a consent of the person or a legal mandate; answers hold only "
+        "the fields the purpose may see, with provenance and freshness. Every request is audited."))
+    app.state.lookup = parts
+    service = parts.service
+
+    async def run(lookup: Lookup, work: Any, required: frozenset[str] = frozenset()) -> JSONResponse:
+        return _respond(await service.handle(lookup, work, required), lookup.request_id)
+
+    async def refuse_malformed(request: Request, detail: str) -> JSONResponse:
+        lookup = Lookup("malformed", "request", "unknown", str(request.path_params.get("citizen_id", "")),
+                        request.query_params.get("purpose", ""), request.headers.get("X-API-Key"))
+        return _respond(await service.refuse_malformed(lookup, detail), lookup.request_id)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return await refuse_malformed(
+            request, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())[:500])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """A body that cannot even be decoded is malformed input like any other (422); unknown paths keep theirs."""
+        if exc.status_code == 400:
+            return await refuse_malformed(request, str(exc.detail))
+        return JSONResponse({"status": exc.status_code, "reason": "invalid_request", "detail": str(exc.detail),
+                             "request_id": "", "consent_reason": None}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+    @app.get("/v1/citizens/{citizen_id}", response_model=PartyAnswer, responses=ERRORS, tags=["lookup"],
+             summary="A person by citizen ID, with every linked record the purpose may see")
+    async def citizen(citizen_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
+        return await run(Lookup("lookup", PERSON_DATASET, CITIZEN, citizen_id, purpose, api_key),
+                         lambda decision: parts.party(CITIZEN, citizen_id, decision), frozenset({PERSON_DATASET}))
+
+    @app.get("/v1/juristic-persons/{juristic_id}", response_model=PartyAnswer, responses=ERRORS, tags=["lookup"],
+             summary="A juristic person by its ID, with every linked record the purpose may see")
+    async def juristic(juristic_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
+        return await run(Lookup("lookup", PARTY_DATASETS[JURISTIC], JURISTIC, juristic_id, purpose, api_key),
+                         lambda decision: parts.party(JURISTIC, juristic_id, decision),
+                         frozenset({PARTY_DATASETS[JURISTIC]}))
+
+    @app.post("/v1/verify", response_model=VerifyAnswer, responses=ERRORS, tags=["verify"],
+              summary="Does this citizen ID exist, is the person alive, do name and birth date match — no personal data")
+    async def verify(query: VerifyRequest = Body(), purpose: str = PURPOSE,
+                     api_key: str | None = Security(API_KEY)) -> JSONResponse:
+        return await run(Lookup("verify", PERSON_DATASET, CITIZEN, query.citizen_id, purpose, api_key),
+                         lambda _decision: parts.verify(query), frozenset({PERSON_DATASET}))
+
+    @app.get("/v1/citizens/{citizen_id}/access-log", response_model=AccessLogAnswer, responses=ERRORS,
+             tags=["data subject"], summary="The data subject's view: every lookup about them — who, when, why, what")
+    async def access(citizen_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
+        return await run(Lookup("access-log", "access-log", CITIZEN, citizen_id, purpose, api_key),
+                         lambda _decision: ({"citizen_id": citizen_id,
+                                             "accesses": service.access_entries(citizen_id)}, []))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "alive", "process": PROCESS})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        status, body = parts.readiness.probe()
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        body, content_type = metrics_payload()
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now: a busy port is one clear line, not a traceback from uvicorn."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        what = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+        raise GdxError(f"lookup API: port {port} on {host} {what}",
+                       "stop the process holding it, or choose another with GDX_LOOKUP_PORT (0 picks a free one)") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop where it is installed (its sockets cost a fraction of asyncio's), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
+class LookupServer:
+    """The API on uvicorn: `await LookupServer(settings).run()` serves until cancelled or signalled.
+
+    The stack can start it in its own event loop (`asyncio.Runner(loop_factory=event_loop_factory())`
+    for uvloop); `url` is known once `started` is set.
+    """
+
+    def __init__(self, settings: Settings, app: FastAPI | None = None, port: int | None = None) -> None:
+        self.settings = settings
+        self.socket = bind(settings.lookup_host, settings.lookup_port if port is None else port)
+        self.port = int(self.socket.getsockname()[1])
+        self.url = f"http://{settings.lookup_host}:{self.port}"
+        config = uvicorn.Config(app or create_app(settings), log_config=None, access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.started = asyncio.Event()
+
+    async def run(self) -> None:
+        serving = asyncio.create_task(self.server.serve(sockets=[self.socket]))
+        target = None
+        try:
+            while not self.server.started and not serving.done():
+                await asyncio.sleep(0.02)
+            if self.server.started:
+                target = scrape_targets.register(scrape_targets.targets_dir(self.settings.state_dir), PROCESS,
+                                                 f"{self.settings.lookup_host}:{self.port}", {"role": "api"})
+                self.started.set()
+            await serving
+        finally:
+            if target is not None:
+                target.unlink(missing_ok=True)
+            self.server.should_exit = True
+            with suppress(asyncio.CancelledError):
+                await serving
+            self.socket.close()

@@ -1,0 +1,87 @@
+"""The registry of consumer agencies: credentials, rate limits, and per purpose what they may see.
+
+Deny by default: a consumer, purpose, operation, dataset or field that the registry does not name
+is refused or left out. API keys are stored as SHA-256 digests (a key is 128+ bits of randomness,
+so a slow hash adds nothing); lookups compare digests in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import GdxError
+
+CONSUMERS_FILE = Path(__file__).with_name("consumers.toml")
+OPERATIONS = frozenset({"lookup", "verify", "access-log"})
+
+
+@dataclass(frozen=True)
+class Purpose:
+    name: str
+    description: str
+    operations: frozenset[str]
+    datasets: dict[str, tuple[str, ...]]
+    mandate: str | None
+
+
+@dataclass(frozen=True)
+class Consumer:
+    id: str
+    name: str
+    key_sha256: str
+    rate_per_s: float
+    burst: int
+    purposes: dict[str, Purpose]
+
+
+def key_digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+class ConsumerRegistry:
+    def __init__(self, consumers: dict[str, Consumer]) -> None:
+        self.consumers = consumers
+
+    def authenticate(self, api_key: str | None) -> Consumer | None:
+        """The consumer whose key this is; every stored digest is compared, so timing tells nothing."""
+        if not api_key:
+            return None
+        digest = key_digest(api_key)
+        found = None
+        for consumer in self.consumers.values():
+            if hmac.compare_digest(consumer.key_sha256, digest):
+                found = consumer
+        return found
+
+
+def _purpose(consumer_id: str, name: str, raw: dict[str, object]) -> Purpose:
+    operations = frozenset(raw.get("operations", []))  # type: ignore[arg-type]
+    unknown = operations - OPERATIONS
+    if unknown:
+        raise GdxError(f"consumer {consumer_id}, purpose {name}: unknown operations {sorted(unknown)}",
+                       f"use {sorted(OPERATIONS)}")
+    datasets = {str(d): tuple(str(f) for f in fields) for d, fields in dict(raw.get("datasets", {})).items()}  # type: ignore[call-overload]
+    mandate = raw.get("mandate")
+    return Purpose(name, str(raw.get("description", "")), operations, datasets, str(mandate) if mandate else None)
+
+
+def load_consumers(path: Path | None = None) -> ConsumerRegistry:
+    path = path or CONSUMERS_FILE
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        consumers = {
+            cid: Consumer(
+                id=cid, name=str(body["name"]), key_sha256=str(body["api_key_sha256"]).lower(),
+                rate_per_s=float(body.get("rate_per_s", 10)), burst=int(body.get("burst", 20)),
+                purposes={p: _purpose(cid, p, pb) for p, pb in body.get("purposes", {}).items()},
+            )
+            for cid, body in raw.get("consumers", {}).items()
+        }
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise GdxError(f"cannot read the consumer registry {path}: {exc!r}",
+                       "fix the file (see linkage/consumers.toml)") from None
+    return ConsumerRegistry(consumers)

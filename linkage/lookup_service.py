@@ -1,0 +1,246 @@
+"""The lookup service's request pipeline, independent of HTTP routing.
+
+Every request goes the same way: authenticate, rate-limit, validate the subject's ID, decide under
+the policy (purpose, mandate or consent), read the index, cut the answer to the permitted data,
+write the audit record and wait for its acknowledgement, then answer. A refusal at any step is
+audited the same way before it leaves, and counted with its reason. Index reads run in worker
+threads so the event loop keeps producing audit records while SQL waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from linkage.audit import ACCESS, AuditUnavailable, AuditWriter
+from linkage.consent import ConsentStore
+from linkage.consumers import Consumer, ConsumerRegistry
+from linkage.index_store import now_ms
+from linkage.policy import Decision, authorize
+from linkage.rate_limit import RateLimiter
+from linkage.tables import access_log
+from monitoring import metrics
+from schemas.identifiers import thai_id_problem
+
+log = logging.getLogger("gdx.lookup")
+
+_ids = random.Random()  # request ids need uniqueness, not secrecy: no system call per request as uuid4() makes
+UNAUTHENTICATED = "unauthenticated"
+UNREGISTERED = "unregistered"
+ACCESS_LOG_LIMIT = 500
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def provenance(record: dict[str, Any]) -> dict[str, Any]:
+    p = record["provenance"]
+    return {"agency": p["agency"], "dataset": record["dataset"], "dataset_code": p["dataset_code"],
+            "entity_version": p["entity_version"], "change_type": p["change_type"], "event_id": p["event_id"],
+            "source_time": iso(p["source_ms"]), "as_of": iso(p["applied_ms"])}
+
+
+class AccessLogWriter:
+    """Access-log rows, written in batches: one SQLite write transaction per lookup would serialise
+    every request on the database's single writer lock. The audit record on Kafka, acknowledged
+    before the answer, is the evidence; this table is the subject's queryable copy of it, flushed
+    every `interval_s` and before every read of it."""
+
+    def __init__(self, engine: Engine, interval_s: float = 0.05) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # held only to swap the list: the event loop adds without waiting on SQL
+        self._writing = threading.Lock()  # a flush waits for one in progress, so a read after it sees every row
+
+    def add(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            self._rows.append(row)
+
+    def flush(self) -> int:
+        with self._writing:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if rows:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(access_log), rows)
+        return len(rows)
+
+    async def run(self) -> None:
+        """Flush until cancelled, and once more when cancelled."""
+        try:
+            while True:
+                await asyncio.sleep(self.interval_s)
+                await asyncio.to_thread(self.flush)
+        finally:
+            self.flush()
+
+
+@dataclass
+class Outcome:
+    """What a request ends with: an HTTP status and body, plus what the audit needs to know."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    operation: str  # lookup, verify, access-log
+    dataset: str  # the metrics label: the registry the subject is looked up in
+    subject_kind: str
+    subject_id: str
+    purpose: str
+    api_key: str | None
+    request_id: str = field(default_factory=lambda: str(uuid.UUID(int=_ids.getrandbits(128), version=4)))
+    started: float = field(default_factory=time.perf_counter)
+
+
+Work = Callable[[Decision], tuple[dict[str, Any], list[str]] | None]
+"""Reads the index for an allowed request: (answer body, datasets answered), or None when unknown."""
+
+
+class LookupService:
+    def __init__(self, engine: Engine, registry: ConsumerRegistry, consents: ConsentStore, audit: AuditWriter,
+                 consents_current: Callable[[], Awaitable[bool]]) -> None:
+        self.consents_current = consents_current
+        self.engine = engine
+        self.registry = registry
+        self.consents = consents
+        self.audit = audit
+        self.limiter = RateLimiter()
+        self.access_log = AccessLogWriter(engine)
+
+    async def handle(self, request: Request, work: Work, required: frozenset[str] = frozenset()) -> Outcome:
+        consumer = self.registry.authenticate(request.api_key)
+        if consumer is None:
+            return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
+        wait = self.limiter.take(consumer.id, consumer.rate_per_s, consumer.burst)
+        if wait is not None:
+            outcome = await self._refuse(request, consumer, 429, "rate_limited",
+                                         f"over {consumer.rate_per_s:g} requests/s; retry in {wait:.2f} s")
+            outcome.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
+            return outcome
+        problem = thai_id_problem(request.subject_id)
+        if problem is not None:
+            return await self._refuse(request, consumer, 422, "invalid_request", problem)
+        purpose = consumer.purposes.get(request.purpose)
+        if purpose is not None and purpose.mandate is None and not await self.consents_current():
+            return await self._refuse(request, consumer, 503, "unavailable",
+                                      "the consent records cannot be brought up to date; retry shortly")
+        decision, found = await asyncio.to_thread(self._decide_and_read, consumer, request, work, required)
+        if not decision.allowed:
+            if decision.consent_reason is not None:
+                metrics.CONSENT_DENIALS.labels(consumer=consumer.id, purpose=self._purpose_label(consumer, request),
+                                               reason=decision.consent_reason).inc()
+            return await self._refuse(request, consumer, decision.status, decision.reason or "no_consent",
+                                      decision.detail, decision)
+        if found is None:
+            return await self._refuse(request, consumer, 404, "not_found",
+                                      f"the index holds no {request.subject_kind} {request.subject_id}", decision)
+        body, datasets = found
+        written = await self._audit(request, consumer, 200, None, decision, datasets)
+        if isinstance(written, Outcome):
+            return written
+        body = {"request_id": request.request_id, "consumer": consumer.id, "purpose": request.purpose,
+                "basis": decision.basis, "answered_at": iso(now_ms()), **body}
+        return self._count(request, consumer, Outcome(200, body))
+
+    async def refuse_malformed(self, request: Request, detail: str) -> Outcome:
+        """A request the API could not even parse: still authenticated first, audited and counted."""
+        consumer = self.registry.authenticate(request.api_key)
+        if consumer is None:
+            return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
+        return await self._refuse(request, consumer, 422, "invalid_request", detail)
+
+    def _decide_and_read(self, consumer: Consumer, request: Request, work: Work, required: frozenset[str]
+                         ) -> tuple[Decision, tuple[dict[str, Any], list[str]] | None]:
+        """Policy and index reads in one worker-thread hop (each hop costs a context switch)."""
+        at = now_ms()
+        decision = authorize(consumer, request.purpose, request.operation, request.subject_id, self.consents, at, required)
+        if decision.allowed and decision.one_time_consent is not None:
+            if not self.consents.use_up(decision.one_time_consent, at):
+                decision = Decision(403, "no_consent", "the one-time consent was already used", consent_reason="expired")
+        if not decision.allowed:
+            return decision, None
+        return decision, work(decision)
+
+    async def _refuse(self, request: Request, consumer: Consumer | None, status: int, reason: str, detail: str,
+                      decision: Decision | None = None) -> Outcome:
+        written = await self._audit(request, consumer, status, reason, decision, sorted(decision.fields) if decision else [])
+        if isinstance(written, Outcome):
+            return written
+        body = {"status": status, "reason": reason, "detail": detail, "request_id": request.request_id,
+                "consent_reason": decision.consent_reason if decision else None}
+        return self._count(request, consumer, Outcome(status, body), reason)
+
+    async def _audit(self, request: Request, consumer: Consumer | None, status: int, reason: str | None,
+                     decision: Decision | None, datasets: list[str]) -> tuple[int, int] | Outcome:
+        """Write the audit record (and the subject's access-log row); an Outcome of 503 when it cannot be written."""
+        at = now_ms()
+        consumer_id = consumer.id if consumer else UNAUTHENTICATED
+        entry = {
+            "kind": ACCESS, "time_ms": at, "request_id": request.request_id, "consumer": consumer_id,
+            "purpose": request.purpose[:64], "operation": request.operation,
+            "subject": {"kind": request.subject_kind, "id": request.subject_id[:32]},
+            "datasets": datasets, "decision": "allow" if status == 200 else "deny", "status": status,
+            "reason": reason, "basis": decision.basis if decision and decision.allowed else None,
+        }
+        try:
+            partition, offset = await self.audit.append(entry)
+        except AuditUnavailable as exc:
+            body = {"status": 503, "reason": "unavailable", "detail": f"{exc}: nothing is answered without its audit record",
+                    "request_id": request.request_id, "consent_reason": None}
+            return self._count(request, consumer, Outcome(503, body), "unavailable")
+        if consumer is not None and thai_id_problem(request.subject_id) is None:
+            row = {"subject_id": request.subject_id, "request_id": request.request_id, "time_ms": at,
+                   "consumer": consumer_id, "purpose": request.purpose[:64], "operation": request.operation,
+                   "datasets": json.dumps(datasets), "decision": entry["decision"], "reason": reason,
+                   "audit_partition": partition, "audit_offset": offset}
+            self.access_log.add(row)
+        return partition, offset
+
+    @staticmethod
+    def _purpose_label(consumer: Consumer | None, request: Request) -> str:
+        """Only registered purposes become label values: a caller must not grow the series set."""
+        return request.purpose if consumer is not None and request.purpose in consumer.purposes else UNREGISTERED
+
+    def _count(self, request: Request, consumer: Consumer | None, outcome: Outcome, reason: str | None = None) -> Outcome:
+        consumer_id = consumer.id if consumer else UNAUTHENTICATED
+        status = str(outcome.status)
+        metrics.LOOKUPS.labels(consumer=consumer_id, dataset=request.dataset,
+                               purpose=self._purpose_label(consumer, request), status=status).inc()
+        if reason is not None:
+            metrics.LOOKUP_ERRORS.labels(consumer=consumer_id, status=status, reason=reason).inc()
+        metrics.LOOKUP_DURATION.labels(consumer=consumer_id, dataset=request.dataset).observe(
+            time.perf_counter() - request.started)
+        log.info("lookup", extra={"request_id": request.request_id, "consumer": consumer_id,
+                                  "operation": request.operation, "status": outcome.status, "reason": reason})
+        return outcome
+
+    def access_entries(self, subject_id: str) -> list[dict[str, Any]]:
+        """The subject's view: every lookup about them, newest first (rows still queued included)."""
+        self.access_log.flush()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(access_log).where(access_log.c.subject_id == subject_id)
+                .order_by(access_log.c.time_ms.desc(), access_log.c.id.desc()).limit(ACCESS_LOG_LIMIT)
+            ).mappings().all()
+        names = {cid: c.name for cid, c in self.registry.consumers.items()}
+        return [{"time": iso(r["time_ms"]), "consumer": r["consumer"], "consumer_name": names.get(r["consumer"], r["consumer"]),
+                 "purpose": r["purpose"], "operation": r["operation"], "datasets": json.loads(r["datasets"]),
+                 "decision": r["decision"], "reason": r["reason"], "request_id": r["request_id"]} for r in rows]
+

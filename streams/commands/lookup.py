@@ -1,0 +1,117 @@
+"""`gdx serve` (the lookup API), `gdx audit verify` and `gdx consent grant|revoke`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+
+from aiokafka.errors import KafkaError
+
+from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_topic
+from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
+from streams.errors import GdxError
+from streams.kafka_probe import quiet_client_logs, require_cluster
+from streams.settings import Settings, load_settings
+
+EXIT_TAMPERED = 1
+DAY_MS = 86_400_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the lookup API (consent, purpose, least data, audited) until Ctrl-C")
+    serve.add_argument("--port", type=int, default=None, help="port (default GDX_LOOKUP_PORT; 0: a free one)")
+    serve.set_defaults(handler=cmd_serve)
+
+    audit = sub.add_parser("audit", help="the audit trail of the lookup API")
+    audit_verbs = audit.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verify = audit_verbs.add_parser("verify", help="check every hash chain and checkpoint of gdx.audit (exit 1: tampered)")
+    verify.add_argument("--topic", default=None, help="another topic to check (default: gdx.audit under the prefix)")
+    verify.set_defaults(handler=cmd_audit_verify)
+
+    consent = sub.add_parser("consent", help="consent records on gdx.consent.v1")
+    consent_verbs = consent.add_subparsers(dest="verb", required=True, metavar="VERB")
+    grant = consent_verbs.add_parser("grant", help="record a person's consent for a consumer and purpose")
+    grant.add_argument("--subject", required=True, help="the person's 13-digit citizen (or juristic) ID")
+    grant.add_argument("--consumer", required=True)
+    grant.add_argument("--purpose", required=True)
+    grant.add_argument("--datasets", required=True, help="comma-separated <agency>.<dataset> list")
+    grant.add_argument("--days", type=float, default=30.0, help="valid for this many days (default 30)")
+    grant.add_argument("--one-time", action="store_true", help="used up by the first lookup it allows")
+    grant.add_argument("--consent-id", default=None, help="default: a new UUID")
+    grant.set_defaults(handler=cmd_consent_grant)
+    revoke = consent_verbs.add_parser("revoke", help="revoke a consent (effective for the next request once applied)")
+    revoke.add_argument("consent_id")
+    revoke.set_defaults(handler=cmd_consent_revoke)
+
+
+def _reachable(settings: Settings) -> None:
+    require_cluster(settings.bootstrap_servers, settings.kafka_request_timeout_s)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from linkage.api import LookupServer, event_loop_factory
+
+    settings = load_settings()
+    _reachable(settings)
+    server = LookupServer(settings, port=args.port)
+    print(f"lookup API: {server.url} (OpenAPI: {server.url}/docs); Ctrl-C stops", flush=True)
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(server.run())
+    print("lookup API: stopped", flush=True)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from linkage.api import signing_key_path
+
+    settings = load_settings()
+    _reachable(settings)
+    key = load_signing_key(signing_key_path(settings), create=False)
+    topic = args.topic or settings.topic(AUDIT_TOPIC)
+    with quiet_client_logs():
+        report = asyncio.run(verify_topic(settings.bootstrap_servers, topic, key))
+    for partition in sorted(report.records):
+        print(f"partition {partition}: {report.records[partition]} records, {report.checkpoints[partition]} checkpoints, "
+              f"{report.unsealed[partition]} after the last checkpoint")
+    for problem in report.problems:
+        print(f"TAMPERED partition {problem.partition} offset {problem.offset}: {problem.what}")
+    if report.ok:
+        print(f"{topic}: every chain intact")
+        return 0
+    return EXIT_TAMPERED
+
+
+def _publish(settings: Settings, records: list[ConsentRecord | str]) -> None:
+    _reachable(settings)
+    try:
+        with quiet_client_logs():
+            asyncio.run(publish_consents(settings.bootstrap_servers, settings.topic(CONSENT_TOPIC), records))
+    except KafkaError as exc:
+        raise GdxError(f"consent not written: {exc!r}", "check the cluster with `gdx kafka status`") from None
+
+
+def cmd_consent_grant(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    settings = load_settings()
+    now = int(time.time() * 1000)
+    try:
+        record = ConsentRecord(
+            consent_id=args.consent_id or str(uuid.uuid4()), subject_id=args.subject, consumer=args.consumer,
+            purpose=args.purpose, datasets=[d.strip() for d in args.datasets.split(",") if d.strip()],
+            kind="one-time" if args.one_time else "periodic", granted_ms=now, expires_ms=now + int(args.days * DAY_MS),
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise GdxError(f"invalid consent: {problems}", "fix the arguments") from None
+    _publish(settings, [record])
+    print(record.consent_id)
+    return 0
+
+
+def cmd_consent_revoke(args: argparse.Namespace) -> int:
+    _publish(load_settings(), [args.consent_id])
+    print(f"revoked {args.consent_id}")
+    return 0

@@ -1,0 +1,32 @@
+"""Bad input to the lookup commands ends in one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from cli_run import run_gdx
+from linkage.api import bind
+from schemas.examples import SOMCHAI
+from streams.errors import GdxError
+
+
+def test_a_consent_with_a_wrong_check_digit_is_refused_in_one_line() -> None:
+    result = run_gdx("consent", "grant", "--subject", SOMCHAI[:12] + "0", "--consumer", "dlt",
+                     "--purpose", "licence-application", "--datasets", "dopa.person")
+    assert result.code == 1 and "Traceback" not in result.err
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith("gdx: invalid consent: subject_id:") and "check digit" in line
+
+
+def test_a_busy_port_names_the_setting() -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    try:
+        with pytest.raises(GdxError, match="GDX_LOOKUP_PORT") as raised:
+            bind("127.0.0.1", holder.getsockname()[1])
+        assert "already in use" in str(raised.value)
+    finally:
+        holder.close()

@@ -1,0 +1,122 @@
+"""Consent records from gdx.consent.v1 decide consented lookups: grant, expiry, one-time, revocation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from linkage.consent import ConsentStore
+from linkage.database import index_engine
+from linkage.migrate import upgrade
+from linkage.tables import consents
+from lookup_support import (consent, create_lookup_topics, fill_index, get, lookup_client, lookup_settings, publish,
+                            wait_until)
+from schemas.examples import MALEE, SOMCHAI
+from streams.settings import Settings
+
+pytestmark = pytest.mark.kafka
+PERSON = f"/v1/citizens/{SOMCHAI}"
+
+
+@pytest.fixture
+def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
+    settings = lookup_settings(settings)
+    create_lookup_topics(settings)
+    fill_index(settings)
+    with lookup_client(settings) as client:
+        yield settings, client
+
+
+def _licence(client: TestClient, subject: str = SOMCHAI) -> tuple[int, dict[str, object]]:
+    answer = get(client, f"/v1/citizens/{subject}", "dlt", "licence-application")
+    return answer.status_code, answer.json()
+
+
+def test_a_granted_consent_allows_and_its_revocation_refuses_the_next_request(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    assert _licence(client)[1]["consent_reason"] == "missing"
+    granted = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person", "dopa.house"])
+    publish(settings, granted)
+    status, body = _licence(client)  # acknowledged before the request: it decides the request
+    assert status == 200 and body["basis"] == f"consent: {granted.consent_id}"
+    assert _licence(client, MALEE)[1]["consent_reason"] == "missing"  # another person's data stays closed
+    publish(settings, granted.consent_id)  # a tombstone revokes: the very next request is refused
+    status, body = _licence(client)
+    assert (status, body["consent_reason"]) == (403, "revoked")
+
+
+def test_a_revoked_status_record_also_revokes(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    granted = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])
+    publish(settings, granted)
+    wait_until(lambda: _licence(client)[0] == 200, timeout_s=10, what="consent applied")
+    publish(settings, granted.model_copy(update={"status": "REVOKED"}))
+    wait_until(lambda: _licence(client)[1].get("consent_reason") == "revoked", timeout_s=10, what="revocation applied")
+
+
+def test_an_expired_consent_is_refused(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"], valid_s=3.0))
+    wait_until(lambda: _licence(client)[0] == 200, timeout_s=3, what="consent applied")
+    wait_until(lambda: _licence(client)[0] == 403, timeout_s=6, what="consent expired")
+    assert _licence(client)[1]["consent_reason"] == "expired"
+
+
+def test_a_one_time_consent_is_used_up_by_the_first_lookup(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"], kind="one-time"))
+    engine = index_engine(settings.index_database_url)
+
+    def applied() -> bool:
+        with engine.connect() as conn:
+            return conn.execute(select(consents.c.consent_id)).first() is not None
+
+    wait_until(applied, timeout_s=10, what="consent applied")
+    first, second = _licence(client), _licence(client)
+    assert first[0] == 200
+    assert second[0] == 403 and second[1]["consent_reason"] == "expired"
+
+
+def test_the_answer_holds_only_what_both_purpose_and_consent_cover(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person", "dlt.vehicle"]))
+    wait_until(lambda: _licence(client)[0] == 200, timeout_s=10, what="consent applied")
+    body = _licence(client)[1]
+    assert set(body["record"]["fields"]) == {"name", "name_en", "date_of_birth", "house_id", "status"}
+    assert "card" not in body["record"]["fields"]
+    assert body["linked"] == []  # dlt.vehicle: consented, but not in the purpose; dopa.house: in the purpose, not consented
+
+
+def test_a_consent_without_the_subjects_registry_covers_nothing(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.house"]))
+    wait_until(lambda: _licence(client)[1].get("consent_reason") == "data_not_covered", timeout_s=10,
+               what="consent applied")
+
+
+def test_a_consent_for_another_purpose_is_a_purpose_mismatch(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    publish(settings, consent(SOMCHAI, "dlt", "road-tax", ["dopa.person"]))
+    wait_until(lambda: _licence(client)[1].get("consent_reason") == "purpose_mismatch", timeout_s=10,
+               what="consent applied")
+
+
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
+def test_replaying_the_topic_keeps_a_used_one_time_consent_used(index_url: str) -> None:
+    engine = index_engine(index_url)
+    upgrade(engine)
+    store = ConsentStore(engine)
+    record = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"], kind="one-time")
+    store.apply(record.consent_id, record.to_bytes())
+    now = int(time.time() * 1000)
+    assert store.check(SOMCHAI, "dlt", "licence-application", now).consent_id == record.consent_id
+    assert store.use_up(record.consent_id, now) and not store.use_up(record.consent_id, now)
+    store.apply(record.consent_id, record.to_bytes())
+    assert store.check(SOMCHAI, "dlt", "licence-application", now).reason == "expired"
+    store.apply("not-json", b"{")
+    store.apply(record.consent_id, None)
+    assert store.check(SOMCHAI, "dlt", "licence-application", now).reason == "revoked"
