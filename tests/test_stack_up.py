@@ -18,7 +18,8 @@ from cli_run import run_gdx
 from streams.ports import free_port_block
 from stack_support import StackProcess, alive, children_of
 
-STOP_ORDER = ("agencies: stopped", "worker: stopped", "lag monitor: stopped", "prometheus: stopped", "node 1: stopped")
+STOP_ORDER = ("agencies: stopped", "lookup API: stopped", "worker: stopped", "lag monitor: stopped", "prometheus: stopped",
+              "node 1: stopped")
 
 
 def _status(url: str) -> int:
@@ -33,7 +34,8 @@ def test_up_prints_where_and_stops_everything_in_reverse_order_on_sigterm(tmp_pa
     prometheus_port = free_port_block(1)
     state = tmp_path / "state"
     env = {"GDX_STATE_DIR": str(state), "GDX_KAFKA_PORT": str(port), "GDX_KAFKA_HEAP": "384m",
-           "GDX_TOPIC_PREFIX": "stack.", "GDX_PROMETHEUS_PORT": str(prometheus_port)}
+           "GDX_TOPIC_PREFIX": "stack.", "GDX_PROMETHEUS_PORT": str(prometheus_port),
+           "GDX_LOOKUP_PORT": str(free_port_block(1))}
     stack = StackProcess(env, "--scale", "1000")
     try:
         assert stack.wait_for("Press Ctrl-C", timeout=180), f"{stack.output}\n{stack.errors}"
@@ -41,7 +43,8 @@ def test_up_prints_where_and_stops_everything_in_reverse_order_on_sigterm(tmp_pa
         assert stack.row("Kafka bootstrap servers") == f"127.0.0.1:{port}"
         assert stack.row("Prometheus") == f"http://127.0.0.1:{prometheus_port}"
         assert any("created now" in line for line in stack.lines), stack.output
-        for name in ("lag monitor", "worker", "agencies"):
+        assert stack.row("lookup API (OpenAPI)").endswith("/docs")
+        for name in ("lag monitor", "worker", "lookup API", "agencies"):
             metrics_url = stack.row(name)
             assert metrics_url.startswith("http://127.0.0.1:") and metrics_url.endswith("/metrics")
             base = metrics_url.removesuffix("/metrics")
@@ -68,6 +71,7 @@ def test_a_process_that_cannot_bind_its_port_stops_the_stack_and_says_why(bootst
         busy = holder.getsockname()[1]
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "GDX_TOPIC_PREFIX": "stackbusy.",
                "GDX_STATE_DIR": str(tmp_path / "state"), "GDX_PROMETHEUS_PORT": str(free_port_block(1)),
+               "GDX_LOOKUP_PORT": str(free_port_block(1)),
                "GDX_WORKER_METRICS_PORT": str(busy)}
         stack = StackProcess(env, "--no-agencies")
         try:
@@ -88,7 +92,8 @@ def test_a_process_that_cannot_bind_its_port_stops_the_stack_and_says_why(bootst
 @pytest.mark.kafka
 def test_without_prometheus_the_stack_runs_and_says_how_to_install_it(bootstrap_servers: str, tmp_path: Path) -> None:
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "GDX_TOPIC_PREFIX": "stacknoprom.",
-           "GDX_STATE_DIR": str(tmp_path / "state"), "PATH": str(tmp_path)}
+           "GDX_STATE_DIR": str(tmp_path / "state"), "PATH": str(tmp_path),
+           "GDX_LOOKUP_PORT": str(free_port_block(1))}
     stack = StackProcess(env, "--no-agencies")
     try:
         assert stack.wait_for("Press Ctrl-C", timeout=150), f"{stack.output}\n{stack.errors}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import time
 import uuid
 
@@ -57,10 +58,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _reachable(settings)
     server = LookupServer(settings, port=args.port)
     print(f"lookup API: {server.url} (OpenAPI: {server.url}/docs); Ctrl-C stops", flush=True)
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(server.run())
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the handler it
+    # found; the default one would kill the process before it withdraws its scrape target.
+    signal.signal(signal.SIGTERM, _stop_quietly)
+    try:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(server.run())
+    except _Stopped:
+        pass
     print("lookup API: stopped", flush=True)
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM after uvicorn's graceful shutdown."""
+
+
+def _stop_quietly(signum: int, frame: object) -> None:
+    raise _Stopped
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

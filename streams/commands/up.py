@@ -1,9 +1,9 @@
 """`gdx up`: the whole local stack in the foreground until Ctrl-C, then a clean stop.
 
 Start order: the broker, the topic catalog, Prometheus (when installed), then the stack's own
-processes (`managed_processes`) — the lag monitor, the stream workers, the simulated agencies —
-each awaited until its `/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order.
-The lookup API joins as one more entry of `managed_processes`, after the workers.
+processes (`managed_processes`) — the lag monitor, the stream workers, the lookup API, the simulated
+agencies — each awaited until its `/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in
+reverse order.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def managed_processes(args: argparse.Namespace) -> list[ManagedProcess]:
     processes = [ManagedProcess("lag monitor", ("lag", "--serve"))]
     names = ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
     processes += [ManagedProcess(name, ("worker",), stop_timeout_s=60.0) for name in names]
+    processes.append(ManagedProcess("lookup API", ("serve",)))
     if not args.no_agencies:
         load_s = args.scale * LOAD_RECORDS_PER_PERSON / LOAD_RECORDS_PER_S
         processes.append(ManagedProcess("agencies", ("simulate", "--scale", str(args.scale), "--rate", f"{args.rate:g}"),
@@ -137,6 +138,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         _row("Prometheus", prometheus_url or f"not running — {prometheus.INSTALL_HINT}")
         for process in stack.processes:
             _row(process.spec.name, process.metrics_url)
+            if process.spec.name == "lookup API":
+                _row("lookup API (OpenAPI)", process.metrics_url.removesuffix("/metrics") + "/docs")
         _row("logs", str(stack.log_dir))
         print("Every process also answers /healthz and /readyz. Press Ctrl-C to stop.", flush=True)
         _watch(stack)
