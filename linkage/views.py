@@ -4,94 +4,157 @@ Every record comes with its provenance (agency, dataset, version, source and app
 every party named on a record carries its current status from its own registry — so a death in
 the civil registry or a dissolution in the business registry shows on the vehicle, the title deed
 or the company that names them, whichever view is read.
+
+The lookup API reads a view on every request, so a view is a fixed handful of statements whatever
+the number of linked records (the statuses of all parties named anywhere in it are read together),
+run as plain SQL at the driver (see linkage/driver_sql.py).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, select
+from sqlalchemy import Engine
 
+from linkage.driver_sql import placeholder, placeholders
 from linkage.link_rules import CITIZEN, JURISTIC, PARTY_DATASETS
-from linkage.tables import links, records
 
 UNKNOWN = "UNKNOWN"
+DECEASED = "DECEASED"
+CHUNK = 500
+_COLUMNS = ("dataset", "entity_key", "agency", "dataset_code", "entity_version", "change_type", "payload",
+            "event_id", "source_ms", "applied_ms")
+_R = ", ".join(f"r.{c}" for c in _COLUMNS)
+_PARTY = "o.dataset, o.entity_key, o.relation, o.party_kind, o.party_id, o.share"
 
-# The statements are built once: the lookup API reads on every request, and building a SQLAlchemy
-# expression costs more than executing it against an index held in memory.
-_LIVE_RECORD = select(records).where(records.c.dataset == bindparam("dataset"),
-                                     records.c.entity_key == bindparam("key"), records.c.deleted.is_(False))
-_DEATH = select(links.c.id).where(links.c.dataset == "dopa.death", links.c.relation == "deceased",
-                                  links.c.party_kind == CITIZEN, links.c.party_id == bindparam("party_id"))
-_PARTIES = (select(links.c.relation, links.c.party_kind, links.c.party_id, links.c.share)
-            .where(links.c.dataset == bindparam("dataset"), links.c.entity_key == bindparam("key")).order_by(links.c.id))
-_LINKED = (select(records, links.c.relation, links.c.share)
-           .join(links, and_(links.c.dataset == records.c.dataset, links.c.entity_key == records.c.entity_key))
-           .where(links.c.party_kind == bindparam("kind"), links.c.party_id == bindparam("party_id"),
-                  records.c.deleted.is_(False))
-           .order_by(records.c.dataset, records.c.entity_key))
+Party = tuple[str, str]  # (kind, id)
 
 
-def _record(row: RowMapping) -> dict[str, Any]:
+class _Statements:
+    def __init__(self, mark: str) -> None:
+        self.mark = mark
+        self.record = f"SELECT {_R} FROM records r WHERE r.dataset = {mark} AND r.entity_key = {mark} AND NOT r.deleted"
+        self.linked = (f"SELECT {_R}, l.relation, l.share FROM links l JOIN records r "
+                       f"ON r.dataset = l.dataset AND r.entity_key = l.entity_key "
+                       f"WHERE l.party_kind = {mark} AND l.party_id = {mark} AND NOT r.deleted "
+                       f"ORDER BY r.dataset, r.entity_key")
+        self.parties_of_linked = (f"SELECT DISTINCT o.id, {_PARTY} FROM links l JOIN links o "
+                                  f"ON o.dataset = l.dataset AND o.entity_key = l.entity_key "
+                                  f"WHERE l.party_kind = {mark} AND l.party_id = {mark} ORDER BY o.id")
+        self.parties_of_record = (f"SELECT o.id, {_PARTY} FROM links o WHERE o.dataset = {mark} "
+                                  f"AND o.entity_key = {mark} ORDER BY o.id")
+
+    def registry_rows(self, count: int) -> str:
+        return (f"SELECT entity_key, payload FROM records WHERE dataset = {self.mark} "
+                f"AND entity_key IN ({placeholders(self.mark, count)}) AND NOT deleted")
+
+    def deaths(self, count: int) -> str:
+        return (f"SELECT party_id FROM links WHERE dataset = 'dopa.death' AND relation = 'deceased' "
+                f"AND party_kind = '{CITIZEN}' AND party_id IN ({placeholders(self.mark, count)})")
+
+
+@cache
+def _statements(mark: str) -> _Statements:
+    return _Statements(mark)
+
+
+def _record(row: Sequence[Any]) -> dict[str, Any]:
+    dataset, entity_key, agency, dataset_code, version, change_type, payload, event_id, source_ms, applied_ms = row[:10]
     return {
-        "dataset": row["dataset"],
-        "entity_key": row["entity_key"],
-        "payload": json.loads(row["payload"]) if row["payload"] else None,
+        "dataset": dataset,
+        "entity_key": entity_key,
+        "payload": json.loads(payload) if payload else None,
         "provenance": {
-            "agency": row["agency"], "dataset_code": row["dataset_code"], "entity_version": row["entity_version"],
-            "change_type": row["change_type"], "event_id": row["event_id"], "source_ms": row["source_ms"],
-            "applied_ms": row["applied_ms"],
+            "agency": agency, "dataset_code": dataset_code, "entity_version": version, "change_type": change_type,
+            "event_id": event_id, "source_ms": source_ms, "applied_ms": applied_ms,
         },
     }
 
 
-def _live_record(conn: Connection, dataset: str, key: str) -> RowMapping | None:
-    return conn.execute(_LIVE_RECORD, {"dataset": dataset, "key": key}).mappings().first()
+class _Reader:
+    """One pooled driver connection and the statements in its parameter style."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.sql = _statements(placeholder(engine))
+        self.connection = engine.raw_connection()
+        self.cursor = self.connection.cursor()
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.cursor.close()
+        self.connection.close()  # back to the pool, which rolls the read transaction back
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        self.cursor.execute(sql, tuple(params))
+        return list(self.cursor.fetchall())
+
+    def statuses(self, parties: Iterable[Party]) -> dict[Party, str]:
+        """Each party's status in its own registry; a citizen with a death record is DECEASED."""
+        found: dict[Party, str] = {}
+        wanted = set(parties)
+        for kind in (CITIZEN, JURISTIC):
+            ids = sorted(party_id for k, party_id in wanted if k == kind)
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                for key, payload in self.rows(self.sql.registry_rows(len(chunk)), (PARTY_DATASETS[kind], *chunk)):
+                    found[(kind, key)] = str(json.loads(payload).get("status", "ACTIVE"))
+                if kind == CITIZEN:
+                    for (party_id,) in self.rows(self.sql.deaths(len(chunk)), chunk):
+                        if (CITIZEN, party_id) in found:
+                            found[(CITIZEN, party_id)] = DECEASED
+        return {party: found.get(party, UNKNOWN) for party in wanted}
 
 
-def party_status(conn: Connection, kind: str, party_id: str) -> str:
-    """The party's status in its own registry; a citizen with a death record is DECEASED."""
-    row = _live_record(conn, PARTY_DATASETS[kind], party_id)
-    if row is None:
-        return UNKNOWN
-    if kind == CITIZEN:
-        died = conn.execute(_DEATH, {"party_id": party_id}).first()
-        if died is not None:
-            return "DECEASED"
-    payload = json.loads(row["payload"])
-    return str(payload.get("status", "ACTIVE"))
+def _parties_on(rows: list[Sequence[Any]]) -> list[Party]:
+    return [(kind, party_id) for *_, kind, party_id, _share in rows if kind in (CITIZEN, JURISTIC)]
 
 
-def _with_parties(conn: Connection, row: RowMapping) -> dict[str, Any]:
-    view = _record(row)
-    view["parties"] = [
-        {"relation": relation, "kind": kind, "id": party_id, "share": share,
-         "status": party_status(conn, kind, party_id) if kind in (CITIZEN, JURISTIC) else None}
-        for relation, kind, party_id, share in conn.execute(
-            _PARTIES, {"dataset": row["dataset"], "key": row["entity_key"]})
-    ]
-    return view
+def _named(rows: list[Sequence[Any]], statuses: dict[Party, str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The parties named on each record, with their statuses: {(dataset, entity_key): [party, ...]}."""
+    named: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for _id, dataset, entity_key, relation, kind, party_id, share in rows:
+        named.setdefault((dataset, entity_key), []).append(
+            {"relation": relation, "kind": kind, "id": party_id, "share": share,
+             "status": statuses[(kind, party_id)] if kind in (CITIZEN, JURISTIC) else None})
+    return named
+
+
+def party_status(engine: Engine, kind: str, party_id: str) -> str:
+    with _Reader(engine) as reader:
+        return reader.statuses([(kind, party_id)])[(kind, party_id)]
 
 
 def record_view(engine: Engine, dataset: str, key: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = _live_record(conn, dataset, key)
-        return None if row is None else _with_parties(conn, row)
+    with _Reader(engine) as reader:
+        found = reader.rows(reader.sql.record, (dataset, key))
+        if not found:
+            return None
+        view = _record(found[0])
+        rows = reader.rows(reader.sql.parties_of_record, (dataset, key))
+        view["parties"] = _named(rows, reader.statuses(_parties_on(rows))).get((dataset, key), [])
+        return view
 
 
 def party_view(engine: Engine, kind: str, party_id: str) -> dict[str, Any] | None:
     """A citizen or juristic person: their own record, status, and every live record naming them."""
-    with engine.connect() as conn:
-        own = _live_record(conn, PARTY_DATASETS[kind], party_id)
-        linked_rows = conn.execute(_LINKED, {"kind": kind, "party_id": party_id}).mappings().all()
-        if own is None and not linked_rows:
+    with _Reader(engine) as reader:
+        own = reader.rows(reader.sql.record, (PARTY_DATASETS[kind], party_id))
+        linked = reader.rows(reader.sql.linked, (kind, party_id))
+        if not own and not linked:
             return None
+        rows = reader.rows(reader.sql.parties_of_linked, (kind, party_id)) if linked else []
+        statuses = reader.statuses([(kind, party_id), *_parties_on(rows)])
+        named = _named(rows, statuses)
         return {
             "kind": kind,
             "id": party_id,
-            "status": party_status(conn, kind, party_id),
-            "record": _record(own) if own is not None else None,
-            "linked": [{"relation": row["relation"], "share": row["share"], **_with_parties(conn, row)}
-                       for row in linked_rows],
+            "status": statuses[(kind, party_id)],
+            "record": _record(own[0]) if own else None,
+            "linked": [{"relation": row[10], "share": row[11], **_record(row), "parties": named.get((row[0], row[1]), [])}
+                       for row in linked],
         }
