@@ -22,7 +22,7 @@ import uvicorn
 from aiokafka.errors import KafkaError
 from fastapi import Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -36,11 +36,15 @@ from linkage.lookup_service import LookupService, Outcome, provenance
 from linkage.lookup_service import Request as Lookup
 from linkage.migrate import upgrade
 from linkage.policy import PERSON_DATASET, Decision, least_data
+from linkage.status_html import render as render_status
+from linkage.status_page import PROMETHEUS_BUDGET_S, StatusPage
 from linkage.views import party_status, party_view, record_view
 from monitoring import scrape_targets
 from monitoring.health_server import Readiness, metrics_payload
+from monitoring.status import PrometheusClient
 from streams.errors import GdxError
 from streams.settings import Settings
+from streams.topic_catalog import load_catalog
 
 log = logging.getLogger("gdx.lookup")
 
@@ -83,6 +87,8 @@ class LookupApp:
         self.follower = ConsentFollower(self.consents, settings.bootstrap_servers, settings.topic(CONSENT_TOPIC))
         self.service = LookupService(self.engine, registry or load_consumers(settings.consumers_file),
                                      self.consents, self.audit, lambda: self.follower.current(CONSENTS_CURRENT_TIMEOUT_S))
+        prometheus = PrometheusClient(settings.prometheus_query_url, PROMETHEUS_BUDGET_S)
+        self.status = StatusPage(self.engine, load_catalog().agencies, prometheus.url, prometheus.query)
         self.readiness = Readiness()
         self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
                                  else "audit chain not yet recovered and sealed on Kafka")
@@ -215,6 +221,12 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
     async def readyz() -> JSONResponse:
         status, body = parts.readiness.probe()
         return JSONResponse(body, status_code=status)
+
+    @app.get("/status", include_in_schema=False, response_class=HTMLResponse)
+    def status_page() -> HTMLResponse:
+        """Plain `def`: FastAPI runs it in its thread pool, so the index scan and the wait for
+        Prometheus never hold up the lookups on the event loop. No key: it shows only aggregates."""
+        return HTMLResponse(render_status(parts.status.report()))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
