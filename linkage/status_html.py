@@ -131,7 +131,7 @@ def render(report: StatusReport) -> str:
 {index_note}
 <table id="agencies">
 <thead><tr><th>Agency</th><th>Freshness p50 ({window})</th><th>Freshness p99 ({window})</th>
-<th>Published ({window})</th><th>Applied ({window})</th><th>Dead letters by reason ({window})</th>
+<th>Published (per s, {window})</th><th>Applied (per s, {window})</th><th>Dead letters by reason (per s, {window})</th>
 <th>Exchange success ({window})</th><th>Records in the index</th><th>Last change applied</th></tr></thead>
 <tbody>
 {rows}
@@ -139,7 +139,7 @@ def render(report: StatusReport) -> str:
 </table>
 <p>Freshness: from a change's commit at its agency to its being visible to lookups. Exchange success: of the
 changes the backbone finished with, the share applied rather than dead-lettered. Records: live records in the
-linkage index.</p>
+linkage index. {NONE}: nothing happened in the window.</p>
 </body>
 </html>
 """
