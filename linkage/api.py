@@ -1,6 +1,7 @@
 """The once-only lookup API (FastAPI): persons and businesses with their linked records, verify,
 and the data subject's own access view — under consent, purpose and least data, every request
-audited on `gdx.audit` before its answer leaves.
+audited on `gdx.audit` before its answer leaves. `/status` is the exchange's health, per agency, for
+a person to read (`linkage.status_page`): aggregates only, so it needs no key and is not audited.
 
 `create_app(settings)` builds the app; `lookup_server(settings)` wraps it in a uvicorn server on a
 socket bound up front (so a busy port is a clear error and port 0 is known before serving), and

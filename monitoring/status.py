@@ -94,8 +94,9 @@ def read_agencies(query: Query, budget_s: float) -> dict[str, AgencyRates]:
         futures = {name: pool.submit(query, promql) for name, promql in QUERIES.items()}
         done, pending = wait(futures.values(), timeout=budget_s, return_when=FIRST_EXCEPTION)
         for future in done:
-            if future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
+            error = future.exception()
+            if error is not None:
+                raise error
         if pending:
             raise PrometheusUnavailable(f"no answer within {budget_s:g} s")
         results = {name: future.result() for name, future in futures.items()}

@@ -56,8 +56,8 @@ def refusing(promql: str) -> list[Sample]:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = index_engine(f"sqlite:///{tmp_path / 'index.db'}")
+def engine(index_url: str) -> Iterator[Engine]:
+    engine = index_engine(index_url)
     upgrade(engine)
     yield engine
     engine.dispose()
@@ -154,6 +154,7 @@ def test_a_closed_port_is_connection_refused() -> None:
         PrometheusClient(f"http://127.0.0.1:{port}", timeout_s=1).query("up")
 
 
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
 def test_the_index_summary_counts_live_records_and_the_recent_ones_freshness(engine: Engine) -> None:
     seed_index(engine, NOW_MS)
     IndexStore(engine).apply([dataclasses.replace(index_event("dol.title-deed", version=2, change_type="DELETE"),
