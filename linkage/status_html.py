@@ -15,6 +15,8 @@ from linkage.status_page import AgencyStatus, StatusReport
 from monitoring.metrics import FRESHNESS_SLO_SECONDS
 
 REFRESH_S = 15
+SUCCESS_WARN_BELOW = 0.99
+"""Mark an agency's exchange success below this: the alerts page on dead letters above 1 %."""
 NONE = "—"
 UNAVAILABLE = "unavailable"
 
@@ -85,7 +87,7 @@ def _row(status: AgencyStatus, now_ms: int) -> str:
         flow = [_cell("published", rate(rates.published_per_s)), _cell("applied", rate(rates.applied_per_s)),
                 _cell("dead-letters", dead or "none", bad=any(v > 0 for v in rates.dead_letters_per_s.values())),
                 _cell("success", NONE if rates.success_ratio is None else f"{rates.success_ratio:.1%}",
-                      bad=rates.success_ratio is not None and rates.success_ratio < 0.99)]
+                      bad=rates.success_ratio is not None and rates.success_ratio < SUCCESS_WARN_BELOW)]
     else:
         p50 = index.freshness_p50_s if index else None
         p99 = index.freshness_p99_s if index else None
