@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools the project runs on, from Debian's packages, when they are missing:
 # Java 17+ and Maven (for the Kafka broker), Prometheus (its server and promtool, for monitoring and
-# the rule tests), PostgreSQL (the index's server database; the tests run their own instance).
+# the rule tests), PostgreSQL (the index's server database; the tests run their own instance),
+# Chromium (the status-page test renders the page in it, headless).
 # Needs root for apt-get; otherwise it says what to install.
 set -euo pipefail
 
@@ -16,6 +17,7 @@ java_ok || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

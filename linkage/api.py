@@ -1,6 +1,7 @@
 """The once-only lookup API (FastAPI): persons and businesses with their linked records, verify,
 and the data subject's own access view — under consent, purpose and least data, every request
-audited on `gdx.audit` before its answer leaves.
+audited on `gdx.audit` before its answer leaves. `/status` is the exchange's health, per agency, for
+a person to read (`linkage.status_page`): aggregates only, so it needs no key and is not audited.
 
 `create_app(settings)` builds the app; `lookup_server(settings)` wraps it in a uvicorn server on a
 socket bound up front (so a busy port is a clear error and port 0 is known before serving), and
@@ -23,7 +24,7 @@ import uvicorn
 from aiokafka.errors import KafkaError
 from fastapi import Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,11 +38,15 @@ from linkage.lookup_service import LookupService, Outcome, provenance
 from linkage.lookup_service import Request as Lookup
 from linkage.migrate import upgrade
 from linkage.policy import PERSON_DATASET, Decision, least_data
+from linkage.status_html import render as render_status
+from linkage.status_page import PROMETHEUS_BUDGET_S, StatusPage
 from linkage.views import party_status, party_view, record_view
 from monitoring import scrape_targets
 from monitoring.health_server import Readiness, metrics_payload
+from monitoring.status import PrometheusClient
 from streams.errors import GdxError
 from streams.settings import Settings
+from streams.topic_catalog import load_catalog
 
 log = logging.getLogger("gdx.lookup")
 
@@ -84,6 +89,8 @@ class LookupApp:
         self.follower = ConsentFollower(self.consents, settings.bootstrap_servers, settings.topic(CONSENT_TOPIC))
         self.service = LookupService(self.engine, registry or load_consumers(settings.consumers_file),
                                      self.consents, self.audit, lambda: self.follower.current(CONSENTS_CURRENT_TIMEOUT_S))
+        prometheus = PrometheusClient(settings.prometheus_query_url, PROMETHEUS_BUDGET_S)
+        self.status = StatusPage(self.engine, load_catalog().agencies, prometheus.url, prometheus.query)
         self.readiness = Readiness()
         self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
                                  else "audit chain not yet recovered and sealed on Kafka")
@@ -216,6 +223,12 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
     async def readyz() -> JSONResponse:
         status, body = parts.readiness.probe()
         return JSONResponse(body, status_code=status)
+
+    @app.get("/status", include_in_schema=False, response_class=HTMLResponse)
+    def status_page() -> HTMLResponse:
+        """Plain `def`: FastAPI runs it in its thread pool, so the index scan and the wait for
+        Prometheus never hold up the lookups on the event loop. No key: it shows only aggregates."""
+        return HTMLResponse(render_status(parts.status.report()))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:

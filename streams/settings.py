@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         default=5.0, ge=1.0, le=60.0, description="scrape and rule-evaluation interval of the local Prometheus"
     )
     prometheus_start_timeout_s: float = Field(default=30.0, gt=0, description="wait for Prometheus to be ready")
+    prometheus_url: str | None = Field(
+        default=None, pattern=r"^https?://\S+$",
+        description="the Prometheus the lookup API's status page reads; unset: the project's own on prometheus_port",
+    )
     lag_monitor_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of the lag monitor (0: a free one, announced)"
     )
@@ -133,6 +137,11 @@ class Settings(BaseSettings):
     def index_database_url(self) -> str:
         """The linkage index's database: the configured URL, or the embedded SQLite default."""
         return self.index_url or f"sqlite:///{(self.state_dir / 'index.db').resolve()}"
+
+    @property
+    def prometheus_query_url(self) -> str:
+        """Where the status page asks Prometheus: the configured URL, or the project's own."""
+        return self.prometheus_url or f"http://127.0.0.1:{self.prometheus_port}"
 
     def client_port(self, node_id: int) -> int:
         """Client port of local broker `node_id` (1-based); controllers sit one above."""

@@ -44,6 +44,8 @@ def test_up_prints_where_and_stops_everything_in_reverse_order_on_sigterm(tmp_pa
         assert stack.row("Prometheus") == f"http://127.0.0.1:{prometheus_port}"
         assert any("created now" in line for line in stack.lines), stack.output
         assert stack.row("lookup API (OpenAPI)").endswith("/docs")
+        with urllib.request.urlopen(stack.row("status page"), timeout=10) as page:
+            assert page.status == 200 and b"<title>GDX exchange status</title>" in page.read()
         for name in ("lag monitor", "worker", "lookup API", "agencies"):
             metrics_url = stack.row(name)
             assert metrics_url.startswith("http://127.0.0.1:") and metrics_url.endswith("/metrics")

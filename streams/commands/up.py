@@ -140,6 +140,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             _row(process.spec.name, process.metrics_url)
             if process.spec.name == "lookup API":
                 _row("lookup API (OpenAPI)", process.metrics_url.removesuffix("/metrics") + "/docs")
+                _row("status page", process.metrics_url.removesuffix("/metrics") + "/status")
         _row("logs", str(stack.log_dir))
         print("Every process also answers /healthz and /readyz. Press Ctrl-C to stop.", flush=True)
         _watch(stack)

@@ -1,0 +1,108 @@
+"""The status page's content: per agency, freshness, rates and errors from Prometheus, and the
+index's own records and last applied change — or, without Prometheus, freshness from the index.
+
+Why it degrades instead of failing: the page is read when something is wrong, which is when
+Prometheus may be the thing that is down. A Prometheus that does not answer within the budget, or
+an index that cannot be read, becomes a plain sentence on the page, never an error page.
+
+Why a cache: the index summary scans `records`, and the lookup API shares that database with the
+lookups; however many people keep the page open, the scan runs at most once per `cache_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from linkage.index_summary import AgencyIndexSummary, summarise
+from monitoring.status import AgencyRates, PrometheusUnavailable, Query, read_agencies
+
+log = logging.getLogger("gdx.status")
+
+WINDOW_S = 300
+"""The window of rates and freshness: the recording rules' 5 minutes."""
+PROMETHEUS_BUDGET_S = 2.0
+"""How long the page waits for Prometheus before it says "unavailable"."""
+CACHE_S = 5.0
+
+
+@dataclass(frozen=True)
+class AgencyStatus:
+    agency: str
+    name: str
+    index: AgencyIndexSummary | None
+    """None when the index could not be read."""
+    rates: AgencyRates | None
+    """None when Prometheus did not answer; an empty AgencyRates when it holds no series for the agency."""
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    generated_ms: int
+    prometheus_url: str
+    prometheus_problem: str | None
+    index_problem: str | None
+    agencies: tuple[AgencyStatus, ...]
+    window_s: int = WINDOW_S
+
+
+class StatusPage:
+    """Builds the report for the catalog's agencies, at most once per `cache_s`."""
+
+    def __init__(self, engine: Engine, agencies: dict[str, str], prometheus_url: str, query: Query,
+                 budget_s: float = PROMETHEUS_BUDGET_S, cache_s: float = CACHE_S,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.agencies = agencies
+        self.prometheus_url = prometheus_url
+        self.query = query
+        self.budget_s = budget_s
+        self.cache_s = cache_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cached: StatusReport | None = None
+        self._last_problem: str | None = None
+
+    def report(self) -> StatusReport:
+        with self._lock:
+            now = self.clock()
+            if self._cached is None or now - self._cached.generated_ms / 1000 >= self.cache_s:
+                self._cached = self._build(int(now * 1000))
+            return self._cached
+
+    def _build(self, now_ms: int) -> StatusReport:
+        rates: dict[str, AgencyRates] | None
+        try:
+            rates = read_agencies(self.query, self.budget_s)
+            problem = None
+        except PrometheusUnavailable as exc:
+            rates, problem = None, str(exc)
+        self._note(problem)
+        try:
+            index: dict[str, AgencyIndexSummary] | None = summarise(self.engine, now_ms, WINDOW_S * 1000,
+                                                                    with_freshness=rates is None)
+            index_problem = None
+        except SQLAlchemyError as exc:
+            log.warning("status page cannot read the index", extra={"error": str(exc).splitlines()[0][:300]})
+            index, index_problem = None, type(exc).__name__
+        return StatusReport(
+            generated_ms=now_ms, prometheus_url=self.prometheus_url, prometheus_problem=problem,
+            index_problem=index_problem,
+            agencies=tuple(AgencyStatus(
+                agency, name, None if index is None else index.get(agency, AgencyIndexSummary()),
+                None if rates is None else rates.get(agency, AgencyRates())) for agency, name in self.agencies.items()))
+
+    def _note(self, problem: str | None) -> None:
+        """Log Prometheus going away and coming back, once each, not on every page view."""
+        if problem != self._last_problem:
+            if problem is None:
+                log.info("status page: Prometheus answers again", extra={"url": self.prometheus_url})
+            else:
+                log.warning("status page: Prometheus unavailable", extra={"url": self.prometheus_url, "error": problem})
+        self._last_problem = problem

@@ -1,0 +1,117 @@
+"""Each agency's rates, errors and freshness as Prometheus sees them, for the status page.
+
+Why plain Python behind one seam: the page must render whatever Prometheus does — answer, stay
+silent, answer slowly, hold no series for an agency — and tests must be able to play each of those
+without a Prometheus. `read_agencies` takes a `Query` (PromQL in, the instant vector's samples out);
+`PrometheusClient.query` is the production one. The expressions read the recording rules
+(`monitoring/rules/recording.yml`), so the page shows the numbers the alerts and the dashboard use.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+Sample = dict[str, Any]
+"""One element of an instant vector: `{"metric": {labels}, "value": [unix time, "string value"]}`."""
+
+Query = Callable[[str], list[Sample]]
+"""Runs one instant PromQL query; raises `PrometheusUnavailable` when there is no answer."""
+
+QUERIES = {
+    "freshness_p50_s": "agency:gdx_freshness_seconds:p50_5m",
+    "freshness_p99_s": "agency:gdx_freshness_seconds:p99_5m",
+    "published_per_s": "sum by (agency) (agency_dataset:gdx_events_published:rate5m)",
+    "applied_per_s": "sum by (agency) (agency_dataset:gdx_events_applied:rate5m)",
+    "success_ratio": "agency:gdx_exchange_success:ratio_rate5m",
+    "dead_letters_per_s": "sum by (agency, reason) (agency_dataset_reason:gdx_events_dead_lettered:rate5m)",
+}
+"""What the page shows per agency, each over the rules' 5-minute window."""
+
+
+class PrometheusUnavailable(Exception):
+    """Prometheus gave no usable answer (down, slow, or an error); the message says which, in a line."""
+
+
+@dataclass(frozen=True)
+class AgencyRates:
+    """One agency's row as Prometheus sees it; None where it holds no series (no traffic in 5 minutes)."""
+
+    freshness_p50_s: float | None = None
+    freshness_p99_s: float | None = None
+    published_per_s: float | None = None
+    applied_per_s: float | None = None
+    success_ratio: float | None = None
+    dead_letters_per_s: dict[str, float] = field(default_factory=dict)
+
+
+class PrometheusClient:
+    """Instant queries against Prometheus's HTTP API, each bounded by a socket timeout."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def query(self, promql: str) -> list[Sample]:
+        address = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+        try:
+            with urllib.request.urlopen(address, timeout=self.timeout_s) as answer:
+                body = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            raise PrometheusUnavailable(f"answered HTTP {exc.code}") from None
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise PrometheusUnavailable(getattr(reason, "strerror", None) or str(reason)) from None
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error", "unknown error") if isinstance(body, dict) else "not a query answer"
+            raise PrometheusUnavailable(f"query failed: {error}")
+        result = (body.get("data") or {}).get("result")
+        if not isinstance(result, list):
+            raise PrometheusUnavailable("query failed: the answer holds no result list")
+        return result
+
+
+def _number(sample: Sample) -> float | None:
+    """The sample's value; NaN (a quantile of nothing) counts as no value."""
+    value = float(sample["value"][1])
+    return None if value != value else value
+
+
+def read_agencies(query: Query, budget_s: float) -> dict[str, AgencyRates]:
+    """Every agency Prometheus has series for, with its rates, errors and freshness.
+
+    The queries run side by side and must all answer within `budget_s`, so a slow Prometheus costs
+    the page at most that long; a query still running afterwards finishes in its own thread.
+    """
+    pool = ThreadPoolExecutor(max_workers=len(QUERIES), thread_name_prefix="status-query")
+    try:
+        futures = {name: pool.submit(query, promql) for name, promql in QUERIES.items()}
+        done, pending = wait(futures.values(), timeout=budget_s, return_when=FIRST_EXCEPTION)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                raise error
+        if pending:
+            raise PrometheusUnavailable(f"no answer within {budget_s:g} s")
+        results = {name: future.result() for name, future in futures.items()}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    values: dict[str, dict[str, Any]] = {}
+    for name, samples in results.items():
+        for sample in samples:
+            agency = sample["metric"].get("agency")
+            number = _number(sample)
+            if agency is None or number is None:
+                continue
+            row = values.setdefault(agency, {"dead_letters_per_s": {}})
+            if name == "dead_letters_per_s":
+                row[name][sample["metric"].get("reason", "unknown")] = number
+            else:
+                row[name] = number
+    return {agency: AgencyRates(**row) for agency, row in values.items()}
