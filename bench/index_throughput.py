@@ -96,7 +96,7 @@ def stage_breakdown(messages: list, topic_datasets: dict[str, str], index_url: s
     return {"decode": decode_s, "validate": validate_s, "apply+commit": time.perf_counter() - began}
 
 
-def worker_run(env: dict[str, str], bootstrap: str, group: str, tps: list[TopicPartition]) -> tuple[float, float]:
+def worker_run(env: dict[str, str], bootstrap: str, prefix: str, tps: list[TopicPartition]) -> tuple[float, float]:
     """(events/s from the worker's first commit to caught up, seconds from its start to its first commit)."""
     began = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
@@ -104,7 +104,7 @@ def worker_run(env: dict[str, str], bootstrap: str, group: str, tps: list[TopicP
     first: tuple[float, int] | None = None
     try:
         while True:
-            done, committed, total = asyncio.run(worker_progress(bootstrap, group, tps))
+            done, committed, total = asyncio.run(worker_progress(bootstrap, f"{prefix}gdx-index", tps))
             now = time.perf_counter()
             if first is None and committed > 0:
                 first = (now, committed)
@@ -144,8 +144,6 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--index-url", default=None, help="default: SQLite in a temporary directory")
-    parser.add_argument("--decode-processes", default="0,1",
-                        help="decoding processes beside the pipeline and the worker, each value measured")
     args = parser.parse_args()
     with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp:
         state = Path(tmp)
@@ -160,41 +158,27 @@ def main() -> int:
                         "--store-dir", str(state / "agencies")], env=env, check=True, stdout=subprocess.DEVNULL)
         topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
         tps = asyncio.run(topic_partitions(bootstrap, list(topic_datasets)))
-        variants = [int(n) for n in args.decode_processes.split(",")]
-        bare_rates: list[float] = []
-        pipeline_rates: dict[int, list[float]] = {n: [] for n in variants}
+        bare_rates, pipeline_rates = [], []
         total = 0
         for round_ in range(1, args.rounds + 1):
             total, seconds, _ = asyncio.run(bare_read(bootstrap, tps))
             bare_rates.append(total / seconds)
-            line = f"round {round_}: bare consumer {bare_rates[-1]:,.0f} ev/s"
-            for processes in variants:
-                engine = index_engine(index_url)
-                drop_all(engine)
-                upgrade(engine)
-                report = asyncio.run(replay(engine, bootstrap, topic_datasets, progress=False,
-                                            decode_processes=processes))
-                pipeline_rates[processes].append(report.rate)
-                line += f", pipeline ({processes} decoding processes) {report.rate:,.0f} ev/s"
-            print(f"{line} ({total:,} events)", flush=True)
+            engine = index_engine(index_url)
+            drop_all(engine)
+            upgrade(engine)
+            report = asyncio.run(replay(engine, bootstrap, topic_datasets, progress=False))
+            pipeline_rates.append(report.rate)
+            print(f"round {round_}: bare consumer {bare_rates[-1]:,.0f} ev/s, pipeline into index {report.rate:,.0f} ev/s "
+                  f"({total:,} events)", flush=True)
         _, _, messages = asyncio.run(bare_read(bootstrap, tps, keep=True))
         stages = stage_breakdown(messages, topic_datasets, index_url)
-        worker_rates = {}
-        for processes in variants:
-            group = f"{prefix}gdx-index-{processes}"
-            worker_env = {**env, "GDX_DECODE_PROCESSES": str(processes), "GDX_WORKER_GROUP": group,
-                          "GDX_INDEX_URL": f"sqlite:///{state / f'worker-{processes}.db'}"}
-            worker_rates[processes] = worker_run(worker_env, bootstrap, group, tps)
-        bare = max(bare_rates)
+        worker_rate, start_up_s = worker_run(env, bootstrap, prefix, tps)
+        bare, pipeline = max(bare_rates), max(pipeline_rates)
         print(f"\nevents: {total:,} (scale {args.scale:,}), index {index_url.split(':')[0]}")
-        print(f"bare aiokafka consumer                     {bare:>10,.0f} events/s")
-        for processes in variants:
-            pipeline = max(pipeline_rates[processes])
-            print(f"pipeline into the index, {processes} decoding proc.  {pipeline:>10,.0f} events/s   "
-                  f"ratio {pipeline / bare:.3f}")
-        for processes, (worker_rate, start_up_s) in worker_rates.items():
-            print(f"faust worker, {processes} decoding proc.         {worker_rate:>10,.0f} events/s   "
-                  f"ratio {worker_rate / bare:.3f} (first commit {start_up_s:.1f} s after start)")
+        print(f"bare aiokafka consumer      {bare:>10,.0f} events/s")
+        print(f"pipeline into the index     {pipeline:>10,.0f} events/s   ratio {pipeline / bare:.3f}")
+        print(f"faust worker (gdx worker)   {worker_rate:>10,.0f} events/s   ratio {worker_rate / bare:.3f} "
+              f"(first commit {start_up_s:.1f} s after start)")
         busiest = max(stages, key=stages.__getitem__)
         print("stage costs over the same events: " + ", ".join(
             f"{name} {seconds:.2f} s ({total / seconds:,.0f}/s)" for name, seconds in stages.items())

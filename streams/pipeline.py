@@ -74,28 +74,18 @@ class PipelineResult:
     batch: BatchResult = field(default_factory=BatchResult)
 
 
-@dataclass
-class DecodedBatch:
-    """A batch after decode and validation, before the index: what a decoding process hands back."""
-
-    outcomes: list[str] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    slots: list[int] = field(default_factory=list)  # where each event's outcome goes in `outcomes`
-    events: list[IndexEvent] = field(default_factory=list)
-
-
-class Decoder:
-    """Decode and validate: the CPU-bound half of the pipeline, which needs no database, so it can
-    run in another process while this one applies the previous batch (see streams/decoding.py)."""
-
-    def __init__(self, catalog: SchemaCatalog, topic_datasets: dict[str, str]) -> None:
+class Pipeline:
+    def __init__(self, catalog: SchemaCatalog, store: IndexStore, topic_datasets: dict[str, str]) -> None:
         """`topic_datasets` maps each physical change topic to its dataset (`<agency>.<dataset>`)."""
         self.codec = Codec(catalog)
+        self.store = store
         self.topic_datasets = topic_datasets
         self._schema_of = {f"{agency}.{dataset}": name for (agency, dataset), name in catalog.datasets.items()}
 
-    def decode(self, batch: Sequence[SourceRecord]) -> DecodedBatch:
-        result = DecodedBatch()
+    def process(self, batch: Sequence[SourceRecord]) -> PipelineResult:
+        result = PipelineResult()
+        slots: list[int] = []
+        events: list[IndexEvent] = []
         for record in batch:
             dataset = self.topic_datasets[record.topic]
             if record.value is None:
@@ -107,9 +97,12 @@ class Decoder:
                 result.outcomes.append(DEAD_LETTER)
                 result.dead_letters.append(DeadLetter(record, dataset, exc.reason, str(exc)))
                 continue
-            result.slots.append(len(result.outcomes))
+            slots.append(len(result.outcomes))
             result.outcomes.append(APPLIED)
-            result.events.append(event)
+            events.append(event)
+        result.batch = self.store.apply(events)
+        for slot, outcome in zip(slots, result.batch.outcomes):
+            result.outcomes[slot] = outcome
         return result
 
     def _event(self, dataset: str, value: bytes) -> IndexEvent:
@@ -118,24 +111,6 @@ class Decoder:
             raise _SchemaMismatch(f"{decoded.schema_name} on the topic of {dataset}")
         validate_event(decoded)
         return IndexEvent.from_record(dataset, decoded.record)
-
-
-class Pipeline:
-    def __init__(self, catalog: SchemaCatalog, store: IndexStore, topic_datasets: dict[str, str]) -> None:
-        self.decoder = Decoder(catalog, topic_datasets)
-        self.store = store
-        self.topic_datasets = topic_datasets
-
-    def process(self, batch: Sequence[SourceRecord]) -> PipelineResult:
-        return self.apply(self.decoder.decode(batch))
-
-    def apply(self, decoded: DecodedBatch) -> PipelineResult:
-        """Write a decoded batch to the index: one transaction, the outcomes filled in."""
-        result = PipelineResult(outcomes=list(decoded.outcomes), dead_letters=decoded.dead_letters)
-        result.batch = self.store.apply(decoded.events)
-        for slot, outcome in zip(decoded.slots, result.batch.outcomes):
-            result.outcomes[slot] = outcome
-        return result
 
 
 class _SchemaMismatch(CodecError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
@@ -20,8 +20,7 @@ from sqlalchemy import Engine
 from linkage.index_store import IndexStore
 from schemas.catalog import load_schema_catalog
 from streams.kafka_probe import topic_partitions
-from streams.decoding import Decoding
-from streams.pipeline import DecodedBatch, Pipeline, SourceRecord
+from streams.pipeline import Pipeline, SourceRecord
 
 
 @dataclass
@@ -36,17 +35,13 @@ class ReplayReport:
 
 
 async def replay(engine: Engine, bootstrap_servers: str, topic_datasets: dict[str, str],
-                 batch_size: int = 2000, progress: bool = True, decode_processes: int = 0) -> ReplayReport:
-    """Replay into `engine`. With `decode_processes`, batches are decoded in that many other
-    processes while this one fetches and applies: up to `decode_processes + 1` batches ahead."""
+                 batch_size: int = 2000, progress: bool = True) -> ReplayReport:
     pipeline = Pipeline(load_schema_catalog(), IndexStore(engine), topic_datasets)
-    decoding = Decoding(pipeline.decoder, decode_processes)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     report = ReplayReport()
     began = last_print = time.monotonic()
-    ahead: deque[tuple[int, asyncio.Future[DecodedBatch]]] = deque()
     try:
         partitions = await topic_partitions(bootstrap_servers, list(topic_datasets))
         consumer.assign(partitions)
@@ -54,32 +49,25 @@ async def replay(engine: Engine, bootstrap_servers: str, topic_datasets: dict[st
         ends = await consumer.end_offsets(partitions)
         remaining = {tp for tp in partitions if ends[tp] > 0}
         total = sum(ends.values())
-        while remaining or ahead:
-            if remaining and len(ahead) <= decode_processes:
-                batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch_size)
-                batch: list[SourceRecord] = []
-                for tp, messages in batches.items():
-                    for m in messages:
-                        if m.offset < ends[tp]:
-                            batch.append(SourceRecord(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers)))
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-                if batch:
-                    ahead.append((len(batch), decoding.submit(batch)))
-                continue
-            count, decoded = ahead.popleft()
-            result = await asyncio.to_thread(pipeline.apply, await decoded)
-            report.records += count
-            report.outcomes.update(result.outcomes)
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch_size)
+            batch: list[SourceRecord] = []
+            for tp, messages in batches.items():
+                for m in messages:
+                    if m.offset < ends[tp]:
+                        batch.append(SourceRecord(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers)))
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            if batch:
+                result = await asyncio.to_thread(pipeline.process, batch)
+                report.records += len(batch)
+                report.outcomes.update(result.outcomes)
             if progress and time.monotonic() - last_print >= 1.0:
                 last_print = time.monotonic()
                 rate = report.records / (last_print - began)
                 print(f"\rreplayed {report.records:,}/{total:,} records ({rate:,.0f}/s)", end="", file=sys.stderr,
                       flush=True)
     finally:
-        for _, pending in ahead:
-            pending.cancel()
-        decoding.close()
         await consumer.stop()
     report.seconds = time.monotonic() - began
     if progress:

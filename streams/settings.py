@@ -80,13 +80,6 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of a stream worker (0: a free one, announced)"
     )
-    worker_group: str | None = Field(
-        default=None, description="consumer group of the stream workers; unset: <topic prefix>gdx-index"
-    )
-    decode_processes: int = Field(
-        default=0, ge=0, le=16,
-        description="processes that decode and validate beside a worker or a rebuild (0: in the process itself)",
-    )
     agencies_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of `gdx simulate` (0: a free one, announced)"
     )

@@ -28,7 +28,6 @@ from linkage.subscriptions import load_subscriptions
 from monitoring import scrape_targets
 from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
-from streams.decoding import Decoding
 from streams.pipeline import Pipeline, SourceRecord
 from streams.settings import Settings
 from streams.topic_catalog import dead_letter_topic, load_catalog, notify_topic
@@ -58,7 +57,7 @@ class KafkaSink:
 
 
 def group_id(settings: Settings) -> str:
-    return settings.worker_group or f"{settings.topic_prefix}gdx-index"
+    return f"{settings.topic_prefix}gdx-index"
 
 
 def build_core(settings: Settings, sink: KafkaSink) -> WorkerCore:
@@ -68,13 +67,11 @@ def build_core(settings: Settings, sink: KafkaSink) -> WorkerCore:
     subscriptions = load_subscriptions()
     store = IndexStore(engine, subscriptions)
     topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
-    pipeline = Pipeline(load_schema_catalog(), store, topic_datasets)
     return WorkerCore(
-        pipeline,
+        Pipeline(load_schema_catalog(), store, topic_datasets),
         sink,
         dead_letter_topics={settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets},
         notify_topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in subscriptions},
-        decoding=Decoding(pipeline.decoder, settings.decode_processes),
     )
 
 
@@ -117,9 +114,8 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
         await asyncio.to_thread(core.publish_pending_links)
 
     @app.on_before_shutdown.connect
-    def _stop_side_services(*_: Any, **__: Any) -> None:
+    def _stop_health(*_: Any, **__: Any) -> None:
         health.stop()
-        core.decoding.close()
 
     # One agent over every change topic: each batch is one index transaction whatever topics it
     # spans, so no two batches wait on each other's write lock; order per partition is kept.

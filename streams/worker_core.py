@@ -19,8 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from linkage.index_store import now_ms
 from monitoring import metrics
-from streams.decoding import Decoding
-from streams.pipeline import METRIC_REASON, DecodedBatch, Pipeline, PipelineResult, SourceRecord
+from streams.pipeline import METRIC_REASON, Pipeline, PipelineResult, SourceRecord
 
 log = logging.getLogger("gdx.worker")
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -34,15 +33,14 @@ class Sink(Protocol):
 
 class WorkerCore:
     def __init__(self, pipeline: Pipeline, sink: Sink, dead_letter_topics: dict[str, str],
-                 notify_topics: dict[str, str], decoding: Decoding | None = None) -> None:
+                 notify_topics: dict[str, str]) -> None:
         self.pipeline = pipeline
-        self.decoding = decoding or Decoding(pipeline.decoder, processes=0)
         self.sink = sink
         self.dead_letter_topics = dead_letter_topics
         self.notify_topics = notify_topics
 
     async def handle(self, records: Sequence[SourceRecord]) -> PipelineResult:
-        result = await self._apply_with_retries(await self.decoding.decode(records))
+        result = await self._process_with_retries(records)
         await asyncio.gather(*(
             self.sink.send(self.dead_letter_topics[dead.record.topic], dead.record.key, dead.record.value or b"",
                            dead.headers())
@@ -53,11 +51,11 @@ class WorkerCore:
         self._count(records, result)
         return result
 
-    async def _apply_with_retries(self, decoded: DecodedBatch) -> PipelineResult:
+    async def _process_with_retries(self, records: Sequence[SourceRecord]) -> PipelineResult:
         """A database that is briefly unavailable delays the batch; it never drops it."""
         for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
             try:
-                return await asyncio.to_thread(self.pipeline.apply, decoded)
+                return await asyncio.to_thread(self.pipeline.process, records)
             except OperationalError as exc:
                 if delay is None:
                     raise

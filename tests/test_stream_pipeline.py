@@ -14,7 +14,6 @@ from linkage.subscriptions import load_subscriptions
 from linkage_support import CATALOG, CODEC, SCHEMA_OF, decoded_record, encode
 from monitoring import metrics
 from schemas.examples import MALEE, SOMCHAI
-from streams.decoding import Decoding
 from streams.pipeline import DEAD_LETTER, TOMBSTONE, Pipeline, SourceRecord
 from streams.worker_core import WorkerCore
 
@@ -92,21 +91,3 @@ async def test_worker_sends_dead_letters_and_notifications_and_counts(pipeline: 
     assert metrics.EVENTS_APPLIED.labels(agency="dopa", dataset="death")._value.get() == applied + 1
     assert metrics.EVENTS_DEAD_LETTERED.labels(agency="dlt", dataset="vehicle",
                                                reason="undecodable")._value.get() == dead + 1
-
-
-async def test_a_decoding_process_gives_the_same_batch_as_decoding_in_process(pipeline: Pipeline) -> None:
-    """The worker's and the rebuild's optional decoding processes: same outcomes, same dead letters
-    (original bytes and headers kept across the process boundary), batches back in order."""
-    good = _valid("dlt.vehicle")
-    batches = [[_record("gdx.dlt.vehicle.v1", good, 0), _record("gdx.dlt.vehicle.v1", b"junk", 1)],
-                [_record("gdx.dopa.person.v1", _valid("dopa.person"), 2), _record("gdx.dopa.person.v1", None, 3)]]
-    inline = [pipeline.decoder.decode(batch) for batch in batches]
-    decoding = Decoding(pipeline.decoder, processes=1)
-    try:
-        futures = [decoding.submit(batch) for batch in batches]
-        remote = [await future for future in futures]
-    finally:
-        decoding.close()
-    assert remote == inline
-    assert remote[0].dead_letters[0].record.value == b"junk"
-    assert remote[0].dead_letters[0].headers()[0] == ("traceparent", b"00-abc")

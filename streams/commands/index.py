@@ -85,8 +85,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     target = index_engine(args.into) if args.into else live
     drop_all(target)
     upgrade(target)
-    report = asyncio.run(replay(target, settings.bootstrap_servers, _topic_datasets(settings),
-                               decode_processes=settings.decode_processes))
+    report = asyncio.run(replay(target, settings.bootstrap_servers, _topic_datasets(settings)))
     after = index_digest(target)
     print(f"replayed {report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f} records/s): "
           + ", ".join(f"{k} {v:,}" for k, v in sorted(report.outcomes.items())))
