@@ -6,6 +6,13 @@ version not above the held one is stale and dropped; a version that skips ahead 
 gap recorded; the newest applied version of each entity replaces its record and its links; every
 event id is remembered with its outcome; matching notifications are queued in the notify outbox.
 A crash before the commit leaves no trace, and the re-delivered batch is applied afresh.
+
+A subscription's condition ("the deceased owned a vehicle") is asked as of the watched change's
+source time, not as of the moment the worker applies it: the worker meets a death and the
+vehicle's versions in whatever order their partitions and batches happen to interleave, so an
+inheritance may already have replaced the owner, or the vehicle may not have arrived yet. Links
+that newer versions replace are therefore kept with the source-time span they held for, and a
+link that arrives after the change it satisfies still notifies, once.
 """
 
 from __future__ import annotations
@@ -19,14 +26,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, case, delete, exists, func, insert, select
 
 from linkage.index_event import IndexEvent
-from linkage.link_rules import PARTY_DATASETS, links_of
+from linkage.link_rules import PARTY_DATASETS, Link, links_of
 from linkage.subscriptions import Subscription
-from linkage.tables import links, notify_outbox, records, version_gaps
+from linkage.tables import links, notified, notify_outbox, records, version_gaps
 from schemas.json_form import to_json
 
 APPLIED = "applied"
 DUPLICATE = "duplicate"
 STALE = "stale"
+
+_LINKED_RECORDS = "links l JOIN records r ON r.dataset = l.dataset AND r.entity_key = l.entity_key"
 
 
 def now_ms() -> int:
@@ -44,10 +53,50 @@ class BatchResult:
     applied_ms: int = 0
 
 
-def _by_dataset(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+@dataclass(frozen=True, slots=True)
+class _Stated:
+    """The links one applied version states, and the source time a later version of the same
+    batch replaced them at (None: they are the record's links now)."""
+
+    event: IndexEvent
+    links: list[Link]
+    until_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Watched:
+    """A change a subscription watches, about one of its parties."""
+
+    dataset: str
+    entity_key: str
+    entity_version: int
+    change_type: str
+    event_id: str
+    trace_id: str
+    source_ms: int
+    party_kind: str
+    party_id: str
+
+
+def _links(event: IndexEvent) -> list[Link]:
+    return links_of(event.dataset, event.entity_key, event.payload, list(event.citizen_ids), list(event.juristic_ids))
+
+
+def _stated(events: list[IndexEvent]) -> list[_Stated]:
+    following: dict[tuple[str, str], int] = {}
+    stated = []
+    for event in reversed(events):
+        stated.append(_Stated(event, _links(event), following.get(event.key)))
+        following[event.key] = event.source_ms
+    return stated[::-1]
+
+
+def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Pairs grouped by their first item (keys by dataset, party IDs by kind), for IN lists that
+    the (dataset, key) and (kind, ID) indexes can serve."""
     grouped: dict[str, list[str]] = {}
-    for dataset, entity_key in keys:
-        grouped.setdefault(dataset, []).append(entity_key)
+    for first, second in pairs:
+        grouped.setdefault(first, []).append(second)
     return grouped
 
 
@@ -60,6 +109,12 @@ class IndexStore:
     def __init__(self, engine: Engine, subscriptions: Sequence[Subscription] = ()) -> None:
         self.engine = engine
         self.subscriptions = tuple(subscriptions)
+        # The datasets whose replaced links a subscription's condition may still need; None: all,
+        # since a subscription without linked_to lists the party's every link in its notices.
+        self._history_datasets: frozenset[str] | None = (
+            None if any(not s.linked_to for s in self.subscriptions)
+            else frozenset().union(*(s.linked_to for s in self.subscriptions))
+        )
         self._ph = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         columns = [c.name for c in records.columns]
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("dataset", "entity_key"))
@@ -69,6 +124,13 @@ class IndexStore:
         )
         link_columns = [c.name for c in links.columns if c.name != "id"]
         self._insert_link = f"INSERT INTO links ({', '.join(link_columns)}) VALUES ({self._in(len(link_columns))})"
+        history_columns = "dataset, entity_key, relation, party_kind, party_id, valid_from_ms, valid_to_ms"
+        self._insert_history = f"INSERT INTO link_history ({history_columns}) VALUES ({self._in(7)})"
+        self._retire_links = (
+            f"INSERT INTO link_history ({history_columns}) "
+            f"SELECT l.dataset, l.entity_key, l.relation, l.party_kind, l.party_id, r.source_ms, CAST({self._ph} AS BIGINT) "
+            f"FROM {_LINKED_RECORDS} WHERE l.dataset = {self._ph} AND l.entity_key = {self._ph}"
+        )
 
     def apply(self, events: Sequence[IndexEvent], applied_ms: int | None = None) -> BatchResult:
         result = BatchResult(applied_ms=applied_ms or now_ms())
@@ -77,6 +139,7 @@ class IndexStore:
         with self.engine.begin() as conn:
             seen = self._processed(conn, [e.event_id for e in events])
             held = self._held_versions(conn, list({e.key for e in events}))
+            held_before = set(held)
             newest: dict[tuple[str, str], IndexEvent] = {}
             processed_rows, gap_rows = [], []
             for event in events:
@@ -98,6 +161,8 @@ class IndexStore:
                     outcome = APPLIED
                 result.outcomes.append(outcome)
                 processed_rows.append((event.event_id, outcome, result.applied_ms))
+            stated = _stated([e for e in result.applied if self._keeps_history(e.dataset)])
+            self._write_history(conn, stated, held_before)
             self._write_records(conn, list(newest.values()), result.applied_ms)
             if processed_rows:
                 conn.exec_driver_sql(
@@ -106,7 +171,7 @@ class IndexStore:
             if gap_rows:
                 conn.execute(insert(version_gaps), gap_rows)
             result.gaps = len(gap_rows)
-            result.notifications = self._queue_notifications(conn, result.applied, result.applied_ms)
+            result.notifications = self._queue_notifications(conn, result.applied, stated, result.applied_ms)
         return result
 
     @staticmethod
@@ -114,6 +179,9 @@ class IndexStore:
         if held is None:
             return event.entity_version > 1 and event.change_type != "SNAPSHOT"
         return event.entity_version > held + 1
+
+    def _keeps_history(self, dataset: str) -> bool:
+        return self._history_datasets is None or dataset in self._history_datasets
 
     def _in(self, count: int) -> str:
         return ", ".join([self._ph] * count)
@@ -127,7 +195,7 @@ class IndexStore:
 
     def _held_versions(self, conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
         held: dict[tuple[str, str], int] = {}
-        for dataset, entity_keys in _by_dataset(keys).items():
+        for dataset, entity_keys in _grouped(keys).items():
             for chunk in _chunks(entity_keys):
                 sql = (f"SELECT entity_key, entity_version FROM records WHERE dataset = {self._ph} "
                        f"AND entity_key IN ({self._in(len(chunk))})")
@@ -145,7 +213,7 @@ class IndexStore:
              e.published_ms, applied_ms)
             for e in events
         ])
-        for dataset, entity_keys in _by_dataset([e.key for e in events]).items():
+        for dataset, entity_keys in _grouped([e.key for e in events]).items():
             for chunk in _chunks(entity_keys):
                 sql = f"DELETE FROM links WHERE dataset = {self._ph} AND entity_key IN ({self._in(len(chunk))})"
                 conn.exec_driver_sql(sql, (dataset, *chunk))
@@ -157,41 +225,121 @@ class IndexStore:
         if link_rows:
             conn.exec_driver_sql(self._insert_link, link_rows)
 
-    def _queue_notifications(self, conn: Connection, applied: list[IndexEvent], applied_ms: int) -> int:
-        rows = []
-        for subscription in self.subscriptions:
-            for event in applied:
-                if event.dataset not in subscription.datasets or event.change_type not in subscription.change_types:
-                    continue
-                for party_kind, party_id in conn.execute(
-                    select(links.c.party_kind, links.c.party_id).where(
-                        links.c.dataset == event.dataset, links.c.entity_key == event.entity_key,
-                        links.c.relation == subscription.party_relation)
-                ):
-                    linked = self._linked_records(conn, party_kind, party_id, subscription.linked_to)
-                    if subscription.linked_to and not linked:
-                        continue
-                    message = {
-                        "consumer": subscription.consumer, "subscription": subscription.description,
-                        "event_id": event.event_id, "dataset": event.dataset, "entity_key": event.entity_key,
-                        "entity_version": event.entity_version, "change_type": event.change_type,
-                        "source_ms": event.source_ms, "applied_ms": applied_ms, "trace_id": event.trace_id,
-                        "party": {"kind": party_kind, "id": party_id}, "linked": linked,
-                    }
-                    rows.append({"consumer": subscription.consumer, "message_key": party_id,
-                                 "message": json.dumps(message, ensure_ascii=False, sort_keys=True),
-                                 "created_ms": applied_ms})
+    def _write_history(self, conn: Connection, stated: list[_Stated], held_before: set[tuple[str, str]]) -> None:
+        """Keep the links this batch replaces with the source-time span each held for: those of the
+        versions held so far (read before their records are overwritten), and those of versions
+        the batch itself applied and then replaced."""
+        first: dict[tuple[str, str], IndexEvent] = {}
+        for item in stated:
+            first.setdefault(item.event.key, item.event)
+        retired = [(e.source_ms, e.dataset, e.entity_key) for key, e in first.items() if key in held_before]
+        if retired:
+            conn.exec_driver_sql(self._retire_links, retired)
+        replaced = [
+            (item.event.dataset, item.event.entity_key, link.relation, link.party_kind, link.party_id,
+             item.event.source_ms, item.until_ms)
+            for item in stated if item.until_ms is not None
+            for link in item.links
+        ]
+        if replaced:
+            conn.exec_driver_sql(self._insert_history, replaced)
+
+    def _queue_notifications(self, conn: Connection, applied: list[IndexEvent], stated: list[_Stated],
+                             applied_ms: int) -> int:
+        watched = [(s, change) for s in self.subscriptions for change in self._watched(conn, s, applied, stated)]
+        if not watched:
+            return 0
+        told = self._told(conn, sorted({change.event_id for _, change in watched}))
+        rows, marks = [], []
+        for subscription, change in watched:
+            mark = (subscription.consumer, change.event_id, change.party_id)
+            if mark in told:
+                continue
+            linked = self._linked_at(conn, change.party_kind, change.party_id, change.source_ms, subscription.linked_to)
+            if subscription.linked_to and not linked:
+                continue
+            told.add(mark)
+            message = {
+                "consumer": subscription.consumer, "subscription": subscription.description,
+                "event_id": change.event_id, "dataset": change.dataset, "entity_key": change.entity_key,
+                "entity_version": change.entity_version, "change_type": change.change_type,
+                "source_ms": change.source_ms, "applied_ms": applied_ms, "trace_id": change.trace_id,
+                "party": {"kind": change.party_kind, "id": change.party_id}, "linked": linked,
+            }
+            rows.append({"consumer": subscription.consumer, "message_key": change.party_id,
+                         "message": json.dumps(message, ensure_ascii=False, sort_keys=True),
+                         "created_ms": applied_ms})
+            marks.append({"consumer": subscription.consumer, "event_id": change.event_id,
+                          "party_id": change.party_id, "notified_ms": applied_ms})
         if rows:
             conn.execute(insert(notify_outbox), rows)
+            conn.execute(insert(notified), marks)
         return len(rows)
 
+    def _watched(self, conn: Connection, subscription: Subscription, applied: list[IndexEvent],
+                 stated: list[_Stated]) -> list[_Watched]:
+        """The watched changes this batch may have made notifiable: its own, and earlier ones whose
+        condition a link of this batch may meet."""
+        found = [
+            _Watched(e.dataset, e.entity_key, e.entity_version, e.change_type, e.event_id, e.trace_id, e.source_ms,
+                     link.party_kind, link.party_id)
+            for e in applied if e.dataset in subscription.datasets and e.change_type in subscription.change_types
+            for link in _links(e) if link.relation == subscription.party_relation
+        ]
+        if subscription.linked_to:
+            found += self._met_late(conn, subscription, stated)
+        return found
+
+    def _met_late(self, conn: Connection, subscription: Subscription, stated: list[_Stated]) -> list[_Watched]:
+        """Watched changes already in the index about a party that a link of this batch names at
+        the change's source time: the vehicle's version reached the worker after the death."""
+        spans: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
+        for item in stated:
+            if item.event.dataset in subscription.linked_to:
+                for link in item.links:
+                    spans.setdefault((link.party_kind, link.party_id), []).append((item.event.source_ms, item.until_ms))
+        watched_datasets, change_types = sorted(subscription.datasets), sorted(subscription.change_types)
+        found = []
+        for party_kind, party_ids in _grouped(spans).items():
+            for chunk in _chunks(party_ids):
+                sql = (
+                    "SELECT r.dataset, r.entity_key, r.entity_version, r.change_type, r.event_id, r.trace_id, "
+                    f"r.source_ms, l.party_id FROM {_LINKED_RECORDS} WHERE l.party_kind = {self._ph} "
+                    f"AND l.party_id IN ({self._in(len(chunk))}) AND l.dataset IN ({self._in(len(watched_datasets))}) "
+                    f"AND l.relation = {self._ph} AND r.change_type IN ({self._in(len(change_types))})"
+                )
+                params = (party_kind, *chunk, *watched_datasets, subscription.party_relation, *change_types)
+                for *change, party_id in conn.exec_driver_sql(sql, params):
+                    candidate = _Watched(*change, party_kind, party_id)
+                    if any(start <= candidate.source_ms and (until is None or candidate.source_ms <= until)
+                           for start, until in spans[(party_kind, party_id)]):
+                        found.append(candidate)
+        return found
+
     @staticmethod
-    def _linked_records(conn: Connection, party_kind: str, party_id: str, datasets: frozenset[str]) -> list[dict[str, str]]:
-        query = select(links.c.dataset, links.c.entity_key, links.c.relation).where(
-            links.c.party_kind == party_kind, links.c.party_id == party_id)
-        if datasets:
-            query = query.where(links.c.dataset.in_(sorted(datasets)))
-        return [{"dataset": d, "entity_key": k, "relation": r} for d, k, r in conn.execute(query.order_by(links.c.id))]
+    def _told(conn: Connection, event_ids: list[str]) -> set[tuple[str, str, str]]:
+        told: set[tuple[str, str, str]] = set()
+        for chunk in _chunks(event_ids):
+            told.update((c, e, p) for c, e, p in conn.execute(
+                select(notified.c.consumer, notified.c.event_id, notified.c.party_id).where(notified.c.event_id.in_(chunk))))
+        return told
+
+    def _linked_at(self, conn: Connection, party_kind: str, party_id: str, at_ms: int,
+                   datasets: frozenset[str]) -> list[dict[str, str]]:
+        """The party's links as they stood at source time `at_ms`: a link held at that very
+        millisecond counts whether it began or ended there, as an inheritance registered in the
+        death's own millisecond still follows the death."""
+        ph, only = self._ph, sorted(datasets)
+        current = (f"SELECT l.dataset, l.entity_key, l.relation FROM {_LINKED_RECORDS} "
+                   f"WHERE l.party_kind = {ph} AND l.party_id = {ph} AND r.source_ms <= {ph}")
+        replaced = ("SELECT dataset, entity_key, relation FROM link_history "
+                    f"WHERE party_kind = {ph} AND party_id = {ph} AND valid_from_ms <= {ph} AND valid_to_ms >= {ph}")
+        if only:
+            current += f" AND l.dataset IN ({self._in(len(only))})"
+            replaced += f" AND dataset IN ({self._in(len(only))})"
+        params = (party_kind, party_id, at_ms, *only, party_kind, party_id, at_ms, at_ms, *only)
+        rows = sorted(conn.exec_driver_sql(f"{current} UNION {replaced}", params))
+        return [{"dataset": d, "entity_key": k, "relation": r} for d, k, r in rows]
 
     def pending_links(self) -> dict[str, tuple[int, int]]:
         """Per dataset of the naming record: links whose party the index does not hold yet, and

@@ -9,8 +9,14 @@
 - `processed_events`: every event id seen, for deduplication (kept in the same transaction as the
   change it caused, so a re-delivery after a crash is recognised).
 - `version_gaps`: an entity version applied while an earlier one was never seen.
+- `link_history`: links a newer version of their record replaced, with the source-time span they
+  held for, kept for the datasets a subscription's condition reads: Kafka orders changes within a
+  partition only, so whether a person owned a vehicle when they died must be asked of source
+  time, not of the order the worker met the death and the vehicle's versions in.
 - `notify_outbox`: notifications for subscribed consumers, written with the change that caused
   them and drained to `gdx.notify.<consumer>` afterwards, so none is lost to a crash in between.
+- `notified`: which consumer was told of which change about which party, so a condition met only
+  when a late link arrives is told once, however many such links arrive.
 - `consents`: the latest state of every consent record of `gdx.consent.v1` (keyed by consent id),
   with when a one-time consent was used up by the lookup it allowed.
 - `access_log`: every lookup about a data subject, allowed or denied, written once its audit record
@@ -87,6 +93,20 @@ version_gaps = Table(
     Column("recorded_ms", BigInteger, nullable=False),
 )
 
+link_history = Table(
+    "link_history",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("dataset", String(64), nullable=False),
+    Column("entity_key", String(64), nullable=False),
+    Column("relation", String(32), nullable=False),
+    Column("party_kind", String(16), nullable=False),
+    Column("party_id", String(32), nullable=False),
+    Column("valid_from_ms", BigInteger, nullable=False, doc="source time of the version that stated the link"),
+    Column("valid_to_ms", BigInteger, nullable=False, doc="source time of the version that replaced it"),
+    Index("ix_link_history_party", "party_kind", "party_id"),
+)
+
 notify_outbox = Table(
     "notify_outbox",
     metadata,
@@ -95,6 +115,15 @@ notify_outbox = Table(
     Column("message_key", String(64), nullable=False),
     Column("message", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+)
+
+notified = Table(
+    "notified",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("event_id", String(36), primary_key=True, doc="the change the consumer was told of"),
+    Column("party_id", String(32), primary_key=True),
+    Column("notified_ms", BigInteger, nullable=False),
 )
 
 consents = Table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from linkage.index_event import IndexEvent
@@ -22,20 +23,24 @@ def encode(dataset: str, record: dict[str, Any]) -> bytes:
 
 
 def index_event(dataset: str, version: int = 1, change_type: str = "CREATE", event_id: str | None = None,
-                **payload_changes: Any) -> IndexEvent:
+                source_ms: int | None = None, **payload_changes: Any) -> IndexEvent:
     """An example event of `dataset` at `version`, passed through the real codec and validation.
 
     The envelope's references are recomputed from the changed payload, as a publisher does.
     """
-    return IndexEvent.from_record(dataset, decoded_record(dataset, version, change_type, event_id, **payload_changes))
+    return IndexEvent.from_record(dataset, decoded_record(dataset, version, change_type, event_id, source_ms,
+                                                          **payload_changes))
 
 
 def decoded_record(dataset: str, version: int = 1, change_type: str = "CREATE", event_id: str | None = None,
-                   **payload_changes: Any) -> dict[str, Any]:
+                   source_ms: int | None = None, **payload_changes: Any) -> dict[str, Any]:
     event = example_events()[SCHEMA_OF[dataset]]
     payload = type(event.payload).model_validate({**event.payload.model_dump(), **payload_changes})
+    envelope = event.model_dump()
+    if source_ms is not None:
+        envelope["source_time"] = envelope["published_time"] = datetime.fromtimestamp(source_ms / 1000, UTC)
     record = type(event).model_validate({
-        **event.model_dump(),
+        **envelope,
         "entity_version": version, "change_type": change_type, "event_id": event_id or str(uuid.uuid4()),
         "payload": None if change_type == "DELETE" else payload.model_dump(),
         "references": {"citizen_ids": sorted(payload.citizen_ids()), "juristic_ids": sorted(payload.juristic_ids())},

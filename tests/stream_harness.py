@@ -19,7 +19,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from agencies.simulation import store_path
+from agencies.store import AgencyStore
 from cli_run import CliResult, run_gdx
+from linkage.index_event import IndexEvent
+from schemas.catalog import load_schema_catalog
+from schemas.codec import Codec
+from schemas.errors import CodecError
+from schemas.validation import validate_event
 from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
 
@@ -182,3 +189,52 @@ def notifications(backbone: Backbone, consumer: str) -> list[dict[str, Any]]:
     """Every notification sent to `consumer` so far, decoded."""
     topic = f"{backbone.prefix}gdx.notify.{consumer}"
     return [json.loads(value) for value in asyncio.run(_read_all(backbone.bootstrap_servers, [topic]))]
+
+
+def _published_events(backbone: Backbone, agency: str) -> list[IndexEvent]:
+    """Every valid event in an agency's outbox; the malformed and invalid ones are dead letters."""
+    catalog = load_schema_catalog()
+    codec = Codec(catalog)
+    dataset_of = {name: f"{agency}.{dataset}" for (agency, dataset), name in catalog.datasets.items()}
+    store = AgencyStore(store_path(backbone.state_dir / "agencies", agency))
+    try:
+        events = []
+        for _, _, _, _, value, _ in store.outbox_rows():
+            try:
+                decoded = codec.decode(value)
+                validate_event(decoded)
+            except CodecError:
+                continue
+            events.append(IndexEvent.from_record(dataset_of[decoded.schema_name], decoded.record))
+        return events
+    finally:
+        store.close()
+
+
+def owner_deaths(backbone: Backbone) -> dict[str, str]:
+    """Event id -> deceased, of every registered death whose deceased a vehicle or a title deed
+    named at the death's source time, from the agencies' own outboxes.
+
+    A version of an entity holds from its source time to the next version's, both ends included
+    (an inheritance registered in the death's own millisecond still follows the death).
+    """
+    versions: dict[tuple[str, str], dict[int, IndexEvent]] = {}
+    for agency in ("dlt", "dol"):
+        for event in _published_events(backbone, agency):
+            if event.dataset in ("dlt.vehicle", "dol.title-deed"):
+                versions.setdefault(event.key, {})[event.entity_version] = event
+    held: dict[str, list[tuple[int, int | None]]] = {}
+    for by_version in versions.values():
+        ordered = [by_version[v] for v in sorted(by_version)]
+        for event, following in zip(ordered, [*ordered[1:], None]):
+            for citizen in event.citizen_ids:
+                held.setdefault(citizen, []).append((event.source_ms, following.source_ms if following else None))
+    deaths = {}
+    for death in _published_events(backbone, "dopa"):
+        if death.dataset != "dopa.death" or death.payload is None or death.change_type == "SNAPSHOT":
+            continue
+        deceased = str(death.payload["citizen_id"])
+        if any(start <= death.source_ms and (until is None or death.source_ms <= until)
+               for start, until in held.get(deceased, [])):
+            deaths[death.event_id] = deceased
+    return deaths

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from linkage.database import index_engine
 from linkage.digest import index_digest
+from linkage.index_event import IndexEvent
 from linkage.index_store import APPLIED, DUPLICATE, STALE, IndexStore
 from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
@@ -149,6 +151,94 @@ def test_snapshots_notify_nobody(engine: Engine) -> None:
     result = store.apply([index_event("dopa.death", change_type="SNAPSHOT", citizen_id=SOMCHAI,
                                       informant_citizen_id=MALEE)])
     assert result.notifications == 0
+
+
+DEATH_MS = 1_717_234_200_000
+VEHICLE = {"dataset": "dlt.vehicle", "entity_key": "MR0FZ29G201234567", "relation": "owns"}
+DEED = {"dataset": "dol.title-deed", "entity_key": "12-45872", "relation": "owns-share-of"}
+
+
+def _citizen(citizen_id: str) -> dict[str, str]:
+    return {"kind": "CITIZEN", "id": citizen_id, "name": "สมชาย ใจดี" if citizen_id == SOMCHAI else "มาลี ใจดี"}
+
+
+def _vehicle(version: int, owner: str, at_ms: int) -> IndexEvent:
+    return index_event("dlt.vehicle", version, "UPDATE", source_ms=at_ms, owner=_citizen(owner), possessor=None)
+
+
+def _deed(version: int, owner: str, at_ms: int) -> IndexEvent:
+    return index_event("dol.title-deed", version, "UPDATE", source_ms=at_ms, mortgages=[],
+                       owners=[{"owner": _citizen(owner), "share_numerator": 1, "share_denominator": 1}])
+
+
+def _death(event_id: str | None = None) -> IndexEvent:
+    return index_event("dopa.death", event_id=event_id, source_ms=DEATH_MS, citizen_id=SOMCHAI,
+                       informant_citizen_id=MALEE)
+
+
+def _revenue_notices(store: IndexStore) -> list[dict[str, Any]]:
+    return [json.loads(message) for _, consumer, _, message in store.notifications() if consumer == "revenue"]
+
+
+@pytest.mark.parametrize("death_first", [True, False], ids=["death-then-inheritance", "inheritance-then-death"])
+def test_a_death_and_its_inheritance_in_one_batch_notify_with_the_estate(engine: Engine, death_first: bool) -> None:
+    store = IndexStore(engine, load_subscriptions())
+    store.apply([_vehicle(1, SOMCHAI, DEATH_MS - 9000), _deed(1, SOMCHAI, DEATH_MS - 9000)])
+    inheritance = [_vehicle(2, MALEE, DEATH_MS + 500), _deed(2, MALEE, DEATH_MS + 500)]
+    store.apply([_death(), *inheritance] if death_first else [*inheritance, _death()])
+    [notice] = _revenue_notices(store)
+    assert notice["party"] == {"kind": "citizen", "id": SOMCHAI}
+    assert notice["linked"] == [VEHICLE, DEED]
+
+
+@pytest.mark.parametrize("death_first", [True, False], ids=["death-then-purchase", "purchase-then-death"])
+def test_a_purchase_and_the_buyers_death_in_one_batch_notify(engine: Engine, death_first: bool) -> None:
+    store = IndexStore(engine, load_subscriptions())
+    store.apply([_vehicle(1, MALEE, DEATH_MS - 9000)])
+    purchase = _vehicle(2, SOMCHAI, DEATH_MS - 400)
+    store.apply([_death(), purchase] if death_first else [purchase, _death()])
+    assert [notice["linked"] for notice in _revenue_notices(store)] == [[VEHICLE]]
+
+
+def test_a_vehicle_sold_before_the_death_notifies_nobody(engine: Engine) -> None:
+    store = IndexStore(engine, load_subscriptions())
+    store.apply([_vehicle(1, SOMCHAI, DEATH_MS - 9000), _vehicle(2, MALEE, DEATH_MS - 400)])
+    assert store.apply([_death()]).notifications == 0
+
+
+# Kafka keeps order within a partition only: the worker may meet the death before, between or after
+# the vehicle's versions, in one batch or several; the notice must not depend on which.
+@pytest.mark.parametrize("order", ["death-first", "death-between", "death-last"])
+@pytest.mark.parametrize("one_batch", [True, False], ids=["one-batch", "batch-each"])
+def test_the_death_of_an_owner_notifies_once_whatever_order_it_arrives_in(engine: Engine, order: str,
+                                                                         one_batch: bool) -> None:
+    store = IndexStore(engine, load_subscriptions())
+    owned, inherited, death = _vehicle(1, SOMCHAI, DEATH_MS - 9000), _vehicle(2, MALEE, DEATH_MS + 500), _death()
+    events = {"death-first": [death, owned, inherited], "death-between": [owned, death, inherited],
+              "death-last": [owned, inherited, death]}[order]
+    for batch in [events] if one_batch else [[event] for event in events]:
+        store.apply(batch)
+    [notice] = _revenue_notices(store)
+    assert notice["event_id"] == death.event_id and notice["linked"] == [VEHICLE]
+
+
+def test_a_death_met_before_its_pending_links_notifies_once_when_they_arrive(engine: Engine) -> None:
+    store = IndexStore(engine, load_subscriptions())
+    death = _death()
+    assert store.apply([death]).notifications == 0
+    assert store.apply([_vehicle(1, SOMCHAI, DEATH_MS - 9000)]).notifications == 1
+    assert store.apply([_deed(1, SOMCHAI, DEATH_MS - 9000), index_event("dopa.person")]).notifications == 0
+    assert [notice["event_id"] for notice in _revenue_notices(store)] == [death.event_id]
+
+
+def test_a_redelivered_death_notifies_once(engine: Engine) -> None:
+    store = IndexStore(engine, load_subscriptions())
+    store.apply([_vehicle(1, SOMCHAI, DEATH_MS - 9000)])
+    death = _death()
+    copy = _death(event_id=death.event_id)
+    assert store.apply([death, copy]).outcomes[1] == DUPLICATE
+    assert store.apply([copy, _vehicle(2, MALEE, DEATH_MS + 500)]).outcomes[0] == DUPLICATE
+    assert len(_revenue_notices(store)) == 1
 
 
 def test_payload_is_stored_as_plain_json(engine: Engine) -> None:
