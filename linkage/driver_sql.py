@@ -8,7 +8,14 @@ placeholders and psycopg takes `%s`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
 from sqlalchemy import Engine
+
+T = TypeVar("T")
+CHUNK = 500
+"""Values per IN list: well under SQLite's and PostgreSQL's limits on bound parameters."""
 
 
 def placeholder(engine: Engine) -> str:
@@ -18,3 +25,17 @@ def placeholder(engine: Engine) -> str:
 def placeholders(mark: str, count: int) -> str:
     """`count` parameter marks, comma-separated, for an IN list or a VALUES row."""
     return ", ".join([mark] * count)
+
+
+def grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Pairs grouped by their first item (keys by dataset, party IDs by kind), for IN lists that
+    the (dataset, key) and (kind, ID) indexes can serve."""
+    groups: dict[str, list[str]] = {}
+    for first, second in pairs:
+        groups.setdefault(first, []).append(second)
+    return groups
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

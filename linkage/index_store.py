@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Connection, Engine, case, delete, exists, func, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
+from linkage import pending_links
+from linkage.driver_sql import chunks, grouped, placeholder, placeholders
 from linkage.index_event import IndexEvent
-from linkage.link_rules import PARTY_DATASETS, Link, links_of
+from linkage.link_rules import Link, links_of
 from linkage.subscriptions import Subscription
 from linkage.tables import links, notified, notify_outbox, records, version_gaps
 from schemas.json_form import to_json
@@ -91,20 +92,6 @@ def _stated(events: list[IndexEvent]) -> list[_Stated]:
     return stated[::-1]
 
 
-def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """Pairs grouped by their first item (keys by dataset, party IDs by kind), for IN lists that
-    the (dataset, key) and (kind, ID) indexes can serve."""
-    grouped: dict[str, list[str]] = {}
-    for first, second in pairs:
-        grouped.setdefault(first, []).append(second)
-    return grouped
-
-
-def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 class IndexStore:
     def __init__(self, engine: Engine, subscriptions: Sequence[Subscription] = ()) -> None:
         self.engine = engine
@@ -115,7 +102,7 @@ class IndexStore:
             None if any(not s.linked_to for s in self.subscriptions)
             else frozenset().union(*(s.linked_to for s in self.subscriptions))
         )
-        self._ph = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        self._ph = placeholder(engine)
         columns = [c.name for c in records.columns]
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("dataset", "entity_key"))
         self._upsert_record = (
@@ -184,19 +171,19 @@ class IndexStore:
         return self._history_datasets is None or dataset in self._history_datasets
 
     def _in(self, count: int) -> str:
-        return ", ".join([self._ph] * count)
+        return placeholders(self._ph, count)
 
     def _processed(self, conn: Connection, event_ids: list[str]) -> set[str]:
         seen: set[str] = set()
-        for chunk in _chunks(event_ids):
+        for chunk in chunks(event_ids):
             sql = f"SELECT event_id FROM processed_events WHERE event_id IN ({self._in(len(chunk))})"
             seen.update(row[0] for row in conn.exec_driver_sql(sql, tuple(chunk)))
         return seen
 
     def _held_versions(self, conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
         held: dict[tuple[str, str], int] = {}
-        for dataset, entity_keys in _grouped(keys).items():
-            for chunk in _chunks(entity_keys):
+        for dataset, entity_keys in grouped(keys).items():
+            for chunk in chunks(entity_keys):
                 sql = (f"SELECT entity_key, entity_version FROM records WHERE dataset = {self._ph} "
                        f"AND entity_key IN ({self._in(len(chunk))})")
                 held.update({(dataset, k): v for k, v in conn.exec_driver_sql(sql, (dataset, *chunk))})
@@ -213,8 +200,8 @@ class IndexStore:
              e.published_ms, applied_ms)
             for e in events
         ])
-        for dataset, entity_keys in _grouped([e.key for e in events]).items():
-            for chunk in _chunks(entity_keys):
+        for dataset, entity_keys in grouped([e.key for e in events]).items():
+            for chunk in chunks(entity_keys):
                 sql = f"DELETE FROM links WHERE dataset = {self._ph} AND entity_key IN ({self._in(len(chunk))})"
                 conn.exec_driver_sql(sql, (dataset, *chunk))
         link_rows = [
@@ -224,6 +211,7 @@ class IndexStore:
         ]
         if link_rows:
             conn.exec_driver_sql(self._insert_link, link_rows)
+        pending_links.refresh(conn, self._ph, [e.key for e in events])
 
     def _write_history(self, conn: Connection, stated: list[_Stated], held_before: set[tuple[str, str]]) -> None:
         """Keep the links this batch replaces with the source-time span each held for: those of the
@@ -300,8 +288,8 @@ class IndexStore:
                     spans.setdefault((link.party_kind, link.party_id), []).append((item.event.source_ms, item.until_ms))
         watched_datasets, change_types = sorted(subscription.datasets), sorted(subscription.change_types)
         found = []
-        for party_kind, party_ids in _grouped(spans).items():
-            for chunk in _chunks(party_ids):
+        for party_kind, party_ids in grouped(spans).items():
+            for chunk in chunks(party_ids):
                 sql = (
                     "SELECT r.dataset, r.entity_key, r.entity_version, r.change_type, r.event_id, r.trace_id, "
                     f"r.source_ms, l.party_id FROM {_LINKED_RECORDS} WHERE l.party_kind = {self._ph} "
@@ -319,7 +307,7 @@ class IndexStore:
     @staticmethod
     def _told(conn: Connection, event_ids: list[str]) -> set[tuple[str, str, str]]:
         told: set[tuple[str, str, str]] = set()
-        for chunk in _chunks(event_ids):
+        for chunk in chunks(event_ids):
             told.update((c, e, p) for c, e, p in conn.execute(
                 select(notified.c.consumer, notified.c.event_id, notified.c.party_id).where(notified.c.event_id.in_(chunk))))
         return told
@@ -344,16 +332,8 @@ class IndexStore:
     def pending_links(self) -> dict[str, tuple[int, int]]:
         """Per dataset of the naming record: links whose party the index does not hold yet, and
         when the oldest of them was made (epoch ms)."""
-        party_dataset = case(PARTY_DATASETS, value=links.c.party_kind)
-        party_known = exists().where(
-            records.c.entity_key == links.c.party_id, records.c.deleted.is_(False), records.c.dataset == party_dataset,
-        )
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(links.c.dataset, func.count(), func.min(links.c.linked_ms))
-                .where(~party_known).group_by(links.c.dataset)
-            )
-            return {dataset: (int(count), int(oldest)) for dataset, count, oldest in rows}
+            return pending_links.counts(conn)
 
     def notifications(self, limit: int = 500) -> list[tuple[int, str, str, str]]:
         """Queued notifications, oldest first: (id, consumer, key, JSON message)."""
@@ -366,5 +346,5 @@ class IndexStore:
     def forget_notifications(self, ids: Sequence[int]) -> None:
         """Drop notifications the broker acknowledged."""
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 conn.execute(delete(notify_outbox).where(notify_outbox.c.id.in_(chunk)))

@@ -17,7 +17,7 @@ from linkage.tables import metadata
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _config(connection: object) -> Config:
+def migration_config(connection: object) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -26,7 +26,7 @@ def _config(connection: object) -> Config:
 
 def upgrade(engine: Engine) -> None:
     with engine.begin() as connection:
-        command.upgrade(_config(connection), "head")
+        command.upgrade(migration_config(connection), "head")
 
 
 def drop_all(engine: Engine) -> None:

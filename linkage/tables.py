@@ -6,6 +6,8 @@
 - `links`: who a record names and how (director of, owner of a share, possessor, holder, lives
   at, ...), replaced whenever a newer version of the record is applied. A link whose party has no
   record yet is pending; it resolves by itself when the party's record arrives.
+- `pending_links`: the links that are pending now, kept up to date by every batch
+  (linkage/pending_links.py), so their count and oldest age never need a scan of all links.
 - `processed_events`: every event id seen, for deduplication (kept in the same transaction as the
   change it caused, so a re-delivery after a crash is recognised).
 - `version_gaps`: an entity version applied while an earlier one was never seen.
@@ -72,6 +74,20 @@ links = Table(
     Column("linked_ms", BigInteger, nullable=False),
     Index("ix_links_party", "party_kind", "party_id"),
     Index("ix_links_record", "dataset", "entity_key"),
+)
+
+pending_links = Table(
+    "pending_links",
+    metadata,
+    Column("link_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False,
+           doc="links.id of the pending link"),
+    Column("dataset", String(64), nullable=False),
+    Column("entity_key", String(64), nullable=False),
+    Column("party_kind", String(16), nullable=False),
+    Column("party_id", String(32), nullable=False),
+    Column("linked_ms", BigInteger, nullable=False),
+    Index("ix_pending_links_record", "dataset", "entity_key"),
+    Index("ix_pending_links_party", "party_kind", "party_id"),
 )
 
 processed_events = Table(

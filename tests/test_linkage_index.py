@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 from linkage.database import index_engine
 from linkage.digest import index_digest
 from linkage.index_event import IndexEvent
 from linkage.index_store import APPLIED, DUPLICATE, STALE, IndexStore
-from linkage.migrate import upgrade
+from linkage.migrate import drop_all, migration_config, upgrade
 from linkage.subscriptions import load_subscriptions
-from linkage.tables import metadata, notify_outbox, records, version_gaps
+from linkage.tables import links, metadata, notify_outbox, records, version_gaps
 from linkage.views import party_view, record_view
 from linkage_support import DATASET_OF, index_event
 from schemas.examples import KRUNG_BANK, MALEE, SIAM_TRADING, SOMCHAI
@@ -102,6 +103,30 @@ def test_pending_links_resolve_when_the_party_arrives(engine: Engine) -> None:
     assert pending["dlt.driving-licence"][0] == 1
     store.apply([index_event("dopa.person")])
     assert "dlt.driving-licence" not in store.pending_links()
+
+
+def test_pending_links_follow_the_parties_and_records_that_change(engine: Engine) -> None:
+    store = IndexStore(engine)
+    store.apply([index_event("dopa.person"), index_event("dlt.driving-licence")])
+    assert "dlt.driving-licence" not in store.pending_links()
+    store.apply([index_event("dopa.person", 2, change_type="DELETE")])
+    assert store.pending_links()["dlt.driving-licence"][0] == 1  # its holder's record is gone again
+    store.apply([index_event("dlt.driving-licence", 2, change_type="DELETE")])
+    assert store.pending_links() == {}
+
+
+def test_the_migration_finds_the_pending_links_an_index_already_holds(index_url: str) -> None:
+    engine = index_engine(index_url)
+    drop_all(engine)
+    with engine.begin() as connection:
+        command.upgrade(migration_config(connection), "0003")
+        connection.execute(insert(links), [
+            {"dataset": "dlt.vehicle", "entity_key": "V1", "relation": "possessor", "party_kind": "citizen",
+             "party_id": SOMCHAI, "share": None, "linked_ms": 5},
+            {"dataset": "dlt.vehicle", "entity_key": "V1", "relation": "lives_at", "party_kind": "house",
+             "party_id": "10010000001", "share": None, "linked_ms": 7}])
+    upgrade(engine)
+    assert IndexStore(engine).pending_links() == {"dlt.vehicle": (2, 5)}
 
 
 def test_a_death_shows_on_every_view_linked_to_the_person(engine: Engine) -> None:
