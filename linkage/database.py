@@ -1,7 +1,10 @@
 """Engines for the linkage index: SQLite (WAL) embedded by default, PostgreSQL through a URL.
 
 SQLite gets WAL and `synchronous=NORMAL` on every connection so the lookup service can read while
-a worker writes; a busy timeout turns brief lock contention into waiting instead of errors.
+a worker writes; a busy timeout turns brief lock contention into waiting instead of errors. The
+index is read by memory mapping and with a larger page cache than SQLite's 2 MiB default: at a
+million persons the file is gigabytes, and each page read through a system call made the kernel,
+not the pipeline, the busiest part of a rebuild.
 """
 
 from __future__ import annotations
@@ -16,12 +19,21 @@ from sqlalchemy.exc import ArgumentError
 from streams.errors import GdxError
 
 
+MMAP_BYTES = 2 << 30
+"""SQLite's own ceiling by default. Address space only: the pages are the operating system's file
+cache, shared by every connection."""
+CACHE_KIB = 64 << 10
+"""Per connection, allocated as it fills."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cursor.close()
 
 
