@@ -6,7 +6,12 @@ steady rate for --duration seconds. Freshness is read from the index itself: eve
 event changed carries its source time and the time the worker applied it. The offered load is
 reported as the events the agencies actually published per second in that window.
 
-    python bench/freshness.py --rate 400 --duration 30
+With --separate-publishers each agency's outbox is drained by its own `python -m agencies.outbox`
+process, as an agency would run its relay beside its registry system, instead of by publishers
+sharing `gdx simulate`'s event loop with the life events: on a machine short of cores that loop,
+busy making events, delays publishing them, which shows as agency → Kafka time.
+
+    python bench/freshness.py --rate 600 --duration 30 [--separate-publishers]
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import text
+
+from agencies.population import AGENCIES
+from agencies.simulation import store_path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from index_throughput import gdx_env, worker_progress  # noqa: E402
@@ -53,6 +61,8 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=2_000)
     parser.add_argument("--rate", type=float, default=400.0, help="life events/s (each publishes ~2-3 events)")
     parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--separate-publishers", action="store_true",
+                        help="one agencies.outbox process per agency instead of publishing from gdx simulate")
     args = parser.parse_args()
     with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp:
         state = Path(tmp)
@@ -73,10 +83,21 @@ def main() -> int:
             report = state / "report.json"
             window_start_ms = int(time.time() * 1000)
             print(f"life events at {args.rate:g}/s for {args.duration:g} s …", flush=True)
-            before = sum(a["outbox_events"] for a in _report(env, stores, state)["agencies"])
-            subprocess.run([sys.executable, "-m", "streams.cli", "simulate", *stores, "--rate", str(args.rate),
-                            "--duration", str(args.duration), "--report", str(report)], env=env, check=True,
-                           stdout=subprocess.DEVNULL)
+            outbox_before = {a["agency"]: a["outbox_events"] for a in _report(env, stores, state)["agencies"]}
+            before = sum(outbox_before.values())
+            relays = [relay(bootstrap, prefix, store_path(state / "agencies", agency), env)
+                      for agency in AGENCIES] if args.separate_publishers else []
+            try:
+                subprocess.run([sys.executable, "-m", "streams.cli", "simulate", *stores, "--rate", str(args.rate),
+                                "--duration", str(args.duration), "--report", str(report),
+                                *(["--no-publish"] if relays else [])], env=env, check=True, stdout=subprocess.DEVNULL)
+                made = {a["agency"]: a["outbox_events"] for a in json.loads(report.read_text())["agencies"]}
+                for agency, process in zip(AGENCIES, relays):
+                    wait_drained(process, made[agency] - outbox_before[agency])
+            finally:
+                for process in relays:
+                    process.terminate()
+                    process.wait(timeout=30)
             published = sum(a["outbox_events"] for a in json.loads(report.read_text())["agencies"]) - before
             wait_caught_up(bootstrap, f"{prefix}gdx-index", tps)
         finally:
@@ -98,6 +119,20 @@ def main() -> int:
             print(f"{name}: p50 {quantiles[49]:.0f} ms, p99 {quantiles[98]:.0f} ms, max {max(values)} ms "
                   f"({len(values):,} records)")
     return 0
+
+
+def relay(bootstrap: str, prefix: str, store: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "agencies.outbox", "--store", str(store), "--bootstrap-servers",
+                             bootstrap, "--topic-prefix", prefix], env=env, stdout=subprocess.PIPE, text=True)
+
+
+def wait_drained(process: subprocess.Popen[str], rows: int) -> None:
+    """Read the relay's progress lines (JSON stats, about one a second) until it has sent `rows`."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        if json.loads(line)["sent"] >= rows:
+            return
+    raise RuntimeError(f"the outbox relay exited with {process.wait()}")
 
 
 def _report(env: dict[str, str], stores: list[str], state: Path) -> dict:
