@@ -93,8 +93,11 @@ def _stated(events: list[IndexEvent]) -> list[_Stated]:
 
 
 class IndexStore:
-    def __init__(self, engine: Engine, subscriptions: Sequence[Subscription] = ()) -> None:
+    def __init__(self, engine: Engine, subscriptions: Sequence[Subscription] = (), track_pending: bool = True) -> None:
+        """`track_pending=False`: leave `pending_links` alone, for a replay that computes it once at
+        its end (`pending_links.recompute`) instead of batch by batch."""
         self.engine = engine
+        self.track_pending = track_pending
         self.subscriptions = tuple(subscriptions)
         # The datasets whose replaced links a subscription's condition may still need; None: all,
         # since a subscription without linked_to lists the party's every link in its notices.
@@ -211,7 +214,8 @@ class IndexStore:
         ]
         if link_rows:
             conn.exec_driver_sql(self._insert_link, link_rows)
-        pending_links.refresh(conn, self._ph, [e.key for e in events])
+        if self.track_pending:
+            pending_links.refresh(conn, self._ph, [e.key for e in events])
 
     def _write_history(self, conn: Connection, stated: list[_Stated], held_before: set[tuple[str, str]]) -> None:
         """Keep the links this batch replaces with the source-time span each held for: those of the

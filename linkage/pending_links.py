@@ -46,6 +46,12 @@ def refresh(conn: Connection, mark: str, records: Iterable[tuple[str, str]]) -> 
                                                         f"({placeholders(mark, len(chunk))})"), (value, *chunk))
 
 
+def recompute(conn: Connection) -> None:
+    """The whole pending set from scratch: once, at the end of a replay that did not track it."""
+    conn.exec_driver_sql("DELETE FROM pending_links")
+    conn.exec_driver_sql(_UNRESOLVED.format(where="1 = 1"))
+
+
 def counts(conn: Connection) -> dict[str, tuple[int, int]]:
     """Per dataset of the naming record: pending links, and when the oldest was made (epoch ms)."""
     rows = conn.exec_driver_sql("SELECT dataset, count(*), min(linked_ms) FROM pending_links GROUP BY dataset")

@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, insert, select
 
+from linkage import pending_links
 from linkage.database import index_engine
 from linkage.digest import index_digest
 from linkage.index_event import IndexEvent
@@ -113,6 +114,20 @@ def test_pending_links_follow_the_parties_and_records_that_change(engine: Engine
     assert store.pending_links()["dlt.driving-licence"][0] == 1  # its holder's record is gone again
     store.apply([index_event("dlt.driving-licence", 2, change_type="DELETE")])
     assert store.pending_links() == {}
+
+
+def test_a_replay_that_finds_pending_links_at_its_end_finds_what_tracking_would(engine: Engine) -> None:
+    events = [index_event("dlt.driving-licence"), index_event("dol.title-deed"), index_event("dopa.person")]
+    tracked = IndexStore(engine)
+    tracked.apply(events, applied_ms=1_000)
+    expected = tracked.pending_links()
+    assert expected
+    drop_all(engine)
+    upgrade(engine)
+    IndexStore(engine, track_pending=False).apply(events, applied_ms=1_000)
+    with engine.begin() as conn:
+        pending_links.recompute(conn)
+    assert IndexStore(engine).pending_links() == expected
 
 
 def test_the_migration_finds_the_pending_links_an_index_already_holds(index_url: str) -> None:
