@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+from pathlib import Path
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -17,10 +18,28 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+LOWEST = 20000
+"""Above the defaults (9092, 9090) and the usual fixed service ports."""
+
+
+def ephemeral_low(range_file: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> int:
+    """The lowest port the kernel hands out for outgoing connections (32768 on Linux by default)."""
+    try:
+        return int(range_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port_block(count: int) -> int:
-    """A base port with `count` consecutive free ports from it, away from the defaults (9092, 9090)."""
+    """A base port with `count` consecutive free ports from it, below the kernel's ephemeral range.
+
+    Why below: a server restarted on a port inside that range can find it taken by a client. A
+    client reconnecting to 127.0.0.1:P while nothing listens there may be given P itself as its
+    own local port and connect to itself (TCP simultaneous open), holding P; a broker restarted
+    mid-test then cannot bind it."""
+    top = ephemeral_low() - count
     for _ in range(200):
-        base = random.randrange(20000, 60000, 2)
+        base = random.randrange(LOWEST, top, 2)
         if not any(port_in_use(base + offset) for offset in range(count)):
             return base
     raise RuntimeError("no free block of loopback ports found")
