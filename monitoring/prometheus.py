@@ -19,13 +19,13 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from monitoring import scrape_targets
 from streams.errors import GdxError
+from streams.http_get import http_get
 from streams.ports import port_in_use
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -147,17 +147,9 @@ def state(setup: PrometheusSetup) -> ProcessState:
     return ProcessState(pid, running=running, stale=not running)
 
 
-def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 def is_ready(setup: PrometheusSetup) -> bool:
     try:
-        return _get(f"{setup.url}/-/ready")[0] == 200
+        return http_get(f"{setup.url}/-/ready")[0] == 200
     except OSError:
         return False
 
@@ -281,7 +273,7 @@ class TargetHealth:
 
 def target_health(setup: PrometheusSetup) -> list[TargetHealth]:
     """What Prometheus itself says about each scraped process (from its HTTP API)."""
-    status, body = _get(f"{setup.url}/api/v1/targets?state=active", timeout=5)
+    status, body = http_get(f"{setup.url}/api/v1/targets?state=active", timeout=5)
     if status != 200:
         raise GdxError(f"Prometheus at {setup.url} answered {status} to /api/v1/targets", f"see {setup.log_file}")
     active = json.loads(body)["data"]["activeTargets"]

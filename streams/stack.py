@@ -17,8 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.errors import GdxError
+from streams.http_get import http_get
 
 POLL_S = 0.2
 
@@ -39,14 +38,6 @@ class ManagedProcess:
     ready_timeout_s: float = 120.0
     stop_signal: int = signal.SIGTERM
     stop_timeout_s: float = 30.0
-
-
-def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 class RunningProcess:
@@ -108,7 +99,7 @@ class RunningProcess:
             self.url = self.url or self._announced_url()
             if self.url is not None:
                 try:
-                    status, body = _get(f"{self.url}/readyz")
+                    status, body = http_get(f"{self.url}/readyz")
                 except OSError as exc:
                     status, body = 0, str(exc).encode()
                 if status == 200:
@@ -148,7 +139,7 @@ def _failing(body: bytes) -> str:
 def scrape_totals(url: str, series: tuple[str, ...]) -> dict[str, float]:
     """Each counter summed over its labels in one process's `/metrics`; empty if unreachable."""
     try:
-        status, body = _get(url)
+        status, body = http_get(url)
     except OSError:
         return {}
     if status != 200:
