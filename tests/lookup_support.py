@@ -55,6 +55,15 @@ def fill_index(settings: Settings, datasets: tuple[str, ...] = INDEXED) -> None:
     engine.dispose()
 
 
+def lookup_deployment(settings: Settings) -> Settings:
+    """Settings of a lookup API of its own (topic prefix, consumers), its topics created and the
+    example index filled: what every lookup test starts from."""
+    settings = lookup_settings(settings)
+    create_lookup_topics(settings)
+    fill_index(settings)
+    return settings
+
+
 def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():

@@ -12,8 +12,7 @@ from linkage.consumers import load_consumers
 from linkage.index_store import IndexStore
 from linkage.database import index_engine
 from linkage_support import index_event
-from lookup_support import (KEYS, audited, consent, create_lookup_topics, fill_index, get, lookup_client,
-                            lookup_settings, publish, wait_until)
+from lookup_support import KEYS, audited, consent, get, lookup_client, lookup_deployment, publish, wait_until
 from schemas.examples import KRUNG_BANK, MALEE, NIRAN, SIAM_TRADING, SOMCHAI
 from schemas.identifiers import with_check_digit
 from streams.settings import Settings
@@ -24,9 +23,7 @@ UNKNOWN_PERSON = with_check_digit("199999999999")
 
 @pytest.fixture
 def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
-    settings = lookup_settings(settings)
-    create_lookup_topics(settings)
-    fill_index(settings)
+    settings = lookup_deployment(settings)
     with lookup_client(settings) as client:
         yield settings, client
 
@@ -134,9 +131,7 @@ def test_verify_answers_yes_or_no_without_personal_data(lookup: tuple[Settings, 
 
 
 def test_over_the_rate_limit_is_429_with_retry_after(settings: Settings) -> None:
-    settings = lookup_settings(settings)
-    create_lookup_topics(settings)
-    fill_index(settings)
+    settings = lookup_deployment(settings)
     registry = load_consumers()
     revenue = registry.consumers["revenue"]
     registry.consumers["revenue"] = dataclasses.replace(revenue, rate_per_s=0.5, burst=3)

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from cli_run import run_gdx
 from linkage.api import signing_key_path
 from linkage.audit import CHECKPOINT, GENESIS, canonical, load_signing_key, record_hash, verify_partition
-from lookup_support import (audit_records, create_lookup_topics, fill_index, get, lookup_client, lookup_settings)
+from lookup_support import audit_records, get, lookup_client, lookup_deployment
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
 
@@ -27,9 +27,7 @@ Messages = list[tuple[int, bytes | None]]
 @pytest.fixture
 def trail(settings: Settings) -> Iterator[tuple[Settings, Messages]]:
     """A chain of allowed and denied requests with a checkpoint in the middle and one at the start."""
-    settings = lookup_settings(settings)
-    create_lookup_topics(settings)
-    fill_index(settings)
+    settings = lookup_deployment(settings)
     with lookup_client(settings) as client:
         _requests(client)
         client.portal.call(client.app.state.lookup.audit.checkpoint)  # type: ignore[attr-defined]

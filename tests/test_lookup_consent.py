@@ -13,8 +13,7 @@ from linkage.consent import ConsentStore
 from linkage.database import index_engine
 from linkage.migrate import upgrade
 from linkage.tables import consents
-from lookup_support import (consent, create_lookup_topics, fill_index, get, lookup_client, lookup_settings, publish,
-                            wait_until)
+from lookup_support import consent, get, lookup_client, lookup_deployment, publish, wait_until
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
 
@@ -24,9 +23,7 @@ PERSON = f"/v1/citizens/{SOMCHAI}"
 
 @pytest.fixture
 def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
-    settings = lookup_settings(settings)
-    create_lookup_topics(settings)
-    fill_index(settings)
+    settings = lookup_deployment(settings)
     with lookup_client(settings) as client:
         yield settings, client
 

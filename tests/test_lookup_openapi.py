@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                 status_code_conformance)
 
 from linkage.api import LookupServer, create_app
-from lookup_support import KEYS, create_lookup_topics, fill_index, lookup_settings, wait_until
+from lookup_support import KEYS, lookup_deployment, wait_until
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -26,11 +26,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def running_api(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
-    settings = lookup_settings(Settings(kafka_bootstrap_servers=bootstrap_servers,
-                                        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-                                        state_dir=tmp_path_factory.mktemp("lookup-openapi") / "state"))
-    create_lookup_topics(settings)
-    fill_index(settings)
+    settings = lookup_deployment(Settings(kafka_bootstrap_servers=bootstrap_servers,
+                                          topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+                                          state_dir=tmp_path_factory.mktemp("lookup-openapi") / "state"))
     app = create_app(settings)
     server = LookupServer(settings, app=app, port=0)
     loop = asyncio.new_event_loop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lookup_support import create_lookup_topics, fill_index, get, lookup_client, lookup_settings
+from lookup_support import get, lookup_client, lookup_deployment
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
 
@@ -12,9 +12,7 @@ pytestmark = pytest.mark.kafka
 
 
 def test_a_person_sees_every_access_to_their_data_and_nobody_elses(settings: Settings) -> None:
-    settings = lookup_settings(settings)
-    create_lookup_topics(settings)
-    fill_index(settings)
+    settings = lookup_deployment(settings)
     with lookup_client(settings) as client:
         allowed = get(client, f"/v1/citizens/{SOMCHAI}", "revenue", "estate-tax").json()
         denied = get(client, f"/v1/citizens/{SOMCHAI}", "dlt", "licence-application").json()
