@@ -19,6 +19,7 @@ from linkage.link_rules import PARTY_DATASETS
 
 _PARTY_DATASET = "CASE l.party_kind " + " ".join(
     f"WHEN '{kind}' THEN '{dataset}'" for kind, dataset in sorted(PARTY_DATASETS.items())) + " END"
+_KIND_OF = {dataset: kind for kind, dataset in PARTY_DATASETS.items()}
 _UNRESOLVED = (
     "INSERT INTO pending_links (link_id, dataset, entity_key, party_kind, party_id, linked_ms) "
     "SELECT l.id, l.dataset, l.entity_key, l.party_kind, l.party_id, l.linked_ms FROM links l "
@@ -34,8 +35,7 @@ def refresh(conn: Connection, mark: str, records: Iterable[tuple[str, str]]) -> 
     replaced; and where a record is a party's (a person, a juristic person, a house), the links
     naming that party may have become resolved (it arrived) or pending again (it was deleted)."""
     rewritten = grouped(records)
-    kind_of = {dataset: kind for kind, dataset in PARTY_DATASETS.items()}
-    parties = {kind_of[dataset]: keys for dataset, keys in rewritten.items() if dataset in kind_of}
+    parties = {_KIND_OF[dataset]: keys for dataset, keys in rewritten.items() if dataset in _KIND_OF}
     for columns, groups in ((("dataset", "entity_key"), rewritten), (("party_kind", "party_id"), parties)):
         first, second = columns
         for value, keys in groups.items():
