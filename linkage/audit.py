@@ -95,14 +95,17 @@ class AuditWriter:
         return self._producer is not None
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, enable_idempotence=True,
-                                          acks="all", linger_ms=0, request_timeout_ms=int(self.timeout_s * 1000))
+        """Connect, then continue the chain from its head on the topic. Only then is the writer
+        started: an `append` before that would race the recovery and could chain from a stale head."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, enable_idempotence=True,
+                                    acks="all", linger_ms=0, request_timeout_ms=int(self.timeout_s * 1000))
         try:
-            await self._producer.start()
+            await producer.start()
             await self._recover_head()
         except BaseException:
-            await self.stop()
+            await producer.stop()
             raise
+        self._producer = producer
 
     async def stop(self) -> None:
         if self._producer is not None:

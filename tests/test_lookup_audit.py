@@ -15,7 +15,17 @@ from fastapi.testclient import TestClient
 
 from cli_run import run_gdx
 from linkage.api import signing_key_path
-from linkage.audit import CHECKPOINT, GENESIS, canonical, load_signing_key, record_hash, verify_partition
+from linkage.audit import (
+    AUDIT_TOPIC,
+    CHECKPOINT,
+    GENESIS,
+    AuditUnavailable,
+    AuditWriter,
+    canonical,
+    load_signing_key,
+    record_hash,
+    verify_partition,
+)
 from lookup_support import audit_records, get, lookup_client, lookup_deployment
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
@@ -148,3 +158,30 @@ def test_a_restarted_api_continues_the_chain(trail: tuple[Settings, Messages]) -
     after = audit_records(settings)[settings.audit_partition]
     assert after[:len(messages)] == messages and len(after) > len(messages)
     assert verify_partition(settings.audit_partition, after, _key(settings)).ok
+
+
+async def test_an_append_while_the_writer_starts_is_refused_not_chained_from_a_stale_head(settings: Settings) -> None:
+    """A record appended while the writer is still reading the chain's head from the topic would be
+    chained from the genesis, and the recovery would then rewind the head under it."""
+    settings = await asyncio.to_thread(lookup_deployment, settings)
+    topic, key = settings.topic(AUDIT_TOPIC), b"k" * 32
+    first = AuditWriter(settings.bootstrap_servers, topic, 0, key)
+    await first.start()
+    await first.append({"kind": "access", "time_ms": 1})
+    await first.stop()
+
+    second = AuditWriter(settings.bootstrap_servers, topic, 0, key)
+    starting = asyncio.create_task(second.start())
+    refused = 0
+    while not starting.done():
+        with pytest.raises(AuditUnavailable):
+            await second.append({"kind": "access", "time_ms": 2})
+        refused += 1
+        await asyncio.sleep(0.002)
+    await starting
+    await second.append({"kind": "access", "time_ms": 3})
+    await second.stop()
+    assert refused > 0
+    messages = (await asyncio.to_thread(audit_records, settings))[0]
+    report = verify_partition(0, messages, key)
+    assert report.ok and report.records == {0: 2}, report.problems
