@@ -5,10 +5,8 @@ with no Prometheus at all."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 import pytest
 from cli_run import run_gdx
 from lookup_support import create_lookup_topics
+from serve_support import clean_env, lookup_api, stop
 from status_feeder import FRESHNESS_S
 from status_support import EXPECTED_INDEX, per_second, read_page, seconds, seed_index
 
@@ -55,50 +54,6 @@ def _env(settings: Settings, prometheus_port: int) -> dict[str, str]:
             "GDX_PROMETHEUS_PORT": str(prometheus_port), "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1"}
 
 
-def _clean_env(env: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
-    return {**base, **env}
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-@contextmanager
-def _lookup_api(env: dict[str, str], logs: Path) -> Iterator[str]:
-    """`gdx serve` on a free port; yields its URL once /healthz answers."""
-    out, err = logs / "serve.out", logs / "serve.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "streams.cli", "serve"], env=_clean_env(env),
-                                   stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        url = None
-        while url is None or not _answers(f"{url}/healthz"):
-            assert process.poll() is None and time.monotonic() < deadline, \
-                f"gdx serve did not start:\n{out.read_text()}\n{err.read_text()[-3000:]}"
-            found = re.search(r"lookup API: (http://\S+)", out.read_text())
-            url = found.group(1) if found else None
-            time.sleep(0.1)
-        yield url
-    finally:
-        _stop(process)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def seeded(settings: Settings) -> Settings:
     """The test's own topics and an index holding `EXPECTED_INDEX`'s records, applied 30 s ago."""
@@ -119,7 +74,7 @@ def _assert_index_columns(rows: dict[str, dict[str, str]]) -> None:
 
 def test_without_prometheus_the_page_shows_the_index_and_says_so(seeded: Settings, tmp_path: Path) -> None:
     closed = free_port_block(1)
-    with _lookup_api(_env(seeded, closed), tmp_path) as url:
+    with lookup_api(_env(seeded, closed), tmp_path) as (url, _):
         rows, paragraphs = read_page(_dom(f"{url}/status", tmp_path / "chromium"))
     assert paragraphs["source"].startswith(f"Prometheus at http://127.0.0.1:{closed} is not reachable (Connection refused)")
     assert "rates, dead letters and exchange success are unavailable" in paragraphs["source"]
@@ -163,18 +118,18 @@ def _feeder(state_dir: Path, logs: Path) -> Iterator[None]:
     targets = prometheus_root(state_dir) / "targets"
     with (logs / "feeder.err").open("wb") as stderr:
         process = subprocess.Popen([sys.executable, str(TESTS / "status_feeder.py"), str(targets)],
-                                   env=_clean_env({}), stdout=subprocess.DEVNULL, stderr=stderr)
+                                   env=clean_env({}), stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         yield
     finally:
-        _stop(process)
+        stop(process)
 
 
 def test_with_prometheus_the_page_shows_each_agencys_freshness_rates_and_errors(seeded: Settings,
                                                                                 tmp_path: Path) -> None:
     port = free_port_block(1)
     env = _env(seeded, port)
-    with _prometheus(env), _feeder(seeded.state_dir, tmp_path), _lookup_api(env, tmp_path) as url:
+    with _prometheus(env), _feeder(seeded.state_dir, tmp_path), lookup_api(env, tmp_path) as (url, _):
         for recorded in ("agency:gdx_freshness_seconds:p99_5m", "agency:gdx_exchange_success:ratio_rate5m",
                          "sum by (agency) (agency_dataset:gdx_events_published:rate5m > 0)"):
             _wait_for_every_agency(port, recorded)
