@@ -3,9 +3,10 @@ fixed offered loads, against a bare SQL read of the same records in the same run
 
 The index is built by bulk-inserting `records` rows (one `dopa.person` per person, a vehicle
 possessed by every fourth person, with its link) — the benchmark measures lookups, not ingest.
-The API runs as `gdx serve` in its own process (uvicorn, one worker) with a consumer that holds a
-legal mandate, so every request does the whole path: API key, policy, index reads, least-data
-cut, the audit record produced to the real broker and acknowledged (acks=all), the access-log row.
+The API runs as `gdx serve` (uvicorn in one process, or `--workers N` processes on the port) with
+a consumer that holds a legal mandate, so every request does the whole path: API key, policy,
+index reads, least-data cut, the audit record produced to the real broker and acknowledged
+(acks=all), the access-log row.
 
 Load is open-loop: request i is sent at t0 + i / rate whatever happened before, and its latency
 counts from that scheduled time, so a server falling behind shows as latency (no coordinated
@@ -13,7 +14,7 @@ omission). A rate is sustained when the answered rate is within 2% of the offere
 failed and p99 is under the target. The baseline reads the same person rows with plain SQL
 (sqlite3, one indexed primary-key read each) in this process.
 
-    python bench/lookup.py --bootstrap-servers 127.0.0.1:9092 --persons 1000000 --rates 500,1000,1500
+    python bench/lookup.py --bootstrap-servers 127.0.0.1:9092 --persons 1000000 --rates 500,1000,1500 [--workers 2]
 """
 
 from __future__ import annotations
@@ -162,10 +163,12 @@ async def offered_load(url: str, rate: float, seconds: float, ids: list[str]) ->
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process: the server's cost per lookup, which other load on the
-    machine does not inflate (wall-clock latency on a shared machine does)."""
+    """User + system CPU time of a process and its children (the lookup processes of `--workers`):
+    the server's cost per lookup, which other load on the machine does not inflate (wall-clock
+    latency on a shared machine does)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + sum(cpu_seconds(int(c)) for c in children)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -181,6 +184,7 @@ def main() -> int:
     parser.add_argument("--index", type=Path, default=Path(tempfile.gettempdir()) / "gdx-bench-lookup.db",
                         help="index file (reused when it holds --persons persons)")
     parser.add_argument("--target-p99-ms", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=1, help="lookup processes (gdx serve --workers)")
     args = parser.parse_args()
     if not args.bootstrap_servers:
         print("bench/lookup.py: no broker — give --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
@@ -199,7 +203,8 @@ def main() -> int:
     port = 18000 + os.getpid() % 1000
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap_servers, "GDX_TOPIC_PREFIX": prefix,
            "GDX_STATE_DIR": str(work / "state"), "GDX_INDEX_URL": f"sqlite:///{args.index}",
-           "GDX_CONSUMERS_FILE": str(work / "consumers.toml"), "GDX_LOOKUP_PORT": str(port)}
+           "GDX_CONSUMERS_FILE": str(work / "consumers.toml"), "GDX_LOOKUP_PORT": str(port),
+           "GDX_LOOKUP_WORKERS": str(args.workers)}
     server = subprocess.Popen([sys.executable, "-m", "streams.cli", "serve"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -217,7 +222,8 @@ def main() -> int:
             time.sleep(0.2)
         asyncio.run(offered_load(url, 200, 3, ids))  # warm-up: connections, caches
         sustained = 0.0
-        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run", flush=True)
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run; "
+              f"{args.workers} lookup process(es)", flush=True)
         print(f"{'offered/s':>10} {'answered/s':>11} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
               f"{'server CPU ms/lookup':>21}", flush=True)
         for rate in (float(r) for r in args.rates.split(",")):

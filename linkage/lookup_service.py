@@ -121,8 +121,11 @@ Work = Callable[[Decision], tuple[dict[str, Any], list[str]] | None]
 
 class LookupService:
     def __init__(self, engine: Engine, registry: ConsumerRegistry, consents: ConsentStore, audit: AuditWriter,
-                 consents_current: Callable[[], Awaitable[bool]]) -> None:
+                 consents_current: Callable[[], Awaitable[bool]], processes: int = 1) -> None:
+        """`processes`: how many lookup processes share the port; each enforces its share of a
+        consumer's registered rate, so together they enforce the rate (connections spread evenly)."""
         self.consents_current = consents_current
+        self.processes = processes
         self.engine = engine
         self.registry = registry
         self.consents = consents
@@ -135,7 +138,8 @@ class LookupService:
         consumer = self.registry.authenticate(request.api_key)
         if consumer is None:
             return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
-        wait = self.limiter.take(consumer.id, consumer.rate_per_s, consumer.burst)
+        wait = self.limiter.take(consumer.id, consumer.rate_per_s / self.processes,
+                                 max(1, round(consumer.burst / self.processes)))
         if wait is not None:
             outcome = await self._refuse(request, consumer, 429, "rate_limited",
                                          f"over {consumer.rate_per_s:g} requests/s; retry in {wait:.2f} s")

@@ -1,7 +1,7 @@
 """Per-consumer token buckets: a consumer may burst, but not exceed its registered rate for long.
 
 In-process and lock-free: the buckets are only touched from the API's event loop. Several API
-processes each enforce the full rate; the registry's rate is per process.
+processes behind one port (`gdx serve --workers N`) each enforce 1/N of the registry's rate.
 """
 
 from __future__ import annotations

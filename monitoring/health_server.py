@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,11 +27,14 @@ from types import TracebackType
 from typing import Self
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from monitoring import scrape_targets
 from streams.errors import GdxError
 
 log = logging.getLogger("gdx.health")
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 Check = Callable[[], str | None]
 """A readiness check: None when ready, else the reason it is not (one short line)."""
@@ -82,7 +86,14 @@ class Readiness:
 
 
 def metrics_payload(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
-    """The `/metrics` answer as (body, content type)."""
+    """The `/metrics` answer as (body, content type).
+
+    Under prometheus_client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`, set for processes
+    that share one port, so a scrape reaches any one of them) the answer sums every process's
+    files instead: whichever process answers, the scrape sees them all."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

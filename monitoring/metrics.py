@@ -162,9 +162,12 @@ AUDIT_LAST_CHECKPOINT = Gauge(
     "gdx_audit_last_checkpoint_timestamp_seconds",
     "Unix time of the last audit-chain checkpoint (hash-chain head sealed and written); age = time() - this.",
     ["chain"],
+    multiprocess_mode="max",
 )
-"""Labelled by the chain's name (today one: the audit topic) so that only the process that seals a
-chain exposes the series: an unlabelled gauge would read 0 — "sealed in 1970" — in every process."""
+"""Labelled by the chain's name (`<topic>/<partition>`, one per lookup process) so that only the
+process that seals a chain exposes the series: an unlabelled gauge would read 0 — "sealed in 1970" —
+in every process. Several lookup processes behind one port share their metrics through files
+(prometheus_client's multiprocess mode), where "max" keeps each chain's latest seal."""
 
 ALL_METRICS: tuple[MetricWrapperBase, ...] = (
     EVENTS_PUBLISHED, EVENTS_CONSUMED, EVENTS_APPLIED, EVENTS_DEAD_LETTERED, EVENTS_DUPLICATE, EVENTS_STALE,

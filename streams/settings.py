@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     )
     lookup_host: str = Field(default="127.0.0.1", description="address the lookup API listens on")
     lookup_port: int = Field(default=8080, ge=0, le=65535, description="port of the lookup API (0: a free one)")
+    lookup_workers: int = Field(
+        default=1, ge=1, le=16,
+        description="lookup API processes sharing its port; each writes its own gdx.audit partition from audit_partition on",
+    )
     consumers_file: Path | None = Field(
         default=None, description="registry of consumer agencies (TOML); unset: linkage/consumers.toml"
     )

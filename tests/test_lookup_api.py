@@ -143,6 +143,15 @@ def test_over_the_rate_limit_is_429_with_retry_after(settings: Settings) -> None
         assert get(client, f"/v1/citizens/{SOMCHAI}", "dlt", "licence-application").status_code == 403
 
 
+def test_each_of_several_processes_enforces_its_share_of_the_rate(settings: Settings) -> None:
+    settings = lookup_deployment(settings).model_copy(update={"lookup_workers": 2})
+    registry = load_consumers()
+    registry.consumers["revenue"] = dataclasses.replace(registry.consumers["revenue"], rate_per_s=0.5, burst=4)
+    with lookup_client(settings, registry) as client:
+        statuses = [get(client, f"/v1/citizens/{SOMCHAI}", "revenue", "estate-tax").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429], "a burst of 4 over two processes is 2 in each"
+
+
 def test_health_readiness_metrics_and_openapi(lookup: tuple[Settings, TestClient]) -> None:
     _settings, client = lookup
     assert client.get("/healthz").json()["status"] == "alive"

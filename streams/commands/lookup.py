@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import time
 import uuid
 
@@ -23,6 +22,9 @@ DAY_MS = 86_400_000
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the lookup API (consent, purpose, least data, audited) until Ctrl-C")
     serve.add_argument("--port", type=int, default=None, help="port (default GDX_LOOKUP_PORT; 0: a free one)")
+    serve.add_argument("--workers", type=int, default=None, choices=range(1, 17), metavar="N",
+                       help="processes sharing the port, 1-16 (default GDX_LOOKUP_WORKERS, 1); each writes its own "
+                            "gdx.audit partition")
     serve.set_defaults(handler=cmd_serve)
 
     audit = sub.add_parser("audit", help="the audit trail of the lookup API")
@@ -52,30 +54,26 @@ def _reachable(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from linkage.api import LookupServer, event_loop_factory
+    from linkage.api import LookupServer, bind
+    from linkage.lookup_processes import LookupProcesses, check_audit_partitions, run_until_stopped
 
     settings = load_settings()
+    if args.workers is not None:
+        settings = settings.model_copy(update={"lookup_workers": args.workers})
     _reachable(settings)
-    server = LookupServer(settings, port=args.port)
-    print(f"lookup API: {server.url} (OpenAPI: {server.url}/docs); Ctrl-C stops", flush=True)
-    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the handler it
-    # found; the default one would kill the process before it withdraws its scrape target.
-    signal.signal(signal.SIGTERM, _stop_quietly)
-    try:
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(server.run())
-    except _Stopped:
-        pass
+    port = settings.lookup_port if args.port is None else args.port
+    if settings.lookup_workers == 1:
+        server = LookupServer(settings, port=port)
+        print(f"lookup API: {server.url} (OpenAPI: {server.url}/docs); Ctrl-C stops", flush=True)
+        run_until_stopped(server)
+    else:
+        check_audit_partitions(settings, settings.lookup_workers)
+        sock = bind(settings.lookup_host, port)
+        url = f"http://{settings.lookup_host}:{sock.getsockname()[1]}"
+        print(f"lookup API: {url} (OpenAPI: {url}/docs) in {settings.lookup_workers} processes; Ctrl-C stops", flush=True)
+        LookupProcesses(settings, sock, settings.lookup_workers, args.log_level).run()
     print("lookup API: stopped", flush=True)
     return 0
-
-
-class _Stopped(Exception):
-    """SIGTERM after uvicorn's graceful shutdown."""
-
-
-def _stop_quietly(signum: int, frame: object) -> None:
-    raise _Stopped
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
