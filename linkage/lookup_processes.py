@@ -16,6 +16,7 @@ What must not be shared between the processes is split between them:
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -40,6 +41,7 @@ from streams.settings import Settings
 log = logging.getLogger("gdx.lookup")
 
 EARLY_EXIT_S = 5.0
+PR_SET_PDEATHSIG = 1
 STOP_TIMEOUT_S = 30.0
 
 
@@ -56,6 +58,8 @@ def check_audit_partitions(settings: Settings, workers: int) -> None:
     topic = settings.topic(AUDIT_TOPIC)
     found = len(asyncio.run(topic_partitions(settings.bootstrap_servers, [topic])))
     needed = settings.audit_partition + workers
+    if found == 0:
+        raise GdxError(f"topic {topic} does not exist", "create the catalog's topics with `gdx topics apply`")
     if found < needed:
         raise GdxError(f"{workers} lookup processes from audit partition {settings.audit_partition} need {needed} "
                        f"partitions of {topic}; it has {found}",
@@ -71,9 +75,18 @@ def run_until_stopped(server: LookupServer) -> None:
         runner.run(server.run())
 
 
-def _worker_main(settings: Settings, sock: socket.socket, log_level: str | None) -> None:
+def _worker_main(settings: Settings, sock: socket.socket, log_level: str | None, parent: int) -> None:
     configure_logging(log_level)
+    _stop_with_parent(parent)
     run_until_stopped(LookupServer(settings, sock=sock))
+
+
+def _stop_with_parent(parent: int) -> None:
+    """SIGTERM when the parent dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG): an orphan would go
+    on answering on the port, unsupervised and unannounced."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the request took effect
+        raise SystemExit(0)
 
 
 class LookupProcesses:
@@ -98,7 +111,7 @@ class LookupProcesses:
 
     def _start(self, index: int) -> None:
         settings = self.settings.model_copy(update={"audit_partition": self.settings.audit_partition + index})
-        process = self._context.Process(target=_worker_main, args=(settings, self.sock, self.log_level),
+        process = self._context.Process(target=_worker_main, args=(settings, self.sock, self.log_level, os.getpid()),
                                         name=f"lookup-{index}", daemon=False)
         process.start()
         self._processes[index] = process

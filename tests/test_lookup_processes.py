@@ -107,3 +107,21 @@ def test_more_processes_than_audit_partitions_is_one_line(settings: Settings) ->
     assert line == (f"gdx: 4 lookup processes from audit partition 0 need 4 partitions of "
                     f"{settings.topic(AUDIT_TOPIC)}; it has 3 — use fewer --workers, or add partitions to the topic "
                     f"(kafka-topics.sh --alter --partitions)")
+
+
+def test_the_processes_stop_when_their_parent_is_killed(settings: Settings, tmp_path: Path) -> None:
+    settings = lookup_deployment(settings)
+    with lookup_api(_env(settings, 2), tmp_path) as (url, server):
+        wait_until(lambda: len(_sealed(url)) == 2, what="both processes started")
+        children = _lookup_processes(server.pid)
+        server.kill()
+        server.wait()
+        wait_until(lambda: not any(_running(pid) for pid in children), what="the orphaned lookup processes stopped")
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
