@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -136,6 +137,8 @@ class AgencyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
+        # The dataset of each entity rowid (index = rowid), for random_entity; see there.
+        self._datasets: list[str | None] = [None]
 
     def close(self) -> None:
         self.conn.close()
@@ -143,10 +146,12 @@ class AgencyStore:
     @contextmanager
     def transaction(self, source_ms: int | None = None) -> Iterator[Transaction]:
         self.conn.execute("BEGIN IMMEDIATE")
+        known = len(self._datasets)
         try:
             yield Transaction(self.conn, source_ms if source_ms is not None else now_ms())
         except BaseException:
             self.conn.execute("ROLLBACK")
+            del self._datasets[known:]  # rows seen inside the transaction are gone; their rowids will be reused
             raise
         self.conn.execute("COMMIT")
 
@@ -171,18 +176,31 @@ class AgencyStore:
         """A uniform pick among the dataset's entities: random rowids until one is of the dataset.
 
         Datasets share the table (interleaved or in blocks), so a rowid hits the wanted dataset with
-        the probability of its share of rows; every row of it is equally likely.
+        the probability of its share of rows; every row of it is equally likely. Most draws miss (a
+        person is a fifth of the civil registry's rows), so misses are decided in memory: a row's
+        dataset never changes, as entity rows are only inserted or updated in place, never deleted.
+        Only the hit is read from the store, so the state returned is always the current one.
         """
-        top = self.conn.execute("SELECT max(rowid) FROM entity").fetchone()[0]
-        if top is None:
+        top = self._known_rowids()
+        if top == 0:
             return None
+        datasets = self._datasets
         for _ in range(tries):
-            row = self.conn.execute(
-                "SELECT key, version, state FROM entity WHERE rowid = ? AND dataset = ?", (rng.randint(1, top), dataset)
-            ).fetchone()
+            rowid = rng.randint(1, top)
+            if datasets[rowid] != dataset:
+                continue
+            row = self.conn.execute("SELECT key, version, state FROM entity WHERE rowid = ? AND dataset = ?", (rowid, dataset)).fetchone()
             if row:
                 return Stored(dataset, row[0], row[1], json.loads(row[2]))
         return None
+
+    def _known_rowids(self) -> int:
+        """Extend the rowid-to-dataset map by the rows added since the last call; the top rowid."""
+        datasets = self._datasets
+        for rowid, dataset in self.conn.execute("SELECT rowid, dataset FROM entity WHERE rowid >= ? ORDER BY rowid", (len(datasets),)):
+            datasets.extend([None] * (rowid - len(datasets)))
+            datasets.append(sys.intern(dataset))
+        return len(datasets) - 1
 
     def referencing(self, ref_id: str, dataset: str | None = None) -> list[Stored]:
         """Entities that point at `ref_id` (e.g. the title deeds a citizen owns)."""
