@@ -172,27 +172,47 @@ class AgencyStore:
         row = self.conn.execute("SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)).fetchone()
         return Stored(dataset, key, row[0], json.loads(row[1])) if row else None
 
-    def random_entity(self, dataset: str, rng: random.Random, tries: int = 64) -> Stored | None:
-        """A uniform pick among the dataset's entities: random rowids until one is of the dataset.
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One read transaction for a run of reads, such as a sampling loop.
+
+        Outside a transaction every statement takes and drops the WAL read lock on its own, which
+        costs about as much as the read itself. Inside a transaction (reading or writing) this
+        adds nothing. Nothing may write to this store from inside the block.
+        """
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    def random_entities(self, dataset: str, rng: random.Random, tries: int = 64) -> Iterator[Stored | None]:
+        """Uniform picks among the dataset's entities, as many as asked for: random rowids until
+        one is of the dataset, or None once `tries` draws in a row missed.
 
         Datasets share the table (interleaved or in blocks), so a rowid hits the wanted dataset with
         the probability of its share of rows; every row of it is equally likely. Most draws miss (a
         person is a fifth of the civil registry's rows), so misses are decided in memory: a row's
         dataset never changes, as entity rows are only inserted or updated in place, never deleted.
-        Only the hit is read from the store, so the state returned is always the current one.
+        Only the hit is read from the store, so the state returned is always the current one. The
+        map learns of new rows when the picks start: nothing may add entities while they are drawn.
         """
         top = self._known_rowids()
-        if top == 0:
-            return None
         datasets = self._datasets
-        for _ in range(tries):
-            rowid = rng.randint(1, top)
-            if datasets[rowid] != dataset:
-                continue
-            row = self.conn.execute("SELECT key, version, state FROM entity WHERE rowid = ? AND dataset = ?", (rowid, dataset)).fetchone()
-            if row:
-                return Stored(dataset, row[0], row[1], json.loads(row[2]))
-        return None
+        while True:
+            found = None
+            for _ in range(tries if top else 0):
+                rowid = rng.randint(1, top)
+                if datasets[rowid] != dataset:
+                    continue
+                row = self.conn.execute("SELECT key, version, state FROM entity WHERE rowid = ? AND dataset = ?", (rowid, dataset)).fetchone()
+                if row:
+                    found = Stored(dataset, row[0], row[1], json.loads(row[2]))
+                    break
+            yield found
 
     def _known_rowids(self) -> int:
         """Extend the rowid-to-dataset map by the rows added since the last call; the top rowid."""
