@@ -56,6 +56,10 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 # IDs an entity refers to by these fields are indexed, so "what does X own" needs no table scan.
 _REF_FIELDS = ("house_id", "householder_citizen_id")
 
+# Parsed states of picked rows kept per store (oldest dropped first): at the benchmark's scale
+# every row a sampling loop visits, while a million-person registry stays within tens of MB.
+_PICKED_MAX = 8_192
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -137,8 +141,10 @@ class AgencyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
-        # The dataset of each entity rowid (index = rowid), for random_entity; see there.
+        # For random_entities (see there): the dataset of each entity rowid (index = rowid), and
+        # the last state read of recently picked rows, as (stored JSON, parsed).
         self._datasets: list[str | None] = [None]
+        self._picked: dict[int, tuple[str, dict[str, Any]]] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -199,9 +205,14 @@ class AgencyStore:
         dataset never changes, as entity rows are only inserted or updated in place, never deleted.
         Only the hit is read from the store, so the state returned is always the current one. The
         map learns of new rows when the picks start: nothing may add entities while they are drawn.
+
+        A sampling loop rejects most picks, and the same rows come up again and again, so a row's
+        parsed state is kept with the JSON it was parsed from and reused while the store still
+        holds that JSON. The state is therefore shared between picks: read it, never change it.
         """
         top = self._known_rowids()
         datasets = self._datasets
+        picked = self._picked
         while True:
             found = None
             for _ in range(tries if top else 0):
@@ -210,7 +221,13 @@ class AgencyStore:
                     continue
                 row = self.conn.execute("SELECT key, version, state FROM entity WHERE rowid = ? AND dataset = ?", (rowid, dataset)).fetchone()
                 if row:
-                    found = Stored(dataset, row[0], row[1], json.loads(row[2]))
+                    key, version, text = row
+                    seen = picked.get(rowid)
+                    if seen is None or seen[0] != text:
+                        if len(picked) >= _PICKED_MAX:
+                            del picked[next(iter(picked))]
+                        seen = picked[rowid] = (text, json.loads(text))
+                    found = Stored(dataset, key, version, seen[1])
                     break
             yield found
 
