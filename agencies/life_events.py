@@ -1,11 +1,11 @@
 """Life events across the four agencies, drawn from their current ground truth.
 
-Each event reads the agencies' stores (never a cached picture), so whatever it references exists
-at that moment: a land sale names a living citizen, an inheritance follows a registered death, a
-new company's directors are alive and adult. Each agency writes only its own store, one
-transaction per event, with the referent before the events that refer to it; cross-agency
-consequences (a death's estate at the land and transport offices) are handed over as a queue, as
-a notification over GDX would be.
+Each event reads the agencies' stores (never a picture of its own: what the picks remember of a row
+is used only while it is provably current), so whatever it references exists at that moment: a land
+sale names a living citizen, an inheritance follows a registered death, a new company's directors
+are alive and adult. Each agency writes only its own store, one transaction per event, with the
+referent before the events that refer to it; cross-agency consequences (a death's estate at the
+land and transport offices) are handed over as a queue, as a notification over GDX would be.
 """
 
 from __future__ import annotations

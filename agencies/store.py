@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
-import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agencies.events import Change, OutboxEvent, references, to_json
+from agencies.sampling import EntitySampler, Stored
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entity (
@@ -56,18 +55,6 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 # IDs an entity refers to by these fields are indexed, so "what does X own" needs no table scan.
 _REF_FIELDS = ("house_id", "householder_citizen_id")
 
-# Parsed states of picked rows kept per store (oldest dropped first): at the benchmark's scale
-# every row a sampling loop visits, while a million-person registry stays within tens of MB.
-_PICKED_MAX = 8_192
-
-
-@dataclass(frozen=True)
-class Stored:
-    dataset: str
-    key: str
-    version: int
-    state: dict[str, Any]
-
 
 PendingRow = tuple[int, str, str, bytes, int, int]  # seq, topic, key, value, stamp_at, copies
 
@@ -99,9 +86,10 @@ def connect(path: Path) -> sqlite3.Connection:
 class Transaction:
     """Writes of one change, made visible together (or not at all) on commit."""
 
-    def __init__(self, conn: sqlite3.Connection, source_ms: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, source_ms: int, written: Callable[[str, str], None]) -> None:
         self.conn = conn
         self.source_ms = source_ms
+        self.written = written  # told of every entity written, so no stale copy of it is used
 
     def put(self, dataset: str, key: str, state: dict[str, Any]) -> int:
         """Store the entity's new state; returns its new version (1 for a new entity)."""
@@ -112,6 +100,7 @@ class Transaction:
             "ON CONFLICT (dataset, key) DO UPDATE SET version=excluded.version, state=excluded.state, updated_ms=excluded.updated_ms",
             (dataset, key, version, to_json(state), self.source_ms),
         )
+        self.written(dataset, key)
         before = ref_ids(key, json.loads(row[1])) if row else set()
         after = ref_ids(key, state)
         # Deleted by primary key (the old state names them), so no second index slows the bulk load.
@@ -141,10 +130,7 @@ class AgencyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
-        # For random_entities (see there): the dataset of each entity rowid (index = rowid), and
-        # the last state read of recently picked rows, as (stored JSON, parsed).
-        self._datasets: list[str | None] = [None]
-        self._picked: dict[int, tuple[str, dict[str, Any]]] = {}
+        self._sampler = EntitySampler(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -152,12 +138,12 @@ class AgencyStore:
     @contextmanager
     def transaction(self, source_ms: int | None = None) -> Iterator[Transaction]:
         self.conn.execute("BEGIN IMMEDIATE")
-        known = len(self._datasets)
+        mark = self._sampler.mark()
         try:
-            yield Transaction(self.conn, source_ms if source_ms is not None else now_ms())
+            yield Transaction(self.conn, source_ms if source_ms is not None else now_ms(), self._sampler.written)
         except BaseException:
             self.conn.execute("ROLLBACK")
-            del self._datasets[known:]  # rows seen inside the transaction are gone; their rowids will be reused
+            self._sampler.rolled_back(mark)
             raise
         self.conn.execute("COMMIT")
 
@@ -195,49 +181,9 @@ class AgencyStore:
         finally:
             self.conn.execute("COMMIT")
 
-    def random_entities(self, dataset: str, rng: random.Random, tries: int = 64) -> Iterator[Stored | None]:
-        """Uniform picks among the dataset's entities, as many as asked for: random rowids until
-        one is of the dataset, or None once `tries` draws in a row missed.
-
-        Datasets share the table (interleaved or in blocks), so a rowid hits the wanted dataset with
-        the probability of its share of rows; every row of it is equally likely. Most draws miss (a
-        person is a fifth of the civil registry's rows), so misses are decided in memory: a row's
-        dataset never changes, as entity rows are only inserted or updated in place, never deleted.
-        Only the hit is read from the store, so the state returned is always the current one. The
-        map learns of new rows when the picks start: nothing may add entities while they are drawn.
-
-        A sampling loop rejects most picks, and the same rows come up again and again, so a row's
-        parsed state is kept with the JSON it was parsed from and reused while the store still
-        holds that JSON. The state is therefore shared between picks: read it, never change it.
-        """
-        top = self._known_rowids()
-        datasets = self._datasets
-        picked = self._picked
-        while True:
-            found = None
-            for _ in range(tries if top else 0):
-                rowid = rng.randint(1, top)
-                if datasets[rowid] != dataset:
-                    continue
-                row = self.conn.execute("SELECT key, version, state FROM entity WHERE rowid = ? AND dataset = ?", (rowid, dataset)).fetchone()
-                if row:
-                    key, version, text = row
-                    seen = picked.get(rowid)
-                    if seen is None or seen[0] != text:
-                        if len(picked) >= _PICKED_MAX:
-                            del picked[next(iter(picked))]
-                        seen = picked[rowid] = (text, json.loads(text))
-                    found = Stored(dataset, key, version, seen[1])
-                    break
-            yield found
-
-    def _known_rowids(self) -> int:
-        """Extend the rowid-to-dataset map by the rows added since the last call; the top rowid."""
-        datasets = self._datasets
-        for rowid, dataset in self.conn.execute("SELECT rowid, dataset FROM entity WHERE rowid >= ? ORDER BY rowid", (len(datasets),)):
-            datasets.extend([None] * (rowid - len(datasets)))
-            datasets.append(sys.intern(dataset))
-        return len(datasets) - 1
+    def random_entities(self, dataset: str, rng: random.Random) -> Iterator[Stored | None]:
+        """Uniform random picks of the dataset's entities, for sampling loops (agencies.sampling)."""
+        return self._sampler.picks(dataset, rng)
 
     def referencing(self, ref_id: str, dataset: str | None = None) -> list[Stored]:
         """Entities that point at `ref_id` (e.g. the title deeds a citizen owns)."""
