@@ -91,8 +91,11 @@ class Transaction:
         self.source_ms = source_ms
         self.written = written  # told of every entity written, so no stale copy of it is used
 
-    def put(self, dataset: str, key: str, state: dict[str, Any]) -> int:
-        """Store the entity's new state; returns its new version (1 for a new entity)."""
+    def put(self, dataset: str, key: str, state: dict[str, Any], mentions: tuple[list[str], list[str]] | None = None) -> int:
+        """Store the entity's new state; returns its new version (1 for a new entity).
+
+        `mentions` are the state's `references`, where the caller has them already.
+        """
         row = self.conn.execute("SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)).fetchone()
         version = row[0] + 1 if row else 1
         self.conn.execute(
@@ -102,7 +105,7 @@ class Transaction:
         )
         self.written(dataset, key)
         before = ref_ids(key, json.loads(row[1])) if row else set()
-        after = ref_ids(key, state)
+        after = ref_ids(key, state, mentions)
         # Deleted by primary key (the old state names them), so no second index slows the bulk load.
         self.conn.executemany("DELETE FROM ref WHERE ref_id=? AND dataset=? AND key=?", [(r, dataset, key) for r in before - after])
         self.conn.executemany("INSERT OR IGNORE INTO ref (ref_id, dataset, key) VALUES (?, ?, ?)", [(r, dataset, key) for r in after - before])
