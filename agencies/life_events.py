@@ -1,11 +1,11 @@
 """Life events across the four agencies, drawn from their current ground truth.
 
-Each event reads the agencies' stores (never a cached picture), so whatever it references exists
-at that moment: a land sale names a living citizen, an inheritance follows a registered death, a
-new company's directors are alive and adult. Each agency writes only its own store, one
-transaction per event, with the referent before the events that refer to it; cross-agency
-consequences (a death's estate at the land and transport offices) are handed over as a queue, as
-a notification over GDX would be.
+Each event reads the agencies' stores (never a picture of its own: what the picks remember of a row
+is used only while it is provably current), so whatever it references exists at that moment: a land
+sale names a living citizen, an inheritance follows a registered death, a new company's directors
+are alive and adult. Each agency writes only its own store, one transaction per event, with the
+referent before the events that refer to it; cross-agency consequences (a death's estate at the
+land and transport offices) are handed over as a queue, as a notification over GDX would be.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from itertools import islice
 from math import lcm
 from typing import Any
 
@@ -83,17 +84,17 @@ class LifeEvents:
     def person(self, predicate: Callable[[dict[str, Any]], bool] = lambda s: True, adult: bool = True) -> Stored:
         """A living registered person from the civil registry, optionally matching `predicate`."""
         store = self.sources["dopa"].store
-        for _ in range(200):
-            found = store.random_entity("person", self.rng)
-            if found is None:
-                break
-            state = found.state
-            if state["status"] != "ACTIVE":
-                continue
-            if adult and age_on(date.fromisoformat(state["date_of_birth"]), today()) < ADULT_AGE:
-                continue
-            if predicate(state):
-                return found
+        with store.reading():
+            for found in islice(store.random_entities("person", self.rng), 200):
+                if found is None:
+                    break
+                state = found.state
+                if state["status"] != "ACTIVE":
+                    continue
+                if adult and age_on(date.fromisoformat(state["date_of_birth"]), today()) < ADULT_AGE:
+                    continue
+                if predicate(state):
+                    return found
         raise NoCandidate("no living person fits")
 
     def party(self, person: Stored) -> dict[str, Any]:
@@ -101,10 +102,10 @@ class LifeEvents:
 
     def company(self, predicate: Callable[[dict[str, Any]], bool] = lambda s: True) -> Stored:
         store = self.sources["dbd"].store
-        for _ in range(100):
-            found = store.random_entity("juristic-person", self.rng)
-            if found is not None and found.state["status"] == "ACTIVE" and predicate(found.state):
-                return found
+        with store.reading():
+            for found in islice(store.random_entities("juristic-person", self.rng), 100):
+                if found is not None and found.state["status"] == "ACTIVE" and predicate(found.state):
+                    return found
         raise NoCandidate("no active juristic person fits")
 
     def company_party(self, company: Stored) -> dict[str, Any]:
@@ -133,10 +134,10 @@ class LifeEvents:
 
     def _random(self, agency: str, dataset: str, predicate: Callable[[dict[str, Any]], bool]) -> Stored:
         store = self.sources[agency].store
-        for _ in range(50):
-            found = store.random_entity(dataset, self.rng)
-            if found is not None and predicate(found.state):
-                return found
+        with store.reading():
+            for found in islice(store.random_entities(dataset, self.rng), 50):
+                if found is not None and predicate(found.state):
+                    return found
         raise NoCandidate(f"no {dataset} fits")
 
     # --- DOPA ------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ class LifeEvents:
                 })
                 role = "HOUSEHOLDER"
             else:
-                destination = dopa.store.random_entity("house", self.rng)
+                destination = next(dopa.store.random_entities("house", self.rng))
                 if destination is None or destination.key == mover.state["house_id"]:
                     raise NoCandidate("no other house")
                 house_id, role = destination.key, "RESIDENT"

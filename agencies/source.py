@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agencies.events import CREATE, SNAPSHOT, UPDATE, Change, EventBuilder, Route
+from agencies.events import CREATE, SNAPSHOT, UPDATE, Change, EventBuilder, Route, references
 from agencies.faults import FaultInjector, FaultRates
 from agencies.population import Entity
 from agencies.store import AgencyStore, Transaction, now_ms
@@ -33,15 +33,16 @@ class ChangeSet:
     def put(self, dataset: str, key: str, state: dict[str, Any]) -> Change:
         """Write the entity's new state; CREATE for a new entity, UPDATE otherwise."""
         datum = self.builder.datum(dataset, state)
-        version = self.tx.put(dataset, key, datum)
-        change = Change(dataset, key, version, CREATE if version == 1 else UPDATE, datum)
+        mentions = references(datum)  # for the ref index and the event's references alike
+        version = self.tx.put(dataset, key, datum, mentions)
+        change = Change(dataset, key, version, CREATE if version == 1 else UPDATE, datum, mentions)
         self.changes.append(change)
         return change
 
     def reissue(self, change: Change) -> Change:
         """One more version of an entity with the same state (a correction re-registered)."""
-        version = self.tx.put(change.dataset, change.key, change.state or {})
-        return Change(change.dataset, change.key, version, UPDATE, change.state)
+        version = self.tx.put(change.dataset, change.key, change.state or {}, change.mentions)
+        return Change(change.dataset, change.key, version, UPDATE, change.state, change.mentions)
 
 
 class SourceSystem:

@@ -12,13 +12,13 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agencies.events import Change, OutboxEvent, references, to_json
+from agencies.sampling import EntitySampler, Stored
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entity (
@@ -56,14 +56,6 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 _REF_FIELDS = ("house_id", "householder_citizen_id")
 
 
-@dataclass(frozen=True)
-class Stored:
-    dataset: str
-    key: str
-    version: int
-    state: dict[str, Any]
-
-
 PendingRow = tuple[int, str, str, bytes, int, int]  # seq, topic, key, value, stamp_at, copies
 
 
@@ -94,12 +86,16 @@ def connect(path: Path) -> sqlite3.Connection:
 class Transaction:
     """Writes of one change, made visible together (or not at all) on commit."""
 
-    def __init__(self, conn: sqlite3.Connection, source_ms: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, source_ms: int, written: Callable[[str, str], None]) -> None:
         self.conn = conn
         self.source_ms = source_ms
+        self.written = written  # told of every entity written, so no stale copy of it is used
 
-    def put(self, dataset: str, key: str, state: dict[str, Any]) -> int:
-        """Store the entity's new state; returns its new version (1 for a new entity)."""
+    def put(self, dataset: str, key: str, state: dict[str, Any], mentions: tuple[list[str], list[str]] | None = None) -> int:
+        """Store the entity's new state; returns its new version (1 for a new entity).
+
+        `mentions` are the state's `references`, where the caller has them already.
+        """
         row = self.conn.execute("SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)).fetchone()
         version = row[0] + 1 if row else 1
         self.conn.execute(
@@ -107,8 +103,9 @@ class Transaction:
             "ON CONFLICT (dataset, key) DO UPDATE SET version=excluded.version, state=excluded.state, updated_ms=excluded.updated_ms",
             (dataset, key, version, to_json(state), self.source_ms),
         )
+        self.written(dataset, key)
         before = ref_ids(key, json.loads(row[1])) if row else set()
-        after = ref_ids(key, state)
+        after = ref_ids(key, state, mentions)
         # Deleted by primary key (the old state names them), so no second index slows the bulk load.
         self.conn.executemany("DELETE FROM ref WHERE ref_id=? AND dataset=? AND key=?", [(r, dataset, key) for r in before - after])
         self.conn.executemany("INSERT OR IGNORE INTO ref (ref_id, dataset, key) VALUES (?, ?, ?)", [(r, dataset, key) for r in after - before])
@@ -136,6 +133,7 @@ class AgencyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
+        self._sampler = EntitySampler(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -143,10 +141,12 @@ class AgencyStore:
     @contextmanager
     def transaction(self, source_ms: int | None = None) -> Iterator[Transaction]:
         self.conn.execute("BEGIN IMMEDIATE")
+        mark = self._sampler.mark()
         try:
-            yield Transaction(self.conn, source_ms if source_ms is not None else now_ms())
+            yield Transaction(self.conn, source_ms if source_ms is not None else now_ms(), self._sampler.written)
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._sampler.rolled_back(mark)
             raise
         self.conn.execute("COMMIT")
 
@@ -167,22 +167,26 @@ class AgencyStore:
         row = self.conn.execute("SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)).fetchone()
         return Stored(dataset, key, row[0], json.loads(row[1])) if row else None
 
-    def random_entity(self, dataset: str, rng: random.Random, tries: int = 64) -> Stored | None:
-        """A uniform pick among the dataset's entities: random rowids until one is of the dataset.
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One read transaction for a run of reads, such as a sampling loop.
 
-        Datasets share the table (interleaved or in blocks), so a rowid hits the wanted dataset with
-        the probability of its share of rows; every row of it is equally likely.
+        Outside a transaction every statement takes and drops the WAL read lock on its own, which
+        costs about as much as the read itself. Inside a transaction (reading or writing) this
+        adds nothing. Nothing may write to this store from inside the block.
         """
-        top = self.conn.execute("SELECT max(rowid) FROM entity").fetchone()[0]
-        if top is None:
-            return None
-        for _ in range(tries):
-            row = self.conn.execute(
-                "SELECT key, version, state FROM entity WHERE rowid = ? AND dataset = ?", (rng.randint(1, top), dataset)
-            ).fetchone()
-            if row:
-                return Stored(dataset, row[0], row[1], json.loads(row[2]))
-        return None
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    def random_entities(self, dataset: str, rng: random.Random) -> Iterator[Stored | None]:
+        """Uniform random picks of the dataset's entities, for sampling loops (agencies.sampling)."""
+        return self._sampler.picks(dataset, rng)
 
     def referencing(self, ref_id: str, dataset: str | None = None) -> list[Stored]:
         """Entities that point at `ref_id` (e.g. the title deeds a citizen owns)."""
