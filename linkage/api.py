@@ -14,6 +14,7 @@ import asyncio
 import errno
 import gc
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -23,6 +24,7 @@ from typing import Any
 import orjson
 import uvicorn
 from aiokafka.errors import KafkaError
+from prometheus_client import REGISTRY
 from fastapi import Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -43,7 +45,7 @@ from linkage.status_html import render as render_status
 from linkage.status_page import PROMETHEUS_BUDGET_S, StatusPage
 from linkage.views import party_status, party_view, record_view
 from monitoring import scrape_targets
-from monitoring.health_server import Readiness, metrics_payload
+from monitoring.health_server import MULTIPROCESS_DIR, Readiness, metrics_payload, multiprocess_registry
 from monitoring.status import PrometheusClient
 from streams.errors import GdxError
 from streams.settings import Settings
@@ -53,6 +55,7 @@ log = logging.getLogger("gdx.lookup")
 
 PROCESS = "lookup-api"
 CONSENTS_CURRENT_TIMEOUT_S = 2.0
+STARTUP_GATE_S = 30.0
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="the consumer agency's API key")
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text} for status, text in (
@@ -98,6 +101,17 @@ class LookupApp:
                                  else "audit chain not yet recovered and sealed on Kafka")
         self.readiness.add_check("consents", lambda: None if self.follower.caught_up.is_set()
                                  else self.follower.error or "replaying gdx.consent.v1")
+
+    async def ready_within(self, timeout_s: float) -> None:
+        """Wait until ready, or `timeout_s`. One of several processes on a shared port holds its
+        start-up here, before uvicorn accepts on the port: any process takes the next connection,
+        and a starting one would refuse lookups (no audit chain yet) that its siblings could answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while (failing := self.readiness.failing()) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if failing:
+            log.warning("serving before ready", extra={"failing": failing})
 
     async def keep_audit_started(self) -> None:
         """Connect the audit writer, retrying while Kafka is away; then seal the chain periodically."""
@@ -157,6 +171,8 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
         tasks = [asyncio.create_task(parts.keep_audit_started()), asyncio.create_task(parts.follower.run()),
                  asyncio.create_task(parts.service.access_log.run())]
         try:
+            if settings.lookup_workers > 1:
+                await parts.ready_within(STARTUP_GATE_S)
             yield
         finally:
             for task in tasks:
@@ -173,6 +189,9 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
         "needs an API key and a declared purpose; a consent of the person or a legal mandate; answers hold only "
         "the fields the purpose may see, with provenance and freshness. Every request is audited."))
     app.state.lookup = parts
+    # Several processes on one port write their metrics to files (`linkage.lookup_processes`):
+    # whichever answers the scrape reports them all.
+    registry = multiprocess_registry() if os.environ.get(MULTIPROCESS_DIR) else REGISTRY
     service = parts.service
 
     async def run(lookup: Lookup, work: Any, required: frozenset[str] = frozenset()) -> JSONResponse:
@@ -242,7 +261,7 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
-        body, content_type = metrics_payload()
+        body, content_type = metrics_payload(registry)
         return Response(body, media_type=content_type)
 
     return app
@@ -291,7 +310,7 @@ class LookupServer:
         """`sock`: a listening socket bound by a parent that runs several of these processes on one
         port (`linkage.lookup_processes`); the parent then announces the port to Prometheus."""
         self.settings = settings
-        self.announce = sock is None
+        self.announces = sock is None
         self.socket = sock or bind(settings.lookup_host, settings.lookup_port if port is None else port)
         self.port = int(self.socket.getsockname()[1])
         self.url = f"http://{settings.lookup_host}:{self.port}"
@@ -310,7 +329,7 @@ class LookupServer:
                 # What start-up built lives as long as the server: keep it out of the collector's
                 # full passes, whose pauses would otherwise show in the latency tail.
                 gc.freeze()
-                if self.announce:
+                if self.announces:
                     target = announce(self.settings, self.port)
                 self.started.set()
             await serving

@@ -226,7 +226,7 @@ def verify_partition(partition: int, messages: Iterable[tuple[int, bytes | None]
     return report
 
 
-async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
+async def partitions(bootstrap_servers: str, topic: str) -> list[int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
@@ -241,7 +241,7 @@ async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
 
 async def read_partitions(bootstrap_servers: str, topic: str) -> AsyncIterator[tuple[int, list[tuple[int, bytes | None]]]]:
     """Every partition of the topic, read from its beginning to the end offset seen at start."""
-    tps = [TopicPartition(topic, n) for n in await _partitions(bootstrap_servers, topic)]
+    tps = [TopicPartition(topic, n) for n in await partitions(bootstrap_servers, topic)]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:

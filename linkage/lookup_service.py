@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -123,7 +124,8 @@ class LookupService:
     def __init__(self, engine: Engine, registry: ConsumerRegistry, consents: ConsentStore, audit: AuditWriter,
                  consents_current: Callable[[], Awaitable[bool]], processes: int = 1) -> None:
         """`processes`: how many lookup processes share the port; each enforces its share of a
-        consumer's registered rate, so together they enforce the rate (connections spread evenly)."""
+        consumer's registered rate, so together they enforce the rate. A consumer whose requests
+        all ride one keep-alive connection reaches one process, and so gets that share only."""
         self.consents_current = consents_current
         self.processes = processes
         self.engine = engine
@@ -139,7 +141,7 @@ class LookupService:
         if consumer is None:
             return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
         wait = self.limiter.take(consumer.id, consumer.rate_per_s / self.processes,
-                                 max(1, round(consumer.burst / self.processes)))
+                                 math.ceil(consumer.burst / self.processes))
         if wait is not None:
             outcome = await self._refuse(request, consumer, 429, "rate_limited",
                                          f"over {consumer.rate_per_s:g} requests/s; retry in {wait:.2f} s")

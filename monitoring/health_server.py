@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,15 +85,16 @@ class Readiness:
 
 
 def metrics_payload(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
-    """The `/metrics` answer as (body, content type).
-
-    Under prometheus_client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`, set for processes
-    that share one port, so a scrape reaches any one of them) the answer sums every process's
-    files instead: whichever process answers, the scrape sees them all."""
-    if os.environ.get(MULTIPROCESS_DIR):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+    """The `/metrics` answer as (body, content type)."""
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def multiprocess_registry() -> CollectorRegistry:
+    """The metrics of every process writing to the directory `PROMETHEUS_MULTIPROC_DIR` names
+    (prometheus_client's multiprocess mode), summed: for processes that share one port."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
 
 
 class _Handler(BaseHTTPRequestHandler):

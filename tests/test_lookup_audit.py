@@ -171,17 +171,23 @@ async def test_an_append_while_the_writer_starts_is_refused_not_chained_from_a_s
     await first.stop()
 
     second = AuditWriter(settings.bootstrap_servers, topic, 0, key)
+    recover = second._recover_head
+    recovering, gate = asyncio.Event(), asyncio.Event()
+
+    async def held_recovery() -> None:
+        recovering.set()
+        await gate.wait()
+        await recover()
+
+    second._recover_head = held_recovery  # type: ignore[method-assign]
     starting = asyncio.create_task(second.start())
-    refused = 0
-    while not starting.done():
-        with pytest.raises(AuditUnavailable):
-            await second.append({"kind": "access", "time_ms": 2})
-        refused += 1
-        await asyncio.sleep(0.002)
+    await recovering.wait()
+    with pytest.raises(AuditUnavailable):
+        await asyncio.wait_for(second.append({"kind": "access", "time_ms": 2}), 5)
+    gate.set()
     await starting
     await second.append({"kind": "access", "time_ms": 3})
     await second.stop()
-    assert refused > 0
     messages = (await asyncio.to_thread(audit_records, settings))[0]
     report = verify_partition(0, messages, key)
     assert report.ok and report.records == {0: 2}, report.problems
