@@ -24,11 +24,11 @@ from typing import Any
 import orjson
 import uvicorn
 from aiokafka.errors import KafkaError
-from prometheus_client import REGISTRY
 from fastapi import Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from prometheus_client import REGISTRY
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnswer, VerifyRequest
@@ -191,7 +191,7 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
     app.state.lookup = parts
     # Several processes on one port write their metrics to files (`linkage.lookup_processes`):
     # whichever answers the scrape reports them all.
-    registry = multiprocess_registry() if os.environ.get(MULTIPROCESS_DIR) else REGISTRY
+    metrics_registry = multiprocess_registry() if os.environ.get(MULTIPROCESS_DIR) else REGISTRY
     service = parts.service
 
     async def run(lookup: Lookup, work: Any, required: frozenset[str] = frozenset()) -> JSONResponse:
@@ -261,7 +261,7 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
-        body, content_type = metrics_payload(registry)
+        body, content_type = metrics_payload(metrics_registry)
         return Response(body, media_type=content_type)
 
     return app
