@@ -3,7 +3,6 @@ real server (uvicorn, signals, several processes) rather than FastAPI's TestClie
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -14,11 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def clean_env(env: dict[str, str]) -> dict[str, str]:
-    """The test's settings on top of an environment without any GDX ones of the caller."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
-    return {**base, **env}
+from cli_run import clean_env
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:

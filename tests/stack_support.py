@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from cli_run import clean_env
+
 
 def children_of(pid: int) -> set[int]:
     """Every live descendant of `pid` (from /proc; zombies count as gone)."""
@@ -52,8 +54,7 @@ class StackProcess:
     """`gdx up ARGS` in the background, its stdout collected line by line by a reader thread."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
-        self.popen = subprocess.Popen([sys.executable, "-m", "streams.cli", "up", *args], env={**base, **env},
+        self.popen = subprocess.Popen([sys.executable, "-m", "streams.cli", "up", *args], env=clean_env(env),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                       text=True)
         self.lines: list[str] = []

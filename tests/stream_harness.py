@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from aiokafka.errors import KafkaError
 
 from agencies.simulation import store_path
 from agencies.store import AgencyStore
-from cli_run import CliResult, run_gdx
+from cli_run import CliResult, clean_env, run_gdx
 from linkage.index_event import IndexEvent
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
@@ -83,11 +82,10 @@ class Process:
     """A `gdx` subcommand running in the background, as an operator would start it."""
 
     def __init__(self, backbone: Backbone, *args: str, name: str) -> None:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
         self.log = backbone.state_dir / f"{name}.log"
         backbone.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            self.popen = subprocess.Popen([sys.executable, "-m", "streams.cli", *args], env={**base, **backbone.env},
+            self.popen = subprocess.Popen([sys.executable, "-m", "streams.cli", *args], env=clean_env(backbone.env),
                                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:

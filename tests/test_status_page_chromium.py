@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cli_run import run_gdx
 from lookup_support import create_lookup_topics
-from serve_support import clean_env, lookup_api, stop
+from cli_run import clean_env, run_gdx
+from serve_support import lookup_api, stop
 from status_feeder import FRESHNESS_S
 from status_support import EXPECTED_INDEX, per_second, read_page, seconds, seed_index
 
