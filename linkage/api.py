@@ -283,6 +283,10 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def api_url(settings: Settings, port: int) -> str:
+    return f"http://{settings.lookup_host}:{port}"
+
+
 def announce(settings: Settings, port: int) -> Path:
     """Register the API's port as this process's scrape target (withdraw it by unlinking the path)."""
     return scrape_targets.register(scrape_targets.targets_dir(settings.state_dir), PROCESS,
@@ -313,7 +317,7 @@ class LookupServer:
         self.announces = sock is None
         self.socket = sock or bind(settings.lookup_host, settings.lookup_port if port is None else port)
         self.port = int(self.socket.getsockname()[1])
-        self.url = f"http://{settings.lookup_host}:{self.port}"
+        self.url = api_url(settings, self.port)
         config = uvicorn.Config(app or create_app(settings), log_config=None, access_log=False, lifespan="on",
                                 proxy_headers=False)  # the API uses no client address; a proxy's headers change nothing
         self.server = uvicorn.Server(config)

@@ -54,7 +54,7 @@ def _reachable(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from linkage.api import LookupServer, bind
+    from linkage.api import LookupServer, api_url, bind
     from linkage.lookup_processes import LookupProcesses, check_audit_partitions, run_until_stopped
 
     settings = load_settings()
@@ -69,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         check_audit_partitions(settings, settings.lookup_workers)
         sock = bind(settings.lookup_host, port)
-        url = f"http://{settings.lookup_host}:{sock.getsockname()[1]}"
+        url = api_url(settings, sock.getsockname()[1])
         print(f"lookup API: {url} (OpenAPI: {url}/docs) in {settings.lookup_workers} processes; Ctrl-C stops", flush=True)
         LookupProcesses(settings, sock, settings.lookup_workers, args.log_level).run()
     print("lookup API: stopped", flush=True)
