@@ -30,3 +30,13 @@ def test_a_busy_port_names_the_setting() -> None:
         assert "already in use" in str(raised.value)
     finally:
         holder.close()
+
+
+def test_a_number_of_lookup_processes_out_of_range_is_one_line() -> None:
+    from_env = run_gdx("serve", env={"GDX_LOOKUP_WORKERS": "17"})
+    assert from_env.code == 1 and "Traceback" not in from_env.err
+    assert from_env.err.strip() == ("gdx: invalid settings: lookup_workers: Input should be less than or equal to 16 "
+                                    "— fix the environment variable or settings file")
+    from_flag = run_gdx("serve", "--workers", "0")
+    assert from_flag.code == 2 and "Traceback" not in from_flag.err
+    assert from_flag.err.strip().splitlines()[-1].startswith("gdx serve: error: argument --workers: invalid choice: 0")
