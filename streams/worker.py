@@ -101,13 +101,16 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     health = HealthServer(f"worker-{os.getpid()}", "worker", port=settings.worker_metrics_port,
                           readiness=readiness, targets_dir=scrape_targets.targets_dir(settings.state_dir),
                           port_setting="GDX_WORKER_METRICS_PORT").start()
+    # Read now: a stop during start-up stops the health server before the task below logs, and a
+    # stopped server has no URL (the task crashed, and faust hung a minute over the crash).
+    metrics_url = f"{health.url}/metrics"
 
     @app.task
     async def _start_sink() -> None:
         await sink.start()
         await core.send_notifications()  # left queued by a worker that died after its commit
         readiness.set_ready("producer")
-        log.info("worker started", extra={"metrics": f"{health.url}/metrics", "group": group_id(settings)})
+        log.info("worker started", extra={"metrics": metrics_url, "group": group_id(settings)})
 
     @app.timer(5.0)
     async def _pending_links() -> None:
