@@ -10,8 +10,11 @@ index reads, least-data cut, the audit record produced to the real broker and ac
 
 Load is open-loop: request i is sent at t0 + i / rate whatever happened before, and its latency
 counts from that scheduled time, so a server falling behind shows as latency (no coordinated
-omission). A rate is sustained when the answered rate is within 2% of the offered rate, nothing
-failed and p99 is under the target. The baseline reads the same person rows with plain SQL
+omission). The load generator (`open_loop.py`) shares the server's cores, so it is kept lean, and
+each row also says how late it sent (its own share of the latencies) and how contended the machine
+was (Linux CPU pressure: the share of the time some runnable task waited for a CPU). A rate is
+sustained when the answered rate is within 2% of the offered rate, nothing failed and p99 is under
+the target. The baseline reads the same person rows with plain SQL
 (sqlite3, one indexed primary-key read each) in this process.
 
     python bench/lookup.py --bootstrap-servers 127.0.0.1:9092 --persons 1000000 --rates 500,1000,1500 [--workers 2]
@@ -21,11 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hashlib
 import json
 import os
 import random
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -35,10 +38,11 @@ import time
 import uuid
 from pathlib import Path
 
-import aiohttp
 import httpx
+import uvloop
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from open_loop import LoadResult, offered_load
 from linkage.audit import AUDIT_TOPIC
 from linkage.consent import CONSENT_TOPIC
 from linkage.database import index_engine
@@ -71,6 +75,8 @@ def build_index(path: Path, persons: int) -> None:
     upgrade(engine)
     engine.dispose()
     db = sqlite3.connect(path)
+    db.execute("DELETE FROM access_log")  # earlier runs' rows: each run starts from the same file
+    db.commit()
     held = db.execute("SELECT count(*) FROM records WHERE dataset = 'dopa.person'").fetchone()[0]
     if held == persons:
         db.close()
@@ -130,50 +136,6 @@ async def create_topics(bootstrap: str, prefix: str) -> None:
         await admin.close()
 
 
-async def offered_load(url: str, rate: float, seconds: float, ids: list[str]) -> tuple[list[float], int, float]:
-    """Open loop at `rate`: (latencies of 200 answers, failures, seconds until the last answer).
-
-    aiohttp rather than httpx: the load generator shares the machine with the server, so its own
-    cost per request must stay small. Its garbage collector is off while it runs: holding a
-    coroutine per request, its full collections paused it for 20-40 ms about twice a second, and
-    a paused generator sends late, which counted as the server's latency (p99 44 ms instead of
-    19 ms at 500/s). The server's collector is untouched."""
-    gc.disable()
-    try:
-        return await _offered_load(url, rate, seconds, ids)
-    finally:
-        gc.enable()
-
-
-async def _offered_load(url: str, rate: float, seconds: float, ids: list[str]) -> tuple[list[float], int, float]:
-    total = int(rate * seconds)
-    latencies: list[float] = []
-    failures = 0
-    connector = aiohttp.TCPConnector(limit=512)
-    timeout = aiohttp.ClientTimeout(total=10.0)
-    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout, headers={"X-API-Key": KEY}) as client:
-        loop = asyncio.get_running_loop()
-        t0 = loop.time() + 0.2
-
-        async def one(i: int) -> None:
-            nonlocal failures
-            scheduled = t0 + i / rate
-            await asyncio.sleep(max(0.0, scheduled - loop.time()))
-            try:
-                async with client.get(f"/v1/citizens/{ids[i % len(ids)]}", params={"purpose": "bench"}) as answer:
-                    await answer.read()
-                    ok = answer.status == 200
-            except (aiohttp.ClientError, TimeoutError):
-                ok = False
-            if ok:
-                latencies.append(loop.time() - scheduled)
-            else:
-                failures += 1
-
-        await asyncio.gather(*(one(i) for i in range(total)))
-        return latencies, failures, loop.time() - t0
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its children (the lookup processes of `--workers`):
     the server's cost per lookup, which other load on the machine does not inflate (wall-clock
@@ -181,6 +143,26 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + sum(cpu_seconds(int(c)) for c in children)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_pressure_us() -> int | None:
+    """Microseconds in which some runnable task waited for a CPU (Linux PSI), None where unknown:
+    how contended the shared machine was during a run, whoever caused it."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return int(first.rsplit("total=", 1)[1])
+
+
+def load(url: str, rate: float, seconds: float, ids: list[str]) -> LoadResult:
+    paths = [f"/v1/citizens/{cid}?purpose=bench" for cid in ids]
+    return uvloop.run(offered_load(url, paths, rate, seconds, headers={"X-API-Key": KEY}))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -232,21 +214,29 @@ def main() -> int:
                 print("bench/lookup.py: the API did not become ready", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        asyncio.run(offered_load(url, 200, 3, ids))  # warm-up: connections, caches
+        load(url, 200, 3, ids)  # warm-up: connections, caches
         sustained = 0.0
         print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run; "
               f"{args.workers} lookup process(es)", flush=True)
         print(f"{'offered/s':>10} {'answered/s':>11} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-              f"{'server CPU ms/lookup':>21}", flush=True)
+              f"{'server CPU ms/lookup':>21} {'generator CPU ms':>17} {'sender late p99 ms':>19} {'CPU pressure':>13}",
+              flush=True)
         for rate in (float(r) for r in args.rates.split(",")):
-            cpu_before = cpu_seconds(server.pid)
-            latencies, failures, elapsed = asyncio.run(offered_load(url, rate, args.seconds, ids))
-            cpu = (cpu_seconds(server.pid) - cpu_before) / max(1, len(latencies) + failures) * 1000
-            answered = len(latencies) / elapsed
-            p50, p99 = pct(latencies, 50), pct(latencies, 99)
-            print(f"{rate:>10,.0f} {answered:>11,.0f} {failures:>7} {p50:>8.2f} {p99:>8.2f} "
-                  f"{max(latencies, default=0) * 1000:>8.1f} {cpu:>21.2f}", flush=True)
-            if failures == 0 and answered >= 0.98 * rate and p99 < args.target_p99_ms:
+            cpu_before, own_before = cpu_seconds(server.pid), own_cpu_seconds()
+            pressure_before, began = cpu_pressure_us(), time.monotonic()
+            run = load(url, rate, args.seconds, ids)
+            requests = max(1, len(run.latencies) + run.failures)
+            cpu = (cpu_seconds(server.pid) - cpu_before) / requests * 1000
+            own = (own_cpu_seconds() - own_before) / requests * 1000
+            pressure_after = cpu_pressure_us()
+            pressure = ("n/a" if pressure_before is None or pressure_after is None else
+                        f"{(pressure_after - pressure_before) / 1e4 / (time.monotonic() - began):.0f}%")
+            answered = len(run.latencies) / run.elapsed_s
+            p50, p99 = pct(run.latencies, 50), pct(run.latencies, 99)
+            print(f"{rate:>10,.0f} {answered:>11,.0f} {run.failures:>7} {p50:>8.2f} {p99:>8.2f} "
+                  f"{max(run.latencies, default=0) * 1000:>8.1f} {cpu:>21.2f} {own:>17.2f} {pct(run.lateness, 99):>19.2f} "
+                  f"{pressure:>13}", flush=True)
+            if run.failures == 0 and answered >= 0.98 * rate and p99 < args.target_p99_ms:
                 sustained = rate
         print(f"highest sustained offered load (p99 < {args.target_p99_ms:g} ms): {sustained:,.0f} lookups/s")
     finally:
