@@ -140,15 +140,18 @@ class AgencyStore:
 
     @contextmanager
     def transaction(self, source_ms: int | None = None) -> Iterator[Transaction]:
+        """One change, committed whole or rolled back whole, also when COMMIT itself fails (SQLite
+        then leaves the transaction open, and the sampler would serve states it never committed)."""
         self.conn.execute("BEGIN IMMEDIATE")
         mark = self._sampler.mark()
         try:
             yield Transaction(self.conn, source_ms if source_ms is not None else now_ms(), self._sampler.written)
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             self._sampler.rolled_back(mark)
             raise
-        self.conn.execute("COMMIT")
 
     def bulk_load(self, changes: list[Change], events: list[OutboxEvent], faults: dict[str, int], source_ms: int) -> None:
         """Insert new entities (version 1) and their snapshot events in one transaction."""

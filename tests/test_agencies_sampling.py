@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -79,3 +80,22 @@ def test_picks_of_rows_added_since_the_last_picks_include_them(dlt: SourceSystem
     with dlt.store.reading():
         keys = {found.key for found in (next(dlt.store.random_entities(LICENCE, random.Random(seed))) for seed in range(20)) if found}
     assert keys == {first, second}
+
+
+def test_a_change_whose_commit_fails_is_rolled_back_and_forgotten(dlt: SourceSystem) -> None:
+    """COMMIT itself can fail (a full disk, an I/O error; here a deferred constraint): the change
+    must not stay open on the connection, and what was picked inside it must not be served."""
+    key, state = _licensed(dlt)
+    conn = dlt.store.conn
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TEMP TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError), dlt.change() as changes:
+        changes.put(LICENCE, key, {**state, "status": "SUSPENDED"})
+        assert _status(dlt.store) == "SUSPENDED"
+        conn.execute("INSERT INTO child VALUES (1)")  # checked only at COMMIT, which it fails
+    assert not conn.in_transaction
+    assert _status(dlt.store) == state["status"]
+    with dlt.change() as changes:
+        changes.put(LICENCE, key, {**state, "status": "SUSPENDED"})
+    assert _status(dlt.store) == "SUSPENDED"
