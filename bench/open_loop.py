@@ -20,6 +20,9 @@ from typing import cast
 from urllib.parse import urlsplit
 
 TIMEOUT_S = 10.0
+IDLE_CLOSE_S = 2.0
+"""An idle connection is closed, not reused, after this long: well inside the server's keep-alive
+timeout (uvicorn's is 5 s), so a request is never written into a connection the server is closing."""
 
 
 @dataclass
@@ -43,6 +46,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.scheduled = 0.0
         self.busy = False
+        self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
@@ -98,9 +102,13 @@ class _Pool:
         self.result.lateness.append(time.monotonic() - scheduled)
         while self.idle:
             connection = self.idle.pop()
-            if connection.transport is not None:
-                connection.send(request, scheduled)
-                return
+            if connection.transport is None:
+                continue
+            if time.monotonic() - connection.idle_since > IDLE_CLOSE_S:
+                connection.transport.close()
+                continue
+            connection.send(request, scheduled)
+            return
         self.loop.create_task(self._connect_and_send(request, scheduled))
 
     async def _connect_and_send(self, request: bytes, scheduled: float) -> None:
@@ -114,6 +122,7 @@ class _Pool:
         connection.send(request, scheduled)
 
     def answered(self, connection: _Connection, status: int, scheduled: float) -> None:
+        connection.idle_since = time.monotonic()
         self.idle.append(connection)
         self.result.statuses[status] = self.result.statuses.get(status, 0) + 1
         if status == self.expect:
