@@ -85,7 +85,7 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
             self.transport = None
-        self.pool.failed(self)
+        self.pool.failed()
 
 
 class _Pool:
@@ -131,7 +131,7 @@ class _Pool:
             self.result.failures += 1
         self._finish()
 
-    def failed(self, _connection: _Connection) -> None:
+    def failed(self) -> None:
         self.result.failures += 1
         self._finish()
 
@@ -141,7 +141,9 @@ class _Pool:
             self.done.set_result(None)
 
     def close(self) -> None:
+        """Close every connection; requests still on one were counted as failures already."""
         for connection in self.connections:
+            connection.busy = False
             if connection.transport is not None:
                 connection.transport.close()
 
