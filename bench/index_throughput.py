@@ -5,8 +5,9 @@ The agencies' initial load (every entity of a population as a snapshot event) is
 then, alternating, a bare consumer reads every change topic to its end, a decoding consumer does
 the same and decodes each value (no pipeline can do less, so it is the baseline that measures the
 pipeline rather than the client library), and the pipeline (the same code the worker runs:
-decode, validate, dedupe, version guard, apply, commit) replays them into a fresh index. A stage breakdown over the same records in memory names the bottleneck, and
-the real faust worker is timed from its start until its group has committed every end offset.
+decode, validate, dedupe, version guard, apply, commit) replays them into a fresh index. A stage
+breakdown over the same records in memory names the bottleneck, and the real faust worker is
+timed from its start until its group has committed every end offset.
 
     python bench/index_throughput.py --scale 10000 [--bootstrap-servers HOST:PORT] [--index-url URL]
 """

@@ -160,6 +160,12 @@ def cpu_pressure_us() -> int | None:
     return int(first.rsplit("total=", 1)[1])
 
 
+def pressure_since(before: int | None, seconds: float) -> str:
+    """The share of the last `seconds` in which some task waited for a CPU, from a reading `before`."""
+    after = cpu_pressure_us()
+    return "n/a" if before is None or after is None else f"{(after - before) / 1e4 / seconds:.0f}%"
+
+
 def load(url: str, rate: float, seconds: float, ids: list[str]) -> LoadResult:
     paths = [f"/v1/citizens/{cid}?purpose=bench" for cid in ids]
     return uvloop.run(offered_load(url, paths, rate, seconds, headers={"X-API-Key": KEY}))
@@ -228,9 +234,7 @@ def main() -> int:
             requests = max(1, len(run.latencies) + run.failures)
             cpu = (cpu_seconds(server.pid) - cpu_before) / requests * 1000
             own = (own_cpu_seconds() - own_before) / requests * 1000
-            pressure_after = cpu_pressure_us()
-            pressure = ("n/a" if pressure_before is None or pressure_after is None else
-                        f"{(pressure_after - pressure_before) / 1e4 / (time.monotonic() - began):.0f}%")
+            pressure = pressure_since(pressure_before, time.monotonic() - began)
             answered = len(run.latencies) / run.elapsed_s
             p50, p99 = pct(run.latencies, 50), pct(run.latencies, 99)
             print(f"{rate:>10,.0f} {answered:>11,.0f} {run.failures:>7} {p50:>8.2f} {p99:>8.2f} "

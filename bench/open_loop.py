@@ -95,8 +95,8 @@ class _Pool:
         self.idle: list[_Connection] = []
         self.connections: list[_Connection] = []
         self.outstanding = total
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
 
     def submit(self, request: bytes, scheduled: float) -> None:
         self.result.lateness.append(time.monotonic() - scheduled)
