@@ -1,13 +1,14 @@
 # The README's two commands: `make run` (set up, then run the stack) and `make test` (set up, then
 # run the whole suite). Set-up is idempotent: a virtual environment in .venv, the project installed
-# into it (again only when pyproject.toml changes), and the pinned Kafka jars fetched with Maven.
+# into it (again only when pyproject.toml changes), the system tools installed when missing, and
+# the pinned Kafka jars fetched with Maven.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup jars bench clean
+.PHONY: run test setup tools jars bench clean
 
 run: setup
 	$(BIN)/gdx up
@@ -15,14 +16,21 @@ run: setup
 test: setup
 	$(BIN)/pytest
 
-setup: $(STAMP) jars
+setup: tools $(STAMP) jars
 
-$(STAMP): pyproject.toml
+# System tools first (Java, Maven, Prometheus, PostgreSQL, Chromium): installed from Debian's
+# packages when missing and run as root, else one line naming what to install.
+tools:
+	@deploy/ensure-tools.sh
+
+$(STAMP): pyproject.toml | tools
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
 	  { echo "gdx: Python 3.11 or newer is needed as '$(PYTHON)' — install it (apt-get install python3 python3-venv) or run make PYTHON=python3.11"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	@echo "gdx: installing the project and its Python packages into $(VENV) …"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	@# setuptools announces every editable install in a screen-long notice that asks nothing of us.
+	@PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
 jars: $(STAMP)

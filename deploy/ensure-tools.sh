@@ -37,9 +37,16 @@ if [ ! -e "$policy" ]; then
   trap 'rm -f "$policy"' EXIT
 fi
 
-echo "installing ${need[*]} from Debian packages …"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "gdx: installing ${need[*]} from Debian packages …"
+# apt's own chatter (debconf notes, progress) goes to a log shown only when the install fails.
+log=$(mktemp)
+if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"; } >"$log" 2>&1; then
+  tail -n 20 "$log" >&2
+  echo "gdx: installing ${need[*]} failed (apt-get's last lines above) — install them by hand, then run this again" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
 
 # Where systemd runs anyway (the policy is not consulted by every init), keep the packaged
 # service stopped and disabled so it never holds the port.
