@@ -8,6 +8,9 @@ batches are in flight at once so the producer never waits for the database. If t
 rows above the watermark go again on restart: a duplicate is always an exact re-send of the same
 event id.
 
+Before a batch goes, the schema of every event in it is on the schema topic (`SchemaAnnouncer`),
+so a consumer can decode whatever it reads.
+
 When the broker is unreachable the publisher keeps the outbox, reports the backlog, retries with
 exponential backoff and carries on when the broker is back. One publisher per outbox: a second
 one would stamp its own publish times, so it is refused (an advisory lock, freed even by SIGKILL).
@@ -37,6 +40,8 @@ from aiokafka.errors import KafkaError
 
 from agencies.events import stamp, stamp_bytes
 from agencies.store import AgencyStore, PendingRow, now_ms
+from schemas.catalog import load_schema_catalog
+from schemas.topic_store import SCHEMA_TOPIC, SchemaAnnouncer
 
 log = logging.getLogger("gdx.agencies.outbox")
 
@@ -85,6 +90,7 @@ class Publisher:
         self,
         store_path: Path,
         config: ProducerConfig,
+        schemas: SchemaAnnouncer,
         topic_prefix: str = "",
         batch_rows: int = 2_000,
         max_inflight: int = 32,
@@ -100,6 +106,7 @@ class Publisher:
         self._lock = _exclusive(store_path)
         self.store = AgencyStore(store_path)
         self.config = config
+        self.schemas = schemas
         self.topic_prefix = topic_prefix
         self.batch_rows = batch_rows
         self.max_inflight = max_inflight
@@ -199,6 +206,7 @@ class Publisher:
             self._stamps.append(stamp_range)
             self._stamp_firsts.append(start)
             self._stamped_through = last
+        await self.schemas.before_send(producer, (row[3] for row in rows))
         futures = []
         prefix = self.topic_prefix
         published = stamp_bytes(self._stamps[-1][2])
@@ -271,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         publisher = Publisher(
             args.store,
             ProducerConfig(args.bootstrap_servers),
+            SchemaAnnouncer(load_schema_catalog(), args.topic_prefix + SCHEMA_TOPIC),
             topic_prefix=args.topic_prefix,
             batch_rows=args.batch_rows,
             on_progress=lambda s: print(json.dumps(asdict(s)), flush=True),

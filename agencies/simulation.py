@@ -31,6 +31,7 @@ from agencies.population import AGENCIES, Population
 from agencies.ratios import sizes
 from agencies.source import SourceSystem
 from schemas.catalog import SchemaCatalog
+from schemas.topic_store import SCHEMA_TOPIC, SchemaAnnouncer
 
 POPULATION_META = "population"
 
@@ -292,6 +293,7 @@ class Simulation:
         for agency in self.plan.agencies:
             try:
                 publisher = Publisher(store_path(self.plan.store_dir, agency), ProducerConfig(self.plan.bootstrap_servers),
+                                      SchemaAnnouncer(self.catalog, self.plan.topic_prefix + SCHEMA_TOPIC),
                                       self.plan.topic_prefix, on_acked=self._on_acked(agency),
                                       on_progress=self._on_progress(agency))
             except PublisherBusy as exc:

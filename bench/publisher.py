@@ -33,6 +33,7 @@ from agencies.events import Route
 from agencies.source import SourceSystem
 from agencies.store import AgencyStore
 from schemas.catalog import load_schema_catalog
+from schemas.topic_store import SCHEMA_TOPIC, SchemaAnnouncer
 from streams.topic_catalog import load_catalog
 
 
@@ -71,7 +72,8 @@ async def bare(config: ProducerConfig, prefix: str, events: list[tuple[str, byte
 
 
 async def through_outbox(config: ProducerConfig, prefix: str, store: Path, batch_rows: int) -> tuple[float, float]:
-    publisher = Publisher(store, config, topic_prefix=prefix, batch_rows=batch_rows)
+    schemas = SchemaAnnouncer(load_schema_catalog(), prefix + SCHEMA_TOPIC)
+    publisher = Publisher(store, config, schemas, topic_prefix=prefix, batch_rows=batch_rows)
     try:
         start, cpu = time.perf_counter(), time.process_time()
         stats = await publisher.run(until_drained=True)
@@ -104,7 +106,8 @@ async def main_async(args: argparse.Namespace) -> int:
         for round_ in range(1, args.rounds + 1):
             run = uuid.uuid4().hex[:8]
             bare_prefix, pub_prefix = f"bench-bare-{run}.", f"bench-pub-{run}."
-            await create_topics(args.bootstrap_servers, [p + t for p in (bare_prefix, pub_prefix) for t in topics], args.partitions)
+            names = [p + t for p in (bare_prefix, pub_prefix) for t in topics] + [pub_prefix + SCHEMA_TOPIC]
+            await create_topics(args.bootstrap_servers, names, args.partitions)
             copy = work / f"round{round_}.db"
             shutil.copyfile(template, copy)
             if round_ % 2:

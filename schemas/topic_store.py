@@ -5,6 +5,10 @@ then decode any event by its header fingerprint. Record key: the 8 fingerprint b
 digits (wire order); value: the full schema JSON (logical types and defaults included, which the
 Parsing Canonical Form would drop); headers: schema name and version. Publishing is idempotent:
 the same schema always lands under the same key, so compaction keeps one record per schema.
+
+Schemas are registered before they are used, as a Kafka serializer registers with its registry:
+every producer of events puts the versions it writes on the topic before its first event with
+them (`SchemaAnnouncer`), so a consumer never meets a fingerprint the topic does not resolve.
 """
 
 from __future__ import annotations
@@ -12,18 +16,40 @@ from __future__ import annotations
 import asyncio
 import json
 
+from collections.abc import Iterable
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.catalog import KnownSchema, SchemaCatalog
-from schemas.fingerprint import fingerprint, schema_json
+from schemas.fingerprint import SINGLE_OBJECT_MAGIC, fingerprint, schema_json
 
+SCHEMA_TOPIC = "gdx.schemas"
 NAME_HEADER = "gdx-schema-name"
 VERSION_HEADER = "gdx-schema-version"
 
 
 class SchemaTopicError(Exception):
     """The topic holds a record that is not a schema under its own fingerprint, or cannot be read in time."""
+
+
+async def _send_schemas(producer: AIOKafkaProducer, topic: str, schemas: Iterable[KnownSchema]) -> int:
+    """Send each schema as its topic record and wait until all in-sync replicas hold them all."""
+    pending = []
+    for known in sorted(schemas, key=lambda k: (k.name, k.version)):
+        pending.append(
+            await producer.send(
+                topic,
+                key=known.fingerprint.hex().encode("ascii"),
+                value=schema_json(known.schema).encode("utf-8"),
+                headers=[
+                    (NAME_HEADER, known.name.encode("utf-8")),
+                    (VERSION_HEADER, str(known.version).encode("ascii")),
+                ],
+            )
+        )
+    await asyncio.gather(*pending)
+    return len(pending)
 
 
 async def publish_schemas(bootstrap_servers: str, topic: str, catalog: SchemaCatalog, timeout_s: float = 15.0) -> int:
@@ -36,23 +62,36 @@ async def publish_schemas(bootstrap_servers: str, topic: str, catalog: SchemaCat
     )
     try:
         await producer.start()
-        pending = []
-        for known in sorted(catalog.by_fingerprint.values(), key=lambda k: (k.name, k.version)):
-            pending.append(
-                await producer.send(
-                    topic,
-                    key=known.fingerprint.hex().encode("ascii"),
-                    value=schema_json(known.schema).encode("utf-8"),
-                    headers=[
-                        (NAME_HEADER, known.name.encode("utf-8")),
-                        (VERSION_HEADER, str(known.version).encode("ascii")),
-                    ],
-                )
-            )
-        await asyncio.gather(*pending)
-        return len(pending)
+        return await _send_schemas(producer, topic, catalog.by_fingerprint.values())
     finally:
         await producer.stop()
+
+
+class SchemaAnnouncer:
+    """Puts the schema of every event a producer is about to send on the schema topic first.
+
+    The producer hands each batch's values over before it sends them; the first time a
+    fingerprint appears, its schema is written (acks=all) and acknowledged before the batch goes,
+    afterwards it costs one set lookup per value. A value whose fingerprint the catalog does not
+    know (a malformed event, on purpose or not) is left to the consumer's dead-letter path: there
+    is no schema to announce for it.
+    """
+
+    def __init__(self, catalog: SchemaCatalog, topic: str) -> None:
+        self.catalog = catalog
+        self.topic = topic
+        self._settled: set[bytes] = set()
+
+    async def before_send(self, producer: AIOKafkaProducer, values: Iterable[bytes]) -> int:
+        """Announce what `values` need and is not on the topic yet; returns how many schemas were written."""
+        settled = self._settled
+        fresh = {value[2:10] for value in values if value[2:10] not in settled and value[:2] == SINGLE_OBJECT_MAGIC}
+        if not fresh:
+            return 0
+        known = [self.catalog.by_fingerprint[fp] for fp in fresh if fp in self.catalog.by_fingerprint]
+        written = await _send_schemas(producer, self.topic, known) if known else 0
+        settled.update(fresh)
+        return written
 
 
 def _known_from_record(key: bytes | None, value: bytes, headers: dict[str, bytes]) -> KnownSchema:

@@ -13,7 +13,7 @@ from typing import Any
 
 from schemas.catalog import SchemaCatalog
 from schemas.examples import example_events
-from schemas.topic_store import NAME_HEADER, VERSION_HEADER
+from schemas.topic_store import NAME_HEADER, SCHEMA_TOPIC, VERSION_HEADER
 from streams.errors import GdxError
 from streams.settings import Settings
 from streams.topic_catalog import Catalog, TopicSpec
@@ -22,7 +22,6 @@ ASYNCAPI_VERSION = "3.0.0"
 AVRO_FORMAT = "application/vnd.apache.avro;version=1.9.0"
 AVRO_CONTENT_TYPE = "application/vnd.apache.avro+binary"
 KAFKA_BINDING = "0.5.0"
-SCHEMAS_TOPIC = "gdx.schemas"
 SCHEMA_MESSAGE = "SchemaDocument"
 WIRE_FORMAT = (
     "Avro single-object encoding: bytes C3 01, then the writer schema's 8-byte CRC-64-AVRO fingerprint "
@@ -134,18 +133,18 @@ def build_document(catalog: Catalog, schemas: SchemaCatalog, settings: Settings)
             "messages": [{"$ref": f"#/channels/{ds.topic}/messages/{messages[name]['name']}"}],
         }
     messages[SCHEMA_MESSAGE] = _schema_message()
-    channels[SCHEMAS_TOPIC] = {
-        "address": SCHEMAS_TOPIC,
+    channels[SCHEMA_TOPIC] = {
+        "address": SCHEMA_TOPIC,
         "title": "Schema catalog",
-        "description": specs[SCHEMAS_TOPIC].description,
+        "description": specs[SCHEMA_TOPIC].description,
         "messages": {SCHEMA_MESSAGE: {"$ref": f"#/components/messages/{SCHEMA_MESSAGE}"}},
-        "bindings": _topic_binding(specs[SCHEMAS_TOPIC]),
+        "bindings": _topic_binding(specs[SCHEMA_TOPIC]),
     }
-    operations[f"publish.{SCHEMAS_TOPIC}"] = {
+    operations[f"publish.{SCHEMA_TOPIC}"] = {
         "action": "send",
         "title": "`gdx schemas publish` writes every known schema",
-        "channel": {"$ref": f"#/channels/{SCHEMAS_TOPIC}"},
-        "messages": [{"$ref": f"#/channels/{SCHEMAS_TOPIC}/messages/{SCHEMA_MESSAGE}"}],
+        "channel": {"$ref": f"#/channels/{SCHEMA_TOPIC}"},
+        "messages": [{"$ref": f"#/channels/{SCHEMA_TOPIC}/messages/{SCHEMA_MESSAGE}"}],
     }
     return {
         "asyncapi": ASYNCAPI_VERSION,

@@ -15,11 +15,17 @@ from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
+from schemas.topic_store import SCHEMA_TOPIC, SchemaAnnouncer
 from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
 
 SCHEMAS = load_schema_catalog()
 CODEC = Codec(SCHEMAS)
+
+
+def announcer(topic_prefix: str = "") -> SchemaAnnouncer:
+    """What a publisher puts its events' schemas on `gdx.schemas` with, under the test's prefix."""
+    return SchemaAnnouncer(SCHEMAS, topic_prefix + SCHEMA_TOPIC)
 
 
 def routes() -> dict[str, dict[str, Route]]:

@@ -19,7 +19,7 @@ from agencies.faults import FaultRates
 from agencies.outbox import ProducerConfig, Publisher
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
-from agencies_support import CODEC, SCHEMAS, consume, routes, simulate, stores
+from agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
 from schemas.validation import validate_event
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
@@ -128,7 +128,7 @@ async def test_the_publisher_resumes_when_the_broker_comes_back(settings: Settin
     await asyncio.to_thread(apply_topics, settings, load_catalog())
     proxy = _Proxy(_free_port(), settings.bootstrap_servers)
     publisher = Publisher(store_path(tmp_path, "dol"), ProducerConfig(f"127.0.0.1:{proxy.port}", request_timeout_ms=5_000),
-                          topic_prefix=settings.topic_prefix, backoff_initial_s=0.1, backoff_max_s=0.5)
+                          announcer(settings.topic_prefix), topic_prefix=settings.topic_prefix, backoff_initial_s=0.1, backoff_max_s=0.5)
     rows = publisher.store.last_seq()
     task = asyncio.create_task(publisher.run(until_drained=True))
     await asyncio.sleep(1.5)

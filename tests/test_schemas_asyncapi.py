@@ -13,7 +13,7 @@ from fastavro import parse_schema
 
 from schema_helpers import catalog
 from schemas.fingerprint import fingerprint
-from streams.asyncapi import SCHEMAS_TOPIC, build_document
+from streams.asyncapi import SCHEMA_TOPIC, build_document
 from streams.cli import main
 from streams.errors import GdxError
 from streams.settings import Settings
@@ -66,7 +66,7 @@ def test_the_official_schema_check_can_fail(
 
 
 def test_every_catalog_change_topic_is_a_channel_with_its_message(document: dict[str, Any]) -> None:
-    topics = {d.topic for d in load_catalog().datasets} | {SCHEMAS_TOPIC}
+    topics = {d.topic for d in load_catalog().datasets} | {SCHEMA_TOPIC}
     assert set(document["channels"]) == topics
     for name, channel in document["channels"].items():
         assert channel["address"] == name and channel["messages"], name

@@ -11,8 +11,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 from schemas.codec import Codec
-from schemas.topic_store import NAME_HEADER, VERSION_HEADER, SchemaTopicError, load_schemas, publish_schemas
-from streams.asyncapi import SCHEMAS_TOPIC
+from schemas.topic_store import (
+    NAME_HEADER,
+    SCHEMA_TOPIC,
+    VERSION_HEADER,
+    SchemaTopicError,
+    load_schemas,
+    publish_schemas,
+)
 from streams.cli import main
 from streams.settings import Settings
 
@@ -20,7 +26,7 @@ pytestmark = pytest.mark.kafka
 
 
 async def create_schema_topic(settings: Settings) -> str:
-    topic = settings.topic(SCHEMAS_TOPIC)
+    topic = settings.topic(SCHEMA_TOPIC)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:

@@ -40,16 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _catalog(sources: Path | None = None, released: Path | None = None) -> SchemaCatalog:
-    from schemas.catalog import RELEASED_DIR, load_schema_catalog
-    from schemas.compose import SOURCE_DIR
-    from schemas.errors import CodecError
+    from streams.schema_publish import repository_catalog
 
-    try:
-        return load_schema_catalog(sources or SOURCE_DIR, released or RELEASED_DIR)
-    except (ValueError, KeyError, CodecError) as exc:  # fastavro and json report malformed schemas as these
-        raise GdxError(
-            f"cannot load the schemas: {type(exc).__name__}: {exc}", "fix the .avsc file named above"
-        ) from None
+    return repository_catalog(sources, released)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -101,25 +94,11 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from aiokafka.errors import KafkaError
-
-    from schemas.topic_store import SchemaTopicError, publish_schemas
-    from streams.asyncapi import SCHEMAS_TOPIC
+    from schemas.topic_store import SCHEMA_TOPIC
+    from streams.schema_publish import publish_catalog
     from streams.settings import load_settings
 
     settings = load_settings()
-    topic = settings.topic(SCHEMAS_TOPIC)
-    catalog = _catalog()
-    try:
-        count = asyncio.run(
-            publish_schemas(settings.bootstrap_servers, topic, catalog, settings.kafka_request_timeout_s)
-        )
-    except (KafkaError, SchemaTopicError) as exc:
-        raise GdxError(
-            f"publishing schemas to {topic} at {settings.bootstrap_servers} failed: {exc!r}",
-            "start the broker (`gdx kafka up`) and create the topic (`gdx topics apply`)",
-        ) from None
-    print(f"published {count} schema versions to {topic}")
+    count = publish_catalog(settings, _catalog())
+    print(f"published {count} schema versions to {settings.topic(SCHEMA_TOPIC)}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from schemas.topic_store import SCHEMA_TOPIC
+from streams.schema_publish import publish_catalog, repository_catalog
 from streams.settings import load_settings
 from streams.topic_admin import apply_topics, list_topics
 from streams.topic_catalog import load_catalog
@@ -12,19 +14,22 @@ from streams.topic_catalog import load_catalog
 def register(sub: argparse._SubParsersAction) -> None:
     topics = sub.add_parser("topics", help="the topic catalog on the cluster")
     verbs = topics.add_subparsers(dest="verb", required=True, metavar="VERB")
-    apply = verbs.add_parser("apply", help="create or update every catalog topic (idempotent)")
+    apply = verbs.add_parser("apply", help="create or update every catalog topic, then publish the schemas (idempotent)")
     apply.set_defaults(handler=cmd_apply)
     listing = verbs.add_parser("list", help="catalog topics with their live partitions, replication and configs")
     listing.set_defaults(handler=cmd_list)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    changes = apply_topics(load_settings(), load_catalog())
+    settings = load_settings()
+    changes = apply_topics(settings, load_catalog())
     for change in changes:
         print(change)
     counts = {action: sum(1 for c in changes if c.action == action) for action in ("create", "update", "drift")}
     print(f"{len(changes)} topics: {counts['create']} created, {counts['update']} updated, "
           f"{len(changes) - counts['create'] - counts['update']} unchanged ({counts['drift']} with drift)")
+    published = publish_catalog(settings, repository_catalog())
+    print(f"published {published} schema versions to {settings.topic(SCHEMA_TOPIC)}")
     return 0
 
 

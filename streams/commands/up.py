@@ -1,6 +1,6 @@
 """`gdx up`: the whole local stack in the foreground until Ctrl-C, then a clean stop.
 
-Start order: the broker, the topic catalog, Prometheus (when installed), then the stack's own
+Start order: the broker, the topic catalog and the schemas on it, Prometheus (when installed), then the stack's own
 processes (`managed_processes`) — the lag monitor, the stream workers, the lookup API, the simulated
 agencies — each awaited until its `/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in
 reverse order.
@@ -17,7 +17,9 @@ from agencies.ratios import sizes
 from monitoring import prometheus, scrape_targets
 from streams import kafka_launcher as launcher
 from streams.commands.prometheus import setup_from, start_prometheus
+from schemas.topic_store import SCHEMA_TOPIC
 from streams.errors import GdxError
+from streams.schema_publish import publish_catalog, repository_catalog
 from streams.settings import Settings, load_settings
 from streams.stack import ManagedProcess, Stack, interrupt_on_stop_signals
 from streams.topic_admin import apply_topics
@@ -128,7 +130,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         settings = _start_kafka(settings, args.brokers or settings.kafka_brokers, stack)
         changes = apply_topics(settings, load_catalog())
         created = sum(1 for c in changes if c.action == "create")
-        print(f"topics: {len(changes)} in the catalog, {created} created now", flush=True)
+        published = publish_catalog(settings, repository_catalog())
+        print(f"topics: {len(changes)} in the catalog, {created} created now; {published} schema versions "
+              f"on {settings.topic(SCHEMA_TOPIC)}", flush=True)
         prometheus_url = _start_monitoring(settings, stack)
         env = _child_env(settings)
         for spec in managed_processes(args):

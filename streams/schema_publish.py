@@ -1,0 +1,40 @@
+"""The whole schema catalog put on `gdx.schemas`, as `gdx schemas publish`, `gdx topics apply` and
+`gdx up` do, so a consumer that joins a fresh stack finds every version before any event."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiokafka.errors import KafkaError
+
+from schemas.catalog import RELEASED_DIR, SchemaCatalog, load_schema_catalog
+from schemas.compose import SOURCE_DIR
+from schemas.errors import CodecError
+from schemas.topic_store import SCHEMA_TOPIC, SchemaTopicError, publish_schemas
+from streams.errors import GdxError
+from streams.settings import Settings
+
+
+def repository_catalog(sources: Path | None = None, released: Path | None = None) -> SchemaCatalog:
+    """This repository's schemas, or one line naming the file to fix when one is malformed."""
+    try:
+        return load_schema_catalog(sources or SOURCE_DIR, released or RELEASED_DIR)
+    except (ValueError, KeyError, CodecError) as exc:  # fastavro and json report malformed schemas as these
+        raise GdxError(
+            f"cannot load the schemas: {type(exc).__name__}: {exc}", "fix the .avsc file named above"
+        ) from None
+
+
+def publish_catalog(settings: Settings, catalog: SchemaCatalog) -> int:
+    """Write every version of every schema (idempotent: compaction keeps one record each); returns the count."""
+    topic = settings.topic(SCHEMA_TOPIC)
+    try:
+        return asyncio.run(
+            publish_schemas(settings.bootstrap_servers, topic, catalog, settings.kafka_request_timeout_s)
+        )
+    except (KafkaError, SchemaTopicError) as exc:
+        raise GdxError(
+            f"publishing schemas to {topic} at {settings.bootstrap_servers} failed: {exc!r}",
+            "start the broker (`gdx kafka up`) and create the topic (`gdx topics apply`)",
+        ) from None
