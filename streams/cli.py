@@ -1,7 +1,8 @@
 """The `gdx` command line: one entry point, one subcommand per concern.
 
-A GdxError anywhere below becomes one line on stderr ("gdx: what — what to do") and its exit
-code; nothing the user can fix ends in a stack trace.
+A GdxError anywhere below (or a room's own error of that kind, such as the simulation's) becomes
+one line on stderr ("gdx: what — what to do") and its exit code; so does a malformed command line
+and a file the user named that cannot be opened: nothing the user can fix ends in a stack trace.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
+from agencies.errors import SimulationError
 from streams.commands import agencies, index, kafka, lag, lookup, prometheus, schemas, topics, up
 from streams.errors import GdxError
 from streams.logs import configure_logging
@@ -18,8 +21,18 @@ Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES = (kafka, topics, schemas, agencies, index, lag, lookup, prometheus, up)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that points at --help instead of a usage screen.
+
+    Subcommand parsers are built by `add_subparsers` from the parser's own class, so every level of
+    `gdx` reports its mistakes the same way."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} — see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gdx", description="GDX Backbone: cross-agency master-data exchange")
+    parser = OneLineParser(prog="gdx", description="GDX Backbone: cross-agency master-data exchange")
     parser.add_argument("--log-level", default=None, help="structured log level on stderr (default WARNING)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
@@ -30,13 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
     handler: Handler = args.handler
     try:
+        configure_logging(args.log_level)
         return handler(args)
     except GdxError as exc:
         print(f"gdx: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SimulationError as exc:
+        print(f"gdx: {exc.what} — {exc.fix}" if exc.fix else f"gdx: {exc.what}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.filename is None:  # not a path the user gave: a bug or the machine, keep the trace
+            raise
+        print(f"gdx: {exc.strerror or exc}: {exc.filename} — check the path and its permissions", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("gdx: interrupted", file=sys.stderr)
         return 130

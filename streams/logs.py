@@ -13,6 +13,9 @@ import sys
 import time
 from typing import Any
 
+from streams.errors import GdxError
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
 _RESERVED = set(vars(logging.makeLogRecord({})))
 
 
@@ -32,9 +35,14 @@ class JsonLineFormatter(logging.Formatter):
 
 
 def configure_logging(level: str | None = None) -> None:
-    """Install the JSON formatter on the root logger (idempotent)."""
+    """Install the JSON formatter on the root logger (idempotent); an unknown level is a GdxError,
+    whether it came from --log-level or GDX_LOG_LEVEL."""
+    chosen = level or os.environ.get("GDX_LOG_LEVEL") or "warning"
+    if chosen.lower() not in LEVELS:
+        source = "--log-level" if level else "GDX_LOG_LEVEL"
+        raise GdxError(f"unknown log level {chosen!r} ({source})", f"choose from {', '.join(LEVELS)}")
     root = logging.getLogger()
-    root.setLevel((level or os.environ.get("GDX_LOG_LEVEL", "WARNING")).upper())
+    root.setLevel(chosen.upper())
     if not any(isinstance(h.formatter, JsonLineFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonLineFormatter())

@@ -160,11 +160,15 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning a malformed value into a GdxError that names it."""
+    """Read settings, turning a malformed value or settings file into a GdxError that names it."""
+    import tomllib
+
     from pydantic import ValidationError
 
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as exc:
+        raise GdxError(f"settings file {settings_file()} is not valid TOML: {exc}", "fix the file") from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from agencies.population import AGENCIES
 from agencies.simulation import store_path
@@ -49,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     reconcile = sub.add_parser("reconcile", help="compare the index with the agencies' ground truth (exit 1 on mismatch)")
     reconcile.add_argument("--store-dir", type=Path, default=None, help="the agencies' stores (default <state_dir>/agencies)")
-    reconcile.add_argument("--agency", action="append", default=None, help="only these agencies (repeatable)")
+    reconcile.add_argument("--agency", action="append", default=None, type=str.lower, choices=AGENCIES,
+                           help="only these agencies (repeatable)")
     reconcile.set_defaults(handler=cmd_reconcile)
 
 
@@ -66,8 +68,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _live_engine(settings: Settings) -> Engine:
+    """The index, migrated; a database that cannot be reached is one line, its password hidden."""
     engine = index_engine(settings.index_database_url)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise GdxError(f"the index database {engine.url.render_as_string(hide_password=True)} cannot be opened: {reason}",
+                       "start it, or fix GDX_INDEX_URL") from None
     return engine
 
 
