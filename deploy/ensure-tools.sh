@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools the project runs on, from Debian's packages, when they are missing:
 # Java 17+ and Maven (for the Kafka broker), Prometheus (its server and promtool, for monitoring and
-# the rule tests), PostgreSQL (the index's server database; the tests run their own instance),
+# the rule tests) and its Alertmanager (delivers the alerts), PostgreSQL (the index's server database; the tests run their own instance),
 # Chromium (the status-page test renders the page in it, headless).
 # Needs root for apt-get; otherwise it says what to install.
 set -euo pipefail
@@ -16,6 +16,7 @@ java_ok() {
 java_ok || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
@@ -27,7 +28,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 
-# Debian's prometheus package would start its own service on :9090. The project runs its own
+# Debian's prometheus packages would start their own services on :9090 and :9093. The project runs its own
 # Prometheus process (`gdx prometheus up`), so package installs must not start services: a
 # policy-rc.d answering 101 ("action forbidden") is the Debian way to say so.
 policy=/usr/sbin/policy-rc.d
@@ -51,7 +52,7 @@ rm -f "$log"
 # Where systemd runs anyway (the policy is not consulted by every init), keep the packaged
 # service stopped and disabled so it never holds the port.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  for service in prometheus postgresql; do
+  for service in prometheus prometheus-alertmanager postgresql; do
     if [[ " ${need[*]} " == *" $service "* ]]; then
       systemctl disable --now "$service" >/dev/null 2>&1 || true
     fi

@@ -19,7 +19,7 @@ import errno
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +37,12 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 Check = Callable[[], str | None]
 """A readiness check: None when ready, else the reason it is not (one short line)."""
+
+Answer = tuple[int, bytes, str]
+"""An HTTP answer: status, body, content type."""
+Route = Callable[[bytes, Mapping[str, str]], Answer]
+"""A process's own endpoint beside the three: (request body, request headers) -> its answer."""
+MAX_BODY_BYTES = 1 << 20
 
 
 class Readiness:
@@ -110,7 +116,26 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/readyz":
             self._send_json(*self.server.readiness.probe())
         else:
-            self._send_json(404, {"error": f"no such endpoint {path}", "endpoints": ["/metrics", "/healthz", "/readyz"]})
+            self._route("GET", path, b"")
+
+    def do_POST(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self._send_json(413 if length > MAX_BODY_BYTES else 400,
+                            {"error": f"a body needs a Content-Length of at most {MAX_BODY_BYTES} bytes"})
+            return
+        self._route("POST", self.path.split("?", 1)[0], self.rfile.read(length))
+
+    def _route(self, method: str, path: str, body: bytes) -> None:
+        route = self.server.routes.get((method, path))
+        if route is None:
+            endpoints = ["/metrics", "/healthz", "/readyz", *sorted({p for _, p in self.server.routes})]
+            self._send_json(404, {"error": f"no such endpoint {method} {path}", "endpoints": endpoints})
+            return
+        self._send(*route(body, {k.lower(): v for k, v in self.headers.items()}))
 
     def _send_json(self, status: int, body: dict[str, object]) -> None:
         self._send(status, json.dumps(body).encode(), "application/json")
@@ -130,7 +155,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], registry: CollectorRegistry, readiness: Readiness,
-                 process_name: str) -> None:
+                 process_name: str, routes: Mapping[tuple[str, str], Route]) -> None:
+        self.routes = routes
         self.registry = registry
         self.readiness = readiness
         self.process_name = process_name
@@ -155,7 +181,9 @@ class HealthServer:
         registry: CollectorRegistry = REGISTRY,
         targets_dir: Path | None = None,
         port_setting: str | None = None,
+        routes: Mapping[tuple[str, str], Route] | None = None,
     ) -> None:
+        """`routes`: the process's own endpoints by (method, path), e.g. a webhook."""
         if not scrape_targets.NAME.match(name):
             raise ValueError(f"process name {name!r} must match {scrape_targets.NAME.pattern} (it names a scrape target)")
         self.name = name
@@ -166,6 +194,7 @@ class HealthServer:
         self.registry = registry
         self.targets_dir = targets_dir
         self.port_setting = port_setting
+        self.routes = dict(routes or {})
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._target_file: Path | None = None
@@ -183,7 +212,8 @@ class HealthServer:
     def start(self) -> Self:
         """Bind (or raise a GdxError naming the port), serve in the background, announce the target."""
         try:
-            self._server = _Server((self.host, self.requested_port), self.registry, self.readiness, self.name)
+            self._server = _Server((self.host, self.requested_port), self.registry, self.readiness, self.name,
+                                   self.routes)
         except OSError as exc:
             raise self._bind_error(exc) from None
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"health-{self.name}", daemon=True)

@@ -169,10 +169,24 @@ process that seals a chain exposes the series: an unlabelled gauge would read 0 
 in every process. Several lookup processes behind one port share their metrics through files
 (prometheus_client's multiprocess mode), where "max" keeps each chain's latest seal."""
 
+ALERT_NOTIFICATIONS = Counter(
+    "gdx_alert_notifications_total",
+    "Alert notifications Alertmanager delivered to the project's receiver, by alert and status (firing, resolved).",
+    ["alertname", "severity", "status"],
+)
+ALERTS_FIRING = Gauge(
+    "gdx_alerts_firing",
+    "Alerts the receiver holds as firing now, by alert.",
+    ["alertname", "severity"],
+)
+"""`alertname` and `severity` come from the project's own rules (`monitoring/rules/alerts.yml`): a
+fixed vocabulary, and only Alertmanager, holding the receiver's token, can add to it."""
+
 ALL_METRICS: tuple[MetricWrapperBase, ...] = (
     EVENTS_PUBLISHED, EVENTS_CONSUMED, EVENTS_APPLIED, EVENTS_DEAD_LETTERED, EVENTS_DUPLICATE, EVENTS_STALE,
     OUTBOX_BACKLOG, PENDING_LINKS, PENDING_LINK_OLDEST_AGE, FRESHNESS, CONSUMER_LAG_OFFSETS,
     CONSUMER_LAG_SECONDS, LOOKUPS, LOOKUP_ERRORS, LOOKUP_DURATION, CONSENT_DENIALS, AUDIT_LAST_CHECKPOINT,
+    ALERT_NOTIFICATIONS, ALERTS_FIRING,
 )
 
 _SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}

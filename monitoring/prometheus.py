@@ -12,25 +12,21 @@ install it, and the stack runs on without monitoring.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
-import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitoring import scrape_targets
+from monitoring import local_server, scrape_targets
+from monitoring.local_server import ProcessState, ServerFiles
 from streams.errors import GdxError
 from streams.http_get import http_get
 from streams.ports import port_in_use
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 INSTALL_HINT = "install it with `apt-get install prometheus` (Debian's package brings prometheus and promtool)"
-STOP_GRACE_S = 20.0
 EXIT_NOT_RUNNING = 3
 SCRAPE_JOB = "gdx"
 
@@ -52,22 +48,29 @@ class PrometheusSetup:
     start_timeout_s: float
     port_setting: str = "GDX_PROMETHEUS_PORT"
     host: str = "127.0.0.1"
+    alertmanager: str | None = None
+    """host:port of the Alertmanager that Prometheus sends its alerts to; None sends them nowhere."""
+    rules_dir: Path = RULES_DIR
+
+    @property
+    def files(self) -> ServerFiles:
+        return ServerFiles("prometheus", self.root)
 
     @property
     def config_file(self) -> Path:
-        return self.root / "prometheus.yml"
+        return self.files.config_file
 
     @property
     def pid_file(self) -> Path:
-        return self.root / "prometheus.pid"
+        return self.files.pid_file
 
     @property
     def log_file(self) -> Path:
-        return self.root / "prometheus.log"
+        return self.files.log_file
 
     @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        return self.files.data_dir
 
     @property
     def targets_dir(self) -> Path:
@@ -95,7 +98,8 @@ def _duration(seconds: float) -> str:
 
 
 def render_config(setup: PrometheusSetup) -> str:
-    """The scrape configuration: every announced process, Prometheus itself, and the project's rules.
+    """The scrape configuration: every announced process, Prometheus itself, the project's rules, and
+    the Alertmanager the alerts go to.
 
     Written as JSON, which is YAML too, so no YAML library is needed to generate it exactly.
     """
@@ -107,7 +111,7 @@ def render_config(setup: PrometheusSetup) -> str:
             "evaluation_interval": interval,
             "external_labels": {"exchange": "gdx-local"},
         },
-        "rule_files": [str(RULES_DIR / "*.yml")],
+        "rule_files": [str(setup.rules_dir.resolve() / "*.yml")],
         "scrape_configs": [
             {
                 "job_name": SCRAPE_JOB,
@@ -116,35 +120,14 @@ def render_config(setup: PrometheusSetup) -> str:
             {"job_name": "prometheus", "static_configs": [{"targets": [f"{setup.host}:{setup.port}"]}]},
         ],
     }
+    if setup.alertmanager is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [setup.alertmanager]}]}]}
     header = "# written by `gdx prometheus up`; edits are overwritten — change the settings instead\n"
     return header + json.dumps(config, indent=2) + "\n"
 
 
-@dataclass(frozen=True)
-class ProcessState:
-    pid: int | None
-    running: bool
-    stale: bool
-
-
-def _is_our_prometheus(pid: int, setup: PrometheusSetup) -> bool:
-    """True only if `pid` is alive and runs with our configuration (a recycled pid is not ours)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    return "prometheus" in cmdline and str(setup.config_file.resolve()) in cmdline
-
-
 def state(setup: PrometheusSetup) -> ProcessState:
-    if not setup.pid_file.is_file():
-        return ProcessState(None, running=False, stale=False)
-    try:
-        pid = int(setup.pid_file.read_text().strip())
-    except ValueError:
-        return ProcessState(None, running=False, stale=True)
-    running = _is_our_prometheus(pid, setup)
-    return ProcessState(pid, running=running, stale=not running)
+    return local_server.state(setup.files)
 
 
 def is_ready(setup: PrometheusSetup) -> bool:
@@ -152,12 +135,6 @@ def is_ready(setup: PrometheusSetup) -> bool:
         return http_get(f"{setup.url}/-/ready")[0] == 200
     except OSError:
         return False
-
-
-def _log_tail(setup: PrometheusSetup, lines: int = 8) -> str:
-    if not setup.log_file.is_file():
-        return "(no log)"
-    return "\n".join(setup.log_file.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass(frozen=True)
@@ -198,69 +175,14 @@ def up(setup: PrometheusSetup) -> UpResult:
         f"--web.listen-address={setup.host}:{setup.port}",
         "--web.enable-lifecycle",
     ]
-    with setup.log_file.open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-    setup.pid_file.write_text(f"{process.pid}\n")
-    deadline = began + setup.start_timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            setup.pid_file.unlink(missing_ok=True)
-            raise GdxError(f"Prometheus exited with code {process.returncode} while starting:\n{_log_tail(setup)}",
-                           f"see {setup.log_file}")
-        if is_ready(setup):
-            return UpResult(setup.url, started=True, seconds=time.monotonic() - began)
-        time.sleep(0.2)
-    _stop(process.pid)
-    setup.pid_file.unlink(missing_ok=True)
-    raise GdxError(f"Prometheus did not become ready within {setup.start_timeout_s:.0f} s:\n{_log_tail(setup)}",
-                   f"see {setup.log_file}, or raise GDX_PROMETHEUS_START_TIMEOUT_S")
-
-
-def _gone(pid: int) -> bool:
-    """True when `pid` has exited; a zombie (exited, not yet reaped by its parent) counts as gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return True
-    return fields[0] in ("Z", "X")
-
-
-def _stop(pid: int) -> bool:
-    """SIGTERM, then SIGKILL after the grace period; True when it stopped within the grace."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + STOP_GRACE_S
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        if _gone(pid):
-            return True
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    return False
+    seconds = local_server.start(setup.files, command, lambda: is_ready(setup), setup.start_timeout_s,
+                                 "GDX_PROMETHEUS_START_TIMEOUT_S")
+    return UpResult(setup.url, started=True, seconds=seconds)
 
 
 def down(setup: PrometheusSetup, purge: bool = False) -> list[str]:
     """Stop the local Prometheus; with `purge` also delete its stored samples and log."""
-    lines = []
-    current = state(setup)
-    if current.running and current.pid is not None:
-        graceful = _stop(current.pid)
-        lines.append("prometheus: stopped" if graceful else f"prometheus: killed after {STOP_GRACE_S:.0f} s")
-    elif current.stale:
-        lines.append(f"prometheus: was not running (stale pid file {setup.pid_file} removed)")
-    else:
-        lines.append("prometheus: not running")
-    setup.pid_file.unlink(missing_ok=True)
-    if purge:
-        shutil.rmtree(setup.data_dir, ignore_errors=True)
-        setup.log_file.unlink(missing_ok=True)
-        lines.append(f"prometheus: removed {setup.data_dir}")
-    return lines
+    return local_server.down(setup.files, purge)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from agencies.errors import SimulationError
-from streams.commands import agencies, index, kafka, lag, lookup, prometheus, schemas, topics, up
+from streams.commands import agencies, alerts, index, kafka, lag, lookup, prometheus, schemas, topics, up
 from streams.errors import GdxError
 from streams.logs import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
-COMMAND_MODULES = (kafka, topics, schemas, agencies, index, lag, lookup, prometheus, up)
+COMMAND_MODULES = (kafka, topics, schemas, agencies, index, lag, lookup, prometheus, alerts, up)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -73,6 +73,16 @@ class Settings(BaseSettings):
         default=None, pattern=r"^https?://\S+$",
         description="the Prometheus the lookup API's status page reads; unset: the project's own on prometheus_port",
     )
+    alertmanager_port: int = Field(
+        default=9099, ge=1024, le=65535, description="the project's own Alertmanager (127.0.0.1)"
+    )
+    alert_receiver_port: int = Field(
+        default=9098, ge=1024, le=65535, description="the alert receiver (`gdx alerts --serve`), Alertmanager's webhook"
+    )
+    alert_receiver_url: str | None = Field(
+        default=None,
+        description="the alert receiver the status page and `gdx alerts` read; unset: the local one on alert_receiver_port",
+    )
     lag_monitor_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of the lag monitor (0: a free one, announced)"
     )
@@ -141,6 +151,11 @@ class Settings(BaseSettings):
     def index_database_url(self) -> str:
         """The linkage index's database: the configured URL, or the embedded SQLite default."""
         return self.index_url or f"sqlite:///{(self.state_dir / 'index.db').resolve()}"
+
+    @property
+    def alert_receiver_base_url(self) -> str:
+        """Where the alert receiver answers: the configured URL, or the local one."""
+        return (self.alert_receiver_url or f"http://127.0.0.1:{self.alert_receiver_port}").rstrip("/")
 
     @property
     def prometheus_query_url(self) -> str:

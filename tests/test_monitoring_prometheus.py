@@ -35,7 +35,7 @@ def _require_prometheus() -> None:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {"GDX_STATE_DIR": str(tmp_path / "state"), "GDX_PROMETHEUS_PORT": str(free_port_block(1)),
-            "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1"}
+            "GDX_ALERTMANAGER_PORT": str(free_port_block(1)), "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1"}
 
 
 def _query(port: str, promql: str) -> list[dict]:

@@ -45,7 +45,7 @@ def _problems(url: str) -> list[str]:
     """What is not yet sane, in words; empty when every checked series is."""
     problems = []
     up = _values(url, 'up{job="gdx"}', by="role")
-    if set(up) != {"monitor", "worker", "publisher", "api"} or min(up.values()) != 1:
+    if set(up) != {"alerts", "monitor", "worker", "publisher", "api"} or min(up.values()) != 1:
         problems.append(f"scrape targets up by role: {up}")
     p99 = _values(url, P99_30S)
     if len(p99) != 1 or not all(math.isfinite(v) and 0 < v <= 60 for v in p99.values()):
@@ -76,7 +76,8 @@ def test_prometheus_scrapes_the_whole_stack_and_its_series_are_sane(tmp_path: Pa
     prometheus_port = free_port_block(1)
     env = {"GDX_STATE_DIR": str(state), "GDX_KAFKA_PORT": str(free_port_block(2)), "GDX_KAFKA_HEAP": "384m",
            "GDX_PROMETHEUS_PORT": str(prometheus_port), "GDX_LOOKUP_PORT": str(free_port_block(1)),
-           "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1",
+           "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1", "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
+           "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1)),
            "GDX_LAG_INTERVAL_S": "1"}
     stack = StackProcess(env, "--scale", "1000", "--rate", "50")
     try:

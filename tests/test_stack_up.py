@@ -35,7 +35,8 @@ def test_up_prints_where_and_stops_everything_in_reverse_order_on_sigterm(tmp_pa
     state = tmp_path / "state"
     env = {"GDX_STATE_DIR": str(state), "GDX_KAFKA_PORT": str(port), "GDX_KAFKA_HEAP": "384m",
            "GDX_TOPIC_PREFIX": "stack.", "GDX_PROMETHEUS_PORT": str(prometheus_port),
-           "GDX_LOOKUP_PORT": str(free_port_block(1))}
+           "GDX_LOOKUP_PORT": str(free_port_block(1)), "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
+           "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1))}
     stack = StackProcess(env, "--scale", "1000")
     try:
         assert stack.wait_for("Press Ctrl-C", timeout=180), f"{stack.output}\n{stack.errors}"
@@ -95,7 +96,8 @@ def test_a_process_that_cannot_bind_its_port_stops_the_stack_and_says_why(bootst
 def test_without_prometheus_the_stack_runs_and_says_how_to_install_it(bootstrap_servers: str, tmp_path: Path) -> None:
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "GDX_TOPIC_PREFIX": "stacknoprom.",
            "GDX_STATE_DIR": str(tmp_path / "state"), "PATH": str(tmp_path),
-           "GDX_LOOKUP_PORT": str(free_port_block(1))}
+           "GDX_LOOKUP_PORT": str(free_port_block(1)), "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
+           "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1))}
     stack = StackProcess(env, "--no-agencies")
     try:
         assert stack.wait_for("Press Ctrl-C", timeout=150), f"{stack.output}\n{stack.errors}"

@@ -1,8 +1,8 @@
 """`gdx up`: the whole local stack in the foreground until Ctrl-C, then a clean stop.
 
-Start order: the broker, the topic catalog and the schemas on it, Prometheus (when installed), then the stack's own
-processes (`managed_processes`) — the lag monitor, the stream workers, the lookup API, the simulated
-agencies — each awaited until its `/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in
+Start order: the broker, the topic catalog and the schemas on it, Alertmanager and Prometheus (when
+installed), then the stack's own processes (`managed_processes`) — the alert receiver, the lag
+monitor, the stream workers, the lookup API, the simulated agencies — each awaited until its `/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in
 reverse order.
 """
 
@@ -14,9 +14,9 @@ import time
 
 from agencies.errors import SimulationError
 from agencies.ratios import sizes
-from monitoring import prometheus, scrape_targets
+from monitoring import alertmanager, prometheus, scrape_targets
 from streams import kafka_launcher as launcher
-from streams.commands.prometheus import setup_from, start_prometheus
+from streams.commands.prometheus import alertmanager_from, setup_from, start_alertmanager, start_prometheus
 from schemas.topic_store import SCHEMA_TOPIC
 from streams.errors import GdxError
 from streams.schema_publish import publish_catalog, repository_catalog
@@ -58,7 +58,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def managed_processes(args: argparse.Namespace) -> list[ManagedProcess]:
     """The stack's own processes in start order (stopped in reverse)."""
-    processes = [ManagedProcess("lag monitor", ("lag", "--serve"))]
+    processes = [ManagedProcess("alert receiver", ("alerts", "--serve")),
+                 ManagedProcess("lag monitor", ("lag", "--serve"))]
     names = ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
     processes += [ManagedProcess(name, ("worker",), stop_timeout_s=60.0) for name in names]
     processes.append(ManagedProcess("lookup API", ("serve",)))
@@ -81,13 +82,18 @@ def _start_kafka(settings: Settings, brokers: int, stack: Stack) -> Settings:
     return settings.model_copy(update={"kafka_brokers": len(result.info.broker_ids)})
 
 
-def _start_monitoring(settings: Settings, stack: Stack) -> str | None:
-    """Prometheus, stopped with the stack unless it was running before; None when not installed."""
+def _start_monitoring(settings: Settings, stack: Stack) -> tuple[str | None, str | None]:
+    """Prometheus and Alertmanager, each stopped with the stack unless it was running before; the
+    URL of each, None when not installed."""
+    delivery = alertmanager_from(settings)
+    if not alertmanager.state(delivery).running:
+        stack.on_stop(lambda: alertmanager.down(delivery) if alertmanager.state(delivery).pid is not None else [])
+    alerts_url = start_alertmanager(settings)
     setup = setup_from(settings)
     if not prometheus.state(setup).running:
         stack.on_stop(lambda: prometheus.down(setup) if prometheus.state(setup).pid is not None else [])
     result = start_prometheus(settings)
-    return None if result is None else result.url
+    return (None if result is None else result.url), alerts_url
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
@@ -133,13 +139,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         published = publish_catalog(settings, repository_catalog())
         print(f"topics: {len(changes)} in the catalog, {created} created now; {published} schema versions "
               f"on {settings.topic(SCHEMA_TOPIC)}", flush=True)
-        prometheus_url = _start_monitoring(settings, stack)
+        prometheus_url, alertmanager_url = _start_monitoring(settings, stack)
         env = _child_env(settings)
         for spec in managed_processes(args):
             stack.start(spec, env)
         print("\nThe GDX stack is up:")
         _row("Kafka bootstrap servers", settings.bootstrap_servers)
         _row("Prometheus", prometheus_url or f"not running — {prometheus.INSTALL_HINT}")
+        _row("Alertmanager", alertmanager_url or f"not running — {alertmanager.INSTALL_HINT}")
         for process in stack.processes:
             _row(process.spec.name, process.metrics_url)
             if process.spec.name == "lookup API":
