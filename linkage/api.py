@@ -18,6 +18,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from linkage.status_html import render as render_status
 from linkage.status_page import PROMETHEUS_BUDGET_S, StatusPage
 from linkage.views import party_status, party_view, record_view
 from monitoring import scrape_targets
+from monitoring.alert_receiver import fetch_alerts
 from monitoring.health_server import MULTIPROCESS_DIR, Readiness, metrics_payload, multiprocess_registry
 from monitoring.status import PrometheusClient
 from streams.errors import GdxError
@@ -95,7 +97,10 @@ class LookupApp:
                                      self.consents, self.audit, lambda: self.follower.current(CONSENTS_CURRENT_TIMEOUT_S),
                                      processes=settings.lookup_workers)
         prometheus = PrometheusClient(settings.prometheus_query_url, PROMETHEUS_BUDGET_S)
-        self.status = StatusPage(self.engine, load_catalog().agencies, prometheus.url, prometheus.query)
+        receiver = settings.alert_receiver_base_url
+        self.status = StatusPage(self.engine, load_catalog().agencies, prometheus.url, prometheus.query,
+                                 range_query=prometheus.query_range, alerts_url=receiver,
+                                 alerts=partial(fetch_alerts, receiver, PROMETHEUS_BUDGET_S))
         self.readiness = Readiness()
         self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
                                  else "audit chain not yet recovered and sealed on Kafka")

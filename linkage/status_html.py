@@ -1,4 +1,5 @@
-"""The status report as one self-contained HTML page: a table, a row per agency, for a person.
+"""The status report as one self-contained HTML page for a person: a table with a row per agency,
+the last hour of each agency charted, and the alerts delivered.
 
 Why server-rendered and script-free: it must show the same thing in any browser, a terminal
 browser, or a headless one in a test, and it must load while the rest of the stack is in trouble.
@@ -11,8 +12,10 @@ import math
 import time
 from html import escape
 
+from linkage.status_charts import chart
 from linkage.status_page import AgencyStatus, StatusReport
 from monitoring.metrics import FRESHNESS_SLO_SECONDS
+from monitoring.status import HISTORY_STEP_S
 
 REFRESH_S = 15
 SUCCESS_WARN_BELOW = 0.99
@@ -30,7 +33,19 @@ th[scope=row], thead th { text-align: left; background: #f2f2f2; }
 .unavailable { color: #777; }
 .banner { padding: 0.6rem 0.8rem; border-left: 4px solid #2e7d32; background: #f1f8f1; }
 .banner.warn { border-color: #b26a00; background: #fff6e5; }
+svg.chart { display: block; }
+svg.chart .line polyline { fill: none; stroke: #1f5fa8; stroke-width: 1.5; }
+svg.chart .base { stroke: #c8c8c8; }
+svg.chart circle.latest { fill: #1f5fa8; }
+svg.chart text { font-size: 9px; fill: #555; }
+svg.chart .no-data { font-size: 11px; fill: #777; }
+tr.firing td.alert-status { color: #a00000; font-weight: bold; }
+td.alert-summary { text-align: left; }
 """
+
+CHARTS = (("freshness_p99_s", "freshness p99", "s"), ("applied_per_s", "applied", "/s"),
+          ("dead_letters_per_s", "dead letters", "/s"))
+"""The charted series, each with its title and unit."""
 
 
 def duration(seconds: float | None) -> str:
@@ -111,6 +126,44 @@ def _source(report: StatusReport) -> str:
             f'applied in the last {report.window_s // 60} minutes.</p>')
 
 
+def _charts(report: StatusReport) -> str:
+    if report.history is None:
+        return ('<p id="charts-unavailable" class="banner warn">The last hour cannot be charted: Prometheus at '
+                f'{escape(report.prometheus_url)} did not answer.</p>')
+    now_s = report.generated_ms / 1000
+    rows = []
+    for status in report.agencies:
+        series = report.history.get(status.agency, {})
+        cells = "".join(f"<td>{chart(status.agency, name, title, unit, series.get(name, ()), now_s, HISTORY_STEP_S)}</td>"
+                        for name, title, unit in CHARTS)
+        rows.append(f'<tr class="charts-of"><th scope="row">{escape(status.agency.upper())}</th>{cells}</tr>')
+    header = "".join(f"<th>{escape(title.capitalize())}</th>" for _, title, _ in CHARTS)
+    return (f'<table id="charts"><thead><tr><th>Agency</th>{header}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def _alerts(report: StatusReport) -> str:
+    where = escape(report.alerts_url)
+    if report.alerts is None:
+        return (f'<p id="alerts-unavailable" class="banner warn">The alert receiver at {where} is not reachable '
+                f'({escape(report.alerts_problem or "no answer")}): delivered alerts are unavailable.</p>')
+    if not report.alerts:
+        return f'<p id="alerts-none" class="banner">No alert has been delivered (receiver at {where}).</p>'
+    rows = []
+    for alert in report.alerts:
+        labels = alert.get("labels", {})
+        source = "/".join(labels[key] for key in ("agency", "dataset") if key in labels) or NONE
+        since = str(alert.get("starts_at", ""))[:19].replace("T", " ")
+        rows.append(f'<tr class="{escape(str(alert.get("status")))}">'
+                    f'<td class="alert-status">{escape(str(alert.get("status", "?")))}</td>'
+                    f'<td>{escape(labels.get("severity", NONE))}</td><td>{escape(labels.get("alertname", "?"))}</td>'
+                    f'<td>{escape(source)}</td><td>{escape(since)} UTC</td>'
+                    f'<td>{moment(alert.get("received_ms"), report.generated_ms)}</td>'
+                    f'<td class="alert-summary">{escape(alert.get("annotations", {}).get("summary", ""))}</td></tr>')
+    return ('<table id="alerts"><thead><tr><th>Status</th><th>Severity</th><th>Alert</th><th>Where</th>'
+            f'<th>Since</th><th>Last notified</th><th>Summary</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
 def render(report: StatusReport) -> str:
     now = report.generated_ms
     index_note = "" if report.index_problem is None else (
@@ -142,6 +195,10 @@ def render(report: StatusReport) -> str:
 <p>Freshness: from a change's commit at its agency to its being visible to lookups. Exchange success: of the
 changes the backbone finished with, the share applied rather than dead-lettered. Records: live records in the
 linkage index. {NONE}: nothing happened in the window.</p>
+<h2>The last hour</h2>
+{_charts(report)}
+<h2>Alerts</h2>
+{_alerts(report)}
 </body>
 </html>
 """

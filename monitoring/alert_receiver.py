@@ -201,4 +201,14 @@ def fetch_alerts(base_url: str, timeout_s: float) -> list[dict[str, Any]]:
         alerts = None
     if not isinstance(alerts, list):
         raise ReceiverUnavailable(f"answered HTTP {status} without an alert list")
+    if not all(_well_formed(alert) for alert in alerts):
+        raise ReceiverUnavailable("answered alerts of an unknown shape")
     return alerts
+
+
+def _well_formed(alert: object) -> bool:
+    """The fields a reader uses, with their types, as `AlertState` writes them."""
+    return (isinstance(alert, dict) and isinstance(alert.get("status"), str)
+            and isinstance(alert.get("received_ms"), int) and isinstance(alert.get("starts_at"), str)
+            and all(isinstance(alert.get(k), dict) and all(isinstance(v, str) for v in alert[k].values())
+                    for k in ("labels", "annotations")))

@@ -6,11 +6,31 @@ from __future__ import annotations
 import dataclasses
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 from sqlalchemy import Engine
 
 from linkage.index_store import IndexStore
+from linkage.status_page import StatusPage
 from linkage_support import index_event
+from monitoring.alert_receiver import ReceiverUnavailable
+from monitoring.status import PrometheusUnavailable, Query, Sample
+
+
+def no_history(promql: str, start: float, end: float, step: float) -> list[Sample]:
+    raise PrometheusUnavailable("Connection refused")
+
+
+def no_receiver() -> list[dict[str, Any]]:
+    raise ReceiverUnavailable("Connection refused")
+
+
+def status_page(engine: Engine, agencies: dict[str, str], prometheus_url: str, query: Query,
+                **overrides: Any) -> StatusPage:
+    """The page over these sources; the charts' range query and the alert receiver refuse unless given."""
+    sources: dict[str, Any] = {"range_query": no_history, "alerts_url": "http://127.0.0.1:9098",
+                               "alerts": no_receiver}
+    return StatusPage(engine, agencies, prometheus_url, query, **(sources | overrides))
 
 SEEDS: dict[str, tuple[tuple[str, float], ...]] = {
     "dopa": (("dopa.person", 1.0), ("dopa.house", 2.0), ("dopa.residence", 2.0), ("dopa.marriage", 8.0)),
@@ -76,6 +96,26 @@ class _Table(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         self._text.append(data)
+
+
+class _Charts(HTMLParser):
+    """Every status-page chart as (agency, series) → the number of points it says it drew."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.charts: dict[tuple[str, str], int] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "svg" and "chart" in (attributes.get("class") or "").split():
+            key = (attributes.get("data-agency") or "", attributes.get("data-series") or "")
+            self.charts[key] = int(attributes.get("data-points") or 0)
+
+
+def read_charts(html: str) -> dict[tuple[str, str], int]:
+    charts = _Charts()
+    charts.feed(html)
+    return charts.charts
 
 
 def read_page(html: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:

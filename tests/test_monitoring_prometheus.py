@@ -158,7 +158,8 @@ def test_prometheus_scrapes_processes_and_evaluates_the_rules(env: dict[str, str
 
 def test_the_generated_configuration_passes_promtool(tmp_path: Path) -> None:
     _require_prometheus()
-    setup = PrometheusSetup(root=tmp_path / "prometheus", port=19090, scrape_interval_s=1.5, start_timeout_s=5)
+    setup = PrometheusSetup(root=tmp_path / "prometheus", port=19090, scrape_interval_s=1.5, start_timeout_s=5,
+                            alertmanager="127.0.0.1:19099")
     setup.root.mkdir()
     setup.config_file.write_text(render_config(setup))
     checked = subprocess.run(["promtool", "check", "config", str(setup.config_file)], capture_output=True,
@@ -166,6 +167,7 @@ def test_the_generated_configuration_passes_promtool(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS" in checked.stdout and "rules found" in checked.stdout
     assert '"scrape_interval": "1500ms"' in setup.config_file.read_text()
+    assert '"targets": ["127.0.0.1:19099"]' in setup.config_file.read_text(), "alerts go to the Alertmanager"
 
 
 def test_not_installed_is_one_line_saying_how_to_install(env: dict[str, str], tmp_path: Path) -> None:

@@ -22,10 +22,9 @@ from linkage.index_store import IndexStore
 from linkage.index_summary import summarise
 from linkage.migrate import upgrade
 from linkage.status_html import render
-from linkage.status_page import StatusPage
 from linkage_support import index_event
 from monitoring.status import QUERIES, PrometheusClient, PrometheusUnavailable, Sample, read_agencies
-from status_support import EXPECTED_INDEX, read_page, seed_index
+from status_support import EXPECTED_INDEX, read_page, seed_index, status_page
 
 NOW_MS = 1_760_000_000_000
 AGENCIES = {"dopa": "Department of Provincial Administration (civil registry)", "dbd": "Department of Business "
@@ -169,7 +168,7 @@ def test_the_index_summary_counts_live_records_and_the_recent_ones_freshness(eng
 
 def test_without_prometheus_the_page_shows_the_index_and_says_rates_are_unavailable(engine: Engine) -> None:
     seed_index(engine, NOW_MS)
-    page = StatusPage(engine, AGENCIES, "http://127.0.0.1:9090", refusing, clock=lambda: NOW_MS / 1000)
+    page = status_page(engine, AGENCIES, "http://127.0.0.1:9090", refusing, clock=lambda: NOW_MS / 1000)
     rows, paragraphs = read_page(render(page.report()))
     assert "Prometheus at http://127.0.0.1:9090 is not reachable (Connection refused)" in paragraphs["source"]
     assert "rates, dead letters and exchange success are unavailable" in paragraphs["source"]
@@ -184,7 +183,7 @@ def test_without_prometheus_the_page_shows_the_index_and_says_rates_are_unavaila
 
 def test_with_prometheus_the_page_shows_its_freshness_rates_and_errors(engine: Engine) -> None:
     seed_index(engine, NOW_MS)
-    page = StatusPage(engine, AGENCIES, "http://127.0.0.1:9090", answering, clock=lambda: NOW_MS / 1000)
+    page = status_page(engine, AGENCIES, "http://127.0.0.1:9090", answering, clock=lambda: NOW_MS / 1000)
     html = render(page.report())
     rows, paragraphs = read_page(html)
     assert paragraphs["source"].startswith("Freshness, rates and dead letters: Prometheus at http://127.0.0.1:9090")
@@ -200,7 +199,7 @@ def test_with_prometheus_the_page_shows_its_freshness_rates_and_errors(engine: E
 
 
 def test_every_value_is_escaped(engine: Engine) -> None:
-    page = StatusPage(engine, {"dopa": "<script>alert(1)</script> & co"}, "http://x/?a=<b>", refusing)
+    page = status_page(engine, {"dopa": "<script>alert(1)</script> & co"}, "http://x/?a=<b>", refusing)
     html = render(page.report())
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
     assert "http://x/?a=&lt;b&gt;" in html
@@ -214,7 +213,7 @@ def test_the_report_is_built_at_most_once_per_cache_period(engine: Engine) -> No
         asked.append(promql)
         return []
 
-    page = StatusPage(engine, AGENCIES, "http://prometheus", counting, cache_s=5, clock=lambda: now[0])
+    page = status_page(engine, AGENCIES, "http://prometheus", counting, cache_s=5, clock=lambda: now[0])
     page.report()
     now[0] += 4.9
     page.report()
@@ -227,7 +226,7 @@ def test_the_report_is_built_at_most_once_per_cache_period(engine: Engine) -> No
 def test_an_unreadable_index_is_a_sentence_on_the_page_not_an_error(tmp_path: Path) -> None:
     empty = index_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")
     try:
-        rows, paragraphs = read_page(render(StatusPage(empty, AGENCIES, "http://prometheus", answering).report()))
+        rows, paragraphs = read_page(render(status_page(empty, AGENCIES, "http://prometheus", answering).report()))
     finally:
         empty.dispose()
     assert paragraphs["index-problem"] == ("The linkage index cannot be read (OperationalError): records and last "

@@ -21,7 +21,7 @@ from lookup_support import create_lookup_topics
 from cli_run import clean_env, run_gdx
 from serve_support import lookup_api, stop
 from status_feeder import FRESHNESS_S
-from status_support import EXPECTED_INDEX, per_second, read_page, seconds, seed_index
+from status_support import EXPECTED_INDEX, per_second, read_charts, read_page, seconds, seed_index
 
 from linkage.database import index_engine
 from linkage.migrate import upgrade
@@ -51,7 +51,8 @@ def _dom(url: str, profile: Path) -> str:
 def _env(settings: Settings, prometheus_port: int) -> dict[str, str]:
     return {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "GDX_TOPIC_PREFIX": settings.topic_prefix,
             "GDX_STATE_DIR": str(settings.state_dir), "GDX_LOOKUP_PORT": "0",
-            "GDX_PROMETHEUS_PORT": str(prometheus_port), "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1"}
+            "GDX_PROMETHEUS_PORT": str(prometheus_port), "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1",
+            "GDX_ALERTMANAGER_PORT": str(free_port_block(1)), "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1))}
 
 
 @pytest.fixture
@@ -75,7 +76,10 @@ def _assert_index_columns(rows: dict[str, dict[str, str]]) -> None:
 def test_without_prometheus_the_page_shows_the_index_and_says_so(seeded: Settings, tmp_path: Path) -> None:
     closed = free_port_block(1)
     with lookup_api(_env(seeded, closed), tmp_path) as (url, _):
-        rows, paragraphs = read_page(_dom(f"{url}/status", tmp_path / "chromium"))
+        dom = _dom(f"{url}/status", tmp_path / "chromium")
+    rows, paragraphs = read_page(dom)
+    assert "cannot be charted" in paragraphs["charts-unavailable"] and read_charts(dom) == {}
+    assert "delivered alerts are unavailable" in paragraphs["alerts-unavailable"]
     assert paragraphs["source"].startswith(f"Prometheus at http://127.0.0.1:{closed} is not reachable (Connection refused)")
     assert "rates, dead letters and exchange success are unavailable" in paragraphs["source"]
     assert list(rows) == list(AGENCIES)
@@ -133,7 +137,11 @@ def test_with_prometheus_the_page_shows_each_agencys_freshness_rates_and_errors(
         for recorded in ("agency:gdx_freshness_seconds:p99_5m", "agency:gdx_exchange_success:ratio_rate5m",
                          "sum by (agency) (agency_dataset:gdx_events_published:rate5m > 0)"):
             _wait_for_every_agency(port, recorded)
-        rows, paragraphs = read_page(_dom(f"{url}/status", tmp_path / "chromium"))
+        dom = _dom(f"{url}/status", tmp_path / "chromium")
+    rows, paragraphs = read_page(dom)
+    charts = read_charts(dom)
+    assert all(charts[(agency, series)] >= 1 for agency in AGENCIES
+               for series in ("freshness_p99_s", "applied_per_s", "dead_letters_per_s")), charts
     assert paragraphs["source"].startswith(f"Freshness, rates and dead letters: Prometheus at http://127.0.0.1:{port}")
     assert list(rows) == list(AGENCIES)
     _assert_index_columns(rows)
