@@ -42,7 +42,8 @@ def chart(agency: str, series: str, title: str, unit: str, points: Points, now_s
     if not points:
         return (f'<svg {attributes} aria-label="{escape(label)}: no data"><text x="{WIDTH / 2}" y="{HEIGHT / 2}" '
                 f'text-anchor="middle" class="no-data">no data</text></svg>')
-    top = max(value for _, value in points) or 1.0
+    peak = max(value for _, value in points)
+    top = peak or 1.0  # an all-zero line lies on the axis
     start = now_s - HISTORY_S
     plot_w, plot_h = WIDTH - 2 * PAD_X, HEIGHT - PAD_TOP - PAD_BOTTOM
 
@@ -55,7 +56,7 @@ def chart(agency: str, series: str, title: str, unit: str, points: Points, now_s
     latest_at, latest = points[-1]
     dot_x, dot_y = xy(latest_at, latest)
     return (f'<svg {attributes} aria-label="{escape(label)}: latest {escape(_label(latest, unit))}">'
-            f'<text x="{PAD_X}" y="10" class="axis">max {escape(_label(top, unit))}</text>'
+            f'<text x="{PAD_X}" y="10" class="axis">max {escape(_label(peak, unit))}</text>'
             f'<text x="{WIDTH - PAD_X}" y="10" text-anchor="end" class="latest">now {escape(_label(latest, unit))}</text>'
             f'<line x1="{PAD_X}" y1="{PAD_TOP + plot_h}" x2="{WIDTH - PAD_X}" y2="{PAD_TOP + plot_h}" class="base"/>'
             f'<g class="line">{lines}</g><circle class="latest" r="2" cx="{dot_x:.1f}" cy="{dot_y:.1f}"/>'
