@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from monitoring import local_server
-from monitoring.local_server import ProcessState, ServerFiles
+from monitoring.local_server import Listener, ProcessState, ServerFiles
 from streams.errors import GdxError
-from streams.http_get import http_get
-from streams.ports import port_in_use
 
 BINARY = "prometheus-alertmanager"
 INSTALL_HINT = "install it with `apt-get install prometheus-alertmanager`"
@@ -61,12 +57,16 @@ class AlertmanagerSetup:
         return ServerFiles("alertmanager", self.root)
 
     @property
+    def listener(self) -> Listener:
+        return Listener(self.host, self.port, self.port_setting, "GDX_PROMETHEUS_START_TIMEOUT_S")
+
+    @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}"
+        return self.listener.url
 
 
 def _duration(seconds: float) -> str:
@@ -111,33 +111,12 @@ def state(setup: AlertmanagerSetup) -> ProcessState:
     return local_server.state(setup.files)
 
 
-def is_ready(setup: AlertmanagerSetup) -> bool:
-    try:
-        return http_get(f"{setup.url}/-/ready")[0] == 200
-    except OSError:
-        return False
-
-
 def up(setup: AlertmanagerSetup) -> float:
     """Start Alertmanager (or reload the running one) and wait until it is ready; the seconds taken."""
     executable = binary()
     files = setup.files
     files.root.mkdir(parents=True, exist_ok=True)
     files.config_file.write_text(render_config(setup))
-    current = state(setup)
-    if current.running:
-        began = time.monotonic()
-        try:
-            urllib.request.urlopen(urllib.request.Request(f"{setup.url}/-/reload", method="POST"), timeout=5).close()
-        except OSError as exc:
-            raise GdxError(f"Alertmanager (pid {current.pid}) is running but did not reload its configuration: {exc}",
-                           "restart it with `gdx prometheus down` and `gdx prometheus up`") from None
-        return time.monotonic() - began
-    if current.stale:
-        files.pid_file.unlink()
-    if port_in_use(setup.port, setup.host):
-        raise GdxError(f"port {setup.port} on {setup.host} is already in use by another process (needed by Alertmanager)",
-                       f"stop that process, or choose another port with {setup.port_setting}")
     command = [
         executable,
         f"--config.file={files.config_file.resolve()}",
@@ -145,8 +124,7 @@ def up(setup: AlertmanagerSetup) -> float:
         f"--web.listen-address={setup.address}",
         "--cluster.listen-address=",
     ]
-    return local_server.start(files, command, lambda: is_ready(setup), setup.start_timeout_s,
-                              "GDX_PROMETHEUS_START_TIMEOUT_S")
+    return local_server.up(files, setup.listener, command, setup.start_timeout_s)[1]
 
 
 def down(setup: AlertmanagerSetup, purge: bool = False) -> list[str]:

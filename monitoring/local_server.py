@@ -2,8 +2,9 @@
 
 Each owns one directory (`<state_dir>/<name>/`) with `<name>.yml` (generated on every start;
 edits are overwritten), `<name>.pid`, `<name>.log` and `data/`. A pid counts as ours only while
-that process runs with our configuration file, so a recycled pid is never signalled. Debian's
-packages provide the binaries; their own services are never used.
+that process runs with our configuration file, so a recycled pid is never signalled. Both speak
+Prometheus's lifecycle API (`/-/ready`, `/-/reload`), so a running one reloads instead of starting
+twice. Debian's packages provide the binaries; their own services are never used.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams.errors import GdxError
+from streams.http_get import http_get
+from streams.ports import port_in_use
 
 STOP_GRACE_S = 20.0
 
@@ -45,6 +49,20 @@ class ServerFiles:
     @property
     def data_dir(self) -> Path:
         return self.root / "data"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """Where a local server answers, and the settings a user changes when that goes wrong."""
+
+    host: str
+    port: int
+    port_setting: str
+    timeout_setting: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -79,11 +97,33 @@ def log_tail(files: ServerFiles, lines: int = 8) -> str:
     return "\n".join(files.log_file.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start(files: ServerFiles, command: Sequence[str], ready: Callable[[], bool], timeout_s: float,
-          timeout_setting: str) -> float:
-    """Run `command` in its own session, logging to the log file; wait until `ready()`; return the
-    seconds it took. A server that exits or stays unready is stopped and raised as a GdxError."""
+def is_ready(listener: Listener) -> bool:
+    try:
+        return http_get(f"{listener.url}/-/ready")[0] == 200
+    except OSError:
+        return False
+
+
+def up(files: ServerFiles, listener: Listener, command: Sequence[str], timeout_s: float) -> tuple[bool, float]:
+    """Reload ours if it runs, else run `command` in its own session (logging to the log file) and
+    wait until it is ready: (started, seconds taken). A server that exits or stays unready is
+    stopped and raised as a GdxError, as is a port another process holds."""
     began = time.monotonic()
+    current = state(files)
+    if current.running:
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{listener.url}/-/reload", method="POST"), timeout=5).close()
+        except OSError as exc:
+            raise GdxError(f"{files.name} (pid {current.pid}) is running but did not reload its configuration: {exc}",
+                           "restart it with `gdx prometheus down` and `gdx prometheus up`") from None
+        return False, time.monotonic() - began
+    if current.stale:
+        files.pid_file.unlink()
+    if port_in_use(listener.port, listener.host):
+        raise GdxError(
+            f"port {listener.port} on {listener.host} is already in use by another process (needed by {files.name})",
+            f"stop that process, or choose another port with {listener.port_setting}",
+        )
     with files.log_file.open("ab") as log:
         process = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
@@ -93,13 +133,13 @@ def start(files: ServerFiles, command: Sequence[str], ready: Callable[[], bool],
             files.pid_file.unlink(missing_ok=True)
             raise GdxError(f"{files.name} exited with code {process.returncode} while starting:\n{log_tail(files)}",
                            f"see {files.log_file}")
-        if ready():
-            return time.monotonic() - began
+        if is_ready(listener):
+            return True, time.monotonic() - began
         time.sleep(0.2)
     stop_pid(process.pid)
     files.pid_file.unlink(missing_ok=True)
     raise GdxError(f"{files.name} did not become ready within {timeout_s:.0f} s:\n{log_tail(files)}",
-                   f"see {files.log_file}, or raise {timeout_setting}")
+                   f"see {files.log_file}, or raise {listener.timeout_setting}")
 
 
 def _gone(pid: int) -> bool:

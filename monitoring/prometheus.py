@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from monitoring import local_server, scrape_targets
-from monitoring.local_server import ProcessState, ServerFiles
+from monitoring.local_server import Listener, ProcessState, ServerFiles
 from streams.errors import GdxError
 from streams.http_get import http_get
-from streams.ports import port_in_use
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 INSTALL_HINT = "install it with `apt-get install prometheus` (Debian's package brings prometheus and promtool)"
@@ -57,6 +54,10 @@ class PrometheusSetup:
         return ServerFiles("prometheus", self.root)
 
     @property
+    def listener(self) -> Listener:
+        return Listener(self.host, self.port, self.port_setting, "GDX_PROMETHEUS_START_TIMEOUT_S")
+
+    @property
     def config_file(self) -> Path:
         return self.files.config_file
 
@@ -78,7 +79,7 @@ class PrometheusSetup:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.listener.url
 
 
 def prometheus_root(state_dir: Path) -> Path:
@@ -130,13 +131,6 @@ def state(setup: PrometheusSetup) -> ProcessState:
     return local_server.state(setup.files)
 
 
-def is_ready(setup: PrometheusSetup) -> bool:
-    try:
-        return http_get(f"{setup.url}/-/ready")[0] == 200
-    except OSError:
-        return False
-
-
 @dataclass(frozen=True)
 class UpResult:
     url: str
@@ -151,22 +145,6 @@ def up(setup: PrometheusSetup) -> UpResult:
     setup.targets_dir.mkdir(parents=True, exist_ok=True)
     scrape_targets.prune_dead(setup.targets_dir)
     setup.config_file.write_text(render_config(setup))
-    current = state(setup)
-    began = time.monotonic()
-    if current.running:
-        try:
-            urllib.request.urlopen(urllib.request.Request(f"{setup.url}/-/reload", method="POST"), timeout=5).close()
-        except OSError as exc:
-            raise GdxError(f"Prometheus (pid {current.pid}) is running but did not reload its configuration: {exc}",
-                           "restart it with `gdx prometheus down` and `gdx prometheus up`") from None
-        return UpResult(setup.url, started=False, seconds=time.monotonic() - began)
-    if current.stale:
-        setup.pid_file.unlink()
-    if port_in_use(setup.port, setup.host):
-        raise GdxError(
-            f"port {setup.port} on {setup.host} is already in use by another process (needed by Prometheus)",
-            f"stop that process, or choose another port with {setup.port_setting} (e.g. {setup.port_setting}=19090)",
-        )
     command = [
         executable,
         f"--config.file={setup.config_file.resolve()}",
@@ -175,9 +153,8 @@ def up(setup: PrometheusSetup) -> UpResult:
         f"--web.listen-address={setup.host}:{setup.port}",
         "--web.enable-lifecycle",
     ]
-    seconds = local_server.start(setup.files, command, lambda: is_ready(setup), setup.start_timeout_s,
-                                 "GDX_PROMETHEUS_START_TIMEOUT_S")
-    return UpResult(setup.url, started=True, seconds=seconds)
+    started, seconds = local_server.up(setup.files, setup.listener, command, setup.start_timeout_s)
+    return UpResult(setup.url, started=started, seconds=seconds)
 
 
 def down(setup: PrometheusSetup, purge: bool = False) -> list[str]:
