@@ -1,15 +1,17 @@
-"""What the linkage index itself knows about each agency: records held, the last change applied,
-and how fresh the recently applied records were (applied time − source commit time).
+"""What the linkage index itself knows about each agency (or each dataset): records held, the last
+change applied, and how fresh the recently applied records were (applied time − source commit time).
 
 Why: the status page must say something true about every agency even when Prometheus is away,
 and "how many records, and when did the last change land" is the index's own evidence, not a
 metric that could have been lost with a restarted worker. The agency is the dataset's prefix
-(`dopa.person` → `dopa`), the same name the metrics carry in their `agency` label.
+(`dopa.person` → `dopa`), the same name the metrics carry in their `agency` label; the data
+catalog groups by the dataset itself.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
@@ -22,7 +24,7 @@ however fast an initial load writes."""
 
 
 @dataclass(frozen=True)
-class AgencyIndexSummary:
+class IndexSummary:
     records: int = 0
     last_applied_ms: int | None = None
     recent: int = 0
@@ -35,10 +37,20 @@ def percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[max(1, math.ceil(len(sorted_values) * share)) - 1]
 
 
-def summarise(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool) -> dict[str, AgencyIndexSummary]:
-    """Per agency: live records and the newest applied time; with `with_freshness`, also the
-    freshness percentiles of the records applied within `window_ms` before `now_ms` (the newest
-    `RECENT_CAP` of them). Both are a scan of `records`, so callers run this off the event loop."""
+def agency_of(dataset: str) -> str:
+    return dataset.split(".", 1)[0]
+
+
+def dataset_of(dataset: str) -> str:
+    return dataset
+
+
+def summarise(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool,
+              group: Callable[[str], str] = agency_of) -> dict[str, IndexSummary]:
+    """Per group of datasets (`agency_of`, or `dataset_of` for each on its own): live records and
+    the newest applied time; with `with_freshness`, also the freshness percentiles of the records
+    applied within `window_ms` before `now_ms` (the newest `RECENT_CAP` of them, across groups).
+    Both are a scan of `records`, so callers run this off the event loop."""
     held: dict[str, list[int]] = {}
     fresh: dict[str, list[float]] = {}
     with engine.connect() as conn:
@@ -46,7 +58,7 @@ def summarise(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool)
             select(records.c.dataset, func.count().filter(records.c.deleted.is_(False)), func.max(records.c.applied_ms))
             .group_by(records.c.dataset))
         for dataset, live, last in counted:
-            totals = held.setdefault(dataset.split(".", 1)[0], [0, 0])
+            totals = held.setdefault(group(dataset), [0, 0])
             totals[0] += int(live or 0)
             totals[1] = max(totals[1], int(last or 0))
         if with_freshness:
@@ -55,11 +67,11 @@ def summarise(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool)
                 .where(records.c.applied_ms >= now_ms - window_ms)
                 .order_by(records.c.applied_ms.desc()).limit(RECENT_CAP))
             for dataset, delay_ms in recent:
-                fresh.setdefault(dataset.split(".", 1)[0], []).append(max(0, int(delay_ms)) / 1000)
+                fresh.setdefault(group(dataset), []).append(max(0, int(delay_ms)) / 1000)
     summaries = {}
-    for agency, (live, last) in held.items():
-        delays = sorted(fresh.get(agency, []))
-        summaries[agency] = AgencyIndexSummary(
+    for key, (live, last) in held.items():
+        delays = sorted(fresh.get(key, []))
+        summaries[key] = IndexSummary(
             records=live, last_applied_ms=last or None, recent=len(delays),
             freshness_p50_s=percentile(delays, 0.50) if delays else None,
             freshness_p99_s=percentile(delays, 0.99) if delays else None)

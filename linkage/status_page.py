@@ -14,7 +14,6 @@ lookups; however many people keep the page open, the scan runs at most once per 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from linkage.index_summary import AgencyIndexSummary, summarise
+from linkage.index_summary import IndexSummary, summarise
+from linkage.rebuilt import Rebuilt
 from monitoring.alert_receiver import ReceiverUnavailable
 from monitoring.status import (
     AgencyRates,
@@ -49,7 +49,7 @@ CACHE_S = 5.0
 class AgencyStatus:
     agency: str
     name: str
-    index: AgencyIndexSummary | None
+    index: IndexSummary | None
     """None when the index could not be read."""
     rates: AgencyRates | None
     """None when Prometheus did not answer; an empty AgencyRates when it holds no series for the agency."""
@@ -87,18 +87,11 @@ class StatusPage:
         self.alerts_url = alerts_url
         self.alerts = alerts
         self.budget_s = budget_s
-        self.cache_s = cache_s
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._cached: StatusReport | None = None
+        self._report = Rebuilt(self._build, cache_s, clock)
         self._last_problem: str | None = None
 
     def report(self) -> StatusReport:
-        with self._lock:
-            now = self.clock()
-            if self._cached is None or now - self._cached.generated_ms / 1000 >= self.cache_s:
-                self._cached = self._build(int(now * 1000))
-            return self._cached
+        return self._report.get()
 
     def _build(self, now_ms: int) -> StatusReport:
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="status-source") as pool:
@@ -122,7 +115,7 @@ class StatusPage:
         except ReceiverUnavailable as exc:
             alerts, alerts_problem = None, str(exc)
         try:
-            index: dict[str, AgencyIndexSummary] | None = summarise(self.engine, now_ms, WINDOW_S * 1000,
+            index: dict[str, IndexSummary] | None = summarise(self.engine, now_ms, WINDOW_S * 1000,
                                                                     with_freshness=rates is None)
             index_problem = None
         except SQLAlchemyError as exc:
@@ -132,7 +125,7 @@ class StatusPage:
             generated_ms=now_ms, prometheus_url=self.prometheus_url, prometheus_problem=problem,
             index_problem=index_problem,
             agencies=tuple(AgencyStatus(
-                agency, name, None if index is None else index.get(agency, AgencyIndexSummary()),
+                agency, name, None if index is None else index.get(agency, IndexSummary()),
                 None if rates is None else rates.get(agency, AgencyRates())) for agency, name in self.agencies.items()),
             history=history, alerts_url=self.alerts_url, alerts=alerts, alerts_problem=alerts_problem)
 
