@@ -10,13 +10,17 @@ catalog groups by the dataset itself.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from linkage.tables import records
+
+log = logging.getLogger("gdx.status")
 
 RECENT_CAP = 20_000
 """At most this many recent records feed the freshness percentiles: enough for a p99, bounded
@@ -76,3 +80,14 @@ def summarise(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool,
             freshness_p50_s=percentile(delays, 0.50) if delays else None,
             freshness_p99_s=percentile(delays, 0.99) if delays else None)
     return summaries
+
+
+def summarise_or_problem(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool,
+                         group: Callable[[str], str] = agency_of) -> tuple[dict[str, IndexSummary] | None, str | None]:
+    """`summarise`, or None and the error's class name when the index cannot be read: the pages
+    built from it are read when something is wrong, so they say so in a sentence instead of failing."""
+    try:
+        return summarise(engine, now_ms, window_ms, with_freshness, group), None
+    except SQLAlchemyError as exc:
+        log.warning("cannot read the index summary", extra={"error": str(exc).splitlines()[0][:300]})
+        return None, type(exc).__name__

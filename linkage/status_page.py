@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from linkage.index_summary import IndexSummary, summarise
+from linkage.index_summary import IndexSummary, summarise_or_problem
 from linkage.rebuilt import Rebuilt
 from monitoring.alert_receiver import ReceiverUnavailable
 from monitoring.status import (
@@ -114,13 +113,7 @@ class StatusPage:
             alerts_problem = None
         except ReceiverUnavailable as exc:
             alerts, alerts_problem = None, str(exc)
-        try:
-            index: dict[str, IndexSummary] | None = summarise(self.engine, now_ms, WINDOW_S * 1000,
-                                                                    with_freshness=rates is None)
-            index_problem = None
-        except SQLAlchemyError as exc:
-            log.warning("status page cannot read the index", extra={"error": str(exc).splitlines()[0][:300]})
-            index, index_problem = None, type(exc).__name__
+        index, index_problem = summarise_or_problem(self.engine, now_ms, WINDOW_S * 1000, with_freshness=rates is None)
         return StatusReport(
             generated_ms=now_ms, prometheus_url=self.prometheus_url, prometheus_problem=problem,
             index_problem=index_problem,
