@@ -33,22 +33,27 @@ from prometheus_client import REGISTRY
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnswer, VerifyRequest
+from linkage.catalog_html import render as render_catalog
 from linkage.audit import AUDIT_TOPIC, AuditWriter, load_signing_key
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore
 from linkage.consumers import ConsumerRegistry, load_consumers
+from linkage.data_catalog import CatalogPage, DataCatalog, describe
 from linkage.database import index_engine
 from linkage.link_rules import CITIZEN, JURISTIC, PARTY_DATASETS
 from linkage.lookup_service import LookupService, Outcome, provenance
 from linkage.lookup_service import Request as Lookup
 from linkage.migrate import upgrade
+from linkage.negotiation import representation
 from linkage.policy import PERSON_DATASET, Decision, least_data
 from linkage.status_html import render as render_status
 from linkage.status_page import PROMETHEUS_BUDGET_S, StatusPage
+from linkage.subscriptions import load_subscriptions
 from linkage.views import party_status, party_view, record_view
 from monitoring import scrape_targets
 from monitoring.alert_receiver import fetch_alerts
 from monitoring.health_server import MULTIPROCESS_DIR, Readiness, metrics_payload, multiprocess_registry
 from monitoring.status import PrometheusClient
+from schemas.catalog import load_schema_catalog
 from streams.errors import GdxError
 from streams.settings import Settings
 from streams.topic_catalog import load_catalog
@@ -67,6 +72,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 PURPOSE = Query(min_length=1, max_length=64, description="the declared purpose (registered for the consumer)")
+CATALOG_FORMATS = {"html": "text/html", "json": "application/json"}
+CATALOG_FORMAT = Query(None, description="html or json; without it the Accept header decides (HTML by default)")
+CATALOG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {"schema": {"type": "string"}}},
+          "description": "the catalog: JSON for `Accept: application/json` or `?format=json`, else an HTML page"},
+    406: {"model": Problem, "description": "the Accept header takes neither HTML nor JSON"},
+    422: {"model": Problem, "description": "an unknown ?format"},
+}
 
 
 def signing_key_path(settings: Settings) -> Path:
@@ -101,6 +114,9 @@ class LookupApp:
         self.status = StatusPage(self.engine, load_catalog().agencies, prometheus.url, prometheus.query,
                                  range_query=prometheus.query_range, alerts_url=receiver,
                                  alerts=partial(fetch_alerts, receiver, PROMETHEUS_BUDGET_S))
+        topics = load_catalog()
+        self.catalog = CatalogPage(self.engine, describe(topics.datasets, topics.agencies, load_schema_catalog(),
+                                                         self.service.registry, load_subscriptions()))
         self.readiness = Readiness()
         self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
                                  else "audit chain not yet recovered and sealed on Kafka")
@@ -263,6 +279,18 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
         """Plain `def`: FastAPI runs it in its thread pool, so the index scan and the wait for
         Prometheus never hold up the lookups on the event loop. No key: it shows only aggregates."""
         return HTMLResponse(render_status(parts.status.report()))
+
+    @app.get("/catalog", response_model=DataCatalog, responses=CATALOG_RESPONSES, tags=["catalog"],
+             summary="Every dataset: owner, plan numbers, topic, schema versions, fields, who may see them, freshness",
+             description="Generated from the topic catalog, the schemas, the consumer registry, the notify "
+                         "subscriptions and the index. An HTML page for a person, JSON for `Accept: application/json` "
+                         "or `?format=json`. No API key, not audited: it describes datasets, never a person's data.")
+    def data_catalog(request: Request, format: str | None = CATALOG_FORMAT) -> DataCatalog | HTMLResponse:
+        """Plain `def` like `/status`, for the index read. No key and not audited: it describes the
+        datasets and the registry, never a person's data."""
+        media = representation(format, request.headers.get("accept"), CATALOG_FORMATS)
+        catalog = parts.catalog.catalog()
+        return HTMLResponse(render_catalog(catalog)) if media == CATALOG_FORMATS["html"] else catalog
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
