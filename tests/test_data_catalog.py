@@ -9,7 +9,6 @@ import json
 import shutil
 import tomllib
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from linkage.negotiation import negotiate
 from linkage.subscriptions import SUBSCRIPTIONS_FILE, load_subscriptions
 from schemas.catalog import RELEASED_DIR, SchemaCatalog, load_schema_catalog
 from schemas.compose import SOURCE_DIR, composed_events
+from catalog_support import read_page
 from status_support import seed_index
 from streams.topic_catalog import CATALOG_FILE, load_catalog
 
@@ -208,58 +208,6 @@ def test_an_unreadable_index_is_a_sentence_on_the_page_and_null_in_the_data(tmp_
                                                 "change applied and freshness are unavailable.")
     assert page.summary["dopa.person"]["records"] == "unavailable"
     assert page.fields["dopa.person"]["name"]["type"] == "record th.go.gdx.common.PersonName", "the rest still shows"
-
-
-class _Page(HTMLParser):
-    """The catalog page read back: summary rows by dataset, field rows by dataset and field, and
-    paragraphs with an id — each cell's text by its first class."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.summary: dict[str, dict[str, str]] = {}
-        self.fields: dict[str, dict[str, dict[str, str]]] = {}
-        self.paragraphs: dict[str, str] = {}
-        self._section: str | None = None
-        self._row: dict[str, str] | None = None
-        self._cell: str | None = None
-        self._paragraph: str | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "section":
-            self._section = attributes.get("data-dataset")
-            self.fields[self._section or ""] = {}
-        elif tag == "tr" and self._section is None and attributes.get("data-dataset"):
-            self._row = self.summary.setdefault(attributes["data-dataset"] or "", {})
-        elif tag == "tr" and self._section and attributes.get("data-field"):
-            self._row = self.fields[self._section].setdefault(attributes["data-field"] or "", {})
-        elif tag in ("td", "th") and self._row is not None and attributes.get("class"):
-            self._cell, self._text = (attributes["class"] or "").split()[0], []
-        elif tag == "p" and attributes.get("id"):
-            self._paragraph, self._text = attributes["id"], []
-
-    def handle_endtag(self, tag: str) -> None:
-        text = " ".join(" ".join(self._text).split())
-        if tag in ("td", "th") and self._row is not None and self._cell:
-            self._row[self._cell] = text
-            self._cell = None
-        elif tag == "tr":
-            self._row = None
-        elif tag == "section":
-            self._section = None
-        elif tag == "p" and self._paragraph:
-            self.paragraphs[self._paragraph] = text
-            self._paragraph = None
-
-    def handle_data(self, data: str) -> None:
-        self._text.append(data)
-
-
-def read_page(html: str) -> _Page:
-    page = _Page()
-    page.feed(html)
-    return page
 
 
 def test_the_page_shows_every_dataset_and_field_with_who_may_see_it(engine: Engine) -> None:
