@@ -73,7 +73,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 PURPOSE = Query(min_length=1, max_length=64, description="the declared purpose (registered for the consumer)")
 CATALOG_FORMATS = {"html": "text/html", "json": "application/json"}
-CATALOG_FORMAT = Query(None, description="html or json; without it the Accept header decides (HTML by default)")
+CATALOG_FORMAT = Query(None, description="html or json; without it the Accept header decides (HTML by default)",
+                       json_schema_extra={"enum": list(CATALOG_FORMATS)})
 CATALOG_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {"schema": {"type": "string"}}},
           "description": "the catalog: JSON for `Accept: application/json` or `?format=json`, else an HTML page"},

@@ -44,7 +44,7 @@ def running_api(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("path", ["/v1/citizens/{citizen_id}", "/v1/juristic-persons/{juristic_id}", "/v1/verify",
-                                  "/v1/citizens/{citizen_id}/access-log"])
+                                  "/v1/citizens/{citizen_id}/access-log", "/catalog"])
 def test_no_server_errors_and_every_answer_matches_the_schema(running_api: tuple[str, dict], path: str,
                                                               mode: schemathesis.GenerationMode) -> None:
     url, document = running_api
