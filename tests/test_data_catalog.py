@@ -133,12 +133,16 @@ def test_a_field_added_to_a_copy_of_the_schemas_appears_with_its_type_and_doc(tm
     schema = json.loads(person.read_text(encoding="utf-8"))
     schema["fields"].append({"name": "registered_at", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}],
                              "default": None, "doc": "When the person was first entered in the registry (UTC)."})
+    schema["fields"].append({"name": "previous_card", "type": ["null", "IdCard"], "default": None,
+                             "doc": "The card before the current one."})
     person.write_text(json.dumps(schema), encoding="utf-8")
     entry = build(load_schema_catalog(sources, RELEASED_DIR))["dopa.person"]
     added = entry.fields[[f.name for f in entry.fields].index("status") + 1]
     assert (added.name, added.kind, added.type, added.doc, added.since_version, added.visible_to) == (
         "registered_at", "payload", "null | long (timestamp-millis)",
         "When the person was first entered in the registry (UTC).", 2, ())
+    previous = next(f for f in entry.fields if f.name == "previous_card")
+    assert previous.type == "null | record th.go.gdx.dopa.IdCard", "a simple name resolves in its namespace"
     assert entry.schema is not None
     assert (entry.schema.current_version, entry.schema.current_released) == (2, False)
     assert [(v.version, v.released) for v in entry.schema.versions] == [(1, True), (2, False)]
