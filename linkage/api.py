@@ -33,8 +33,8 @@ from prometheus_client import REGISTRY
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnswer, VerifyRequest
-from linkage.catalog_html import render as render_catalog
 from linkage.audit import AUDIT_TOPIC, AuditWriter, load_signing_key
+from linkage.catalog_html import render as render_catalog
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore
 from linkage.consumers import ConsumerRegistry, load_consumers
 from linkage.data_catalog import CatalogPage, DataCatalog, describe
@@ -287,8 +287,7 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
                          "subscriptions and the index. An HTML page for a person, JSON for `Accept: application/json` "
                          "or `?format=json`. No API key, not audited: it describes datasets, never a person's data.")
     def data_catalog(request: Request, format: str | None = CATALOG_FORMAT) -> DataCatalog | HTMLResponse:
-        """Plain `def` like `/status`, for the index read. No key and not audited: it describes the
-        datasets and the registry, never a person's data."""
+        """Plain `def` like `/status`: the index read, once per few seconds, runs in the thread pool."""
         media = representation(format, request.headers.get("accept"), CATALOG_FORMATS)
         catalog = parts.catalog.catalog()
         return HTMLResponse(render_catalog(catalog)) if media == CATALOG_FORMATS["html"] else catalog

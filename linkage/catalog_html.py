@@ -13,7 +13,8 @@ from html import escape
 
 from linkage.data_catalog import CatalogDataset, CatalogField, DataCatalog, Notified
 from linkage.index_summary import IndexSummary
-from linkage.status_html import NONE, STYLE as STATUS_STYLE, UNAVAILABLE, duration, moment, stamp
+from linkage.status_html import NONE, UNAVAILABLE, duration, moment, stamp
+from linkage.status_html import STYLE as STATUS_STYLE
 
 STYLE = STATUS_STYLE + """
 td, th { text-align: left; }

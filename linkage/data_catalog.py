@@ -33,6 +33,7 @@ CONSENT = "consent"
 INDEX_FIELDS = {PARTIES_FIELD: "The IDs and relations of the other parties named on the record, as the linkage index "
                                "resolved them (not a payload field)."}
 """What a purpose may list beside the payload's fields: what the index adds to a record."""
+Role = Literal["watched", "linked"]
 NOT_IN_SCHEMA = "Listed by the consumer registry, but not a field of the current schema: nobody receives it."
 
 
@@ -115,7 +116,7 @@ class Notified:
 
     consumer: str
     description: str
-    role: Literal["watched", "linked"]
+    role: Role
     """watched: its changes are notified; linked: the changed party must be linked to one of its records."""
     datasets: tuple[str, ...]
     change_types: tuple[str, ...]
@@ -233,7 +234,7 @@ def _fields(schemas: SchemaCatalog, subject: str | None, access: tuple[Access, .
         named: dict[str, str] = {}
         _named_types(current.schema, "", named)
         payload = _payload(current)
-        namespace = _full_name(payload, "").rpartition(".")[0]
+        namespace = _full_name(payload, subject.rpartition(".")[0]).rpartition(".")[0]
         since: dict[str, int] = {}
         for known in schemas.versions(subject):
             for field in _payload(known)["fields"]:
@@ -258,10 +259,9 @@ def _access(registry: ConsumerRegistry, dataset: str) -> tuple[Access, ...]:
 def _notified(subscriptions: Iterable[Subscription], dataset: str) -> tuple[Notified, ...]:
     found = []
     for s in subscriptions:
-        roles: list[Literal["watched", "linked"]] = [
-            *(["watched"] if dataset in s.datasets else []), *(["linked"] if dataset in s.linked_to else [])]
+        roles: tuple[tuple[Role, frozenset[str]], ...] = (("watched", s.datasets), ("linked", s.linked_to))
         found += [Notified(s.consumer, s.description, role, tuple(sorted(s.datasets)), tuple(sorted(s.change_types)),
-                           s.party_relation, tuple(sorted(s.linked_to))) for role in roles]
+                           s.party_relation, tuple(sorted(s.linked_to))) for role, names in roles if dataset in names]
     return tuple(found)
 
 
