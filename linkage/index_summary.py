@@ -30,9 +30,13 @@ however fast an initial load writes."""
 @dataclass(frozen=True)
 class IndexSummary:
     records: int = 0
+    """Live (not deleted) records the index holds."""
     last_applied_ms: int | None = None
+    """When the index applied its newest change (UTC, ms since the epoch); None when it holds none."""
     recent: int = 0
+    """How many records the freshness percentiles are over (those applied within the window)."""
     freshness_p50_s: float | None = None
+    """Applied time − source commit time, median, in seconds; None when nothing was applied in the window."""
     freshness_p99_s: float | None = None
 
 
