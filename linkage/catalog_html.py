@@ -26,7 +26,7 @@ dd { margin: 0; }
 ul { margin: 0; padding-left: 1.1rem; }
 .kind { font-size: 0.85em; color: #555; }
 .nobody { color: #777; }
-code { font-size: 0.95em; }
+code { font-family: ui-monospace, monospace; font-size: 0.9rem; }
 """
 
 
