@@ -112,10 +112,10 @@ class LookupApp:
                                      processes=settings.lookup_workers)
         prometheus = PrometheusClient(settings.prometheus_query_url, PROMETHEUS_BUDGET_S)
         receiver = settings.alert_receiver_base_url
-        self.status = StatusPage(self.engine, load_catalog().agencies, prometheus.url, prometheus.query,
+        topics = load_catalog()
+        self.status = StatusPage(self.engine, topics.agencies, prometheus.url, prometheus.query,
                                  range_query=prometheus.query_range, alerts_url=receiver,
                                  alerts=partial(fetch_alerts, receiver, PROMETHEUS_BUDGET_S))
-        topics = load_catalog()
         self.catalog = CatalogPage(self.engine, describe(topics.datasets, topics.agencies, load_schema_catalog(),
                                                          self.service.registry, load_subscriptions()))
         self.readiness = Readiness()
