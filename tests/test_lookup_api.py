@@ -164,7 +164,7 @@ def test_health_readiness_metrics_and_openapi(lookup: tuple[Settings, TestClient
     assert 'gdx_audit_last_checkpoint_timestamp_seconds{chain="' in metrics
     paths = client.get("/openapi.json").json()["paths"]
     assert set(paths) == {"/v1/citizens/{citizen_id}", "/v1/juristic-persons/{juristic_id}", "/v1/verify",
-                          "/v1/citizens/{citizen_id}/access-log"}
+                          "/v1/citizens/{citizen_id}/access-log", "/catalog"}
 
 
 def test_an_undecodable_body_is_422(lookup: tuple[Settings, TestClient]) -> None:
