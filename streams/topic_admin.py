@@ -100,7 +100,8 @@ async def _settled(what: str, attempt: Callable[[], Awaitable[T]], timeout_s: fl
     Right after a create or an alter a broker may answer unknown topic, not controller or leader
     not available, or not agree with the others yet (`_NotYet`): Kafka documents these as
     retriable, so they are asked again until the bound. A refusal (a bad config, a missing ACL) is
-    final at once, with the broker's own reason. Either way the GdxError is one line.
+    final at once, with the broker's own reason, or a pointer to its log when it gave none. Either
+    way the GdxError is one line.
     """
     deadline = time.monotonic() + timeout_s
     while True:
@@ -108,8 +109,9 @@ async def _settled(what: str, attempt: Callable[[], Awaitable[T]], timeout_s: fl
             return await asyncio.wait_for(attempt(), max(0.1, deadline - time.monotonic()))
         except KafkaError as exc:
             if not (exc.retriable or isinstance(exc, KafkaTimeoutError)):
-                raise GdxError(f"{what} was refused: {_one_line(exc)}",
-                               "the broker's log tells more (`gdx kafka logs` for the local cluster)") from None
+                fix = ("correct what the broker names, in streams/topics.toml or on the cluster" if exc.args
+                       else "the broker's log says why (`gdx kafka logs` for the local cluster)")
+                raise GdxError(f"{what} was refused: {_one_line(exc)}", fix) from None
             last = _one_line(exc)
         except _NotYet as exc:
             last = str(exc)
