@@ -7,8 +7,8 @@ changing it needs a partition reassignment that this tool does not do behind the
 The controller accepts a change before every broker knows it, and the admin client sends each read
 to a broker picked at random, so a read straight after a create or an alter can come from a broker
 that still answers "unknown topic" or shows the old configs. Every admin step therefore goes
-through `_settled`, which retries what Kafka documents as retriable, and every read asks
-all brokers and waits until they agree — each step within GDX_KAFKA_REQUEST_TIMEOUT_S.
+through `_settled`, which retries what Kafka documents as retriable, and every read asks all
+brokers and waits until they agree — each step within GDX_KAFKA_REQUEST_TIMEOUT_S.
 """
 
 from __future__ import annotations
@@ -86,11 +86,12 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
 
 
 def _error_for(error_code: int, message: str | None = None) -> KafkaError:
-    """A broker's per-resource answer as the aiokafka error it stands for, so `settled` can judge it."""
+    """A broker's per-resource answer as the aiokafka error it stands for, so `_settled` can judge it."""
     return for_code(error_code)(message) if message else for_code(error_code)()
 
 
 def _one_line(error: BaseException) -> str:
+    """A broker's message may span lines; the CLI's error may not."""
     return " ".join(str(error).split()) or type(error).__name__
 
 
@@ -108,6 +109,7 @@ async def _settled(what: str, attempt: Callable[[], Awaitable[T]], timeout_s: fl
         try:
             return await asyncio.wait_for(attempt(), max(0.1, deadline - time.monotonic()))
         except KafkaError as exc:
+            # aiokafka does not flag its own client-side timeout retriable, but it is one.
             if not (exc.retriable or isinstance(exc, KafkaTimeoutError)):
                 fix = ("correct what the broker names, in streams/topics.toml or on the cluster" if exc.args
                        else "the broker's log says why (`gdx kafka logs` for the local cluster)")
