@@ -13,9 +13,10 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from cli_run import run_gdx
 from schemas.catalog import load_schema_catalog
 from schemas.topic_store import load_schemas
+from streams.errors import GdxError
 from streams.settings import Settings
 from streams.topic_admin import admin_client, apply_topics, list_topics
-from streams.topic_catalog import Catalog, load_catalog
+from streams.topic_catalog import Catalog, TopicSpec, load_catalog
 
 pytestmark = pytest.mark.kafka
 
@@ -113,3 +114,15 @@ def test_apply_on_three_brokers_keeps_the_catalog_replication(three_broker_boots
     for spec, _, live, _ in rows:
         assert live is not None and live.replication_factor == 3
         assert live.configs["min.insync.replicas"] == "2"
+
+
+def test_a_config_the_broker_refuses_fails_at_once_in_one_line(settings: Settings) -> None:
+    """A refusal is final: no waiting out the bound, and the broker's own reason in the line."""
+    bad = TopicSpec("gdx.bad", 1, 1, 1, "delete", configs={"retention.ms": "forever"})
+    began = time.monotonic()
+    with pytest.raises(GdxError) as refused:
+        apply_topics(settings, Catalog(topics=(bad,), datasets=(), agencies={}))
+    message = str(refused.value)
+    assert time.monotonic() - began < settings.kafka_request_timeout_s, message
+    assert "\n" not in message and f"creating {settings.topic('gdx.bad')} was refused" in message, message
+    assert "retention.ms" in message and "streams/topics.toml" in message, message
