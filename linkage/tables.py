@@ -41,13 +41,15 @@ from sqlalchemy import (
     Text,
 )
 
+from schemas.models.common import ENTITY_KEY_MAX_LENGTH
+
 metadata = MetaData()
 
 records = Table(
     "records",
     metadata,
     Column("dataset", String(64), primary_key=True, doc="<agency>.<dataset>, e.g. dopa.person"),
-    Column("entity_key", String(64), primary_key=True),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), primary_key=True),
     Column("agency", String(8), nullable=False),
     Column("dataset_code", Integer, nullable=False),
     Column("entity_version", BigInteger, nullable=False),
@@ -66,7 +68,7 @@ links = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("dataset", String(64), nullable=False),
-    Column("entity_key", String(64), nullable=False),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), nullable=False),
     Column("relation", String(32), nullable=False),
     Column("party_kind", String(16), nullable=False, doc="citizen, juristic or house"),
     Column("party_id", String(32), nullable=False),
@@ -82,7 +84,7 @@ pending_links = Table(
     Column("link_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False,
            doc="links.id of the pending link"),
     Column("dataset", String(64), nullable=False),
-    Column("entity_key", String(64), nullable=False),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), nullable=False),
     Column("party_kind", String(16), nullable=False),
     Column("party_id", String(32), nullable=False),
     Column("linked_ms", BigInteger, nullable=False),
@@ -103,7 +105,7 @@ version_gaps = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("dataset", String(64), nullable=False),
-    Column("entity_key", String(64), nullable=False),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), nullable=False),
     Column("held_version", BigInteger, nullable=True),
     Column("applied_version", BigInteger, nullable=False),
     Column("recorded_ms", BigInteger, nullable=False),
@@ -114,7 +116,7 @@ link_history = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("dataset", String(64), nullable=False),
-    Column("entity_key", String(64), nullable=False),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), nullable=False),
     Column("relation", String(32), nullable=False),
     Column("party_kind", String(16), nullable=False),
     Column("party_id", String(32), nullable=False),

@@ -13,6 +13,7 @@ from schemas.models.common import (
     ExpiryDate,
     FactDate,
     HouseId,
+    KeyText,
     Payload,
     PersonName,
     ProvinceCode,
@@ -120,7 +121,7 @@ class CivilRegistration(Payload):
     AVRO_NAME = "th.go.gdx.dopa.CivilRegistration"
     AGENCY, DATASET, CODES = "dopa", "civil-registration", (36,)
 
-    registration_number: Text
+    registration_number: KeyText
     citizen_id: CitizenId
     act: RegistrationAct
     house_id: HouseId | None = None
@@ -201,7 +202,7 @@ class Marriage(Payload):
     AVRO_NAME = "th.go.gdx.dopa.Marriage"
     AGENCY, DATASET, CODES = "dopa", "marriage", (40,)
 
-    registration_number: Text
+    registration_number: KeyText
     event: MaritalEvent
     spouse_a_citizen_id: CitizenId
     spouse_b_citizen_id: CitizenId
