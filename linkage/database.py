@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
 from streams.errors import GdxError
 
@@ -24,6 +24,26 @@ MMAP_BYTES = 2 << 30
 cache, shared by every connection."""
 CACHE_KIB = 64 << 10
 """Per connection, allocated as it fills."""
+
+
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+"""PostgreSQL's error classes that pass by themselves: connection exception, transaction rollback
+(serialization failure, deadlock), insufficient resources, operator intervention (statement
+timeout, server shutdown), system error."""
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the same write may succeed if simply tried again: the worker waits out such an error
+    for as long as it lasts, while any other one marks data the index cannot take."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES or sqlstate == LOCK_NOT_AVAILABLE
+    return isinstance(exc, (OperationalError, InterfaceError))  # SQLite: locked or busy; a lost connection
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

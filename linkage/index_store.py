@@ -53,6 +53,14 @@ class BatchResult:
     notifications: int = 0
     applied_ms: int = 0
 
+    def extend(self, later: BatchResult) -> None:
+        """Append the result of a batch applied after this one."""
+        self.outcomes += later.outcomes
+        self.applied += later.applied
+        self.gaps += later.gaps
+        self.notifications += later.notifications
+        self.applied_ms = max(self.applied_ms, later.applied_ms)
+
 
 @dataclass(frozen=True, slots=True)
 class _Stated:

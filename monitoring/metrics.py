@@ -97,6 +97,11 @@ EVENTS_STALE = Counter(
     "Events dropped by the version guard: the index already holds a newer version of the entity.",
     ["agency", "dataset"],
 )
+INDEX_WRITE_RETRIES = Counter(
+    "gdx_index_write_retries",
+    "Batch writes the index refused for a transient reason (connection lost, lock timeout, serialization "
+    "failure) and a stream worker retried; a worker keeps retrying, so a rising count is an index outage.",
+)
 OUTBOX_BACKLOG = Gauge(
     "gdx_outbox_backlog",
     "Rows in an agency's outbox not yet acknowledged by Kafka.",
@@ -171,6 +176,7 @@ in every process. Several lookup processes behind one port share their metrics t
 
 ALL_METRICS: tuple[MetricWrapperBase, ...] = (
     EVENTS_PUBLISHED, EVENTS_CONSUMED, EVENTS_APPLIED, EVENTS_DEAD_LETTERED, EVENTS_DUPLICATE, EVENTS_STALE,
+    INDEX_WRITE_RETRIES,
     OUTBOX_BACKLOG, PENDING_LINKS, PENDING_LINK_OLDEST_AGE, FRESHNESS, CONSUMER_LAG_OFFSETS,
     CONSUMER_LAG_SECONDS, LOOKUPS, LOOKUP_ERRORS, LOOKUP_DURATION, CONSENT_DENIALS, AUDIT_LAST_CHECKPOINT,
 )

@@ -21,6 +21,7 @@ from schemas.validation import validate_event
 TOMBSTONE = "tombstone"
 DEAD_LETTER = "dead-letter"
 SCHEMA_MISMATCH = "schema-mismatch"
+APPLY_FAILED = "apply-failed"
 
 # Codec reasons (precise, in the dead letter's headers) folded into the metric's fixed vocabulary.
 METRIC_REASON = {
@@ -30,6 +31,7 @@ METRIC_REASON = {
     "domain-rule": "invalid",
     "unknown-schema": "invalid",
     SCHEMA_MISMATCH: "invalid",
+    APPLY_FAILED: "apply_failed",
 }
 
 
@@ -73,6 +75,12 @@ class PipelineResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     batch: BatchResult = field(default_factory=BatchResult)
 
+    def extend(self, later: PipelineResult) -> None:
+        """Append the result of the records that follow this result's ones."""
+        self.outcomes += later.outcomes
+        self.dead_letters += later.dead_letters
+        self.batch.extend(later.batch)
+
 
 class Pipeline:
     def __init__(self, catalog: SchemaCatalog, store: IndexStore, topic_datasets: dict[str, str]) -> None:
@@ -104,6 +112,12 @@ class Pipeline:
         for slot, outcome in zip(slots, result.batch.outcomes):
             result.outcomes[slot] = outcome
         return result
+
+    def refused(self, record: SourceRecord, error: Exception) -> PipelineResult:
+        """The result of a record the index refused to take for a reason that is not transient."""
+        dataset = self.topic_datasets[record.topic]
+        detail = f"{type(error).__name__}: {error}"
+        return PipelineResult([DEAD_LETTER], [DeadLetter(record, dataset, APPLY_FAILED, detail)])
 
     def _event(self, dataset: str, value: bytes) -> IndexEvent:
         decoded = self.codec.decode(value)

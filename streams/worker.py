@@ -6,8 +6,9 @@ offsets. Workers in the same consumer group share the topics' partitions, so sca
 starting another worker. Correctness does not rest on faust's exactly-once mode (whose recovery
 users report problems with): it rests on the index's idempotent, version-guarded writes.
 
-If a batch cannot be processed even after retries, the worker exits without acking it, so the
-batch is delivered again after restart instead of being skipped.
+A record the index refuses is dead-lettered and a transient index error is retried until it
+passes (WorkerCore); if a batch's dead letters or notifications cannot be sent, the worker exits
+without acking it, so the batch is delivered again after restart instead of being skipped.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def group_id(settings: Settings) -> str:
     return f"{settings.topic_prefix}gdx-index"
 
 
-def build_core(settings: Settings, sink: KafkaSink) -> WorkerCore:
+def build_core(settings: Settings, sink: KafkaSink, readiness: Readiness) -> WorkerCore:
     catalog = load_catalog()
     engine = index_engine(settings.index_database_url)
     upgrade(engine)
@@ -72,6 +73,7 @@ def build_core(settings: Settings, sink: KafkaSink) -> WorkerCore:
         sink,
         dead_letter_topics={settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets},
         notify_topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in subscriptions},
+        readiness=readiness,
     )
 
 
@@ -94,8 +96,8 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
         datadir=str(datadir),
     )
     sink = KafkaSink(settings.bootstrap_servers)
-    core = build_core(settings, sink)
     readiness = Readiness()
+    core = build_core(settings, sink, readiness)
     readiness.set_not_ready("producer", "the dead-letter and notify producer is not started yet")
     # Bound before faust starts, so a busy port is one clear error line instead of a crashed app.
     health = HealthServer(f"worker-{os.getpid()}", "worker", port=settings.worker_metrics_port,
@@ -139,7 +141,7 @@ def _agent(core: WorkerCore, batch_size: int, within_s: float) -> Callable[[faus
             try:
                 await core.handle(records)
             except Exception:
-                log.critical("batch failed after retries; exiting so it is re-delivered", exc_info=True)
+                log.critical("batch failed; exiting so it is re-delivered", exc_info=True)
                 logging.shutdown()
                 os._exit(EXIT_BATCH_FAILED)
 

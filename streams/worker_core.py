@@ -5,6 +5,11 @@ queued notifications are sent and acknowledged by the broker, and only then does
 the batch's offsets be committed. A crash anywhere before that re-delivers the batch, which the
 index recognises (duplicates) and the sinks tolerate (a dead letter or notice may repeat, never
 vanish).
+
+No valid input stops the worker: a batch the index refuses for a reason that is not transient is
+split in halves until the record it cannot take is found; that record is dead-lettered with the
+error, and the rest is applied. A transient refusal (connection lost, lock timeout, serialization
+failure) is retried for as long as it lasts, counted, and shown in the worker's `/readyz`.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy.exc import OperationalError
-
+from linkage.database import is_transient
 from linkage.index_store import now_ms
 from monitoring import metrics
+from monitoring.health_server import Readiness
 from streams.pipeline import METRIC_REASON, Pipeline, PipelineResult, SourceRecord
 
 log = logging.getLogger("gdx.worker")
@@ -33,14 +38,15 @@ class Sink(Protocol):
 
 class WorkerCore:
     def __init__(self, pipeline: Pipeline, sink: Sink, dead_letter_topics: dict[str, str],
-                 notify_topics: dict[str, str]) -> None:
+                 notify_topics: dict[str, str], readiness: Readiness | None = None) -> None:
         self.pipeline = pipeline
         self.sink = sink
         self.dead_letter_topics = dead_letter_topics
         self.notify_topics = notify_topics
+        self.readiness = readiness or Readiness()
 
     async def handle(self, records: Sequence[SourceRecord]) -> PipelineResult:
-        result = await self._process_with_retries(records)
+        result = await self._process(records)
         await asyncio.gather(*(
             self.sink.send(self.dead_letter_topics[dead.record.topic], dead.record.key, dead.record.value or b"",
                            dead.headers())
@@ -51,17 +57,37 @@ class WorkerCore:
         self._count(records, result)
         return result
 
+    async def _process(self, records: Sequence[SourceRecord]) -> PipelineResult:
+        """Bisect a refused batch: each half is its own transaction, the first half before the
+        second, so every partition's order holds and about log2(batch) attempts find the record."""
+        try:
+            return await self._process_with_retries(records)
+        except Exception as exc:  # noqa: BLE001 — whatever the index refuses must not stop the worker
+            if len(records) == 1:
+                log.warning("the index refused a record; dead-lettering it", extra={"error": str(exc)[:300]})
+                return self.pipeline.refused(records[0], exc)
+            middle = len(records) // 2
+            result = await self._process(records[:middle])
+            result.extend(await self._process(records[middle:]))
+            return result
+
     async def _process_with_retries(self, records: Sequence[SourceRecord]) -> PipelineResult:
-        """A database that is briefly unavailable delays the batch; it never drops it."""
-        for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
+        """An index that is briefly unavailable delays the batch for as long as it lasts; it never drops it."""
+        attempt = 0
+        while True:
             try:
-                return await asyncio.to_thread(self.pipeline.process, records)
-            except OperationalError as exc:
-                if delay is None:
+                result = await asyncio.to_thread(self.pipeline.process, records)
+            except Exception as exc:
+                if not is_transient(exc):
                     raise
+                metrics.INDEX_WRITE_RETRIES.inc()
+                self.readiness.set_not_ready("index", f"index write failed, retrying: {str(exc)[:200]}")
                 log.warning("index write failed, retrying", extra={"attempt": attempt + 1, "error": str(exc)[:300]})
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+                await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
+                attempt += 1
+            else:
+                self.readiness.set_ready("index")
+                return result
 
     async def send_notifications(self) -> int:
         sent = 0
