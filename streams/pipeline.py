@@ -44,7 +44,8 @@ class SourceRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    """A header's value may be null on the wire; it is kept null, and so is passed on to a dead letter."""
     timestamp_ms: int = 0
 
 
@@ -55,7 +56,7 @@ class DeadLetter:
     reason: str
     detail: str
 
-    def headers(self) -> list[tuple[str, bytes]]:
+    def headers(self) -> list[tuple[str, bytes | None]]:
         """The original headers, then where the record came from and why it failed."""
         return [
             *self.record.headers,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
@@ -51,7 +51,7 @@ class KafkaSink:
                                          acks="all", linger_ms=5)
         await self.producer.start()
 
-    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes | None]]) -> None:
         if self.producer is None:
             raise RuntimeError("the sink is not started")
         await self.producer.send_and_wait(topic, value, key=key, headers=headers)
@@ -132,20 +132,26 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
 def _agent(core: WorkerCore, batch_size: int, within_s: float) -> Callable[[faust.StreamT], Awaitable[None]]:
     async def apply(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch_size, within=within_s):
-            records = [
-                SourceRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value,
-                             tuple((k, bytes(v)) for k, v in (e.message.headers or ())),
-                             int((e.message.timestamp or 0) * 1000))
-                for e in events
-            ]
+            # Converted inside the try: an agent that raised would be restarted by faust's supervisor,
+            # which acks the events it had buffered, so a record it choked on would be skipped.
             try:
-                await core.handle(records)
+                await core.handle([_source_record(e.message) for e in events])
             except Exception:
                 log.critical("batch failed; exiting so it is re-delivered", exc_info=True)
                 logging.shutdown()
                 os._exit(EXIT_BATCH_FAILED)
 
     return apply
+
+
+def _source_record(message: faust.types.Message) -> SourceRecord:
+    """Any shape Kafka delivers: no key, no value (a tombstone), no headers, a header without a
+    value, no timestamp."""
+    headers = message.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return SourceRecord(message.topic, message.partition, message.offset, message.key, message.value,
+                        tuple((str(k), None if v is None else bytes(v)) for k, v in pairs),
+                        int((message.timestamp or 0) * 1000))
 
 
 class _Worker(faust.Worker):

@@ -33,7 +33,7 @@ RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 class Sink(Protocol):
     """Where the worker writes: a Kafka producer (idempotent, acks=all) in production."""
 
-    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None: ...
+    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes | None]]) -> None: ...
 
 
 class WorkerCore:

@@ -21,6 +21,7 @@ from linkage.tables import records
 from linkage_support import CATALOG, decoded_record, encode
 from monitoring import metrics
 from monitoring.health_server import Readiness
+from recording_sink import RecordingSink
 from streams.pipeline import DEAD_LETTER, Pipeline, SourceRecord
 from streams.worker_core import WorkerCore
 
@@ -42,14 +43,6 @@ CREATE TRIGGER refuse BEFORE INSERT ON records FOR EACH ROW EXECUTE FUNCTION ref
 """
 _SQLITE_REFUSE = ("CREATE TRIGGER refuse BEFORE INSERT ON records WHEN NEW.dataset = 'dopa.death' "
                   "BEGIN SELECT RAISE(ABORT, 'value too long for the column'); END")
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
-
-    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        self.sent.append((topic, key, value, headers))
 
 
 @pytest.fixture
