@@ -178,3 +178,9 @@ access_log = Table(
     Column("audit_offset", BigInteger, nullable=False),
     Index("ix_access_log_subject", "subject_id", "time_ms"),
 )
+
+KEPT_TABLES = (consents, access_log, notify_outbox, notified)
+"""State no change topic holds — which one-time consents were used up, who looked a subject up,
+which notices are unsent and who was told what — so a rebuild keeps it; every other table is a
+function of the change topics, which a replay restores."""
+REPLAYED_TABLES = tuple(table for table in metadata.sorted_tables if table not in KEPT_TABLES)

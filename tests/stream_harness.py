@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -141,6 +141,18 @@ def wait_caught_up(backbone: Backbone, timeout_s: float = 240, *processes: Proce
             return
         time.sleep(1.0)
     raise AssertionError(f"workers still behind after {timeout_s} s: {sorted(behind.items())[:5]}")
+
+
+async def produce(bootstrap: str, topic: str,
+                  records: list[tuple[bytes, bytes, list[tuple[str, bytes | None]]]]) -> None:
+    """Records (key, value, headers) produced as an agency's publisher does: idempotent, acks=all."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for key, value, headers in records:
+            await producer.send_and_wait(topic, value, key=key, headers=headers)  # type: ignore[arg-type]
+    finally:
+        await producer.stop()
 
 
 async def _count_records(bootstrap: str, topics: list[str]) -> int:

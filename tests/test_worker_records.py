@@ -9,25 +9,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from linkage.database import index_engine
 from linkage.views import record_view
 from linkage_support import decoded_record, encode
-from stream_harness import Backbone, wait_caught_up, worker
+from stream_harness import Backbone, produce, wait_caught_up, worker
 from streams.kafka_probe import topic_partitions
 
 pytestmark = pytest.mark.kafka
-
-
-async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes, list[tuple[str, bytes | None]]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
-    await producer.start()
-    try:
-        for key, value, headers in records:
-            await producer.send_and_wait(topic, value, key=key, headers=headers)  # type: ignore[arg-type]
-    finally:
-        await producer.stop()
 
 
 async def _headers_on(bootstrap: str, topic: str) -> list[list[tuple[str, bytes | None]]]:
@@ -54,7 +44,7 @@ def test_a_header_without_a_value_neither_stops_the_worker_nor_is_lost(bootstrap
     topic = f"{backbone.prefix}gdx.dlt.vehicle.v1"
     vehicle = encode("dlt.vehicle", decoded_record("dlt.vehicle"))
     null_header: list[tuple[str, bytes | None]] = [("traceparent", None), ("origin", b"test")]
-    asyncio.run(_produce(bootstrap_servers, topic, [
+    asyncio.run(produce(bootstrap_servers, topic, [
         (b"MR0FZ29G201234567", vehicle, null_header),
         (b"garbage-key", b"garbage", null_header),
     ]))
