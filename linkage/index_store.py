@@ -105,6 +105,13 @@ class IndexStore:
         """`track_pending=False`: leave `pending_links` alone, for a replay that computes it once at
         its end (`pending_links.recompute`) instead of batch by batch."""
         self.engine = engine
+        # Two workers may apply overlapping batches (a zombie after a session timeout, a rebalance).
+        # Every decision of a batch — duplicate, stale, which links a notice names — reads rows
+        # another open transaction may be writing; SERIALIZABLE turns such a race into a
+        # serialization failure, which the worker retries, so the outcome is that of some serial
+        # order. SQLite has one writer at a time and is serializable already.
+        self._writer = engine.execution_options(isolation_level="SERIALIZABLE") \
+            if engine.dialect.name == "postgresql" else engine
         self.track_pending = track_pending
         self.subscriptions = tuple(subscriptions)
         # The datasets whose replaced links a subscription's condition may still need; None: all,
@@ -118,7 +125,8 @@ class IndexStore:
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("dataset", "entity_key"))
         self._upsert_record = (
             f"INSERT INTO records ({', '.join(columns)}) VALUES ({self._in(len(columns))}) "
-            f"ON CONFLICT (dataset, entity_key) DO UPDATE SET {updates}"
+            f"ON CONFLICT (dataset, entity_key) DO UPDATE SET {updates} "
+            "WHERE excluded.entity_version > records.entity_version"
         )
         link_columns = [c.name for c in links.columns if c.name != "id"]
         self._insert_link = f"INSERT INTO links ({', '.join(link_columns)}) VALUES ({self._in(len(link_columns))})"
@@ -134,7 +142,7 @@ class IndexStore:
         result = BatchResult(applied_ms=applied_ms or now_ms())
         if not events:
             return result
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             seen = self._processed(conn, [e.event_id for e in events])
             held = self._held_versions(conn, list({e.key for e in events}))
             held_before = set(held)
@@ -164,7 +172,8 @@ class IndexStore:
             self._write_records(conn, list(newest.values()), result.applied_ms)
             if processed_rows:
                 conn.exec_driver_sql(
-                    f"INSERT INTO processed_events (event_id, outcome, processed_ms) VALUES ({self._in(3)})",
+                    f"INSERT INTO processed_events (event_id, outcome, processed_ms) VALUES ({self._in(3)}) "
+                    "ON CONFLICT (event_id) DO NOTHING",
                     processed_rows)
             if gap_rows:
                 conn.execute(insert(version_gaps), gap_rows)
