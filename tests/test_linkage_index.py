@@ -310,11 +310,12 @@ def test_every_key_the_contract_accepts_fits_the_index(engine: Engine, key: str)
         _accepted("dopa.civil-registration", registration_number=key),
         _accepted("dopa.marriage", registration_number=key),
         _accepted("dbd.commercial-registration", registration_number=key),
+        *(_accepted(dataset, certificate_number=key) for dataset in ("dopa.birth", "dopa.death", "dopa.name-change")),
         _accepted("dol.title-deed", deed_number=key),
     ]
     accepted = [event for event in candidates if event is not None]
     assert IndexStore(engine).apply(accepted).outcomes == [APPLIED] * len(accepted)
-    assert len(accepted) == (0 if len(key) > 64 or "\x00" in key else 3 if len(key) > 61 else 4)
+    assert len(accepted) == (0 if len(key) > 64 or "\x00" in key else 6 if len(key) > 61 else 7)
 
 
 @pytest.mark.parametrize("share", [2**31 - 1, 2**63 - 1])

@@ -145,7 +145,7 @@ class Birth(Payload):
     AVRO_NAME = "th.go.gdx.dopa.Birth"
     AGENCY, DATASET, CODES = "dopa", "birth", (37,)
 
-    certificate_number: Text
+    certificate_number: KeyText
     child_citizen_id: CitizenId
     child_name: PersonName
     sex: Sex
@@ -173,7 +173,7 @@ class Death(Payload):
     AVRO_NAME = "th.go.gdx.dopa.Death"
     AGENCY, DATASET, CODES = "dopa", "death", (38,)
 
-    certificate_number: Text
+    certificate_number: KeyText
     citizen_id: CitizenId
     date_of_death: FactDate
     death_province_code: ProvinceCode
@@ -231,7 +231,7 @@ class NameChange(Payload):
     AVRO_NAME = "th.go.gdx.dopa.NameChange"
     AGENCY, DATASET, CODES = "dopa", "name-change", (41,)
 
-    certificate_number: Text
+    certificate_number: KeyText
     citizen_id: CitizenId
     kind: NameChangeKind
     previous_name: PersonName
