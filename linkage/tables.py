@@ -9,7 +9,8 @@
 - `pending_links`: the links that are pending now, kept up to date by every batch
   (linkage/pending_links.py), so their count and oldest age never need a scan of all links.
 - `processed_events`: every event id seen, for deduplication (kept in the same transaction as the
-  change it caused, so a re-delivery after a crash is recognised).
+  change it caused, so a re-delivery after a crash is recognised), for as long as re-delivery
+  reaches back (`index_store.Retention`, like the other tables a worker prunes).
 - `version_gaps`: an entity version applied while an earlier one was never seen.
 - `link_history`: links a newer version of their record replaced, with the source-time span they
   held for, kept for the datasets a subscription's condition reads: Kafka orders changes within a
@@ -98,6 +99,7 @@ processed_events = Table(
     Column("event_id", String(36), primary_key=True),
     Column("outcome", String(16), nullable=False),
     Column("processed_ms", BigInteger, nullable=False),
+    Index("ix_processed_events_ms", "processed_ms"),
 )
 
 version_gaps = Table(
@@ -109,6 +111,7 @@ version_gaps = Table(
     Column("held_version", BigInteger, nullable=True),
     Column("applied_version", BigInteger, nullable=False),
     Column("recorded_ms", BigInteger, nullable=False),
+    Index("ix_version_gaps_ms", "recorded_ms"),
 )
 
 link_history = Table(
@@ -123,6 +126,7 @@ link_history = Table(
     Column("valid_from_ms", BigInteger, nullable=False, doc="source time of the version that stated the link"),
     Column("valid_to_ms", BigInteger, nullable=False, doc="source time of the version that replaced it"),
     Index("ix_link_history_party", "party_kind", "party_id"),
+    Index("ix_link_history_to", "valid_to_ms"),
 )
 
 notify_outbox = Table(
@@ -142,6 +146,7 @@ notified = Table(
     Column("event_id", String(36), primary_key=True, doc="the change the consumer was told of"),
     Column("party_id", String(32), primary_key=True),
     Column("notified_ms", BigInteger, nullable=False),
+    Index("ix_notified_ms", "notified_ms"),
 )
 
 consents = Table(

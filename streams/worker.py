@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
 
 from linkage.database import index_engine
-from linkage.index_store import IndexStore
+from linkage.index_store import IndexStore, Retention, now_ms
 from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
 from monitoring import scrape_targets
@@ -36,6 +38,7 @@ from streams.worker_core import WorkerCore
 
 log = logging.getLogger("gdx.worker")
 EXIT_BATCH_FAILED = 70
+PRUNE_EVERY_S = 60.0
 
 
 class KafkaSink:
@@ -66,7 +69,7 @@ def build_core(settings: Settings, sink: KafkaSink, readiness: Readiness) -> Wor
     engine = index_engine(settings.index_database_url)
     upgrade(engine)
     subscriptions = load_subscriptions()
-    store = IndexStore(engine, subscriptions)
+    store = IndexStore(engine, subscriptions, retention=Retention())
     topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
     return WorkerCore(
         Pipeline(load_schema_catalog(), store, topic_datasets),
@@ -77,9 +80,28 @@ def build_core(settings: Settings, sink: KafkaSink, readiness: Readiness) -> Wor
     )
 
 
+def prune_run_dirs(parent: Path) -> None:
+    """Remove the faust data directories (`worker/<pid>`) of workers that are no longer running:
+    one is made per run, and a killed worker cannot remove its own."""
+    for run in parent.iterdir() if parent.is_dir() else ():
+        if run.is_dir() and run.name.isdigit() and not _running(int(run.name)):
+            shutil.rmtree(run, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, as another user
+        pass
+    return True
+
+
 def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float = 0.1) -> faust.App:
     datadir = settings.state_dir / "worker" / str(os.getpid())
     datadir.parent.mkdir(parents=True, exist_ok=True)
+    prune_run_dirs(datadir.parent)
     app = faust.App(
         group_id(settings),
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
@@ -117,6 +139,10 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     @app.timer(5.0)
     async def _pending_links() -> None:
         await asyncio.to_thread(core.publish_pending_links)
+
+    @app.timer(PRUNE_EVERY_S)
+    async def _prune() -> None:
+        await asyncio.to_thread(core.pipeline.store.prune, now_ms())
 
     @app.on_before_shutdown.connect
     def _stop_health(*_: Any, **__: Any) -> None:
