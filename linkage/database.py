@@ -46,6 +46,13 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (OperationalError, InterfaceError))  # SQLite: locked or busy; a lost connection
 
 
+def error_text(exc: BaseException) -> str:
+    """The database's own message, without the statement and parameters SQLAlchemy appends: those
+    hold a batch's personal data, which belongs in no log line."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return f"{type(cause).__name__}: {cause}"
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

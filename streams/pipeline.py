@@ -114,10 +114,9 @@ class Pipeline:
             result.outcomes[slot] = outcome
         return result
 
-    def refused(self, record: SourceRecord, error: Exception) -> PipelineResult:
+    def refused(self, record: SourceRecord, detail: str) -> PipelineResult:
         """The result of a record the index refused to take for a reason that is not transient."""
         dataset = self.topic_datasets[record.topic]
-        detail = f"{type(error).__name__}: {error}"
         return PipelineResult([DEAD_LETTER], [DeadLetter(record, dataset, APPLY_FAILED, detail)])
 
     def _event(self, dataset: str, value: bytes) -> IndexEvent:

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from linkage.database import is_transient
+from linkage.database import error_text, is_transient
 from linkage.index_store import now_ms
 from monitoring import metrics
 from monitoring.health_server import Readiness
@@ -64,8 +64,9 @@ class WorkerCore:
             return await self._process_with_retries(records)
         except Exception as exc:  # noqa: BLE001 — whatever the index refuses must not stop the worker
             if len(records) == 1:
-                log.warning("the index refused a record; dead-lettering it", extra={"error": str(exc)[:300]})
-                return self.pipeline.refused(records[0], exc)
+                detail = error_text(exc)
+                log.warning("the index refused a record; dead-lettering it", extra={"error": detail[:300]})
+                return self.pipeline.refused(records[0], detail)
             middle = len(records) // 2
             result = await self._process(records[:middle])
             result.extend(await self._process(records[middle:]))
@@ -81,8 +82,9 @@ class WorkerCore:
                 if not is_transient(exc):
                     raise
                 metrics.INDEX_WRITE_RETRIES.inc()
-                self.readiness.set_not_ready("index", f"index write failed, retrying: {str(exc)[:200]}")
-                log.warning("index write failed, retrying", extra={"attempt": attempt + 1, "error": str(exc)[:300]})
+                detail = error_text(exc)
+                self.readiness.set_not_ready("index", f"index write failed, retrying: {detail[:200]}")
+                log.warning("index write failed, retrying", extra={"attempt": attempt + 1, "error": detail[:300]})
                 await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
                 attempt += 1
             else:

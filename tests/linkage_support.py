@@ -18,6 +18,11 @@ DATASET_OF = {name: f"{agency}.{dataset}" for (agency, dataset), name in CATALOG
 SCHEMA_OF = {dataset: name for name, dataset in DATASET_OF.items()}
 
 
+def citizen_party(citizen_id: str, name: str = "ทดสอบ") -> dict[str, str]:
+    """A payload's party field naming a citizen."""
+    return {"kind": "CITIZEN", "id": citizen_id, "name": name}
+
+
 def encode(dataset: str, record: dict[str, Any]) -> bytes:
     return CODEC.encode(SCHEMA_OF[dataset], record)
 

@@ -25,7 +25,7 @@ from linkage.index_store import IndexStore
 from linkage.migrate import drop_all, upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import links, notified, notify_outbox, records
-from linkage_support import index_event
+from linkage_support import citizen_party, index_event
 from schemas.examples import MALEE
 from schemas.identifiers import with_check_digit
 
@@ -39,21 +39,17 @@ CREATE TRIGGER slow_write BEFORE INSERT ON records FOR EACH ROW EXECUTE FUNCTION
 """
 
 
-def _citizen(citizen_id: str) -> dict[str, str]:
-    return {"kind": "CITIZEN", "id": citizen_id, "name": "ทดสอบ"}
-
-
 def _story(index: int) -> list[list[IndexEvent]]:
     """One person's vehicle (three versions, in order) and their death, as two partitions."""
     person = with_check_digit(f"3{index:011d}")
     chassis = f"MR0FZ29G2{index:08d}"
     vehicle = [
         index_event("dlt.vehicle", 1, "CREATE", source_ms=DEATH_MS - 9000, chassis_number=chassis,
-                    owner=_citizen(person), possessor=None),
+                    owner=citizen_party(person), possessor=None),
         index_event("dlt.vehicle", 2, "UPDATE", source_ms=DEATH_MS - 5000, chassis_number=chassis,
-                    owner=_citizen(person), possessor=None, colour="ดำ"),
+                    owner=citizen_party(person), possessor=None, colour="ดำ"),
         index_event("dlt.vehicle", 3, "UPDATE", source_ms=DEATH_MS + 500, chassis_number=chassis,
-                    owner=_citizen(MALEE), possessor=None),
+                    owner=citizen_party(MALEE), possessor=None),
     ]
     death = [index_event("dopa.death", source_ms=DEATH_MS, certificate_number=f"D-{index}", citizen_id=person,
                          informant_citizen_id=MALEE)]

@@ -17,7 +17,7 @@ from linkage.index_store import DUPLICATE, STALE, IndexStore, Retention
 from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import link_history, notified, processed_events, version_gaps
-from linkage_support import index_event
+from linkage_support import citizen_party, index_event
 from schemas.examples import MALEE
 from schemas.identifiers import with_check_digit
 from streams.worker import prune_run_dirs
@@ -37,19 +37,15 @@ def engine(index_url: str) -> Engine:
     return engine
 
 
-def _citizen(citizen_id: str) -> dict[str, str]:
-    return {"kind": "CITIZEN", "id": citizen_id, "name": "ทดสอบ"}
-
-
 def _day(day: int) -> list[IndexEvent]:
     """A person buys a vehicle, sells it on (its history kept), skips a version, and dies."""
     at = START_MS + day * DAY_MS
     person = with_check_digit(f"5{day:011d}")
     chassis = f"MR0FZ29G2{day:08d}"
     return [
-        index_event("dlt.vehicle", 1, source_ms=at, chassis_number=chassis, owner=_citizen(person), possessor=None),
+        index_event("dlt.vehicle", 1, source_ms=at, chassis_number=chassis, owner=citizen_party(person), possessor=None),
         index_event("dlt.vehicle", 3, "UPDATE", source_ms=at + HOUR_MS, chassis_number=chassis,
-                    owner=_citizen(MALEE), possessor=None),
+                    owner=citizen_party(MALEE), possessor=None),
         index_event("dopa.death", source_ms=at + 30 * 60 * 1000, certificate_number=f"D-{day}", citizen_id=person,
                     informant_citizen_id=MALEE),
     ]
@@ -88,7 +84,7 @@ def test_pruned_memories_keep_their_guarantees(engine: Engine) -> None:
     assert set(again.outcomes) <= {DUPLICATE, STALE} and again.notifications == 0
     person = first[2].payload["citizen_id"]  # type: ignore[index]
     deed = index_event("dol.title-deed", source_ms=START_MS, deed_number="777", mortgages=[],
-                       owners=[{"owner": _citizen(person), "share_numerator": 1, "share_denominator": 1}])
+                       owners=[{"owner": citizen_party(person), "share_numerator": 1, "share_denominator": 1}])
     assert store.apply([deed], applied_ms=later).notifications == 0, "a death past the horizon is not told again"
 
 
