@@ -143,6 +143,27 @@ def wait_caught_up(backbone: Backbone, timeout_s: float = 240, *processes: Proce
     raise AssertionError(f"workers still behind after {timeout_s} s: {sorted(behind.items())[:5]}")
 
 
+def wait_in_flight(backbone: Backbone, timeout_s: float, *processes: Process, beyond: int = 0) -> tuple[int, int]:
+    """Until the worker group has committed some (more than `beyond` offsets) but not all of what
+    the change topics hold, so a fault injected now hits work in progress; (committed, ends)
+    summed over the partitions."""
+    deadline = time.monotonic() + timeout_s
+    progress = (0, 0)
+    while time.monotonic() < deadline:
+        for process in processes:
+            assert process.popen.poll() is None, f"worker exited {process.popen.returncode}:\n{process.tail()}"
+        try:
+            ends, committed = asyncio.run(_ends_and_committed(backbone))
+        except KafkaError:
+            time.sleep(0.5)
+            continue
+        progress = (sum(committed.get(tp, 0) for tp in ends), sum(ends.values()))
+        if beyond < progress[0] < progress[1]:
+            return progress
+        time.sleep(0.5)
+    raise AssertionError(f"no work in flight within {timeout_s} s: committed {progress[0]} of {progress[1]}")
+
+
 async def produce(bootstrap: str, topic: str,
                   records: list[tuple[bytes, bytes, list[tuple[str, bytes | None]]]]) -> None:
     """Records (key, value, headers) produced as an agency's publisher does: idempotent, acks=all."""
