@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from linkage.database import index_engine
+from linkage.migrate import copy_kept, upgrade
 from linkage.tables import KEPT_TABLES, access_log, consents, notified, notify_outbox
 from linkage_support import decoded_record, encode
 from schemas.examples import SOMCHAI
@@ -69,3 +70,21 @@ def test_the_digest_covers_what_a_rebuild_keeps(bootstrap_servers: str, tmp_path
     with index_engine(index_url).begin() as conn:
         conn.execute(insert(notified), [_KEPT_ROWS[notified]])
     assert backbone.gdx("index", "digest").out != before
+
+
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_kept_tables_carried_into_a_fresh_index_go_on_from_their_ids(tmp_path: Path, index_url: str) -> None:
+    live = index_engine(f"sqlite:///{tmp_path / 'live.db'}")
+    upgrade(live)
+    with live.begin() as conn:
+        for table, row in _KEPT_ROWS.items():
+            conn.execute(insert(table), [row])
+    target = index_engine(index_url)
+    upgrade(target)
+    copy_kept(live, target)
+    assert _kept(target) == _kept(live)
+    with target.begin() as conn:
+        conn.execute(insert(notify_outbox), [_KEPT_ROWS[notify_outbox]])
+        conn.execute(insert(access_log), [{**_KEPT_ROWS[access_log], "request_id": str(uuid.uuid4())}])
+    assert len(_kept(target)["notify_outbox"]) == 2 and len(_kept(target)["access_log"]) == 2
+    target.dispose()
