@@ -124,21 +124,28 @@ async def _ends_and_committed(backbone: Backbone) -> tuple[dict[TopicPartition, 
         await admin.close()
 
 
+def _group_progress(backbone: Backbone, processes: tuple[Process, ...]
+                    ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]] | None:
+    """(ends, committed) of the change topics, after checking the workers still live; None while
+    the group coordinator moves or starts up."""
+    for process in processes:
+        assert process.popen.poll() is None, f"worker exited {process.popen.returncode}:\n{process.tail()}"
+    try:
+        return asyncio.run(_ends_and_committed(backbone))
+    except KafkaError:
+        return None
+
+
 def wait_caught_up(backbone: Backbone, timeout_s: float = 240, *processes: Process) -> None:
     """Until the worker group has committed every change topic's end (and the workers still live)."""
     deadline = time.monotonic() + timeout_s
     behind: dict[TopicPartition, tuple[int, int]] = {}
     while time.monotonic() < deadline:
-        for process in processes:
-            assert process.popen.poll() is None, f"worker exited {process.popen.returncode}:\n{process.tail()}"
-        try:
-            ends, committed = asyncio.run(_ends_and_committed(backbone))
-        except KafkaError:  # the group coordinator moves or starts up: ask again
-            time.sleep(1.0)
-            continue
-        behind = {tp: (committed.get(tp, 0), end) for tp, end in ends.items() if end > committed.get(tp, 0)}
-        if not behind:
-            return
+        if (progress := _group_progress(backbone, processes)) is not None:
+            ends, committed = progress
+            behind = {tp: (committed.get(tp, 0), end) for tp, end in ends.items() if end > committed.get(tp, 0)}
+            if not behind:
+                return
         time.sleep(1.0)
     raise AssertionError(f"workers still behind after {timeout_s} s: {sorted(behind.items())[:5]}")
 
@@ -148,20 +155,15 @@ def wait_in_flight(backbone: Backbone, timeout_s: float, *processes: Process, be
     the change topics hold, so a fault injected now hits work in progress; (committed, ends)
     summed over the partitions."""
     deadline = time.monotonic() + timeout_s
-    progress = (0, 0)
+    totals = (0, 0)
     while time.monotonic() < deadline:
-        for process in processes:
-            assert process.popen.poll() is None, f"worker exited {process.popen.returncode}:\n{process.tail()}"
-        try:
-            ends, committed = asyncio.run(_ends_and_committed(backbone))
-        except KafkaError:
-            time.sleep(0.5)
-            continue
-        progress = (sum(committed.get(tp, 0) for tp in ends), sum(ends.values()))
-        if beyond < progress[0] < progress[1]:
-            return progress
+        if (progress := _group_progress(backbone, processes)) is not None:
+            ends, committed = progress
+            totals = (sum(committed.get(tp, 0) for tp in ends), sum(ends.values()))
+            if beyond < totals[0] < totals[1]:
+                return totals
         time.sleep(0.5)
-    raise AssertionError(f"no work in flight within {timeout_s} s: committed {progress[0]} of {progress[1]}")
+    raise AssertionError(f"no work in flight within {timeout_s} s: committed {totals[0]} of {totals[1]}")
 
 
 async def produce(bootstrap: str, topic: str,
