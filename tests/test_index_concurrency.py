@@ -57,6 +57,7 @@ def _story(index: int) -> list[list[IndexEvent]]:
 
 
 def _interleaved(partitions: list[list[IndexEvent]], death_first: bool) -> list[IndexEvent]:
+    """Round robin over the partitions, as a consumer's fetches mix them; each keeps its order."""
     vehicles = [p for p in partitions if p[0].dataset == "dlt.vehicle"]
     deaths = [p for p in partitions if p[0].dataset == "dopa.death"]
     ordered = [*deaths, *vehicles] if death_first else [*vehicles, *deaths]
@@ -88,7 +89,7 @@ def _state(engine: Engine) -> tuple[object, ...]:
         linked = Counter(tuple(r) for r in conn.execute(
             select(links.c.dataset, links.c.entity_key, links.c.relation, links.c.party_id, links.c.share)))
         told = sorted(tuple(r) for r in conn.execute(select(notified.c.consumer, notified.c.event_id, notified.c.party_id)))
-        queued = Counter()
+        queued: Counter[tuple[str, str]] = Counter()
         for consumer, message in conn.execute(select(notify_outbox.c.consumer, notify_outbox.c.message)):
             body = json.loads(message)
             body.pop("applied_ms")
