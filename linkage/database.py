@@ -26,24 +26,32 @@ CACHE_KIB = 64 << 10
 """Per connection, allocated as it fills."""
 
 
-TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
-"""PostgreSQL's error classes that pass by themselves: connection exception, transaction rollback
-(serialization failure, deadlock), insufficient resources, operator intervention (statement
-timeout, server shutdown), system error."""
-LOCK_NOT_AVAILABLE = "55P03"
+CONTENTION = "contention"
+UNAVAILABLE = "unavailable"
+TRANSIENT_REASONS = (CONTENTION, UNAVAILABLE)
+"""Why a write may succeed if simply tried again: it lost to a concurrent transaction (a
+serialization failure, a deadlock, a lock it could not get), or the database is briefly out of
+reach (connection lost, out of resources, shutting down, a statement timeout)."""
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58"})
+_CONTENTION_SQLSTATES = frozenset({"55P03"})  # lock_not_available, besides class 40 (transaction rollback)
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether the same write may succeed if simply tried again: the worker waits out such an error
-    for as long as it lasts, while any other one marks data the index cannot take."""
+def transient_reason(exc: BaseException) -> str | None:
+    """CONTENTION or UNAVAILABLE when the same write may succeed if tried again, else None: the
+    worker waits out a transient error for as long as it lasts, while any other one marks data the
+    index cannot take."""
     if not isinstance(exc, DBAPIError):
-        return False
+        return None
     if exc.connection_invalidated:
-        return True
+        return UNAVAILABLE
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate:
-        return sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES or sqlstate == LOCK_NOT_AVAILABLE
-    return isinstance(exc, (OperationalError, InterfaceError))  # SQLite: locked or busy; a lost connection
+        if sqlstate[:2] == "40" or sqlstate in _CONTENTION_SQLSTATES:
+            return CONTENTION
+        return UNAVAILABLE if sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES else None
+    if isinstance(exc, OperationalError) and ("locked" in str(exc.orig) or "busy" in str(exc.orig)):
+        return CONTENTION  # SQLite: another connection holds the write lock
+    return UNAVAILABLE if isinstance(exc, (OperationalError, InterfaceError)) else None
 
 
 def error_text(exc: BaseException) -> str:

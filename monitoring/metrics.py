@@ -51,6 +51,12 @@ LOOKUP_ERROR_REASONS = (
 )
 """The fixed vocabulary of `gdx_lookup_errors_total{reason}`."""
 
+INDEX_RETRY_REASONS = (
+    "contention",  # lost to a concurrent worker's transaction (serialization failure, deadlock, lock)
+    "unavailable",  # the index is out of reach (connection lost, out of resources, shutting down)
+)
+"""The fixed vocabulary of `gdx_index_write_retries_total{reason}` (linkage.database.TRANSIENT_REASONS)."""
+
 CONSENT_DENIAL_REASONS = ("missing", "expired", "revoked", "purpose_mismatch", "data_not_covered")
 """The fixed vocabulary of `gdx_consent_denials_total{reason}`."""
 
@@ -99,8 +105,9 @@ EVENTS_STALE = Counter(
 )
 INDEX_WRITE_RETRIES = Counter(
     "gdx_index_write_retries",
-    "Batch writes the index refused for a transient reason (connection lost, lock timeout, serialization "
-    "failure) and a stream worker retried; a worker keeps retrying, so a rising count is an index outage.",
+    "Batch writes the index refused for a transient reason and a stream worker retried, by reason (see "
+    "INDEX_RETRY_REASONS); a worker keeps retrying, so a rising unavailable count is an index outage.",
+    ["reason"],
 )
 OUTBOX_BACKLOG = Gauge(
     "gdx_outbox_backlog",

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from linkage.database import error_text, is_transient
+from linkage.database import CONTENTION, error_text, transient_reason
 from linkage.index_store import now_ms
 from monitoring import metrics
 from monitoring.health_server import Readiness
@@ -28,6 +29,11 @@ from streams.pipeline import METRIC_REASON, Pipeline, PipelineResult, SourceReco
 
 log = logging.getLogger("gdx.worker")
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+CONTENTION_DELAY_S = 0.05
+CONTENTION_PATIENCE = 5
+"""Contention is normal when workers share an index: it is retried at once, after a short random
+pause so the two transactions do not meet again, and only a run of this many attempts shows in
+/readyz."""
 
 
 class Sink(Protocol):
@@ -79,14 +85,17 @@ class WorkerCore:
             try:
                 result = await asyncio.to_thread(self.pipeline.process, records)
             except Exception as exc:
-                if not is_transient(exc):
+                reason = transient_reason(exc)
+                if reason is None:
                     raise
-                metrics.INDEX_WRITE_RETRIES.inc()
-                detail = error_text(exc)
-                self.readiness.set_not_ready("index", f"index write failed, retrying: {detail[:200]}")
-                log.warning("index write failed, retrying", extra={"attempt": attempt + 1, "error": detail[:300]})
-                await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
+                metrics.INDEX_WRITE_RETRIES.labels(reason=reason).inc()
                 attempt += 1
+                detail = error_text(exc)
+                if reason != CONTENTION or attempt >= CONTENTION_PATIENCE:
+                    self.readiness.set_not_ready("index", f"index write failed ({reason}), retrying: {detail[:200]}")
+                    log.warning("index write failed, retrying", extra={"attempt": attempt, "error": detail[:300]})
+                await asyncio.sleep(random.uniform(0, min(CONTENTION_DELAY_S * attempt, RETRY_DELAYS_S[-1]))
+                                    if reason == CONTENTION else RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S)) - 1])
             else:
                 self.readiness.set_ready("index")
                 return result

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from linkage.database import index_engine, is_transient
+from linkage.database import index_engine, transient_reason
 from linkage.index_event import IndexEvent
 from linkage.index_store import IndexStore
 from linkage.migrate import drop_all, upgrade
@@ -78,7 +78,7 @@ def _apply_all(store: IndexStore, events: Sequence[IndexEvent], batch: int, star
                 store.apply(events[first:first + batch])
                 break
             except Exception as exc:
-                if not is_transient(exc):
+                if transient_reason(exc) is None:
                     raise
 
 

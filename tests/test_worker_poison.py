@@ -23,19 +23,21 @@ from monitoring import metrics
 from monitoring.health_server import Readiness
 from recording_sink import RecordingSink
 from streams.pipeline import DEAD_LETTER, Pipeline, SourceRecord
-from streams.worker_core import WorkerCore
+from streams.worker_core import CONTENTION_PATIENCE, WorkerCore
 
 TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death", "gdx.dopa.person.v1": "dopa.person"}
 TOPIC_OF = {dataset: topic for topic, dataset in TOPICS.items()}
 
 _PG_REFUSE = """
 CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE code text;
 BEGIN
   IF NEW.dataset = 'dopa.death' THEN
     RAISE EXCEPTION 'value too long for the column' USING ERRCODE = 'string_data_right_truncation';
   END IF;
-  IF EXISTS (SELECT 1 FROM outage) THEN
-    RAISE EXCEPTION 'could not serialize access' USING ERRCODE = 'serialization_failure';
+  SELECT sqlstate INTO code FROM outage LIMIT 1;
+  IF code IS NOT NULL THEN
+    RAISE EXCEPTION 'the index is refusing writes for now' USING ERRCODE = code;
   END IF;
   RETURN NEW;
 END $$;
@@ -51,7 +53,7 @@ def engine(index_url: str) -> Iterator[Engine]:
     upgrade(engine)
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("CREATE TABLE outage (since INT)")
+            conn.exec_driver_sql("CREATE TABLE outage (sqlstate TEXT)")
             conn.exec_driver_sql(_PG_REFUSE)
         else:
             conn.exec_driver_sql(_SQLITE_REFUSE)
@@ -96,14 +98,18 @@ async def test_a_record_the_index_refuses_is_dead_lettered_and_the_rest_applied(
 
 
 @pytest.mark.parametrize("index_url", ["postgresql"], indirect=True)
-async def test_a_transient_refusal_is_retried_until_it_passes_and_shows_in_readiness(engine: Engine) -> None:
+@pytest.mark.parametrize(("sqlstate", "reason"), [("40001", "contention"), ("40P01", "contention"),
+                                                  ("55P03", "contention"), ("53000", "unavailable")])
+async def test_a_transient_refusal_is_retried_until_it_passes_and_shows_in_readiness(
+        engine: Engine, sqlstate: str, reason: str) -> None:
     with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO outage VALUES (1)")
+        conn.exec_driver_sql(f"INSERT INTO outage VALUES ('{sqlstate}')")
     readiness = Readiness()
-    retries = metrics.INDEX_WRITE_RETRIES._value.get()
+    counter = metrics.INDEX_WRITE_RETRIES.labels(reason=reason)
+    retries = counter._value.get()
     handled = asyncio.create_task(_core(engine, RecordingSink(), readiness).handle([_record("dlt.vehicle", 0)]))
-    for _ in range(200):
-        if metrics.INDEX_WRITE_RETRIES._value.get() >= retries + 3:
+    for _ in range(400):
+        if counter._value.get() >= retries + CONTENTION_PATIENCE:
             break
         await asyncio.sleep(0.05)
     assert not handled.done()
