@@ -104,6 +104,7 @@ def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone) -> 
     _assert_owner_deaths_notified(backbone, exactly_once=False)
 
 
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
 def test_two_workers_share_the_partitions_through_rebalances(backbone: Backbone) -> None:
     """A worker joins (a rebalance), one crashes (another, after its session times out), one
     leaves gracefully (a third), each while work is in flight."""
