@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, delete, func, insert, inspect, select
 
-from linkage.driver_sql import chunks
+from linkage.driver_sql import CHUNK
 from linkage.tables import KEPT_TABLES, REPLAYED_TABLES, metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -52,9 +52,11 @@ def copy_kept(source: Engine, target: Engine) -> None:
     what the source held; PostgreSQL's id sequences then continue after the copied ids."""
     with source.connect() as reading, target.begin() as writing:
         for table in KEPT_TABLES:
-            rows = [dict(row._mapping) for row in reading.execute(select(table))]
-            for chunk in chunks(rows):
-                writing.execute(insert(table), list(chunk))
-            if "id" in table.c and rows and target.dialect.name == "postgresql":
+            # Streamed: the access log holds a row for every lookup ever made.
+            for part in reading.execution_options(yield_per=CHUNK).execute(select(table)).partitions():
+                writing.execute(insert(table), [dict(row._mapping) for row in part])
+            if "id" in table.c and target.dialect.name == "postgresql":
                 highest = writing.execute(select(func.max(table.c.id))).scalar_one()
-                writing.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), {int(highest)})")
+                if highest is not None:
+                    writing.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), {int(highest)})")
