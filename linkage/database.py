@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
 from streams.errors import GdxError
 
@@ -24,6 +24,41 @@ MMAP_BYTES = 2 << 30
 cache, shared by every connection."""
 CACHE_KIB = 64 << 10
 """Per connection, allocated as it fills."""
+
+
+CONTENTION = "contention"
+UNAVAILABLE = "unavailable"
+TRANSIENT_REASONS = (CONTENTION, UNAVAILABLE)
+"""Why a write may succeed if simply tried again: it lost to a concurrent transaction (a
+serialization failure, a deadlock, a lock it could not get), or the database is briefly out of
+reach (connection lost, out of resources, shutting down, a statement timeout)."""
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58"})
+_CONTENTION_SQLSTATES = frozenset({"55P03"})  # lock_not_available, besides class 40 (transaction rollback)
+
+
+def transient_reason(exc: BaseException) -> str | None:
+    """CONTENTION or UNAVAILABLE when the same write may succeed if tried again, else None: the
+    worker waits out a transient error for as long as it lasts, while any other one marks data the
+    index cannot take."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    if exc.connection_invalidated:
+        return UNAVAILABLE
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        if sqlstate[:2] == "40" or sqlstate in _CONTENTION_SQLSTATES:
+            return CONTENTION
+        return UNAVAILABLE if sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES else None
+    if isinstance(exc, OperationalError) and ("locked" in str(exc.orig) or "busy" in str(exc.orig)):
+        return CONTENTION  # SQLite: another connection holds the write lock
+    return UNAVAILABLE if isinstance(exc, (OperationalError, InterfaceError)) else None
+
+
+def error_text(exc: BaseException) -> str:
+    """The database's own message, without the statement and parameters SQLAlchemy appends: those
+    hold a batch's personal data, which belongs in no log line."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return f"{type(cause).__name__}: {cause}"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

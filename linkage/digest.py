@@ -1,9 +1,11 @@
 """A deterministic digest of the index's content, to show that a rebuild equals the live index.
 
 It covers what a consumer can see — every live record with its provenance and every link — and
-leaves out what depends on when the worker ran (applied times) or what it merely remembered
-(processed event ids, gaps, notifications). Deleted records are left out too: compaction removes
-them from the topics, so a replay may never meet them.
+the state a rebuild keeps because no topic holds it (`KEPT_TABLES`: consents as used, the access
+log, unsent notifications, who was told), so a rebuild that lost any of it differs. It leaves out
+what depends on when the worker ran (applied times) or what a replay re-derives (processed event
+ids, gaps). Deleted records are left out too: compaction removes them from the topics, so a replay
+may never meet them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 
 from sqlalchemy import Engine, select
 
-from linkage.tables import links, records
+from linkage.tables import KEPT_TABLES, links, records
 
 RECORD_COLUMNS = ("dataset", "entity_key", "entity_version", "change_type", "agency", "dataset_code",
                   "event_id", "trace_id", "source_ms", "published_ms", "payload")
@@ -32,4 +34,7 @@ def index_digest(engine: Engine) -> tuple[str, int, int]:
         for row in conn.execute(select(*columns).order_by(*columns)):
             digest.update(("L\x1f" + "\x1f".join(str(v) for v in row) + "\x1e").encode())
             link_count += 1
+        for table in KEPT_TABLES:
+            for row in conn.execute(select(table).order_by(*table.primary_key.columns)):
+                digest.update((f"{table.name}\x1f" + "\x1f".join(str(v) for v in row) + "\x1e").encode())
     return digest.hexdigest(), record_count, link_count

@@ -13,6 +13,12 @@ vehicle's versions in whatever order their partitions and batches happen to inte
 inheritance may already have replaced the owner, or the vehicle may not have arrived yet. Links
 that newer versions replace are therefore kept with the source-time span they held for, and a
 link that arrives after the change it satisfies still notifies, once.
+
+What the index only needs for a while is pruned by `Retention`: event ids as far back as
+re-delivery reaches (an older re-delivery is stale by version, so it changes nothing either), link
+history and notified marks as far back as a change may arrive late, and version gaps as long as an
+operator may look at them. A change older than the late horizon is not looked for again when a late
+link arrives, so a pruned mark can never cause a second notice.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from linkage.driver_sql import chunks, grouped, placeholder, placeholders
 from linkage.index_event import IndexEvent
 from linkage.link_rules import Link, links_of
 from linkage.subscriptions import Subscription
-from linkage.tables import links, notified, notify_outbox, records, version_gaps
+from linkage.tables import link_history, links, notified, notify_outbox, processed_events, records, version_gaps
 from schemas.json_form import to_json
 
 APPLIED = "applied"
@@ -39,8 +45,25 @@ STALE = "stale"
 _LINKED_RECORDS = "links l JOIN records r ON r.dataset = l.dataset AND r.entity_key = l.entity_key"
 
 
+DAY_MS = 24 * 3600 * 1000
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long the index remembers what it needs only for a while (milliseconds)."""
+
+    redelivery_ms: int = DAY_MS
+    """Processed event ids: a batch is re-delivered within seconds of its processing (the commit
+    interval, a restart); a day is far beyond that, and older re-deliveries are stale by version."""
+    late_ms: int = 30 * DAY_MS
+    """Link history (by source time) and notified marks: how late a change may arrive and still be
+    judged, and told, as of its source time."""
+    gaps_ms: int = 30 * DAY_MS
+    """Version gaps: a diagnostic record for operators."""
 
 
 @dataclass
@@ -52,6 +75,14 @@ class BatchResult:
     gaps: int = 0
     notifications: int = 0
     applied_ms: int = 0
+
+    def extend(self, later: BatchResult) -> None:
+        """Append the result of a batch applied after this one."""
+        self.outcomes += later.outcomes
+        self.applied += later.applied
+        self.gaps += later.gaps
+        self.notifications += later.notifications
+        self.applied_ms = max(self.applied_ms, later.applied_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +124,20 @@ def _stated(events: list[IndexEvent]) -> list[_Stated]:
 
 
 class IndexStore:
-    def __init__(self, engine: Engine, subscriptions: Sequence[Subscription] = (), track_pending: bool = True) -> None:
+    def __init__(self, engine: Engine, subscriptions: Sequence[Subscription] = (), track_pending: bool = True,
+                 retention: Retention | None = None) -> None:
         """`track_pending=False`: leave `pending_links` alone, for a replay that computes it once at
-        its end (`pending_links.recompute`) instead of batch by batch."""
+        its end (`pending_links.recompute`) instead of batch by batch. `retention=None`: remember
+        everything (a replay, a test); a worker passes one and calls `prune`."""
         self.engine = engine
+        self.retention = retention
+        # Two workers may apply overlapping batches (a zombie after a session timeout, a rebalance).
+        # Every decision of a batch — duplicate, stale, which links a notice names — reads rows
+        # another open transaction may be writing; SERIALIZABLE turns such a race into a
+        # serialization failure, which the worker retries, so the outcome is that of some serial
+        # order. SQLite has one writer at a time and is serializable already.
+        self._writer = engine.execution_options(isolation_level="SERIALIZABLE") \
+            if engine.dialect.name == "postgresql" else engine
         self.track_pending = track_pending
         self.subscriptions = tuple(subscriptions)
         # The datasets whose replaced links a subscription's condition may still need; None: all,
@@ -110,7 +151,8 @@ class IndexStore:
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("dataset", "entity_key"))
         self._upsert_record = (
             f"INSERT INTO records ({', '.join(columns)}) VALUES ({self._in(len(columns))}) "
-            f"ON CONFLICT (dataset, entity_key) DO UPDATE SET {updates}"
+            f"ON CONFLICT (dataset, entity_key) DO UPDATE SET {updates} "
+            "WHERE excluded.entity_version > records.entity_version"
         )
         link_columns = [c.name for c in links.columns if c.name != "id"]
         self._insert_link = f"INSERT INTO links ({', '.join(link_columns)}) VALUES ({self._in(len(link_columns))})"
@@ -126,7 +168,7 @@ class IndexStore:
         result = BatchResult(applied_ms=applied_ms or now_ms())
         if not events:
             return result
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             seen = self._processed(conn, [e.event_id for e in events])
             held = self._held_versions(conn, list({e.key for e in events}))
             held_before = set(held)
@@ -156,13 +198,25 @@ class IndexStore:
             self._write_records(conn, list(newest.values()), result.applied_ms)
             if processed_rows:
                 conn.exec_driver_sql(
-                    f"INSERT INTO processed_events (event_id, outcome, processed_ms) VALUES ({self._in(3)})",
+                    f"INSERT INTO processed_events (event_id, outcome, processed_ms) VALUES ({self._in(3)}) "
+                    "ON CONFLICT (event_id) DO NOTHING",
                     processed_rows)
             if gap_rows:
                 conn.execute(insert(version_gaps), gap_rows)
             result.gaps = len(gap_rows)
             result.notifications = self._queue_notifications(conn, result.applied, stated, result.applied_ms)
         return result
+
+    def prune(self, at_ms: int) -> None:
+        """Forget what `retention` no longer needs, as of `at_ms`."""
+        if self.retention is None:
+            return
+        keep = self.retention
+        with self.engine.begin() as conn:
+            conn.execute(delete(processed_events).where(processed_events.c.processed_ms < at_ms - keep.redelivery_ms))
+            conn.execute(delete(link_history).where(link_history.c.valid_to_ms < at_ms - keep.late_ms))
+            conn.execute(delete(notified).where(notified.c.notified_ms < at_ms - keep.late_ms))
+            conn.execute(delete(version_gaps).where(version_gaps.c.recorded_ms < at_ms - keep.gaps_ms))
 
     @staticmethod
     def _is_gap(event: IndexEvent, held: int | None) -> bool:
@@ -238,7 +292,9 @@ class IndexStore:
 
     def _queue_notifications(self, conn: Connection, applied: list[IndexEvent], stated: list[_Stated],
                              applied_ms: int) -> int:
-        watched = [(s, change) for s in self.subscriptions for change in self._watched(conn, s, applied, stated)]
+        oldest_ms = applied_ms - self.retention.late_ms if self.retention else None
+        watched = [(s, change) for s in self.subscriptions
+                   for change in self._watched(conn, s, applied, stated, oldest_ms)]
         if not watched:
             return 0
         told = self._told(conn, sorted({change.event_id for _, change in watched}))
@@ -269,7 +325,7 @@ class IndexStore:
         return len(rows)
 
     def _watched(self, conn: Connection, subscription: Subscription, applied: list[IndexEvent],
-                 stated: list[_Stated]) -> list[_Watched]:
+                 stated: list[_Stated], oldest_ms: int | None) -> list[_Watched]:
         """The watched changes this batch may have made notifiable: its own, and earlier ones whose
         condition a link of this batch may meet."""
         found = [
@@ -279,12 +335,14 @@ class IndexStore:
             for link in _links(e) if link.relation == subscription.party_relation
         ]
         if subscription.linked_to:
-            found += self._met_late(conn, subscription, stated)
+            found += self._met_late(conn, subscription, stated, oldest_ms)
         return found
 
-    def _met_late(self, conn: Connection, subscription: Subscription, stated: list[_Stated]) -> list[_Watched]:
+    def _met_late(self, conn: Connection, subscription: Subscription, stated: list[_Stated],
+                  oldest_ms: int | None) -> list[_Watched]:
         """Watched changes already in the index about a party that a link of this batch names at
-        the change's source time: the vehicle's version reached the worker after the death."""
+        the change's source time: the vehicle's version reached the worker after the death. Not
+        those older than `oldest_ms`, whose notified marks may be pruned."""
         spans: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
         for item in stated:
             if item.event.dataset in subscription.linked_to:
@@ -303,6 +361,8 @@ class IndexStore:
                 params = (party_kind, *chunk, *watched_datasets, subscription.party_relation, *change_types)
                 for *change, party_id in conn.exec_driver_sql(sql, params):
                     candidate = _Watched(*change, party_kind, party_id)
+                    if oldest_ms is not None and candidate.source_ms < oldest_ms:
+                        continue
                     if any(start <= candidate.source_ms and (until is None or candidate.source_ms <= until)
                            for start, until in spans[(party_kind, party_id)]):
                         found.append(candidate)

@@ -1,7 +1,9 @@
 """Schema migrations of the linkage index, run with Alembic on the index's own engine.
 
 Every process that opens the index calls `upgrade` first, so a fresh database and an old one
-reach the same schema the same way; `drop_all` is what `gdx index rebuild` starts from.
+reach the same schema the same way. `gdx index rebuild` empties only the tables a replay of the
+change topics restores (`clear_replayed`), or builds a fresh database and carries the rest over
+(`copy_kept`): the state no topic holds must survive a rebuild.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, delete, func, insert, inspect, select
 
-from linkage.tables import metadata
+from linkage.driver_sql import CHUNK
+from linkage.tables import KEPT_TABLES, REPLAYED_TABLES, metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,3 +38,25 @@ def drop_all(engine: Engine) -> None:
         metadata.drop_all(connection)
         if inspect(connection).has_table("alembic_version"):
             connection.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def clear_replayed(engine: Engine) -> None:
+    """Empty the tables a replay of the change topics fills again; keep `KEPT_TABLES`."""
+    with engine.begin() as connection:
+        for table in reversed(REPLAYED_TABLES):
+            connection.execute(delete(table))
+
+
+def copy_kept(source: Engine, target: Engine) -> None:
+    """Carry the state no topic holds into a freshly built index, ids included, so the copy is
+    what the source held; PostgreSQL's id sequences then continue after the copied ids."""
+    with source.connect() as reading, target.begin() as writing:
+        for table in KEPT_TABLES:
+            # Streamed: the access log holds a row for every lookup ever made.
+            for part in reading.execution_options(yield_per=CHUNK).execute(select(table)).partitions():
+                writing.execute(insert(table), [dict(row._mapping) for row in part])
+            if "id" in table.c and target.dialect.name == "postgresql":
+                highest = writing.execute(select(func.max(table.c.id))).scalar_one()
+                if highest is not None:
+                    writing.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), {int(highest)})")

@@ -9,7 +9,8 @@
 - `pending_links`: the links that are pending now, kept up to date by every batch
   (linkage/pending_links.py), so their count and oldest age never need a scan of all links.
 - `processed_events`: every event id seen, for deduplication (kept in the same transaction as the
-  change it caused, so a re-delivery after a crash is recognised).
+  change it caused, so a re-delivery after a crash is recognised), for as long as re-delivery
+  reaches back (`index_store.Retention`, like the other tables a worker prunes).
 - `version_gaps`: an entity version applied while an earlier one was never seen.
 - `link_history`: links a newer version of their record replaced, with the source-time span they
   held for, kept for the datasets a subscription's condition reads: Kafka orders changes within a
@@ -41,13 +42,15 @@ from sqlalchemy import (
     Text,
 )
 
+from schemas.models.common import ENTITY_KEY_MAX_LENGTH
+
 metadata = MetaData()
 
 records = Table(
     "records",
     metadata,
     Column("dataset", String(64), primary_key=True, doc="<agency>.<dataset>, e.g. dopa.person"),
-    Column("entity_key", String(64), primary_key=True),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), primary_key=True),
     Column("agency", String(8), nullable=False),
     Column("dataset_code", Integer, nullable=False),
     Column("entity_version", BigInteger, nullable=False),
@@ -66,7 +69,7 @@ links = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("dataset", String(64), nullable=False),
-    Column("entity_key", String(64), nullable=False),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), nullable=False),
     Column("relation", String(32), nullable=False),
     Column("party_kind", String(16), nullable=False, doc="citizen, juristic or house"),
     Column("party_id", String(32), nullable=False),
@@ -82,7 +85,7 @@ pending_links = Table(
     Column("link_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False,
            doc="links.id of the pending link"),
     Column("dataset", String(64), nullable=False),
-    Column("entity_key", String(64), nullable=False),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), nullable=False),
     Column("party_kind", String(16), nullable=False),
     Column("party_id", String(32), nullable=False),
     Column("linked_ms", BigInteger, nullable=False),
@@ -96,6 +99,7 @@ processed_events = Table(
     Column("event_id", String(36), primary_key=True),
     Column("outcome", String(16), nullable=False),
     Column("processed_ms", BigInteger, nullable=False),
+    Index("ix_processed_events_ms", "processed_ms"),
 )
 
 version_gaps = Table(
@@ -103,10 +107,11 @@ version_gaps = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("dataset", String(64), nullable=False),
-    Column("entity_key", String(64), nullable=False),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), nullable=False),
     Column("held_version", BigInteger, nullable=True),
     Column("applied_version", BigInteger, nullable=False),
     Column("recorded_ms", BigInteger, nullable=False),
+    Index("ix_version_gaps_ms", "recorded_ms"),
 )
 
 link_history = Table(
@@ -114,13 +119,14 @@ link_history = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("dataset", String(64), nullable=False),
-    Column("entity_key", String(64), nullable=False),
+    Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), nullable=False),
     Column("relation", String(32), nullable=False),
     Column("party_kind", String(16), nullable=False),
     Column("party_id", String(32), nullable=False),
     Column("valid_from_ms", BigInteger, nullable=False, doc="source time of the version that stated the link"),
     Column("valid_to_ms", BigInteger, nullable=False, doc="source time of the version that replaced it"),
     Index("ix_link_history_party", "party_kind", "party_id"),
+    Index("ix_link_history_to", "valid_to_ms"),
 )
 
 notify_outbox = Table(
@@ -140,6 +146,7 @@ notified = Table(
     Column("event_id", String(36), primary_key=True, doc="the change the consumer was told of"),
     Column("party_id", String(32), primary_key=True),
     Column("notified_ms", BigInteger, nullable=False),
+    Index("ix_notified_ms", "notified_ms"),
 )
 
 consents = Table(
@@ -176,3 +183,9 @@ access_log = Table(
     Column("audit_offset", BigInteger, nullable=False),
     Index("ix_access_log_subject", "subject_id", "time_ms"),
 )
+
+KEPT_TABLES = (consents, access_log, notify_outbox, notified)
+"""State no change topic holds — which one-time consents were used up, who looked a subject up,
+which notices are unsent and who was told what — so a rebuild keeps it; every other table is a
+function of the change topics, which a replay restores."""
+REPLAYED_TABLES = tuple(table for table in metadata.sorted_tables if table not in KEPT_TABLES)

@@ -51,6 +51,12 @@ LOOKUP_ERROR_REASONS = (
 )
 """The fixed vocabulary of `gdx_lookup_errors_total{reason}`."""
 
+INDEX_RETRY_REASONS = (
+    "contention",  # lost to a concurrent worker's transaction (serialization failure, deadlock, lock)
+    "unavailable",  # the index is out of reach (connection lost, out of resources, shutting down)
+)
+"""The fixed vocabulary of `gdx_index_write_retries_total{reason}` (linkage.database.TRANSIENT_REASONS)."""
+
 CONSENT_DENIAL_REASONS = ("missing", "expired", "revoked", "purpose_mismatch", "data_not_covered")
 """The fixed vocabulary of `gdx_consent_denials_total{reason}`."""
 
@@ -96,6 +102,12 @@ EVENTS_STALE = Counter(
     "gdx_events_stale_total",
     "Events dropped by the version guard: the index already holds a newer version of the entity.",
     ["agency", "dataset"],
+)
+INDEX_WRITE_RETRIES = Counter(
+    "gdx_index_write_retries",
+    "Batch writes the index refused for a transient reason and a stream worker retried, by reason (see "
+    "INDEX_RETRY_REASONS); a worker keeps retrying, so a rising unavailable count is an index outage.",
+    ["reason"],
 )
 OUTBOX_BACKLOG = Gauge(
     "gdx_outbox_backlog",
@@ -184,6 +196,7 @@ fixed vocabulary, and only Alertmanager, holding the receiver's token, can add t
 
 ALL_METRICS: tuple[MetricWrapperBase, ...] = (
     EVENTS_PUBLISHED, EVENTS_CONSUMED, EVENTS_APPLIED, EVENTS_DEAD_LETTERED, EVENTS_DUPLICATE, EVENTS_STALE,
+    INDEX_WRITE_RETRIES,
     OUTBOX_BACKLOG, PENDING_LINKS, PENDING_LINK_OLDEST_AGE, FRESHNESS, CONSUMER_LAG_OFFSETS,
     CONSUMER_LAG_SECONDS, LOOKUPS, LOOKUP_ERRORS, LOOKUP_DURATION, CONSENT_DENIALS, AUDIT_LAST_CHECKPOINT,
     ALERT_NOTIFICATIONS, ALERTS_FIRING,

@@ -21,6 +21,7 @@ from schemas.validation import validate_event
 TOMBSTONE = "tombstone"
 DEAD_LETTER = "dead-letter"
 SCHEMA_MISMATCH = "schema-mismatch"
+APPLY_FAILED = "apply-failed"
 
 # Codec reasons (precise, in the dead letter's headers) folded into the metric's fixed vocabulary.
 METRIC_REASON = {
@@ -30,6 +31,7 @@ METRIC_REASON = {
     "domain-rule": "invalid",
     "unknown-schema": "invalid",
     SCHEMA_MISMATCH: "invalid",
+    APPLY_FAILED: "apply_failed",
 }
 
 
@@ -42,7 +44,8 @@ class SourceRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    """A header's value may be null on the wire; it is kept null, and so is passed on to a dead letter."""
     timestamp_ms: int = 0
 
 
@@ -53,7 +56,7 @@ class DeadLetter:
     reason: str
     detail: str
 
-    def headers(self) -> list[tuple[str, bytes]]:
+    def headers(self) -> list[tuple[str, bytes | None]]:
         """The original headers, then where the record came from and why it failed."""
         return [
             *self.record.headers,
@@ -72,6 +75,12 @@ class PipelineResult:
     outcomes: list[str] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     batch: BatchResult = field(default_factory=BatchResult)
+
+    def extend(self, later: PipelineResult) -> None:
+        """Append the result of the records that follow this result's ones."""
+        self.outcomes += later.outcomes
+        self.dead_letters += later.dead_letters
+        self.batch.extend(later.batch)
 
 
 class Pipeline:
@@ -104,6 +113,11 @@ class Pipeline:
         for slot, outcome in zip(slots, result.batch.outcomes):
             result.outcomes[slot] = outcome
         return result
+
+    def refused(self, record: SourceRecord, detail: str) -> PipelineResult:
+        """The result of a record the index refused to take for a reason that is not transient."""
+        dataset = self.topic_datasets[record.topic]
+        return PipelineResult([DEAD_LETTER], [DeadLetter(record, dataset, APPLY_FAILED, detail)])
 
     def _event(self, dataset: str, value: bytes) -> IndexEvent:
         decoded = self.codec.decode(value)

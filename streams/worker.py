@@ -6,8 +6,9 @@ offsets. Workers in the same consumer group share the topics' partitions, so sca
 starting another worker. Correctness does not rest on faust's exactly-once mode (whose recovery
 users report problems with): it rests on the index's idempotent, version-guarded writes.
 
-If a batch cannot be processed even after retries, the worker exits without acking it, so the
-batch is delivered again after restart instead of being skipped.
+A record the index refuses is dead-lettered and a transient index error is retried until it
+passes (WorkerCore); if a batch's dead letters or notifications cannot be sent, the worker exits
+without acking it, so the batch is delivered again after restart instead of being skipped.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
 
 from linkage.database import index_engine
-from linkage.index_store import IndexStore
+from linkage.index_store import IndexStore, Retention, now_ms
 from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
 from monitoring import scrape_targets
@@ -35,6 +38,7 @@ from streams.worker_core import WorkerCore
 
 log = logging.getLogger("gdx.worker")
 EXIT_BATCH_FAILED = 70
+PRUNE_EVERY_S = 60.0
 
 
 class KafkaSink:
@@ -50,7 +54,7 @@ class KafkaSink:
                                          acks="all", linger_ms=5)
         await self.producer.start()
 
-    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes | None]]) -> None:
         if self.producer is None:
             raise RuntimeError("the sink is not started")
         await self.producer.send_and_wait(topic, value, key=key, headers=headers)
@@ -60,24 +64,44 @@ def group_id(settings: Settings) -> str:
     return f"{settings.topic_prefix}gdx-index"
 
 
-def build_core(settings: Settings, sink: KafkaSink) -> WorkerCore:
+def build_core(settings: Settings, sink: KafkaSink, readiness: Readiness) -> WorkerCore:
     catalog = load_catalog()
     engine = index_engine(settings.index_database_url)
     upgrade(engine)
     subscriptions = load_subscriptions()
-    store = IndexStore(engine, subscriptions)
+    store = IndexStore(engine, subscriptions, retention=Retention())
     topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
     return WorkerCore(
         Pipeline(load_schema_catalog(), store, topic_datasets),
         sink,
         dead_letter_topics={settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets},
         notify_topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in subscriptions},
+        readiness=readiness,
     )
+
+
+def prune_run_dirs(parent: Path) -> None:
+    """Remove the faust data directories (`worker/<pid>`) of workers that are no longer running:
+    one is made per run, and a killed worker cannot remove its own."""
+    for run in parent.iterdir() if parent.is_dir() else ():
+        if run.is_dir() and run.name.isdigit() and not _running(int(run.name)):
+            shutil.rmtree(run, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, as another user
+        pass
+    return True
 
 
 def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float = 0.1) -> faust.App:
     datadir = settings.state_dir / "worker" / str(os.getpid())
     datadir.parent.mkdir(parents=True, exist_ok=True)
+    prune_run_dirs(datadir.parent)
     app = faust.App(
         group_id(settings),
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
@@ -94,8 +118,8 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
         datadir=str(datadir),
     )
     sink = KafkaSink(settings.bootstrap_servers)
-    core = build_core(settings, sink)
     readiness = Readiness()
+    core = build_core(settings, sink, readiness)
     readiness.set_not_ready("producer", "the dead-letter and notify producer is not started yet")
     # Bound before faust starts, so a busy port is one clear error line instead of a crashed app.
     health = HealthServer(f"worker-{os.getpid()}", "worker", port=settings.worker_metrics_port,
@@ -116,6 +140,10 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     async def _pending_links() -> None:
         await asyncio.to_thread(core.publish_pending_links)
 
+    @app.timer(PRUNE_EVERY_S)
+    async def _prune() -> None:
+        await asyncio.to_thread(core.pipeline.store.prune, now_ms())
+
     @app.on_before_shutdown.connect
     def _stop_health(*_: Any, **__: Any) -> None:
         health.stop()
@@ -130,20 +158,26 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
 def _agent(core: WorkerCore, batch_size: int, within_s: float) -> Callable[[faust.StreamT], Awaitable[None]]:
     async def apply(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch_size, within=within_s):
-            records = [
-                SourceRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value,
-                             tuple((k, bytes(v)) for k, v in (e.message.headers or ())),
-                             int((e.message.timestamp or 0) * 1000))
-                for e in events
-            ]
+            # Converted inside the try: an agent that raised would be restarted by faust's supervisor,
+            # which acks the events it had buffered, so a record it choked on would be skipped.
             try:
-                await core.handle(records)
+                await core.handle([_source_record(e.message) for e in events])
             except Exception:
-                log.critical("batch failed after retries; exiting so it is re-delivered", exc_info=True)
+                log.critical("batch failed; exiting so it is re-delivered", exc_info=True)
                 logging.shutdown()
                 os._exit(EXIT_BATCH_FAILED)
 
     return apply
+
+
+def _source_record(message: faust.types.Message) -> SourceRecord:
+    """Any shape Kafka delivers: no key, no value (a tombstone), no headers, a header without a
+    value, no timestamp."""
+    headers = message.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return SourceRecord(message.topic, message.partition, message.offset, message.key, message.value,
+                        tuple((str(k), None if v is None else bytes(v)) for k, v in pairs),
+                        int((message.timestamp or 0) * 1000))
 
 
 class _Worker(faust.Worker):

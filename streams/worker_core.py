@@ -5,42 +5,54 @@ queued notifications are sent and acknowledged by the broker, and only then does
 the batch's offsets be committed. A crash anywhere before that re-delivers the batch, which the
 index recognises (duplicates) and the sinks tolerate (a dead letter or notice may repeat, never
 vanish).
+
+No valid input stops the worker: a batch the index refuses for a reason that is not transient is
+split in halves until the record it cannot take is found; that record is dead-lettered with the
+error, and the rest is applied. A transient refusal (connection lost, lock timeout, serialization
+failure) is retried for as long as it lasts, counted, and shown in the worker's `/readyz`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy.exc import OperationalError
-
+from linkage.database import CONTENTION, error_text, transient_reason
 from linkage.index_store import now_ms
 from monitoring import metrics
+from monitoring.health_server import Readiness
 from streams.pipeline import METRIC_REASON, Pipeline, PipelineResult, SourceRecord
 
 log = logging.getLogger("gdx.worker")
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+CONTENTION_DELAY_S = 0.05
+CONTENTION_PATIENCE = 5
+"""Contention is normal when workers share an index: it is retried at once, after a short random
+pause so the two transactions do not meet again, and only a run of this many attempts shows in
+/readyz."""
 
 
 class Sink(Protocol):
     """Where the worker writes: a Kafka producer (idempotent, acks=all) in production."""
 
-    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None: ...
+    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes | None]]) -> None: ...
 
 
 class WorkerCore:
     def __init__(self, pipeline: Pipeline, sink: Sink, dead_letter_topics: dict[str, str],
-                 notify_topics: dict[str, str]) -> None:
+                 notify_topics: dict[str, str], readiness: Readiness | None = None) -> None:
         self.pipeline = pipeline
         self.sink = sink
         self.dead_letter_topics = dead_letter_topics
         self.notify_topics = notify_topics
+        self.readiness = readiness or Readiness()
 
     async def handle(self, records: Sequence[SourceRecord]) -> PipelineResult:
-        result = await self._process_with_retries(records)
+        result = await self._process(records)
         await asyncio.gather(*(
             self.sink.send(self.dead_letter_topics[dead.record.topic], dead.record.key, dead.record.value or b"",
                            dead.headers())
@@ -51,17 +63,42 @@ class WorkerCore:
         self._count(records, result)
         return result
 
+    async def _process(self, records: Sequence[SourceRecord]) -> PipelineResult:
+        """Bisect a refused batch: each half is its own transaction, the first half before the
+        second, so every partition's order holds and about log2(batch) attempts find the record."""
+        try:
+            return await self._process_with_retries(records)
+        except Exception as exc:  # noqa: BLE001 — whatever the index refuses must not stop the worker
+            if len(records) == 1:
+                detail = error_text(exc)
+                log.warning("the index refused a record; dead-lettering it", extra={"error": detail[:300]})
+                return self.pipeline.refused(records[0], detail)
+            middle = len(records) // 2
+            result = await self._process(records[:middle])
+            result.extend(await self._process(records[middle:]))
+            return result
+
     async def _process_with_retries(self, records: Sequence[SourceRecord]) -> PipelineResult:
-        """A database that is briefly unavailable delays the batch; it never drops it."""
-        for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
+        """An index that is briefly unavailable delays the batch for as long as it lasts; it never drops it."""
+        attempt = 0
+        while True:
             try:
-                return await asyncio.to_thread(self.pipeline.process, records)
-            except OperationalError as exc:
-                if delay is None:
+                result = await asyncio.to_thread(self.pipeline.process, records)
+            except Exception as exc:
+                reason = transient_reason(exc)
+                if reason is None:
                     raise
-                log.warning("index write failed, retrying", extra={"attempt": attempt + 1, "error": str(exc)[:300]})
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+                metrics.INDEX_WRITE_RETRIES.labels(reason=reason).inc()
+                attempt += 1
+                detail = error_text(exc)
+                if reason != CONTENTION or attempt >= CONTENTION_PATIENCE:
+                    self.readiness.set_not_ready("index", f"index write failed ({reason}), retrying: {detail[:200]}")
+                    log.warning("index write failed, retrying", extra={"attempt": attempt, "error": detail[:300]})
+                await asyncio.sleep(random.uniform(0, min(CONTENTION_DELAY_S * attempt, RETRY_DELAYS_S[-1]))
+                                    if reason == CONTENTION else RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S)) - 1])
+            else:
+                self.readiness.set_ready("index")
+                return result
 
     async def send_notifications(self) -> int:
         sent = 0

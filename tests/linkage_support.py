@@ -18,6 +18,11 @@ DATASET_OF = {name: f"{agency}.{dataset}" for (agency, dataset), name in CATALOG
 SCHEMA_OF = {dataset: name for name, dataset in DATASET_OF.items()}
 
 
+def citizen_party(citizen_id: str, name: str = "ทดสอบ") -> dict[str, str]:
+    """A payload's party field naming a citizen."""
+    return {"kind": "CITIZEN", "id": citizen_id, "name": name}
+
+
 def encode(dataset: str, record: dict[str, Any]) -> bytes:
     return CODEC.encode(SCHEMA_OF[dataset], record)
 
@@ -26,7 +31,7 @@ def index_event(dataset: str, version: int = 1, change_type: str = "CREATE", eve
                 source_ms: int | None = None, **payload_changes: Any) -> IndexEvent:
     """An example event of `dataset` at `version`, passed through the real codec and validation.
 
-    The envelope's references are recomputed from the changed payload, as a publisher does.
+    The envelope's key and references are recomputed from the changed payload, as a publisher does.
     """
     return IndexEvent.from_record(dataset, decoded_record(dataset, version, change_type, event_id, source_ms,
                                                           **payload_changes))
@@ -41,7 +46,8 @@ def decoded_record(dataset: str, version: int = 1, change_type: str = "CREATE", 
         envelope["source_time"] = envelope["published_time"] = datetime.fromtimestamp(source_ms / 1000, UTC)
     record = type(event).model_validate({
         **envelope,
-        "entity_version": version, "change_type": change_type, "event_id": event_id or str(uuid.uuid4()),
+        "entity_key": payload.entity_key(), "entity_version": version, "change_type": change_type,
+        "event_id": event_id or str(uuid.uuid4()),
         "payload": None if change_type == "DELETE" else payload.model_dump(),
         "references": {"citizen_ids": sorted(payload.citizen_ids()), "juristic_ids": sorted(payload.juristic_ids())},
     }).to_avro()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -124,23 +124,58 @@ async def _ends_and_committed(backbone: Backbone) -> tuple[dict[TopicPartition, 
         await admin.close()
 
 
+def _group_progress(backbone: Backbone, processes: tuple[Process, ...]
+                    ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]] | None:
+    """(ends, committed) of the change topics, after checking the workers still live; None while
+    the group coordinator moves or starts up."""
+    for process in processes:
+        assert process.popen.poll() is None, f"worker exited {process.popen.returncode}:\n{process.tail()}"
+    try:
+        return asyncio.run(_ends_and_committed(backbone))
+    except KafkaError:
+        return None
+
+
 def wait_caught_up(backbone: Backbone, timeout_s: float = 240, *processes: Process) -> None:
     """Until the worker group has committed every change topic's end (and the workers still live)."""
     deadline = time.monotonic() + timeout_s
     behind: dict[TopicPartition, tuple[int, int]] = {}
     while time.monotonic() < deadline:
-        for process in processes:
-            assert process.popen.poll() is None, f"worker exited {process.popen.returncode}:\n{process.tail()}"
-        try:
-            ends, committed = asyncio.run(_ends_and_committed(backbone))
-        except KafkaError:  # the group coordinator moves or starts up: ask again
-            time.sleep(1.0)
-            continue
-        behind = {tp: (committed.get(tp, 0), end) for tp, end in ends.items() if end > committed.get(tp, 0)}
-        if not behind:
-            return
+        if (progress := _group_progress(backbone, processes)) is not None:
+            ends, committed = progress
+            behind = {tp: (committed.get(tp, 0), end) for tp, end in ends.items() if end > committed.get(tp, 0)}
+            if not behind:
+                return
         time.sleep(1.0)
     raise AssertionError(f"workers still behind after {timeout_s} s: {sorted(behind.items())[:5]}")
+
+
+def wait_in_flight(backbone: Backbone, timeout_s: float, *processes: Process, beyond: int = 0) -> tuple[int, int]:
+    """Until the worker group has committed some (more than `beyond` offsets) but not all of what
+    the change topics hold, so a fault injected now hits work in progress; (committed, ends)
+    summed over the partitions."""
+    deadline = time.monotonic() + timeout_s
+    totals = (0, 0)
+    while time.monotonic() < deadline:
+        if (progress := _group_progress(backbone, processes)) is not None:
+            ends, committed = progress
+            totals = (sum(committed.get(tp, 0) for tp in ends), sum(ends.values()))
+            if beyond < totals[0] < totals[1]:
+                return totals
+        time.sleep(0.5)
+    raise AssertionError(f"no work in flight within {timeout_s} s: committed {totals[0]} of {totals[1]}")
+
+
+async def produce(bootstrap: str, topic: str,
+                  records: list[tuple[bytes, bytes, list[tuple[str, bytes | None]]]]) -> None:
+    """Records (key, value, headers) produced as an agency's publisher does: idempotent, acks=all."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for key, value, headers in records:
+            await producer.send_and_wait(topic, value, key=key, headers=headers)  # type: ignore[arg-type]
+    finally:
+        await producer.stop()
 
 
 async def _count_records(bootstrap: str, topics: list[str]) -> int:

@@ -23,6 +23,7 @@ from linkage.subscriptions import load_subscriptions
 from linkage.tables import links, metadata, notify_outbox, records, version_gaps
 from linkage.views import party_view, record_view
 from linkage_support import DATASET_OF, index_event
+from schemas.errors import CodecError
 from schemas.examples import KRUNG_BANK, MALEE, SIAM_TRADING, SOMCHAI
 
 ALL_DATASETS = sorted(DATASET_OF.values())
@@ -289,3 +290,45 @@ def test_payload_is_stored_as_plain_json(engine: Engine) -> None:
     assert (area["rai"], area["ngan"]) == (0, 1)
     assert isinstance(area["square_wah"], str) and Decimal(area["square_wah"]) == Decimal("25.5")
     assert payload["last_transfer"]["registered_on"] == "2019-04-03"
+
+
+
+def _accepted(dataset: str, **payload: Any) -> IndexEvent | None:
+    """The event if the contract (codec and domain rules) accepts it, else None."""
+    try:
+        return index_event(dataset, **payload)
+    except (ValueError, CodecError):
+        return None
+
+
+@pytest.mark.parametrize("key", ["9" * 16, "9" * 61, "9" * 64, "9" * 65, "9" * 200, "12\x0034"],
+                         ids=["16", "61", "64", "65", "200", "nul"])
+def test_every_key_the_contract_accepts_fits_the_index(engine: Engine, key: str) -> None:
+    """Whatever passes validation must be writable on both databases: a key the columns cannot hold
+    is a poison pill that stops the worker on PostgreSQL, so the contract rejects it instead."""
+    candidates = [
+        _accepted("dopa.civil-registration", registration_number=key),
+        _accepted("dopa.marriage", registration_number=key),
+        _accepted("dbd.commercial-registration", registration_number=key),
+        *(_accepted(dataset, certificate_number=key) for dataset in ("dopa.birth", "dopa.death", "dopa.name-change")),
+        _accepted("dol.title-deed", deed_number=key),
+    ]
+    accepted = [event for event in candidates if event is not None]
+    assert IndexStore(engine).apply(accepted).outcomes == [APPLIED] * len(accepted)
+    assert len(accepted) == (0 if len(key) > 64 or "\x00" in key else 6 if len(key) > 61 else 7)
+
+
+@pytest.mark.parametrize("share", [2**31 - 1, 2**63 - 1])
+def test_the_largest_share_the_contract_accepts_fits_the_index(engine: Engine, share: int) -> None:
+    """Not a poison pill: the Avro schema carries a share's numerator and denominator as 32-bit
+    ints, so the longest share is 21 characters and `links.share` (32) holds it; a 64-bit one is
+    not encodable at all."""
+    owners = [{"owner": {"kind": "CITIZEN", "id": SOMCHAI, "name": "สมชาย ใจดี"},
+               "share_numerator": share, "share_denominator": share}]
+    event = _accepted("dol.title-deed", owners=owners)
+    if share >= 2**31:
+        assert event is None
+        return
+    assert event is not None and IndexStore(engine).apply([event]).outcomes == [APPLIED]
+    with engine.connect() as conn:
+        assert conn.execute(select(links.c.share).where(links.c.relation == "owns-share-of")).scalar() == f"{share}/{share}"

@@ -13,19 +13,12 @@ from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage_support import CATALOG, CODEC, SCHEMA_OF, decoded_record, encode
 from monitoring import metrics
+from recording_sink import RecordingSink
 from schemas.examples import MALEE, SOMCHAI
 from streams.pipeline import DEAD_LETTER, TOMBSTONE, Pipeline, SourceRecord
 from streams.worker_core import WorkerCore
 
 TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death", "gdx.dopa.person.v1": "dopa.person"}
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
-
-    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        self.sent.append((topic, key, value, headers))
 
 
 @pytest.fixture

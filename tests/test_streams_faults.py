@@ -18,7 +18,7 @@ import pytest
 
 from kafka_env import running_cluster
 from stream_harness import (Backbone, Process, dead_letters, injected, notifications, owner_deaths, wait_caught_up,
-                            worker)
+                            wait_in_flight, worker)
 from streams import kafka_launcher as launcher
 from streams.settings import Settings
 
@@ -80,6 +80,12 @@ def _publishing(backbone: Backbone, seed: str, count: int = 1500, rate: int = 15
                                                      "--rate", str(rate), faults=0.02), name=f"simulate-{seed}")
 
 
+def _still_publishing(publisher: Process) -> None:
+    """With wait_in_flight before the fault: the fault met work committed, work uncommitted, and
+    work not yet published."""
+    assert publisher.popen.poll() is None, "the publisher finished before the fault: nothing was left in flight"
+
+
 def _finish(publisher: Process, timeout_s: float = 300) -> None:
     assert publisher.wait(timeout_s) == 0, publisher.tail()
 
@@ -88,8 +94,9 @@ def _finish(publisher: Process, timeout_s: float = 300) -> None:
 def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone) -> None:
     publisher = _publishing(backbone, "21")
     first = Process(backbone, "worker", name="worker-1")
-    time.sleep(12)
+    wait_in_flight(backbone, 120, first)
     first.kill(signal.SIGKILL)
+    _still_publishing(publisher)
     with worker(backbone, "worker-2") as second:
         _finish(publisher)
         wait_caught_up(backbone, 240, second)
@@ -97,16 +104,24 @@ def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone) -> 
     _assert_owner_deaths_notified(backbone, exactly_once=False)
 
 
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
 def test_two_workers_share_the_partitions_through_rebalances(backbone: Backbone) -> None:
-    publisher = _publishing(backbone, "22")
+    """A worker joins (a rebalance), one crashes (another, after its session times out), one
+    leaves gracefully (a third), each while work is in flight."""
+    publisher = _publishing(backbone, "22", count=2500)
     with worker(backbone, "worker-a") as first:
-        time.sleep(8)
+        wait_in_flight(backbone, 120, first)
         with worker(backbone, "worker-b") as second:
-            time.sleep(10)
-            first.kill(signal.SIGTERM)
-            _finish(publisher)
-            wait_caught_up(backbone, 240, second)
+            before = wait_in_flight(backbone, 120, first, second)
+            first.kill(signal.SIGKILL)
+            _still_publishing(publisher)
+            with worker(backbone, "worker-c") as third:
+                wait_in_flight(backbone, 180, second, third, beyond=before[0])
+                second.kill(signal.SIGTERM)
+                _finish(publisher)
+                wait_caught_up(backbone, 300, third)
     _assert_reconciled(backbone)
+    _assert_owner_deaths_notified(backbone, exactly_once=False)
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +143,9 @@ def test_a_broker_restarted_mid_stream_loses_nothing(own_broker: Settings, tmp_p
     backbone = _deployment(own_broker, tmp_path)
     publisher = _publishing(backbone, "23")
     with worker(backbone) as process:
-        time.sleep(10)
+        wait_in_flight(backbone, 120, process)
         launcher.down(own_broker)
+        _still_publishing(publisher)
         time.sleep(5)
         launcher.up(own_broker, 1, report=False)
         _finish(publisher)
@@ -143,10 +159,11 @@ def test_one_broker_of_three_killed_mid_stream_loses_nothing(three_broker_cluste
     publisher = _publishing(backbone, "24")
     try:
         with worker(backbone) as process:
-            time.sleep(10)
+            wait_in_flight(backbone, 120, process)
             state = launcher.node_state(victim)
             assert state.running and state.pid is not None
             os.kill(state.pid, signal.SIGKILL)
+            _still_publishing(publisher)
             _finish(publisher)
             wait_caught_up(backbone, 300, process)
         _assert_reconciled(backbone)

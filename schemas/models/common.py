@@ -18,6 +18,9 @@ from schemas.identifiers import gregorian_year_problem, thai_id_problem
 
 EXPIRY_HORIZON_YEARS = 20
 JURISTIC_ID_PREFIX = "0"
+ENTITY_KEY_MAX_LENGTH = 64
+"""An entity key is a column of the index's primary key (`linkage/tables.py` sizes it by this), so
+the contract bounds it: a key the column cannot hold would stop the index on PostgreSQL."""
 
 
 def _thai_id(value: str) -> str:
@@ -66,6 +69,10 @@ HouseId = Annotated[str, StringConstraints(pattern=r"^\d{11}$")]
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
 Postcode = Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
+KeyText = Annotated[str, StringConstraints(min_length=1, max_length=ENTITY_KEY_MAX_LENGTH,
+                                           pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""Free text that keys an entity: bounded as the key column is, and without control characters
+(PostgreSQL's text cannot hold NUL)."""
 
 
 class Record(BaseModel):

@@ -13,6 +13,7 @@ from schemas.models.common import (
     CitizenId,
     FactDate,
     JuristicId,
+    KeyText,
     Party,
     PartyKind,
     Payload,
@@ -122,7 +123,7 @@ class CommercialRegistration(Payload):
     AVRO_NAME = "th.go.gdx.dbd.CommercialRegistration"
     AGENCY, DATASET, CODES = "dbd", "commercial-registration", (18,)
 
-    registration_number: Text
+    registration_number: KeyText
     owner: Party
     trade_name: Text
     business_category: Annotated[str, Field(pattern=r"^\d{5}$")]

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from schemas.models.common import (
+    ENTITY_KEY_MAX_LENGTH,
     Baht,
     FactDate,
     Party,
@@ -82,7 +83,7 @@ class TitleDeed(Payload):
 
     kind: TitleKind
     province_code: ProvinceCode
-    deed_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z/]+$")]
+    deed_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z/]+$", max_length=ENTITY_KEY_MAX_LENGTH - len("00-"))]
     parcel: Parcel
     land_area: LandArea | None = None
     unit_area_sqm: Annotated[Decimal, Field(gt=0, max_digits=9, decimal_places=2)] | None = None

@@ -13,6 +13,7 @@ from schemas.models.common import (
     ExpiryDate,
     FactDate,
     HouseId,
+    KeyText,
     Payload,
     PersonName,
     ProvinceCode,
@@ -120,7 +121,7 @@ class CivilRegistration(Payload):
     AVRO_NAME = "th.go.gdx.dopa.CivilRegistration"
     AGENCY, DATASET, CODES = "dopa", "civil-registration", (36,)
 
-    registration_number: Text
+    registration_number: KeyText
     citizen_id: CitizenId
     act: RegistrationAct
     house_id: HouseId | None = None
@@ -144,7 +145,7 @@ class Birth(Payload):
     AVRO_NAME = "th.go.gdx.dopa.Birth"
     AGENCY, DATASET, CODES = "dopa", "birth", (37,)
 
-    certificate_number: Text
+    certificate_number: KeyText
     child_citizen_id: CitizenId
     child_name: PersonName
     sex: Sex
@@ -172,7 +173,7 @@ class Death(Payload):
     AVRO_NAME = "th.go.gdx.dopa.Death"
     AGENCY, DATASET, CODES = "dopa", "death", (38,)
 
-    certificate_number: Text
+    certificate_number: KeyText
     citizen_id: CitizenId
     date_of_death: FactDate
     death_province_code: ProvinceCode
@@ -201,7 +202,7 @@ class Marriage(Payload):
     AVRO_NAME = "th.go.gdx.dopa.Marriage"
     AGENCY, DATASET, CODES = "dopa", "marriage", (40,)
 
-    registration_number: Text
+    registration_number: KeyText
     event: MaritalEvent
     spouse_a_citizen_id: CitizenId
     spouse_b_citizen_id: CitizenId
@@ -230,7 +231,7 @@ class NameChange(Payload):
     AVRO_NAME = "th.go.gdx.dopa.NameChange"
     AGENCY, DATASET, CODES = "dopa", "name-change", (41,)
 
-    certificate_number: Text
+    certificate_number: KeyText
     citizen_id: CitizenId
     kind: NameChangeKind
     previous_name: PersonName

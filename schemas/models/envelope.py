@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, Field, StringConstraints, create_model, model_validator
 
-from schemas.models.common import Payload, Record, UtcMillis, require
+from schemas.models.common import KeyText, Payload, Record, UtcMillis, require
 
 
 class Agency(StrEnum):
@@ -47,7 +47,7 @@ class ChangeEvent(Record):
     event_id: UUID
     dataset_code: int
     source_agency: Agency
-    entity_key: Annotated[str, StringConstraints(min_length=1)]
+    entity_key: KeyText
     entity_version: Annotated[int, Field(ge=1)]
     change_type: ChangeType
     source_time: UtcMillis

@@ -17,7 +17,7 @@ from linkage.database import index_engine
 from linkage.digest import index_digest
 from linkage.index_store import IndexStore
 from linkage.link_rules import CITIZEN, JURISTIC
-from linkage.migrate import drop_all, upgrade
+from linkage.migrate import clear_replayed, copy_kept, drop_all, upgrade
 from linkage.reconcile import KINDS, reconcile
 from linkage.views import party_view
 from streams.errors import GdxError
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = index.add_subparsers(dest="verb", required=True, metavar="VERB")
     digest = verbs.add_parser("digest", help="deterministic digest of the index's content")
     digest.set_defaults(handler=cmd_digest)
-    rebuild = verbs.add_parser("rebuild", help="drop the index and rebuild it by replaying the topics")
+    rebuild = verbs.add_parser("rebuild", help="rebuild the index by replaying the topics (keeps what no topic holds)")
     rebuild.add_argument("--into", metavar="URL", help="rebuild into this database instead, and compare it with the live index")
     rebuild.set_defaults(handler=cmd_rebuild)
     pending = verbs.add_parser("pending", help="links waiting for a party the index does not hold yet")
@@ -90,9 +90,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     require_cluster(settings.bootstrap_servers, settings.kafka_request_timeout_s)
     live = _live_engine(settings)
     before = index_digest(live)
-    target = index_engine(args.into) if args.into else live
-    drop_all(target)
-    upgrade(target)
+    if args.into:
+        target = index_engine(args.into)
+        drop_all(target)
+        upgrade(target)
+        copy_kept(live, target)
+    else:
+        target = live
+        clear_replayed(target)
     report = asyncio.run(replay(target, settings.bootstrap_servers, _topic_datasets(settings)))
     after = index_digest(target)
     print(f"replayed {report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f} records/s): "
