@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from streams.errors import GdxError
 
@@ -52,6 +52,23 @@ def transient_reason(exc: BaseException) -> str | None:
     if isinstance(exc, OperationalError) and ("locked" in str(exc.orig) or "busy" in str(exc.orig)):
         return CONTENTION  # SQLite: another connection holds the write lock
     return UNAVAILABLE if isinstance(exc, (OperationalError, InterfaceError)) else None
+
+
+_DATA_SQLSTATE_CLASSES = frozenset({"22", "23"})
+"""Data exception and integrity constraint violation: the rows, not the database, are at fault."""
+
+
+def refuses_the_data(exc: BaseException) -> bool:
+    """True when the database refused these rows for what they hold (too long, out of range, a
+    constraint), so some record of the batch cannot be applied while the others can. Anything else
+    — a missing table, a bug, an unknown failure — is about the index or the code, and dead-letter
+    hunting would empty the stream into the dead-letter topics instead of stopping for a person."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate[:2] in _DATA_SQLSTATE_CLASSES
+    return isinstance(exc, (DataError, IntegrityError))
 
 
 def error_text(exc: BaseException) -> str:

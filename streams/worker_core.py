@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from linkage.database import CONTENTION, error_text, transient_reason
+from linkage.database import CONTENTION, error_text, refuses_the_data, transient_reason
 from linkage.index_store import now_ms
 from monitoring import metrics
 from monitoring.health_server import Readiness
@@ -64,11 +64,14 @@ class WorkerCore:
         return result
 
     async def _process(self, records: Sequence[SourceRecord]) -> PipelineResult:
-        """Bisect a refused batch: each half is its own transaction, the first half before the
-        second, so every partition's order holds and about log2(batch) attempts find the record."""
+        """Bisect a batch whose data the index refuses: each half is its own transaction, the first
+        half before the second, so every partition's order holds and about log2(batch) attempts find
+        the record. Any other failure stops the worker (the batch is re-delivered), loudly."""
         try:
             return await self._process_with_retries(records)
-        except Exception as exc:  # noqa: BLE001 — whatever the index refuses must not stop the worker
+        except Exception as exc:
+            if not refuses_the_data(exc):
+                raise
             if len(records) == 1:
                 detail = error_text(exc)
                 log.warning("the index refused a record; dead-lettering it", extra={"error": detail[:300]})

@@ -118,3 +118,28 @@ async def test_a_transient_refusal_is_retried_until_it_passes_and_shows_in_readi
         conn.exec_driver_sql("DELETE FROM outage")
     result = await asyncio.wait_for(handled, 30)
     assert result.outcomes == ["applied"] and readiness.failing() == {}
+
+
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
+async def test_a_fault_of_the_index_itself_never_dead_letters_the_batch(engine: Engine) -> None:
+    """A missing table refuses every record alike: a broken deployment, not bad data. PostgreSQL
+    names it (undefined table), so the batch is raised and re-delivered after a restart; SQLite
+    reports it like an unreachable file, so the worker waits for it, not ready. Neither bisects the
+    batch into the dead letters."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE processed_events")
+    sink = RecordingSink()
+    readiness = Readiness()
+    handled = asyncio.create_task(_core(engine, sink, readiness).handle([_record("dlt.vehicle", 0),
+                                                                         _record("dopa.person", 1)]))
+    if engine.dialect.name == "postgresql":
+        with pytest.raises(Exception, match="processed_events"):
+            await asyncio.wait_for(handled, 30)
+    else:
+        for _ in range(100):
+            if "index" in readiness.failing():
+                break
+            await asyncio.sleep(0.05)
+        assert "processed_events" in readiness.failing()["index"] and not handled.done()
+        handled.cancel()
+    assert sink.sent == [] and _held(engine) == 0
