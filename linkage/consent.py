@@ -5,8 +5,8 @@ id, so the topic always holds the latest state of every consent; a record with `
 or a tombstone, revokes it. The lookup process applies the topic to the `consents` table (see
 `ConsentFollower`) and checks requests against that table.
 
-A one-time consent is used up by the first lookup it allows: the `used_ms` update is guarded so
-that of two concurrent lookups only one wins. Re-applying the same consent (a replay of the topic
+A one-time consent is used up by the first answer it allows: the `used_ms` update is guarded so
+that of two concurrent lookups only one wins, and given back when that answer does not leave. Re-applying the same consent (a replay of the topic
 on start) keeps `used_ms`, so a restart never revives a used consent.
 """
 
@@ -130,6 +130,13 @@ class ConsentStore:
             done = conn.execute(update(consents).where(consents.c.consent_id == consent_id, consents.c.used_ms.is_(None))
                                 .values(used_ms=at_ms))
         return done.rowcount == 1
+
+    def give_back(self, consent_id: str, used_ms: int) -> None:
+        """Undo `use_up` of a request whose answer did not leave (not found, audit unavailable):
+        only an answer spends a one-time consent. Guarded by `used_ms`, so it undoes that use only."""
+        with self.engine.begin() as conn:
+            conn.execute(update(consents).where(consents.c.consent_id == consent_id, consents.c.used_ms == used_ms)
+                         .values(used_ms=None))
 
 
 class ConsentFollower:

@@ -154,13 +154,42 @@ class LookupService:
         if purpose is not None and purpose.mandate is None and not await self.consents_current():
             return await self._refuse(request, consumer, 503, "unavailable",
                                       "the consent records cannot be brought up to date; retry shortly")
-        decision, found = await self._decide_and_read(consumer, request, work, required)
+        at = now_ms()
+        decision = await self._decide(consumer, request, required, at)
         if not decision.allowed:
             if decision.consent_reason is not None:
                 metrics.CONSENT_DENIALS.labels(consumer=consumer.id, purpose=self._purpose_label(consumer, request),
                                                reason=decision.consent_reason).inc()
             return await self._refuse(request, consumer, decision.status, decision.reason or "no_consent",
                                       decision.detail, decision)
+        try:
+            outcome = await self._answer(request, consumer, work, decision)
+        except BaseException:
+            await self._give_back(decision, at)
+            raise
+        if outcome.status != 200:
+            await self._give_back(decision, at)
+        return outcome
+
+    async def refuse_malformed(self, request: Request, detail: str) -> Outcome:
+        """A request the API could not even parse: still authenticated first, audited and counted."""
+        consumer = self.registry.authenticate(request.api_key)
+        if consumer is None:
+            return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
+        return await self._refuse(request, consumer, 422, "invalid_request", detail)
+
+    async def _decide(self, consumer: Consumer, request: Request, required: frozenset[str], at: int) -> Decision:
+        """The policy's decision; an allowed one-time consent is used up at `at` here, so that of
+        concurrent requests only one is allowed by it."""
+        decision = await self._read(authorize, consumer, request.purpose, request.operation, request.subject_id,
+                                    self.consents, at, required)
+        if decision.allowed and decision.one_time_consent is not None:
+            if not await asyncio.to_thread(self.consents.use_up, decision.one_time_consent, at):
+                decision = Decision(403, "no_consent", "the one-time consent was already used", consent_reason="expired")
+        return decision
+
+    async def _answer(self, request: Request, consumer: Consumer, work: Work, decision: Decision) -> Outcome:
+        found = await self._read(work, decision)
         if found is None:
             return await self._refuse(request, consumer, 404, "not_found",
                                       f"the index holds no {request.subject_kind} {request.subject_id}", decision)
@@ -172,24 +201,16 @@ class LookupService:
                 "basis": decision.basis, "answered_at": iso(now_ms()), **body}
         return self._count(request, consumer, Outcome(200, body))
 
-    async def refuse_malformed(self, request: Request, detail: str) -> Outcome:
-        """A request the API could not even parse: still authenticated first, audited and counted."""
-        consumer = self.registry.authenticate(request.api_key)
-        if consumer is None:
-            return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
-        return await self._refuse(request, consumer, 422, "invalid_request", detail)
-
-    async def _decide_and_read(self, consumer: Consumer, request: Request, work: Work, required: frozenset[str]
-                               ) -> tuple[Decision, tuple[dict[str, Any], list[str]] | None]:
-        at = now_ms()
-        decision = await self._read(authorize, consumer, request.purpose, request.operation, request.subject_id,
-                                    self.consents, at, required)
-        if decision.allowed and decision.one_time_consent is not None:
-            if not await asyncio.to_thread(self.consents.use_up, decision.one_time_consent, at):
-                decision = Decision(403, "no_consent", "the one-time consent was already used", consent_reason="expired")
-        if not decision.allowed:
-            return decision, None
-        return decision, await self._read(work, decision)
+    async def _give_back(self, decision: Decision, used_ms: int) -> None:
+        """Only an answer that leaves spends a one-time consent; failing to give it back costs the
+        person a new consent, not the request its answer, so it is logged, not raised."""
+        if decision.one_time_consent is None:
+            return
+        try:
+            await asyncio.to_thread(self.consents.give_back, decision.one_time_consent, used_ms)
+        except Exception as exc:  # noqa: BLE001 — the refusal leaves either way
+            log.error("one-time consent not given back", extra={"consent_id": decision.one_time_consent,
+                                                                 "error": repr(exc)})
 
     async def _read(self, read: Callable[..., T], *args: Any) -> T:
         if self._reads_inline:

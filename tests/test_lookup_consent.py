@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from linkage.migrate import upgrade
 from linkage.tables import consents
 from lookup_support import consent, get, lookup_client, lookup_deployment, publish, wait_until
 from schemas.examples import MALEE, SOMCHAI
+from schemas.identifiers import with_check_digit
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -76,6 +78,54 @@ def test_a_one_time_consent_is_used_up_by_the_first_lookup(lookup: tuple[Setting
     first, second = _licence(client), _licence(client)
     assert first[0] == 200
     assert second[0] == 403 and second[1]["consent_reason"] == "expired"
+
+
+def _one_time(settings: Settings, subject: str = SOMCHAI) -> str:
+    """Grant a one-time consent and wait until the API's table holds it."""
+    granted = consent(subject, "dlt", "licence-application", ["dopa.person"], kind="one-time")
+    publish(settings, granted)
+    wait_until(lambda: _used_ms(settings, granted.consent_id) is not False, timeout_s=10, what="consent applied")
+    return granted.consent_id
+
+
+def _used_ms(settings: Settings, consent_id: str) -> int | None | bool:
+    """The consent's `used_ms`, or False while the table does not hold it."""
+    engine = index_engine(settings.index_database_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(consents.c.used_ms).where(consents.c.consent_id == consent_id)).first()
+    finally:
+        engine.dispose()
+    return False if row is None else row.used_ms
+
+
+def test_a_one_time_consent_survives_a_not_found(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    unknown = with_check_digit("199999999999")
+    consent_id = _one_time(settings, unknown)
+    assert _licence(client, unknown)[0] == 404
+    assert _used_ms(settings, consent_id) is None
+    assert _licence(client, unknown)[0] == 404  # not 403: the consent was not spent by an answer that never left
+
+
+def test_a_one_time_consent_survives_an_unavailable_audit_trail(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    consent_id = _one_time(settings)
+    parts = client.app.state.lookup  # type: ignore[attr-defined]
+    client.portal.call(parts.audit.stop)  # type: ignore[attr-defined]
+    assert _licence(client)[0] == 503
+    assert _used_ms(settings, consent_id) is None
+    client.portal.call(parts.audit.start)  # type: ignore[attr-defined]
+    assert _licence(client)[0] == 200
+    assert _licence(client)[1]["consent_reason"] == "expired"
+
+
+def test_concurrent_lookups_spend_a_one_time_consent_once(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    _one_time(settings)
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(status for status, _body in pool.map(lambda _i: _licence(client), range(8)))
+    assert statuses == [200] + [403] * 7
 
 
 def test_the_answer_holds_only_what_both_purpose_and_consent_cover(lookup: tuple[Settings, TestClient]) -> None:
