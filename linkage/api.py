@@ -101,6 +101,7 @@ class LookupApp:
                                  else "audit chain not yet recovered and sealed on Kafka")
         self.readiness.add_check("consents", lambda: None if self.follower.caught_up.is_set()
                                  else self.follower.error or "replaying gdx.consent.v1")
+        self.readiness.add_check("access-log", lambda: self.service.access_log.error)
 
     async def ready_within(self, timeout_s: float) -> None:
         """Wait until ready, or `timeout_s`. One of several processes on a shared port holds its

@@ -62,11 +62,16 @@ class AccessLogWriter:
     """Access-log rows, written in batches: one SQLite write transaction per lookup would serialise
     every request on the database's single writer lock. The audit record on Kafka, acknowledged
     before the answer, is the evidence; this table is the subject's queryable copy of it, flushed
-    every `interval_s` and before every read of it."""
+    every `interval_s` and before every read of it.
 
-    def __init__(self, engine: Engine, interval_s: float = 0.05) -> None:
+    A flush that fails keeps its rows, in order, for the next one (the subject's copy must not lose
+    a row to a locked or full disk), and `error` says so for readiness until a flush succeeds."""
+
+    def __init__(self, engine: Engine, interval_s: float = 0.05, retry_s: float = 1.0) -> None:
         self.engine = engine
         self.interval_s = interval_s
+        self.retry_s = retry_s
+        self.error: str | None = None
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # held only to swap the list: the event loop adds without waiting on SQL
         self._writing = threading.Lock()  # a flush waits for one in progress, so a read after it sees every row
@@ -80,18 +85,37 @@ class AccessLogWriter:
             with self._lock:
                 rows, self._rows = self._rows, []
             if rows:
-                with self.engine.begin() as conn:
-                    conn.execute(insert(access_log), rows)
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(insert(access_log), rows)
+                except Exception as exc:
+                    with self._lock:
+                        self._rows[:0] = rows
+                    self.error = f"access log cannot be written ({type(exc).__name__}); {len(rows)} rows kept"
+                    raise
+            self.error = None
         return len(rows)
 
     async def run(self) -> None:
-        """Flush until cancelled, and once more when cancelled."""
+        """Flush until cancelled, and once more when cancelled; a failing database is retried
+        every `retry_s`, logged when it starts and stops failing."""
         try:
             while True:
-                await asyncio.sleep(self.interval_s)
-                await asyncio.to_thread(self.flush)
+                await asyncio.sleep(self.interval_s if self.error is None else self.retry_s)
+                failing = self.error is not None
+                try:
+                    await asyncio.to_thread(self.flush)
+                except Exception as exc:  # noqa: BLE001 — the writer must outlive the database's outage
+                    if not failing:
+                        log.error("access log flush failed, retrying", extra={"error": repr(exc)})
+                else:
+                    if failing:
+                        log.info("access log written again")
         finally:
-            self.flush()
+            try:
+                self.flush()
+            except Exception as exc:  # noqa: BLE001 — the audit topic still holds these requests
+                log.error("access log rows lost at shutdown", extra={"rows": len(self._rows), "error": repr(exc)})
 
 
 @dataclass
