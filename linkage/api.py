@@ -240,10 +240,10 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
     @app.get("/v1/citizens/{citizen_id}/access-log", response_model=AccessLogAnswer, responses=ERRORS,
              tags=["data subject"], summary="The data subject's view: every lookup about them — who, when, why, what")
     async def access(citizen_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
-        await asyncio.to_thread(service.access_log.flush)  # a write: it may wait for the index writer's lock
-        return await run(Lookup("access-log", "access-log", CITIZEN, citizen_id, purpose, api_key),
-                         lambda _decision: ({"citizen_id": citizen_id,
-                                             "accesses": service.access_entries(citizen_id)}, []))
+        lookup = Lookup("access-log", "access-log", CITIZEN, citizen_id, purpose, api_key)
+        return _respond(await service.handle(lookup, lambda _decision: (
+            {"citizen_id": citizen_id, "accesses": service.access_entries(citizen_id)}, []), writes=True),
+            lookup.request_id)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

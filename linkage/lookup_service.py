@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from linkage.audit import ACCESS, AuditUnavailable, AuditWriter
 from linkage.consent import ConsentStore
@@ -159,8 +160,13 @@ class LookupService:
         self.limiter = RateLimiter()
         self.access_log = AccessLogWriter(engine)
         self._reads_inline = engine.dialect.name == "sqlite"
+        # The views read at the driver (linkage.driver_sql): its own errors are the database's too.
+        self._database_errors = (SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
 
-    async def handle(self, request: Request, work: Work, required: frozenset[str] = frozenset()) -> Outcome:
+    async def handle(self, request: Request, work: Work, required: frozenset[str] = frozenset(),
+                     writes: bool = False) -> Outcome:
+        """`writes`: the work writes to the index (it may wait for the writer's lock), so it runs in
+        a worker thread whatever the database."""
         consumer = self.registry.authenticate(request.api_key)
         if consumer is None:
             return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
@@ -178,6 +184,13 @@ class LookupService:
         if purpose is not None and purpose.mandate is None and not await self.consents_current():
             return await self._refuse(request, consumer, 503, "unavailable",
                                       "the consent records cannot be brought up to date; retry shortly")
+        try:
+            return await self._decide_and_answer(request, consumer, work, required, writes)
+        except Exception as exc:  # noqa: BLE001 — every failure inside a request is an answer, audited
+            return await self._failed(request, consumer, exc)
+
+    async def _decide_and_answer(self, request: Request, consumer: Consumer, work: Work, required: frozenset[str],
+                                 writes: bool) -> Outcome:
         at = now_ms()
         decision = await self._decide(consumer, request, required, at)
         if not decision.allowed:
@@ -187,7 +200,7 @@ class LookupService:
             return await self._refuse(request, consumer, decision.status, decision.reason or "no_consent",
                                       decision.detail, decision)
         try:
-            outcome = await self._answer(request, consumer, work, decision)
+            outcome = await self._answer(request, consumer, work, decision, writes)
         except BaseException:
             await self._give_back(decision, at)
             raise
@@ -212,8 +225,9 @@ class LookupService:
                 decision = Decision(403, "no_consent", "the one-time consent was already used", consent_reason="expired")
         return decision
 
-    async def _answer(self, request: Request, consumer: Consumer, work: Work, decision: Decision) -> Outcome:
-        found = await self._read(work, decision)
+    async def _answer(self, request: Request, consumer: Consumer, work: Work, decision: Decision,
+                      writes: bool) -> Outcome:
+        found = await asyncio.to_thread(work, decision) if writes else await self._read(work, decision)
         if found is None:
             return await self._refuse(request, consumer, 404, "not_found",
                                       f"the index holds no {request.subject_kind} {request.subject_id}", decision)
@@ -224,6 +238,16 @@ class LookupService:
         body = {"request_id": request.request_id, "consumer": consumer.id, "purpose": request.purpose,
                 "basis": decision.basis, "answered_at": iso(now_ms()), **body}
         return self._count(request, consumer, Outcome(200, body))
+
+    async def _failed(self, request: Request, consumer: Consumer, exc: Exception) -> Outcome:
+        """A database that fails is unavailable, anything else is a bug: either way the caller gets
+        the documented body and the audit trail the record, and the log the traceback."""
+        log.error("request failed", exc_info=exc, extra={"request_id": request.request_id})
+        if isinstance(exc, self._database_errors):
+            return await self._refuse(request, consumer, 503, "unavailable",
+                                      f"the index cannot be used ({type(exc).__name__}); retry shortly")
+        return await self._refuse(request, consumer, 503, "internal",
+                                  f"the request failed ({type(exc).__name__}); logged under its request id")
 
     async def _give_back(self, decision: Decision, used_ms: int) -> None:
         """Only an answer that leaves spends a one-time consent; failing to give it back costs the
@@ -295,7 +319,9 @@ class LookupService:
         return outcome
 
     def access_entries(self, subject_id: str) -> list[dict[str, Any]]:
-        """The subject's view: every lookup about them, newest first (flush the queued rows first)."""
+        """The subject's view: every lookup about them, newest first. The queued rows are flushed
+        first, once the request is allowed: a refused caller must not cost a write."""
+        self.access_log.flush()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(access_log).where(access_log.c.subject_id == subject_id)

@@ -1,23 +1,94 @@
-"""Failures of the index inside the lookup service: the access-log writer outlives a database
-that refuses its writes, and keeps every row."""
+"""No failure inside a request is a bare 500: the real SQLite index is made to fail where the API
+reads or writes it (a table gone, a trigger refusing a write), and each request still gets its
+documented error body, audited; the access-log writer outlives such a failure and keeps its rows."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
 from linkage.database import index_engine
 from linkage.lookup_service import AccessLogWriter
 from linkage.migrate import upgrade
 from linkage.tables import access_log
+from lookup_support import audited, consent, get, lookup_client, lookup_deployment, publish, wait_until
 from schemas.examples import SOMCHAI
+from streams.settings import Settings
+
+PERSON = f"/v1/citizens/{SOMCHAI}"
+PROBLEM_KEYS = {"status", "reason", "detail", "request_id", "consent_reason"}
+
+
+@pytest.fixture
+def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
+    settings = lookup_deployment(settings)
+    with lookup_client(settings) as client:
+        yield settings, client
+
+
+def _index(settings: Settings) -> Path:
+    return settings.state_dir / "index.db"
+
+
+def _sql(settings: Settings, statement: str) -> None:
+    """Change the API's database behind its back, as another process (or a broken disk) would."""
+    with sqlite3.connect(_index(settings)) as db:
+        db.execute(statement)
 
 
 def _refusing(table: str, operation: str) -> str:
     return (f"CREATE TRIGGER refuse_{operation.lower()}_{table} BEFORE {operation} ON {table} "
             f"BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+
+
+def _consented(settings: Settings, client: TestClient, kind: str) -> None:
+    publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"], kind=kind))
+    wait_until(lambda: client.app.state.lookup.consents.check(  # type: ignore[attr-defined]
+        SOMCHAI, "dlt", "licence-application", 2**62).reason != "missing", timeout_s=10, what="consent applied")
+
+
+FAILURES: dict[str, tuple[Callable[[Settings, TestClient], None], str, str]] = {
+    # where the index fails: (break it, consumer, purpose)
+    "decision": (lambda s, c: (_consented(s, c, "periodic"), _sql(s, "ALTER TABLE consents RENAME TO gone")),
+                 "dlt", "licence-application"),
+    "read": (lambda s, c: _sql(s, "ALTER TABLE records RENAME TO gone"), "revenue", "estate-tax"),
+    "use_up": (lambda s, c: (_consented(s, c, "one-time"), _sql(s, _refusing("consents", "UPDATE"))),
+               "dlt", "licence-application"),
+}
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("where", FAILURES)
+def test_an_index_failure_is_an_audited_503(lookup: tuple[Settings, TestClient], where: str) -> None:
+    settings, client = lookup
+    breaks, consumer, purpose = FAILURES[where]
+    breaks(settings, client)
+    answer = get(client, PERSON, consumer, purpose)
+    assert answer.status_code == 503, answer.text
+    body = answer.json()
+    assert set(body) == PROBLEM_KEYS and body["reason"] == "unavailable"
+    assert answer.headers["X-Request-Id"] == body["request_id"]
+    assert audited(settings, body["request_id"])["status"] == 503
+
+
+@pytest.mark.kafka
+def test_the_access_log_authenticates_before_it_writes(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    assert get(client, PERSON, "revenue", "estate-tax").status_code == 200  # queues an access-log row
+    _sql(settings, _refusing("access_log", "INSERT"))
+    stranger = get(client, f"{PERSON}/access-log", None, "subject-access", key="not-a-key")
+    assert stranger.status_code == 401, stranger.text
+    assert audited(settings, stranger.json()["request_id"])["status"] == 401
+    subject = get(client, f"{PERSON}/access-log", "citizen-portal", "subject-access")
+    assert subject.status_code == 503, subject.text
+    assert set(subject.json()) == PROBLEM_KEYS
+    assert audited(settings, subject.json()["request_id"])["status"] == 503
 
 
 def _row(request_id: str) -> dict[str, object]:
