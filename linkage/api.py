@@ -99,8 +99,7 @@ class LookupApp:
         self.readiness = Readiness()
         self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
                                  else "audit chain not yet recovered and sealed on Kafka")
-        self.readiness.add_check("consents", lambda: None if self.follower.caught_up.is_set()
-                                 else self.follower.error or "replaying gdx.consent.v1")
+        self.readiness.add_check("consents", self.follower.problem)
         self.readiness.add_check("access-log", lambda: self.service.access_log.error)
 
     async def ready_within(self, timeout_s: float) -> None:

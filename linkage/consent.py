@@ -178,8 +178,15 @@ class ConsentFollower:
             return False
         return True
 
+    def problem(self) -> str | None:
+        """Why consent-based requests cannot be decided now (for readiness), or None."""
+        if self.error is not None:
+            return self.error
+        return None if self.caught_up.is_set() else f"replaying {self.topic}"
+
     async def run(self) -> None:
-        """Consume until cancelled; a broker outage is retried, never fatal to the API."""
+        """Consume until cancelled; a broker or database outage is retried (the topic replayed from
+        its beginning, which re-applies every record idempotently), never fatal to the API."""
         while True:
             consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap_servers, group_id=None,
                                         auto_offset_reset="earliest", enable_auto_commit=False,
@@ -192,6 +199,10 @@ class ConsentFollower:
                 self.error = f"consent topic unreadable ({type(exc).__name__})"
                 log.warning("consent follower failed, retrying", extra={"error": str(exc)})
                 await asyncio.sleep(1.0)
+            except Exception as exc:  # noqa: BLE001 — the consents table refused a record: retry, never die
+                self.error = f"consents cannot be applied to the index ({type(exc).__name__})"
+                log.error("consent follower failed, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1.0)
             finally:
                 self._consumer = None
                 await consumer.stop()
@@ -203,7 +214,6 @@ class ConsentFollower:
             await asyncio.sleep(0.05)
             partitions = consumer.assignment()
         ends = await consumer.end_offsets(list(partitions))
-        self.error = None
         while True:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
@@ -215,6 +225,7 @@ class ConsentFollower:
             async with self._progress:
                 self._applied = positions
                 self._progress.notify_all()
+            self.error = None
             if not self.caught_up.is_set() and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
                 self.caught_up.set()
                 log.info("consents caught up", extra={"topic": self.topic})

@@ -128,3 +128,17 @@ def test_a_failed_access_log_flush_keeps_its_rows_and_the_writer_retries(index_u
     asyncio.run(outage())
     assert _written(engine) == ["first", "second"]
     engine.dispose()
+
+
+@pytest.mark.kafka
+def test_the_consent_follower_outlives_a_failing_database_and_readiness_says_so(
+        lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    _sql(settings, _refusing("consents", "INSERT"))
+    publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"]))
+    wait_until(lambda: client.get("/readyz").status_code == 503, timeout_s=10, what="not ready")
+    assert "consents" in client.get("/readyz").text
+    assert get(client, PERSON, "dlt", "licence-application").status_code == 503
+    _sql(settings, "DROP TRIGGER refuse_insert_consents")
+    wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=10, what="ready again")
+    assert get(client, PERSON, "dlt", "licence-application").status_code == 200
