@@ -3,7 +3,9 @@
 Why from outside: a worker that hangs cannot report its own lag, and lag in seconds — the age of
 the oldest message a group has not yet committed — is what the common Kafka exporters do not give.
 Lag in seconds here is `now - timestamp of the first record at or after the committed offset`
-(the producer's CreateTime, i.e. the publish time), and 0 when the group is caught up.
+(the producer's CreateTime, i.e. the publish time), 0 when the group is caught up, and unknown
+(None; NaN on the gauge) when that record could not be read — retention took it, or the read timed
+out: 0 would say "caught up" of a group that is behind.
 
 One `LagProbe` keeps an admin client and a group-less consumer open across measurements; it never
 joins or commits for any group.
@@ -12,6 +14,7 @@ joins or commits for any group.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +34,7 @@ class PartitionLag:
     partition: int
     committed: int
     end: int
-    lag_seconds: float
+    lag_seconds: float | None
 
     @property
     def lag(self) -> int:
@@ -107,7 +110,7 @@ class LagProbe:
         lags = []
         for (group, tp), offset in committed.items():
             stamp = stamps.get((tp, offset))
-            lag_seconds = 0.0 if stamp is None else max(0.0, now - stamp)
+            lag_seconds = 0.0 if offset >= ends[tp] else None if stamp is None else max(0.0, now - stamp)
             lags.append(PartitionLag(group, tp.topic, tp.partition, offset, ends[tp], lag_seconds))
         return sorted(lags, key=lambda lag: (lag.group, lag.topic, lag.partition))
 
@@ -137,7 +140,7 @@ class LagGauges:
         for lag in lags:
             labels = (lag.group, lag.topic, str(lag.partition))
             metrics.CONSUMER_LAG_OFFSETS.labels(*labels).set(lag.lag)
-            metrics.CONSUMER_LAG_SECONDS.labels(*labels).set(lag.lag_seconds)
+            metrics.CONSUMER_LAG_SECONDS.labels(*labels).set(math.nan if lag.lag_seconds is None else lag.lag_seconds)
             current.add(labels)
         for labels in self._shown - current:
             metrics.CONSUMER_LAG_OFFSETS.remove(*labels)
