@@ -1,13 +1,15 @@
 """Consent records: the person's permission for one consumer and purpose to see some datasets.
 
 A consent travels as a JSON record on the compacted topic `gdx.consent.v1`, keyed by its consent
-id, so the topic always holds the latest state of every consent; a record with `status` REVOKED,
-or a tombstone, revokes it. The lookup process applies the topic to the `consents` table (see
-`ConsentFollower`) and checks requests against that table.
+id (a record keyed otherwise is skipped: its tombstone would revoke nothing), so the topic always
+holds the latest state of every consent; a record with `status` REVOKED, or a tombstone, revokes
+it. The lookup process applies the topic to the `consents` table (see `ConsentFollower`) and
+checks requests against that table.
 
 A one-time consent is used up by the first answer it allows: the `used_ms` update is guarded so
-that of two concurrent lookups only one wins, and given back when that answer does not leave. Re-applying the same consent (a replay of the topic
-on start) keeps `used_ms`, so a restart never revives a used consent.
+that of two concurrent lookups only one wins, and given back when that answer does not leave.
+Re-applying the same consent (a replay of the topic on start) keeps `used_ms`, so a restart never
+revives a used consent.
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ class ConsentStore:
             record = ConsentRecord.model_validate_json(value)
         except ValidationError as exc:
             log.warning("malformed consent record skipped", extra={"key": key, "error": str(exc)})
+            return
+        if record.consent_id != key:  # its tombstone, keyed by `key`, would revoke nothing
+            log.warning("consent record skipped: its key is not its consent_id",
+                        extra={"key": key, "consent_id": record.consent_id})
             return
         row = {
             "consent_id": record.consent_id, "subject_id": record.subject_id, "consumer": record.consumer,

@@ -167,3 +167,14 @@ def test_replaying_the_topic_keeps_a_used_one_time_consent_used(index_url: str) 
     store.apply("not-json", b"{")
     store.apply(record.consent_id, None)
     assert store.check(SOMCHAI, "dlt", "licence-application", now).reason == "revoked"
+
+
+def test_a_consent_whose_key_is_not_its_id_is_rejected(index_url: str) -> None:
+    """Its tombstone would be keyed by the Kafka key and so revoke nothing: such a record is refused."""
+    engine = index_engine(index_url)
+    upgrade(engine)
+    store = ConsentStore(engine)
+    record = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])
+    store.apply("another-key", record.to_bytes())
+    assert store.check(SOMCHAI, "dlt", "licence-application", int(time.time() * 1000)).reason == "missing"
+    engine.dispose()
