@@ -153,10 +153,14 @@ class ConsentFollower:
     readiness whether the start-up replay reached the end offsets seen at start.
     """
 
-    def __init__(self, store: ConsentStore, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, store: ConsentStore, bootstrap_servers: str, topic: str,
+                 consumer_class: type[AIOKafkaConsumer] = AIOKafkaConsumer) -> None:
+        """`consumer_class`: the Kafka consumer to follow with (a subclass can delay the broker's
+        answers, as a slow broker would)."""
         self.store = store
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
+        self.consumer_class = consumer_class
         self.caught_up = asyncio.Event()
         self.error: str | None = "not started"
         self._consumer: AIOKafkaConsumer | None = None
@@ -164,7 +168,8 @@ class ConsentFollower:
         self._progress = asyncio.Condition()
 
     async def current(self, timeout_s: float) -> bool:
-        """Wait until every consent record the broker holds now is applied; False after `timeout_s`.
+        """Wait until every consent record the broker holds now is applied; False after `timeout_s`
+        in all (the round trip and the wait for the follower share one deadline).
 
         Called before a consent-based decision, so a grant or revocation acknowledged before the
         request arrived decides it: "the next request" in the strict sense, at the cost of one
@@ -173,13 +178,11 @@ class ConsentFollower:
         if consumer is None or not self.caught_up.is_set():
             return False
         try:
-            ends = await asyncio.wait_for(consumer.end_offsets(list(consumer.assignment())), timeout_s)
-
-            async def applied() -> None:
+            async with asyncio.timeout(timeout_s):
+                ends = await consumer.end_offsets(list(consumer.assignment()))
                 async with self._progress:
                     await self._progress.wait_for(
                         lambda: all(self._applied.get(tp, 0) >= end for tp, end in ends.items()))
-            await asyncio.wait_for(applied(), timeout_s)
         except (KafkaError, TimeoutError):
             return False
         return True
@@ -194,7 +197,7 @@ class ConsentFollower:
         """Consume until cancelled; a broker or database outage is retried (the topic replayed from
         its beginning, which re-applies every record idempotently), never fatal to the API."""
         while True:
-            consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap_servers, group_id=None,
+            consumer = self.consumer_class(self.topic, bootstrap_servers=self.bootstrap_servers, group_id=None,
                                         auto_offset_reset="earliest", enable_auto_commit=False,
                                         fetch_max_wait_ms=50)
             try:

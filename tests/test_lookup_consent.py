@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
-from linkage.consent import ConsentStore
+from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore, publish_consents
 from linkage.database import index_engine
 from linkage.migrate import upgrade
 from linkage.tables import consents
-from lookup_support import consent, get, lookup_client, lookup_deployment, publish, wait_until
+from lookup_support import (consent, create_lookup_topics, get, lookup_client, lookup_deployment, lookup_settings,
+                            publish, wait_until)
 from schemas.examples import MALEE, SOMCHAI
 from schemas.identifiers import with_check_digit
 from streams.settings import Settings
@@ -177,4 +181,52 @@ def test_a_consent_whose_key_is_not_its_id_is_rejected(index_url: str) -> None:
     record = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])
     store.apply("another-key", record.to_bytes())
     assert store.check(SOMCHAI, "dlt", "licence-application", int(time.time() * 1000)).reason == "missing"
+    engine.dispose()
+
+
+class _SlowBroker(AIOKafkaConsumer):
+    """A consumer whose end offsets arrive after 0.8 s, as from a broker under load."""
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        await asyncio.sleep(0.8)
+        return await super().end_offsets(partitions)
+
+
+class _StuckStore(ConsentStore):
+    """A store whose writes wait until released, as on a database lock another writer holds."""
+
+    def __init__(self, engine: Engine, release: threading.Event) -> None:
+        super().__init__(engine)
+        self.release = release
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        self.release.wait(30)
+        super().apply(key, value)
+
+
+def test_the_consent_wait_is_at_most_its_timeout_in_all(settings: Settings) -> None:
+    settings = lookup_settings(settings)
+    create_lookup_topics(settings)
+    engine = index_engine(settings.index_database_url)
+    upgrade(engine)
+    release = threading.Event()
+    topic = settings.topic(CONSENT_TOPIC)
+    follower = ConsentFollower(_StuckStore(engine, release), settings.bootstrap_servers, topic, _SlowBroker)
+
+    async def slow_and_stuck() -> float:
+        following = asyncio.create_task(follower.run())
+        try:
+            await asyncio.wait_for(follower.caught_up.wait(), 20)
+            await publish_consents(settings.bootstrap_servers, topic,
+                                   [consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])])
+            began = time.monotonic()
+            assert not await follower.current(1.0)
+            return time.monotonic() - began
+        finally:
+            release.set()
+            following.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await following
+
+    assert asyncio.run(slow_and_stuck()) < 1.3
     engine.dispose()
