@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnswer, VerifyRequest
 from linkage.audit import AUDIT_TOPIC, AuditWriter, load_signing_key
+from linkage.body_limit import BodyLimit
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore
 from linkage.consumers import ConsumerRegistry, load_consumers
 from linkage.database import index_engine
@@ -60,8 +61,9 @@ API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="the cons
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text} for status, text in (
         (401, "missing or unknown API key"), (403, "purpose not allowed, or no valid consent or mandate"),
-        (404, "the index holds no such person or business"), (422, "malformed request or ID (wrong check digit)"),
-        (429, "over the consumer's rate limit"), (503, "the audit trail cannot be written: nothing is answered"),
+        (404, "the index holds no such person or business"), (411, "a request body without Content-Length"),
+        (413, "a request body over 16 KiB"), (422, "malformed request or ID (wrong check digit)"),
+        (429, "over the consumer's rate limit, the limit without a key, or a subject's verify attempts"), (503, "the audit trail cannot be written: nothing is answered"),
     )
 }
 PURPOSE = Query(min_length=1, max_length=64, description="the declared purpose (registered for the consumer)")
@@ -197,10 +199,12 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
     async def run(lookup: Lookup, work: Any, required: frozenset[str] = frozenset()) -> JSONResponse:
         return _respond(await service.handle(lookup, work, required), lookup.request_id)
 
-    async def refuse_malformed(request: Request, detail: str) -> JSONResponse:
+    async def refuse_malformed(request: Request, detail: str, status: int = 422) -> JSONResponse:
         lookup = Lookup("malformed", "request", "unknown", str(request.path_params.get("citizen_id", "")),
                         request.query_params.get("purpose", ""), request.headers.get("X-API-Key"))
-        return _respond(await service.refuse_malformed(lookup, detail), lookup.request_id)
+        return _respond(await service.refuse_malformed(lookup, detail, status), lookup.request_id)
+
+    app.add_middleware(BodyLimit, refuse=refuse_malformed)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

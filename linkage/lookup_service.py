@@ -46,6 +46,13 @@ _ids = random.Random()  # request ids need uniqueness, not secrecy: no system ca
 UNAUTHENTICATED = "unauthenticated"
 UNREGISTERED = "unregistered"
 ACCESS_LOG_LIMIT = 500
+UNAUTHENTICATED_RATE_PER_S = 5.0
+UNAUTHENTICATED_BURST = 20
+"""Requests without a valid key, all callers together (the API uses no client address): each
+audited refusal costs an acknowledged write to a topic kept forever, so their number is bounded."""
+VERIFY_ATTEMPTS_PER_HOUR = 10
+"""Verify answers per consumer and subject: enough for a counter's retries, too few to guess a
+birth date (or a name) by asking."""
 
 
 def iso(ms: int) -> str:
@@ -158,6 +165,7 @@ class LookupService:
         self.consents = consents
         self.audit = audit
         self.limiter = RateLimiter()
+        self._unaudited: dict[str, int] = {}  # per caller: 429s not yet counted on an audit record
         self.access_log = AccessLogWriter(engine)
         self._reads_inline = engine.dialect.name == "sqlite"
         # The views read at the driver (linkage.driver_sql): its own errors are the database's too.
@@ -169,17 +177,21 @@ class LookupService:
         a worker thread whatever the database."""
         consumer = self.registry.authenticate(request.api_key)
         if consumer is None:
-            return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
+            return await self._unauthorised(request)
         wait = self.limiter.take(consumer.id, consumer.rate_per_s / self.processes,
                                  math.ceil(consumer.burst / self.processes))
         if wait is not None:
-            outcome = await self._refuse(request, consumer, 429, "rate_limited",
-                                         f"over {consumer.rate_per_s:g} requests/s; retry in {wait:.2f} s")
-            outcome.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
-            return outcome
+            return self._rate_limited(request, consumer, wait, f"over {consumer.rate_per_s:g} requests/s")
         problem = thai_id_problem(request.subject_id)
         if problem is not None:
             return await self._refuse(request, consumer, 422, "invalid_request", problem)
+        if request.operation == "verify":
+            wait = self.limiter.take(f"verify {consumer.id} {request.subject_id}",
+                                     VERIFY_ATTEMPTS_PER_HOUR / 3600 / self.processes,
+                                     math.ceil(VERIFY_ATTEMPTS_PER_HOUR / self.processes))
+            if wait is not None:
+                return self._rate_limited(request, consumer, wait,
+                                          f"over {VERIFY_ATTEMPTS_PER_HOUR} verify requests per hour for this subject")
         purpose = consumer.purposes.get(request.purpose)
         if purpose is not None and purpose.mandate is None and not await self.consents_current():
             return await self._refuse(request, consumer, 503, "unavailable",
@@ -208,12 +220,30 @@ class LookupService:
             await self._give_back(decision, at)
         return outcome
 
-    async def refuse_malformed(self, request: Request, detail: str) -> Outcome:
+    async def refuse_malformed(self, request: Request, detail: str, status: int = 422) -> Outcome:
         """A request the API could not even parse: still authenticated first, audited and counted."""
         consumer = self.registry.authenticate(request.api_key)
         if consumer is None:
-            return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
-        return await self._refuse(request, consumer, 422, "invalid_request", detail)
+            return await self._unauthorised(request)
+        return await self._refuse(request, consumer, status, "invalid_request", detail)
+
+    async def _unauthorised(self, request: Request) -> Outcome:
+        wait = self.limiter.take(UNAUTHENTICATED, UNAUTHENTICATED_RATE_PER_S / self.processes,
+                                 math.ceil(UNAUTHENTICATED_BURST / self.processes))
+        if wait is not None:
+            return self._rate_limited(request, None, wait,
+                                      f"over {UNAUTHENTICATED_RATE_PER_S:g} requests/s without a valid API key")
+        return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
+
+    def _rate_limited(self, request: Request, consumer: Consumer | None, wait: float, limit: str) -> Outcome:
+        """A 429 writes no audit record of its own: the caller's next audited record counts it
+        (`rate_limited_since`), so a flood costs the trail one record per token, not one per request."""
+        caller = consumer.id if consumer else UNAUTHENTICATED
+        self._unaudited[caller] = self._unaudited.get(caller, 0) + 1
+        body = {"status": 429, "reason": "rate_limited", "detail": f"{limit}; retry in {wait:.2f} s",
+                "request_id": request.request_id, "consent_reason": None}
+        return self._count(request, consumer, Outcome(429, body, {"Retry-After": str(max(1, round(wait + 0.5)))}),
+                           "rate_limited")
 
     async def _decide(self, consumer: Consumer, request: Request, required: frozenset[str], at: int) -> Decision:
         """The policy's decision; an allowed one-time consent is used up at `at` here, so that of
@@ -285,10 +315,12 @@ class LookupService:
             "subject": {"kind": request.subject_kind, "id": request.subject_id[:32]},
             "datasets": datasets, "decision": "allow" if status == 200 else "deny", "status": status,
             "reason": reason, "basis": decision.basis if decision and decision.allowed else None,
+            "rate_limited_since": self._unaudited.pop(consumer_id, 0),
         }
         try:
             partition, offset = await self.audit.append(entry)
         except AuditUnavailable as exc:
+            self._unaudited[consumer_id] = self._unaudited.get(consumer_id, 0) + entry["rate_limited_since"]
             body = {"status": 503, "reason": "unavailable", "detail": f"{exc}: nothing is answered without its audit record",
                     "request_id": request.request_id, "consent_reason": None}
             return self._count(request, consumer, Outcome(503, body), "unavailable")
