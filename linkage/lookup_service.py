@@ -147,6 +147,13 @@ class Request:
     started: float = field(default_factory=time.perf_counter)
 
 
+def problem(request: Request, status: int, reason: str, detail: str, consent_reason: str | None = None
+            ) -> dict[str, Any]:
+    """The one body of every refusal (`linkage.api_models.Problem`)."""
+    return {"status": status, "reason": reason, "detail": detail, "request_id": request.request_id,
+            "consent_reason": consent_reason}
+
+
 T = TypeVar("T")
 Work = Callable[[Decision], tuple[dict[str, Any], list[str]] | None]
 """Reads the index for an allowed request: (answer body, datasets answered), or None when unknown."""
@@ -240,8 +247,7 @@ class LookupService:
         (`rate_limited_since`), so a flood costs the trail one record per token, not one per request."""
         caller = consumer.id if consumer else UNAUTHENTICATED
         self._unaudited[caller] = self._unaudited.get(caller, 0) + 1
-        body = {"status": 429, "reason": "rate_limited", "detail": f"{limit}; retry in {wait:.2f} s",
-                "request_id": request.request_id, "consent_reason": None}
+        body = problem(request, 429, "rate_limited", f"{limit}; retry in {wait:.2f} s")
         return self._count(request, consumer, Outcome(429, body, {"Retry-After": str(max(1, round(wait + 0.5)))}),
                            "rate_limited")
 
@@ -300,8 +306,7 @@ class LookupService:
         written = await self._audit(request, consumer, status, reason, decision, sorted(decision.fields) if decision else [])
         if isinstance(written, Outcome):
             return written
-        body = {"status": status, "reason": reason, "detail": detail, "request_id": request.request_id,
-                "consent_reason": decision.consent_reason if decision else None}
+        body = problem(request, status, reason, detail, decision.consent_reason if decision else None)
         return self._count(request, consumer, Outcome(status, body), reason)
 
     async def _audit(self, request: Request, consumer: Consumer | None, status: int, reason: str | None,
@@ -321,8 +326,7 @@ class LookupService:
             partition, offset = await self.audit.append(entry)
         except AuditUnavailable as exc:
             self._unaudited[consumer_id] = self._unaudited.get(consumer_id, 0) + entry["rate_limited_since"]
-            body = {"status": 503, "reason": "unavailable", "detail": f"{exc}: nothing is answered without its audit record",
-                    "request_id": request.request_id, "consent_reason": None}
+            body = problem(request, 503, "unavailable", f"{exc}: nothing is answered without its audit record")
             return self._count(request, consumer, Outcome(503, body), "unavailable")
         if consumer is not None and thai_id_problem(request.subject_id) is None:
             row = {"subject_id": request.subject_id, "request_id": request.request_id, "time_ms": at,

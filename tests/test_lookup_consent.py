@@ -11,14 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore, publish_consents
 from linkage.database import index_engine
 from linkage.migrate import upgrade
-from linkage.tables import consents
-from lookup_support import (consent, create_lookup_topics, get, lookup_client, lookup_deployment, lookup_settings,
-                            publish, wait_until)
+from lookup_support import (consent, create_lookup_topics, get, granted, lookup_client, lookup_deployment,
+                            lookup_settings, publish, used_ms, wait_until)
 from schemas.examples import MALEE, SOMCHAI
 from schemas.identifiers import with_check_digit
 from streams.settings import Settings
@@ -71,54 +70,28 @@ def test_an_expired_consent_is_refused(lookup: tuple[Settings, TestClient]) -> N
 
 def test_a_one_time_consent_is_used_up_by_the_first_lookup(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
-    publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"], kind="one-time"))
-    engine = index_engine(settings.index_database_url)
-
-    def applied() -> bool:
-        with engine.connect() as conn:
-            return conn.execute(select(consents.c.consent_id)).first() is not None
-
-    wait_until(applied, timeout_s=10, what="consent applied")
+    granted(settings, SOMCHAI, "one-time")
     first, second = _licence(client), _licence(client)
     assert first[0] == 200
     assert second[0] == 403 and second[1]["consent_reason"] == "expired"
 
 
-def _one_time(settings: Settings, subject: str = SOMCHAI) -> str:
-    """Grant a one-time consent and wait until the API's table holds it."""
-    granted = consent(subject, "dlt", "licence-application", ["dopa.person"], kind="one-time")
-    publish(settings, granted)
-    wait_until(lambda: _used_ms(settings, granted.consent_id) is not False, timeout_s=10, what="consent applied")
-    return granted.consent_id
-
-
-def _used_ms(settings: Settings, consent_id: str) -> int | None | bool:
-    """The consent's `used_ms`, or False while the table does not hold it."""
-    engine = index_engine(settings.index_database_url)
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(select(consents.c.used_ms).where(consents.c.consent_id == consent_id)).first()
-    finally:
-        engine.dispose()
-    return False if row is None else row.used_ms
-
-
 def test_a_one_time_consent_survives_a_not_found(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
     unknown = with_check_digit("199999999999")
-    consent_id = _one_time(settings, unknown)
+    consent_id = granted(settings, unknown, "one-time")
     assert _licence(client, unknown)[0] == 404
-    assert _used_ms(settings, consent_id) is None
+    assert used_ms(settings, consent_id) is None
     assert _licence(client, unknown)[0] == 404  # not 403: the consent was not spent by an answer that never left
 
 
 def test_a_one_time_consent_survives_an_unavailable_audit_trail(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
-    consent_id = _one_time(settings)
+    consent_id = granted(settings, SOMCHAI, "one-time")
     parts = client.app.state.lookup  # type: ignore[attr-defined]
     client.portal.call(parts.audit.stop)  # type: ignore[attr-defined]
     assert _licence(client)[0] == 503
-    assert _used_ms(settings, consent_id) is None
+    assert used_ms(settings, consent_id) is None
     client.portal.call(parts.audit.start)  # type: ignore[attr-defined]
     assert _licence(client)[0] == 200
     assert _licence(client)[1]["consent_reason"] == "expired"
@@ -126,7 +99,7 @@ def test_a_one_time_consent_survives_an_unavailable_audit_trail(lookup: tuple[Se
 
 def test_concurrent_lookups_spend_a_one_time_consent_once(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
-    _one_time(settings)
+    granted(settings, SOMCHAI, "one-time")
     with ThreadPoolExecutor(8) as pool:
         statuses = sorted(status for status, _body in pool.map(lambda _i: _licence(client), range(8)))
     assert statuses == [200] + [403] * 7

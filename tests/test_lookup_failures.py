@@ -17,12 +17,11 @@ from linkage.database import index_engine
 from linkage.lookup_service import AccessLogWriter
 from linkage.migrate import upgrade
 from linkage.tables import access_log
-from lookup_support import audited, consent, get, lookup_client, lookup_deployment, publish, wait_until
+from lookup_support import PROBLEM_KEYS, audited, consent, get, granted, lookup_client, lookup_deployment, publish, wait_until
 from schemas.examples import SOMCHAI
 from streams.settings import Settings
 
 PERSON = f"/v1/citizens/{SOMCHAI}"
-PROBLEM_KEYS = {"status", "reason", "detail", "request_id", "consent_reason"}
 
 
 @pytest.fixture
@@ -47,18 +46,12 @@ def _refusing(table: str, operation: str) -> str:
             f"BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
 
 
-def _consented(settings: Settings, client: TestClient, kind: str) -> None:
-    publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"], kind=kind))
-    wait_until(lambda: client.app.state.lookup.consents.check(  # type: ignore[attr-defined]
-        SOMCHAI, "dlt", "licence-application", 2**62).reason != "missing", timeout_s=10, what="consent applied")
-
-
 FAILURES: dict[str, tuple[Callable[[Settings, TestClient], None], str, str]] = {
     # where the index fails: (break it, consumer, purpose)
-    "decision": (lambda s, c: (_consented(s, c, "periodic"), _sql(s, "ALTER TABLE consents RENAME TO gone")),
+    "decision": (lambda s, c: (granted(s, SOMCHAI), _sql(s, "ALTER TABLE consents RENAME TO gone")),
                  "dlt", "licence-application"),
     "read": (lambda s, c: _sql(s, "ALTER TABLE records RENAME TO gone"), "revenue", "estate-tax"),
-    "use_up": (lambda s, c: (_consented(s, c, "one-time"), _sql(s, _refusing("consents", "UPDATE"))),
+    "use_up": (lambda s, c: (granted(s, SOMCHAI, "one-time"), _sql(s, _refusing("consents", "UPDATE"))),
                "dlt", "licence-application"),
 }
 

@@ -10,13 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from linkage.lookup_service import UNAUTHENTICATED_BURST, VERIFY_ATTEMPTS_PER_HOUR
-from lookup_support import KEYS, audit_records, audited, get, lookup_client, lookup_deployment
+from lookup_support import KEYS, PROBLEM_KEYS, audit_records, audited, get, lookup_client, lookup_deployment
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
 PERSON = f"/v1/citizens/{SOMCHAI}"
-PROBLEM_KEYS = {"status", "reason", "detail", "request_id", "consent_reason"}
 
 
 @pytest.fixture
