@@ -27,6 +27,10 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._takes = 0
 
+    def __len__(self) -> int:
+        """How many keys hold a bucket: what the limiter costs in memory."""
+        return len(self._buckets)
+
     def take(self, key: str, rate_per_s: float, burst: int) -> float | None:
         """None when the request may go; else the seconds until a token is available."""
         now = time.monotonic()

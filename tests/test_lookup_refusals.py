@@ -4,12 +4,14 @@ cannot be asked about one person without end."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from linkage.lookup_service import UNAUTHENTICATED_BURST, VERIFY_ATTEMPTS_PER_HOUR
+from linkage.rate_limit import PRUNE_EVERY, RateLimiter
 from lookup_support import KEYS, PROBLEM_KEYS, audit_records, audited, get, lookup_client, lookup_deployment
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
@@ -77,3 +79,14 @@ def test_verify_answers_a_consumer_about_one_subject_a_few_times_an_hour(lookup:
     assert [guess(SOMCHAI, day) for day in range(1, 1 + VERIFY_ATTEMPTS_PER_HOUR)] == [200] * VERIFY_ATTEMPTS_PER_HOUR
     assert guess(SOMCHAI, 28) == 429
     assert guess(MALEE, 1) == 200  # another subject, another budget
+
+
+def test_the_limiter_forgets_buckets_that_refilled() -> None:
+    limiter = RateLimiter()
+    for subject in range(PRUNE_EVERY - 2):
+        assert limiter.take(f"verify dlt {subject}", 1000.0, 2) is None  # full again within 2 ms
+    assert limiter.take("busy", 0.001, 1) is None
+    assert len(limiter) == PRUNE_EVERY - 1
+    time.sleep(0.01)
+    assert limiter.take("busy", 0.001, 1) is not None  # the prune's take: only the empty bucket is kept
+    assert len(limiter) == 1
