@@ -23,7 +23,6 @@ from typing import Any
 
 import orjson
 import uvicorn
-from aiokafka.errors import KafkaError
 from fastapi import Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -99,8 +98,9 @@ class LookupApp:
         prometheus = PrometheusClient(settings.prometheus_query_url, PROMETHEUS_BUDGET_S)
         self.status = StatusPage(self.engine, load_catalog().agencies, prometheus.url, prometheus.query)
         self.readiness = Readiness()
-        self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
-                                 else "audit chain not yet recovered and sealed on Kafka")
+        self.readiness.add_check("audit", lambda: self.audit.error or (
+            None if self.audit.started and self.audit.last_checkpoint_ms
+            else "audit chain not yet recovered and sealed on Kafka"))
         self.readiness.add_check("consents", self.follower.problem)
         self.readiness.add_check("access-log", lambda: self.service.access_log.error)
 
@@ -120,7 +120,7 @@ class LookupApp:
         while not self.audit.started:
             try:
                 await self.audit.start()
-            except (KafkaError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 — an unreadable chain head too: retry, never die
                 log.warning("audit writer cannot connect, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1.0)
         await self.audit.checkpoint_every(self.settings.audit_checkpoint_interval_s)

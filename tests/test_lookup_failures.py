@@ -10,9 +10,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
+from linkage.audit import AUDIT_TOPIC
 from linkage.database import index_engine
 from linkage.lookup_service import AccessLogWriter
 from linkage.migrate import upgrade
@@ -135,3 +138,32 @@ def test_the_consent_follower_outlives_a_failing_database_and_readiness_says_so(
     _sql(settings, "DROP TRIGGER refuse_insert_consents")
     wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=10, what="ready again")
     assert get(client, PERSON, "dlt", "licence-application").status_code == 200
+
+
+async def _audit_topic(settings: Settings, present: bool) -> None:
+    """Delete or recreate the audit topic (the broker does not create topics on use)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        for _attempt in range(50):
+            try:
+                if present:
+                    await admin.create_topics([NewTopic(settings.topic(AUDIT_TOPIC), 3, 1)])
+                else:
+                    await admin.delete_topics([settings.topic(AUDIT_TOPIC)])
+                return
+            except KafkaError:  # the deletion still under way
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+@pytest.mark.kafka
+def test_the_audit_writer_outlives_a_lost_topic_and_readiness_says_so(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    asyncio.run(_audit_topic(settings, present=False))
+    assert get(client, PERSON, "revenue", "estate-tax").status_code == 503
+    assert client.get("/readyz").status_code == 503 and "audit" in client.get("/readyz").text
+    asyncio.run(_audit_topic(settings, present=True))
+    wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=20, what="ready again")
+    assert get(client, PERSON, "revenue", "estate-tax").status_code == 200
