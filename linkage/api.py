@@ -62,7 +62,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "missing or unknown API key"), (403, "purpose not allowed, or no valid consent or mandate"),
         (404, "the index holds no such person or business"), (411, "a request body without Content-Length"),
         (413, "a request body over 16 KiB"), (422, "malformed request or ID (wrong check digit)"),
-        (429, "over the consumer's rate limit, the limit without a key, or a subject's verify attempts"), (503, "the audit trail cannot be written: nothing is answered"),
+        (429, "over the consumer's rate limit, the limit without a key, or a subject's verify attempts"),
+        (503, "the audit trail, the consents or the index cannot be used: nothing is answered"),
     )
 }
 PURPOSE = Query(min_length=1, max_length=64, description="the declared purpose (registered for the consumer)")

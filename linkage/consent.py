@@ -198,19 +198,17 @@ class ConsentFollower:
         its beginning, which re-applies every record idempotently), never fatal to the API."""
         while True:
             consumer = self.consumer_class(self.topic, bootstrap_servers=self.bootstrap_servers, group_id=None,
-                                        auto_offset_reset="earliest", enable_auto_commit=False,
-                                        fetch_max_wait_ms=50)
+                                           auto_offset_reset="earliest", enable_auto_commit=False,
+                                           fetch_max_wait_ms=50)
             try:
                 await consumer.start()
                 self._consumer = consumer
                 await self._consume(consumer)
-            except (KafkaError, OSError) as exc:
-                self.error = f"consent topic unreadable ({type(exc).__name__})"
-                log.warning("consent follower failed, retrying", extra={"error": str(exc)})
-                await asyncio.sleep(1.0)
-            except Exception as exc:  # noqa: BLE001 — the consents table refused a record: retry, never die
-                self.error = f"consents cannot be applied to the index ({type(exc).__name__})"
-                log.error("consent follower failed, retrying", extra={"error": repr(exc)})
+            except Exception as exc:  # noqa: BLE001 — the broker or the consents table failed: retry, never die
+                what = ("consent topic unreadable" if isinstance(exc, KafkaError | OSError)
+                        else "consents cannot be applied to the index")
+                self.error = f"{what} ({type(exc).__name__})"
+                log.warning("consent follower failed, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1.0)
             finally:
                 self._consumer = None
