@@ -180,8 +180,9 @@ class AuditWriter:
             except AuditUnavailable:
                 pass
             self._failed.clear()
+            pause = interval_s if self.error is None else min(interval_s, retry_s)
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._failed.wait(), interval_s if self.error is None else min(interval_s, retry_s))
+                await asyncio.wait_for(self._failed.wait(), pause)
 
 
 @dataclass

@@ -20,7 +20,8 @@ from linkage.database import index_engine
 from linkage.lookup_service import AccessLogWriter
 from linkage.migrate import upgrade
 from linkage.tables import access_log
-from lookup_support import PROBLEM_KEYS, audited, consent, get, granted, lookup_client, lookup_deployment, publish, wait_until
+from lookup_support import (PROBLEM_KEYS, audited, consent, get, granted, lookup_client, lookup_deployment, publish,
+                            wait_until)
 from schemas.examples import SOMCHAI
 from streams.settings import Settings
 
@@ -49,12 +50,12 @@ def _refusing(table: str, operation: str) -> str:
             f"BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
 
 
-FAILURES: dict[str, tuple[Callable[[Settings, TestClient], None], str, str]] = {
+FAILURES: dict[str, tuple[Callable[[Settings], object], str, str]] = {
     # where the index fails: (break it, consumer, purpose)
-    "decision": (lambda s, c: (granted(s, SOMCHAI), _sql(s, "ALTER TABLE consents RENAME TO gone")),
+    "decision": (lambda s: (granted(s, SOMCHAI), _sql(s, "ALTER TABLE consents RENAME TO gone")),
                  "dlt", "licence-application"),
-    "read": (lambda s, c: _sql(s, "ALTER TABLE records RENAME TO gone"), "revenue", "estate-tax"),
-    "use_up": (lambda s, c: (granted(s, SOMCHAI, "one-time"), _sql(s, _refusing("consents", "UPDATE"))),
+    "read": (lambda s: _sql(s, "ALTER TABLE records RENAME TO gone"), "revenue", "estate-tax"),
+    "use_up": (lambda s: (granted(s, SOMCHAI, "one-time"), _sql(s, _refusing("consents", "UPDATE"))),
                "dlt", "licence-application"),
 }
 
@@ -64,7 +65,7 @@ FAILURES: dict[str, tuple[Callable[[Settings, TestClient], None], str, str]] = {
 def test_an_index_failure_is_an_audited_503(lookup: tuple[Settings, TestClient], where: str) -> None:
     settings, client = lookup
     breaks, consumer, purpose = FAILURES[where]
-    breaks(settings, client)
+    breaks(settings)
     answer = get(client, PERSON, consumer, purpose)
     assert answer.status_code == 503, answer.text
     body = answer.json()
