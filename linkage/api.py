@@ -24,7 +24,6 @@ from typing import Any
 
 import orjson
 import uvicorn
-from aiokafka.errors import KafkaError
 from fastapi import Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -34,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnswer, VerifyRequest
 from linkage.audit import AUDIT_TOPIC, AuditWriter, load_signing_key
+from linkage.body_limit import BodyLimit
 from linkage.catalog_html import render as render_catalog
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore
 from linkage.consumers import ConsumerRegistry, load_consumers
@@ -67,8 +67,10 @@ API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="the cons
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text} for status, text in (
         (401, "missing or unknown API key"), (403, "purpose not allowed, or no valid consent or mandate"),
-        (404, "the index holds no such person or business"), (422, "malformed request or ID (wrong check digit)"),
-        (429, "over the consumer's rate limit"), (503, "the audit trail cannot be written: nothing is answered"),
+        (404, "the index holds no such person or business"), (411, "a request body without Content-Length"),
+        (413, "a request body over 16 KiB"), (422, "malformed request or ID (wrong check digit)"),
+        (429, "over the consumer's rate limit, the limit without a key, or a subject's verify attempts"),
+        (503, "the audit trail, the consents or the index cannot be used: nothing is answered"),
     )
 }
 PURPOSE = Query(min_length=1, max_length=64, description="the declared purpose (registered for the consumer)")
@@ -119,10 +121,11 @@ class LookupApp:
         self.catalog = CatalogPage(self.engine, describe(topics.datasets, topics.agencies, load_schema_catalog(),
                                                          self.service.registry, load_subscriptions()))
         self.readiness = Readiness()
-        self.readiness.add_check("audit", lambda: None if self.audit.started and self.audit.last_checkpoint_ms
-                                 else "audit chain not yet recovered and sealed on Kafka")
-        self.readiness.add_check("consents", lambda: None if self.follower.caught_up.is_set()
-                                 else self.follower.error or "replaying gdx.consent.v1")
+        self.readiness.add_check("audit", lambda: self.audit.error or (
+            None if self.audit.started and self.audit.last_checkpoint_ms
+            else "audit chain not yet recovered and sealed on Kafka"))
+        self.readiness.add_check("consents", self.follower.problem)
+        self.readiness.add_check("access-log", lambda: self.service.access_log.error)
 
     async def ready_within(self, timeout_s: float) -> None:
         """Wait until ready, or `timeout_s`. One of several processes on a shared port holds its
@@ -140,7 +143,7 @@ class LookupApp:
         while not self.audit.started:
             try:
                 await self.audit.start()
-            except (KafkaError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 — an unreadable chain head too: retry, never die
                 log.warning("audit writer cannot connect, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1.0)
         await self.audit.checkpoint_every(self.settings.audit_checkpoint_interval_s)
@@ -219,10 +222,12 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
     async def run(lookup: Lookup, work: Any, required: frozenset[str] = frozenset()) -> JSONResponse:
         return _respond(await service.handle(lookup, work, required), lookup.request_id)
 
-    async def refuse_malformed(request: Request, detail: str) -> JSONResponse:
+    async def refuse_malformed(request: Request, detail: str, status: int = 422) -> JSONResponse:
         lookup = Lookup("malformed", "request", "unknown", str(request.path_params.get("citizen_id", "")),
                         request.query_params.get("purpose", ""), request.headers.get("X-API-Key"))
-        return _respond(await service.refuse_malformed(lookup, detail), lookup.request_id)
+        return _respond(await service.refuse_malformed(lookup, detail, status), lookup.request_id)
+
+    app.add_middleware(BodyLimit, refuse=refuse_malformed)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -261,10 +266,10 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
     @app.get("/v1/citizens/{citizen_id}/access-log", response_model=AccessLogAnswer, responses=ERRORS,
              tags=["data subject"], summary="The data subject's view: every lookup about them — who, when, why, what")
     async def access(citizen_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
-        await asyncio.to_thread(service.access_log.flush)  # a write: it may wait for the index writer's lock
-        return await run(Lookup("access-log", "access-log", CITIZEN, citizen_id, purpose, api_key),
-                         lambda _decision: ({"citizen_id": citizen_id,
-                                             "accesses": service.access_entries(citizen_id)}, []))
+        lookup = Lookup("access-log", "access-log", CITIZEN, citizen_id, purpose, api_key)
+        return _respond(await service.handle(lookup, lambda _decision: (
+            {"citizen_id": citizen_id, "accesses": service.access_entries(citizen_id)}, []), writes=True),
+            lookup.request_id)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -21,6 +21,7 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ class AuditWriter:
         self._head = GENESIS
         self._stale = True
         self.last_checkpoint_ms: int | None = None
+        self.error: str | None = None  # why the last append failed, until one succeeds (for readiness)
+        self._failed = asyncio.Event()  # wakes checkpoint_every to retry at once
 
     @property
     def started(self) -> bool:
@@ -152,8 +155,11 @@ class AuditWriter:
             written = await asyncio.wait_for(delivery, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 — any failure to write evidence refuses the answer
             self._stale = True
+            self.error = f"audit trail unavailable ({type(exc).__name__})"
+            self._failed.set()
             log.error("audit record not written", extra={"chain": self.chain, "error": repr(exc)})
-            raise AuditUnavailable(f"audit trail unavailable ({type(exc).__name__})") from exc
+            raise AuditUnavailable(self.error) from exc
+        self.error = None
         return written.partition, written.offset
 
     async def checkpoint(self) -> tuple[int, int]:
@@ -164,14 +170,19 @@ class AuditWriter:
         metrics.AUDIT_LAST_CHECKPOINT.labels(chain=self.chain).set(at / 1000)
         return written
 
-    async def checkpoint_every(self, interval_s: float) -> None:
-        """Checkpoint on start and then every interval, idle or not (a stale checkpoint alerts)."""
+    async def checkpoint_every(self, interval_s: float, retry_s: float = 1.0) -> None:
+        """Checkpoint on start and then every interval, idle or not (a stale checkpoint alerts);
+        at once when an append fails and then every `retry_s` while the trail cannot be written, so
+        an API that readiness took out of service finds out by itself that it can serve again."""
         while True:
             try:
                 await self.checkpoint()
             except AuditUnavailable:
                 pass
-            await asyncio.sleep(interval_s)
+            self._failed.clear()
+            pause = interval_s if self.error is None else min(interval_s, retry_s)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._failed.wait(), pause)
 
 
 @dataclass

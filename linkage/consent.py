@@ -1,13 +1,15 @@
 """Consent records: the person's permission for one consumer and purpose to see some datasets.
 
 A consent travels as a JSON record on the compacted topic `gdx.consent.v1`, keyed by its consent
-id, so the topic always holds the latest state of every consent; a record with `status` REVOKED,
-or a tombstone, revokes it. The lookup process applies the topic to the `consents` table (see
-`ConsentFollower`) and checks requests against that table.
+id (a record keyed otherwise is skipped: its tombstone would revoke nothing), so the topic always
+holds the latest state of every consent; a record with `status` REVOKED, or a tombstone, revokes
+it. The lookup process applies the topic to the `consents` table (see `ConsentFollower`) and
+checks requests against that table.
 
-A one-time consent is used up by the first lookup it allows: the `used_ms` update is guarded so
-that of two concurrent lookups only one wins. Re-applying the same consent (a replay of the topic
-on start) keeps `used_ms`, so a restart never revives a used consent.
+A one-time consent is used up by the first answer it allows: the `used_ms` update is guarded so
+that of two concurrent lookups only one wins, and given back when that answer does not leave.
+Re-applying the same consent (a replay of the topic on start) keeps `used_ms`, so a restart never
+revives a used consent.
 """
 
 from __future__ import annotations
@@ -87,6 +89,10 @@ class ConsentStore:
         except ValidationError as exc:
             log.warning("malformed consent record skipped", extra={"key": key, "error": str(exc)})
             return
+        if record.consent_id != key:  # its tombstone, keyed by `key`, would revoke nothing
+            log.warning("consent record skipped: its key is not its consent_id",
+                        extra={"key": key, "consent_id": record.consent_id})
+            return
         row = {
             "consent_id": record.consent_id, "subject_id": record.subject_id, "consumer": record.consumer,
             "purpose": record.purpose, "datasets": json.dumps(sorted(record.datasets)), "kind": record.kind,
@@ -131,6 +137,13 @@ class ConsentStore:
                                 .values(used_ms=at_ms))
         return done.rowcount == 1
 
+    def give_back(self, consent_id: str, used_ms: int) -> None:
+        """Undo `use_up` of a request whose answer did not leave (not found, audit unavailable):
+        only an answer spends a one-time consent. Guarded by `used_ms`, so it undoes that use only."""
+        with self.engine.begin() as conn:
+            conn.execute(update(consents).where(consents.c.consent_id == consent_id, consents.c.used_ms == used_ms)
+                         .values(used_ms=None))
+
 
 class ConsentFollower:
     """Follows `gdx.consent.v1` from its beginning and applies every record to the consents table.
@@ -140,10 +153,14 @@ class ConsentFollower:
     readiness whether the start-up replay reached the end offsets seen at start.
     """
 
-    def __init__(self, store: ConsentStore, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, store: ConsentStore, bootstrap_servers: str, topic: str,
+                 consumer_class: type[AIOKafkaConsumer] = AIOKafkaConsumer) -> None:
+        """`consumer_class`: the Kafka consumer to follow with (a subclass can delay the broker's
+        answers, as a slow broker would)."""
         self.store = store
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
+        self.consumer_class = consumer_class
         self.caught_up = asyncio.Event()
         self.error: str | None = "not started"
         self._consumer: AIOKafkaConsumer | None = None
@@ -151,7 +168,8 @@ class ConsentFollower:
         self._progress = asyncio.Condition()
 
     async def current(self, timeout_s: float) -> bool:
-        """Wait until every consent record the broker holds now is applied; False after `timeout_s`.
+        """Wait until every consent record the broker holds now is applied; False after `timeout_s`
+        in all (the round trip and the wait for the follower share one deadline).
 
         Called before a consent-based decision, so a grant or revocation acknowledged before the
         request arrived decides it: "the next request" in the strict sense, at the cost of one
@@ -160,30 +178,37 @@ class ConsentFollower:
         if consumer is None or not self.caught_up.is_set():
             return False
         try:
-            ends = await asyncio.wait_for(consumer.end_offsets(list(consumer.assignment())), timeout_s)
-
-            async def applied() -> None:
+            async with asyncio.timeout(timeout_s):
+                ends = await consumer.end_offsets(list(consumer.assignment()))
                 async with self._progress:
                     await self._progress.wait_for(
                         lambda: all(self._applied.get(tp, 0) >= end for tp, end in ends.items()))
-            await asyncio.wait_for(applied(), timeout_s)
         except (KafkaError, TimeoutError):
             return False
         return True
 
+    def problem(self) -> str | None:
+        """Why consent-based requests cannot be decided now (for readiness), or None."""
+        if self.error is not None:
+            return self.error
+        return None if self.caught_up.is_set() else f"replaying {self.topic}"
+
     async def run(self) -> None:
-        """Consume until cancelled; a broker outage is retried, never fatal to the API."""
+        """Consume until cancelled; a broker or database outage is retried (the topic replayed from
+        its beginning, which re-applies every record idempotently), never fatal to the API."""
         while True:
-            consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap_servers, group_id=None,
-                                        auto_offset_reset="earliest", enable_auto_commit=False,
-                                        fetch_max_wait_ms=50)
+            consumer = self.consumer_class(self.topic, bootstrap_servers=self.bootstrap_servers, group_id=None,
+                                           auto_offset_reset="earliest", enable_auto_commit=False,
+                                           fetch_max_wait_ms=50)
             try:
                 await consumer.start()
                 self._consumer = consumer
                 await self._consume(consumer)
-            except (KafkaError, OSError) as exc:
-                self.error = f"consent topic unreadable ({type(exc).__name__})"
-                log.warning("consent follower failed, retrying", extra={"error": str(exc)})
+            except Exception as exc:  # noqa: BLE001 — the broker or the consents table failed: retry, never die
+                what = ("consent topic unreadable" if isinstance(exc, KafkaError | OSError)
+                        else "consents cannot be applied to the index")
+                self.error = f"{what} ({type(exc).__name__})"
+                log.warning("consent follower failed, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1.0)
             finally:
                 self._consumer = None
@@ -196,7 +221,6 @@ class ConsentFollower:
             await asyncio.sleep(0.05)
             partitions = consumer.assignment()
         ends = await consumer.end_offsets(list(partitions))
-        self.error = None
         while True:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
@@ -208,6 +232,7 @@ class ConsentFollower:
             async with self._progress:
                 self._applied = positions
                 self._progress.notify_all()
+            self.error = None
             if not self.caught_up.is_set() and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
                 self.caught_up.set()
                 log.info("consents caught up", extra={"topic": self.topic})

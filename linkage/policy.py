@@ -3,7 +3,8 @@
 A request names a purpose. The purpose must be registered for the consumer and allow the
 operation; then either a legal mandate of that purpose or a live consent of the data subject for
 that consumer and purpose must cover it. What is answered is the purpose's datasets, narrowed to
-those the consent covers, and of each record only the fields the purpose lists.
+those the consent covers, and of each record only the fields the purpose lists (the record's
+entity key, relation and share being fields too).
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from linkage.link_rules import PARTY_DATASETS
 
 PERSON_DATASET = PARTY_DATASETS["citizen"]
 PARTIES_FIELD = "parties"
+RECORD_FIELDS = ("entity_key", "relation", "share")
+"""What the index knows of a record beside its payload. A purpose lists them like payload fields:
+a linked record's entity key is an identifier of its own (a vehicle's chassis number), and its
+relation and share say what the person holds, so least data leaves them out unless listed."""
 
 
 @dataclass(frozen=True)
@@ -70,13 +75,11 @@ def authorize(consumer: Consumer, purpose_name: str, operation: str, subject_id:
 def _record(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     payload = record.get("payload") or {}
     kept: dict[str, Any] = {
-        "dataset": record["dataset"], "entity_key": record["entity_key"],
+        "dataset": record["dataset"],
         "fields": {name: payload[name] for name in fields if name in payload},
         "provenance": record["provenance"],
     }
-    if "relation" in record:
-        kept["relation"] = record["relation"]
-        kept["share"] = record["share"]
+    kept.update({name: record[name] for name in RECORD_FIELDS if name in fields and name in record})
     if PARTIES_FIELD in fields:
         kept["parties"] = record.get("parties", [])
     return kept

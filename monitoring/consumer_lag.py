@@ -3,7 +3,9 @@
 Why from outside: a worker that hangs cannot report its own lag, and lag in seconds — the age of
 the oldest message a group has not yet committed — is what the common Kafka exporters do not give.
 Lag in seconds here is `now - timestamp of the first record at or after the committed offset`
-(the producer's CreateTime, i.e. the publish time), and 0 when the group is caught up.
+(the producer's CreateTime, i.e. the publish time), 0 when the group is caught up, and unknown
+(None; NaN on the gauge) when that record could not be read — retention took it, or the read timed
+out: 0 would say "caught up" of a group that is behind.
 
 One `LagProbe` keeps an admin client and a group-less consumer open across measurements; it never
 joins or commits for any group.
@@ -12,8 +14,10 @@ joins or commits for any group.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -31,7 +35,7 @@ class PartitionLag:
     partition: int
     committed: int
     end: int
-    lag_seconds: float
+    lag_seconds: float | None
 
     @property
     def lag(self) -> int:
@@ -67,7 +71,10 @@ class LagProbe:
         await self._close()
 
     async def _close(self) -> None:
-        await self._consumer.stop()
+        """Bounded by the probe's timeout: after a read below a partition's log start (retention
+        took what a group never consumed) the consumer's stop was seen never to return."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._consumer.stop(), self.timeout_s)
         await self._admin.close()
 
     async def _committed(self) -> dict[tuple[str, TopicPartition], int]:
@@ -107,7 +114,7 @@ class LagProbe:
         lags = []
         for (group, tp), offset in committed.items():
             stamp = stamps.get((tp, offset))
-            lag_seconds = 0.0 if stamp is None else max(0.0, now - stamp)
+            lag_seconds = 0.0 if offset >= ends[tp] else None if stamp is None else max(0.0, now - stamp)
             lags.append(PartitionLag(group, tp.topic, tp.partition, offset, ends[tp], lag_seconds))
         return sorted(lags, key=lambda lag: (lag.group, lag.topic, lag.partition))
 
@@ -137,7 +144,7 @@ class LagGauges:
         for lag in lags:
             labels = (lag.group, lag.topic, str(lag.partition))
             metrics.CONSUMER_LAG_OFFSETS.labels(*labels).set(lag.lag)
-            metrics.CONSUMER_LAG_SECONDS.labels(*labels).set(lag.lag_seconds)
+            metrics.CONSUMER_LAG_SECONDS.labels(*labels).set(math.nan if lag.lag_seconds is None else lag.lag_seconds)
             current.add(labels)
         for labels in self._shown - current:
             metrics.CONSUMER_LAG_OFFSETS.remove(*labels)

@@ -104,10 +104,17 @@ class PrometheusClient:
         return result
 
 
-def _number(sample: Sample) -> float | None:
-    """The sample's value; NaN (a quantile of nothing) counts as no value."""
-    value = float(sample["value"][1])
-    return None if value != value else value
+def _parsed(sample: Sample) -> tuple[dict[str, str], float | None]:
+    """The sample's labels and value; NaN (a quantile of nothing) counts as no value. Anything but
+    an instant-vector sample is Prometheus giving no usable answer, not a broken page."""
+    try:
+        labels, (_time, text) = sample["metric"], sample["value"]
+        value = float(text)
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise TypeError("labels are not a map of strings")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PrometheusUnavailable(f"malformed answer: {type(exc).__name__} in {str(sample)[:80]}") from None
+    return labels, None if value != value else value
 
 
 def _gather(calls: dict[str, Callable[[], list[Sample]]], budget_s: float) -> dict[str, list[Sample]]:
@@ -134,13 +141,13 @@ def read_agencies(query: Query, budget_s: float) -> dict[str, AgencyRates]:
     values: dict[str, dict[str, Any]] = {}
     for name, samples in results.items():
         for sample in samples:
-            agency = sample["metric"].get("agency")
-            number = _number(sample)
+            labels, number = _parsed(sample)
+            agency = labels.get("agency")
             if agency is None or number is None:
                 continue
             row = values.setdefault(agency, {"dead_letters_per_s": {}})
             if name == "dead_letters_per_s":
-                row[name][sample["metric"].get("reason", "unknown")] = number
+                row[name][labels.get("reason", "unknown")] = number
             else:
                 row[name] = number
     return {agency: AgencyRates(**row) for agency, row in values.items()}

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from linkage.audit import AUDIT_TOPIC, read_partitions
 from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
@@ -21,11 +22,15 @@ from linkage.database import index_engine
 from linkage.index_store import IndexStore
 from linkage.migrate import upgrade
 from linkage.api import create_app
+from linkage.api_models import Problem
+from linkage.tables import consents
 from linkage_support import index_event
 from streams.settings import Settings
 
 KEYS = {"revenue": "demo-revenue-key", "dlt": "demo-dlt-key", "bank": "demo-bank-key",
         "citizen-portal": "demo-portal-key"}
+PROBLEM_KEYS = set(Problem.model_fields)
+"""Every refusal's body, whatever went wrong."""
 INDEXED = ("dopa.person", "dopa.house", "dopa.residence", "dopa.marriage", "dbd.juristic-person",
            "dol.title-deed", "dlt.vehicle", "dlt.driving-licence")
 
@@ -111,3 +116,23 @@ def audited(settings: Settings, request_id: str) -> dict[str, Any]:
             if record.get("request_id") == request_id:
                 return record
     raise AssertionError(f"no audit record for request {request_id}")
+
+
+def used_ms(settings: Settings, consent_id: str) -> int | None | bool:
+    """The consent's `used_ms` in the API's table, or False while the table does not hold it."""
+    engine = index_engine(settings.index_database_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(consents.c.used_ms).where(consents.c.consent_id == consent_id)).first()
+    finally:
+        engine.dispose()
+    return False if row is None else row.used_ms
+
+
+def granted(settings: Settings, subject: str, kind: str = "periodic") -> str:
+    """A consent of `subject` for dlt/licence-application on dopa.person, published and applied by
+    the API (read from its table, so a one-time consent is not spent by asking)."""
+    record = consent(subject, "dlt", "licence-application", ["dopa.person"], kind=kind)
+    publish(settings, record)
+    wait_until(lambda: used_ms(settings, record.consent_id) is not False, timeout_s=10, what="consent applied")
+    return record.consent_id

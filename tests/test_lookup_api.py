@@ -42,6 +42,10 @@ def test_a_mandated_lookup_answers_only_the_permitted_datasets_and_fields(lookup
     vehicle = next(item for item in body["linked"] if item["dataset"] == "dlt.vehicle")
     assert set(vehicle["fields"]) == {"plate", "vehicle_class", "make", "model", "status"}
     assert vehicle["relation"] == "possesses" and "parties" not in vehicle
+    assert "entity_key" not in vehicle and "share" not in vehicle  # the chassis number is not in the purpose
+    deed = next(item for item in body["linked"] if item["dataset"] == "dol.title-deed")
+    assert (deed["relation"], deed["share"]) == ("owns-share-of", "1/2") and "entity_key" not in deed
+    assert "entity_key" not in body["record"] and "relation" not in body["record"]
     provenance = vehicle["provenance"]
     assert provenance["agency"] == "DLT" and provenance["dataset"] == "dlt.vehicle"
     assert provenance["entity_version"] == 1 and provenance["as_of"].endswith("Z") and provenance["source_time"]

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine
 
-from linkage.consent import ConsentStore
+from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore, publish_consents
 from linkage.database import index_engine
 from linkage.migrate import upgrade
-from linkage.tables import consents
-from lookup_support import consent, get, lookup_client, lookup_deployment, publish, wait_until
+from lookup_support import (consent, create_lookup_topics, get, granted, lookup_client, lookup_deployment,
+                            lookup_settings, publish, used_ms, wait_until)
 from schemas.examples import MALEE, SOMCHAI
+from schemas.identifiers import with_check_digit
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -65,17 +70,39 @@ def test_an_expired_consent_is_refused(lookup: tuple[Settings, TestClient]) -> N
 
 def test_a_one_time_consent_is_used_up_by_the_first_lookup(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
-    publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"], kind="one-time"))
-    engine = index_engine(settings.index_database_url)
-
-    def applied() -> bool:
-        with engine.connect() as conn:
-            return conn.execute(select(consents.c.consent_id)).first() is not None
-
-    wait_until(applied, timeout_s=10, what="consent applied")
+    granted(settings, SOMCHAI, "one-time")
     first, second = _licence(client), _licence(client)
     assert first[0] == 200
     assert second[0] == 403 and second[1]["consent_reason"] == "expired"
+
+
+def test_a_one_time_consent_survives_a_not_found(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    unknown = with_check_digit("199999999999")
+    consent_id = granted(settings, unknown, "one-time")
+    assert _licence(client, unknown)[0] == 404
+    assert used_ms(settings, consent_id) is None
+    assert _licence(client, unknown)[0] == 404  # not 403: the consent was not spent by an answer that never left
+
+
+def test_a_one_time_consent_survives_an_unavailable_audit_trail(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    consent_id = granted(settings, SOMCHAI, "one-time")
+    parts = client.app.state.lookup  # type: ignore[attr-defined]
+    client.portal.call(parts.audit.stop)  # type: ignore[attr-defined]
+    assert _licence(client)[0] == 503
+    assert used_ms(settings, consent_id) is None
+    client.portal.call(parts.audit.start)  # type: ignore[attr-defined]
+    assert _licence(client)[0] == 200
+    assert _licence(client)[1]["consent_reason"] == "expired"
+
+
+def test_concurrent_lookups_spend_a_one_time_consent_once(lookup: tuple[Settings, TestClient]) -> None:
+    settings, client = lookup
+    granted(settings, SOMCHAI, "one-time")
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(status for status, _body in pool.map(lambda _i: _licence(client), range(8)))
+    assert statuses == [200] + [403] * 7
 
 
 def test_the_answer_holds_only_what_both_purpose_and_consent_cover(lookup: tuple[Settings, TestClient]) -> None:
@@ -117,3 +144,62 @@ def test_replaying_the_topic_keeps_a_used_one_time_consent_used(index_url: str) 
     store.apply("not-json", b"{")
     store.apply(record.consent_id, None)
     assert store.check(SOMCHAI, "dlt", "licence-application", now).reason == "revoked"
+
+
+def test_a_consent_whose_key_is_not_its_id_is_rejected(index_url: str) -> None:
+    """Its tombstone would be keyed by the Kafka key and so revoke nothing: such a record is refused."""
+    engine = index_engine(index_url)
+    upgrade(engine)
+    store = ConsentStore(engine)
+    record = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])
+    store.apply("another-key", record.to_bytes())
+    assert store.check(SOMCHAI, "dlt", "licence-application", int(time.time() * 1000)).reason == "missing"
+    engine.dispose()
+
+
+class _SlowBroker(AIOKafkaConsumer):
+    """A consumer whose end offsets arrive after 0.8 s, as from a broker under load."""
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        await asyncio.sleep(0.8)
+        return await super().end_offsets(partitions)
+
+
+class _StuckStore(ConsentStore):
+    """A store whose writes wait until released, as on a database lock another writer holds."""
+
+    def __init__(self, engine: Engine, release: threading.Event) -> None:
+        super().__init__(engine)
+        self.release = release
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        self.release.wait(30)
+        super().apply(key, value)
+
+
+def test_the_consent_wait_is_at_most_its_timeout_in_all(settings: Settings) -> None:
+    settings = lookup_settings(settings)
+    create_lookup_topics(settings)
+    engine = index_engine(settings.index_database_url)
+    upgrade(engine)
+    release = threading.Event()
+    topic = settings.topic(CONSENT_TOPIC)
+    follower = ConsentFollower(_StuckStore(engine, release), settings.bootstrap_servers, topic, _SlowBroker)
+
+    async def slow_and_stuck() -> float:
+        following = asyncio.create_task(follower.run())
+        try:
+            await asyncio.wait_for(follower.caught_up.wait(), 20)
+            await publish_consents(settings.bootstrap_servers, topic,
+                                   [consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])])
+            began = time.monotonic()
+            assert not await follower.current(1.0)
+            return time.monotonic() - began
+        finally:
+            release.set()
+            following.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await following
+
+    assert asyncio.run(slow_and_stuck()) < 1.3
+    engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from cli_run import run_gdx
 
 from monitoring import metrics
@@ -75,6 +76,21 @@ async def test_lag_in_messages_and_seconds_per_partition(settings: Settings) -> 
     assert metrics.CONSUMER_LAG_OFFSETS.labels("itest-lag", topic, "0")._value.get() == 6
     gauges.publish([])
     assert ("itest-lag", topic, "0") not in {tuple(k) for k in metrics.CONSUMER_LAG_OFFSETS._metrics}
+
+
+async def test_lag_in_seconds_is_unknown_not_zero_when_no_timestamp_can_be_read(settings: Settings) -> None:
+    topic = await _lagging_group(settings, "itest-lag-unknown")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:  # retention took the records the group never consumed: 6 behind, and no timestamp to read
+        await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(10)})
+    finally:
+        await admin.close()
+    async with LagProbe(settings.bootstrap_servers, settings.topic("gdx."), 1.0) as probe:
+        lags = [lag for lag in await probe.measure() if lag.group == "itest-lag-unknown"]
+    assert [(lag.partition, lag.lag, lag.lag_seconds) for lag in lags] == [(0, 6, None), (1, 0, 0.0)]
+    LagGauges().publish(lags)
+    assert math.isnan(metrics.CONSUMER_LAG_SECONDS.labels("itest-lag-unknown", topic, "0")._value.get())
 
 
 async def test_gdx_lag_prints_the_table(settings: Settings) -> None:

@@ -99,6 +99,19 @@ def test_one_failing_query_makes_prometheus_unavailable() -> None:
         read_agencies(partly, budget_s=2)
 
 
+@pytest.mark.parametrize("sample", [
+    {"value": [NOW_MS / 1000, "1"]}, {"metric": {"agency": "dopa"}}, {"metric": {"agency": "dopa"}, "value": "1"},
+    {"metric": {"agency": "dopa"}, "value": [NOW_MS / 1000, "many"]}, {"metric": None, "value": [0, "1"]},
+    {"metric": {"agency": 7}, "value": [0, "1"]}, "not a sample",
+], ids=["no-labels", "no-value", "value-not-a-pair", "value-not-a-number", "labels-null", "agency-not-text",
+        "not-an-object"])
+def test_a_malformed_answer_is_prometheus_unavailable_on_the_page(engine: Engine, sample: object) -> None:
+    page = StatusPage(engine, AGENCIES, "http://127.0.0.1:9090", lambda _promql: [sample],  # type: ignore[list-item]
+                      clock=lambda: NOW_MS / 1000)
+    _rows, paragraphs = read_page(render(page.report()))
+    assert "malformed answer" in paragraphs["source"]
+
+
 class _StandIn(BaseHTTPRequestHandler):
     """Answers /api/v1/query as the test's `behaviour` says: a result, an error, a 503, or silence."""
 

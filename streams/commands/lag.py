@@ -53,7 +53,7 @@ def _print_table(lags: list[PartitionLag], prefix: str) -> None:
         print(f"no consumer group has committed offsets on topics {prefix}*")
         return
     rows = [(lag.group, lag.topic, str(lag.partition), str(lag.committed), str(lag.end), str(lag.lag),
-             f"{lag.lag_seconds:.1f}") for lag in lags]
+             "unknown" if lag.lag_seconds is None else f"{lag.lag_seconds:.1f}") for lag in lags]
     header = ("GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "LAG_S")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
