@@ -30,8 +30,13 @@ from schemas.catalog import KnownSchema, SchemaCatalog
 
 CONSENT = "consent"
 """The basis of a purpose without a mandate: each request needs the person's consent."""
-INDEX_FIELDS = {PARTIES_FIELD: "The IDs and relations of the other parties named on the record, as the linkage index "
-                               "resolved them (not a payload field)."}
+INDEX_FIELDS = {
+    PARTIES_FIELD: "The IDs and relations of the other parties named on the record, as the linkage index "
+                   "resolved them (not a payload field).",
+    "entity_key": "The record's own key at its agency (e.g. a vehicle's chassis number): an identifier of its own.",
+    "relation": "How the person or business looked up is named on the record (owner, director, deceased, …).",
+    "share": "The part of the record the person or business holds (e.g. a co-owner's share of a title deed).",
+}
 """What a purpose may list beside the payload's fields: what the index adds to a record."""
 Role = Literal["watched", "linked"]
 NOT_IN_SCHEMA = "Listed by the consumer registry, but not a field of the current schema: nobody receives it."

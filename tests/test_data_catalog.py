@@ -16,10 +16,11 @@ from sqlalchemy import Engine
 
 from linkage.catalog_html import render
 from linkage.consumers import CONSUMERS_FILE, ConsumerRegistry, load_consumers
-from linkage.data_catalog import CONSENT, CatalogDataset, CatalogPage, describe
+from linkage.data_catalog import CONSENT, INDEX_FIELDS, CatalogDataset, CatalogPage, describe
 from linkage.database import index_engine
 from linkage.migrate import upgrade
 from linkage.negotiation import negotiate
+from linkage.policy import PARTIES_FIELD, RECORD_FIELDS
 from linkage.subscriptions import SUBSCRIPTIONS_FILE, load_subscriptions
 from schemas.catalog import RELEASED_DIR, SchemaCatalog, load_schema_catalog
 from schemas.compose import SOURCE_DIR, composed_events
@@ -175,7 +176,12 @@ def test_parties_and_names_the_schema_lacks_are_listed_beside_the_payload(tmp_pa
     assert fields["parties"].kind == "index" and fields["parties"].type is None
     assert [(v.consumer, v.purpose) for v in fields["parties"].visible_to] == [("dlt", "licence-application")]
     assert fields["colour_of_roof"].kind == "not-in-schema" and "nobody receives it" in fields["colour_of_roof"].doc
-    assert build()["dopa.house"].fields[-1].name == "parties", "parties is listed even where no purpose names it"
+    index_fields = [f.name for f in build()["dopa.house"].fields if f.kind == "index"]
+    assert index_fields == ["parties", "entity_key", "relation", "share"], "listed even where no purpose names them"
+
+
+def test_every_field_least_data_knows_beside_the_payload_is_described() -> None:
+    assert set(INDEX_FIELDS) == {PARTIES_FIELD, *RECORD_FIELDS}
 
 
 def test_the_index_part_is_per_dataset_and_read_at_most_once_per_period(engine: Engine) -> None:
@@ -226,7 +232,7 @@ def test_the_page_shows_every_dataset_and_field_with_who_may_see_it(engine: Engi
     assert page.summary["dopa.person"]["last-applied"].endswith("UTC (30 s ago)")
     assert page.summary["dlt.vehicle"]["versions"] == "v1, v2 released"
     for key, fields in payload_fields().items():
-        assert [f["name"] for f in fields] + ["parties"] == list(page.fields[key]), key
+        assert [f["name"] for f in fields] + list(INDEX_FIELDS) == list(page.fields[key]), key
     name = page.fields["dopa.person"]["name"]
     assert name["doc"] == "Registered name in Thai." and name["since"] == "v1"
     assert name["visible"] == ("revenue / estate-tax — Revenue Code, sections 3 sexies and 19 (summons of information "
