@@ -49,7 +49,7 @@ class LifeEvents:
         seed = population.seed
         self._certificate = Scrambler(10**7, seed, 20)
         catalogue: dict[str, list[tuple[Callable[[], str], int]]] = {
-            "dopa": [(self.birth, 10), (self.death, 6), (self.marriage, 5), (self.move, 15)],
+            "dopa": [(self.birth, 10), (self.death, 6), (self.name_added, 6), (self.marriage, 5), (self.move, 15)],
             "dbd": [(self.company_registration, 3), (self.director_change, 3), (self.dissolution, 1), (self.commercial_registration, 2)],
             "dol": [(self.land_sale, 8), (self.inheritance, 4), (self.mortgage, 3)],
             "dlt": [(self.vehicle_registration, 8), (self.vehicle_transfer, 6), (self.licence_renewal, 6),
@@ -208,6 +208,36 @@ class LifeEvents:
         for queue in self.estates.values():
             queue.append(deceased.key)
         return "dopa.death"
+
+    def name_added(self) -> str:
+        """An adult entered in the civil registry (ADD_NAME: a late registration, a naturalisation).
+
+        Why it exists: deaths take adults and births bring only children, who do not grow up while
+        the simulation runs; without adults coming in, a long run (at the default scale, about
+        20,000 life events) has no adult left and no life event applies any more. Its weight is
+        that of deaths, so the adults stay as many as they were, on average.
+        """
+        dopa = self.sources["dopa"]
+        with dopa.change() as changes:
+            house = next(dopa.store.random_entities("house", self.rng))
+            if house is None:
+                raise NoCandidate("no house to add a name to")
+            sex = self.rng.randrange(2)
+            age = self.rng.randint(ADULT_AGE, 60)
+            first = self.rng.choice(ref.MALE_FIRST_NAMES if sex == 0 else ref.FEMALE_FIRST_NAMES)
+            last = self.rng.choice(ref.SURNAMES)
+            prefix = title(sex, age, False)
+            cid = citizen_id(f"{self.population.citizen_scrambler(self._next(changes, 'person')):011d}", False)
+            changes.put("person", cid, {
+                "citizen_id": cid,
+                "name": {"prefix": prefix.th, "first_name": first.th, "middle_name": None, "last_name": last.th},
+                "name_en": {"prefix": prefix.en, "first_name": first.en, "middle_name": None, "last_name": last.en},
+                "sex": ("MALE", "FEMALE")[sex], "date_of_birth": today() - timedelta(days=age * 365 + self.rng.randrange(365)),
+                "nationality": "THA", "house_id": house.key, "card": None, "status": "ACTIVE",
+            })
+            changes.put("residence", cid, {"citizen_id": cid, "house_id": house.key, "role": "RESIDENT", "moved_in_on": today()})
+            self._civil_act(changes, cid, "ADD_NAME", house.key)
+        return "dopa.add-name"
 
     def marriage(self) -> str:
         husband = self.person(lambda s: s["sex"] == "MALE" and self._spouse(s["citizen_id"]) is None)

@@ -57,3 +57,14 @@ def test_simulate_then_dump_truth_and_report(tmp_path: Path, capsys: pytest.Capt
     assert json.loads(capsys.readouterr().out)[0] == dopa
     code = main(["simulate", "--no-publish", "--scale", "2000", "--count", "0", "--store-dir", str(tmp_path)])
     assert code == 1 and "hold another population" in capsys.readouterr().err
+
+
+def test_a_long_run_never_runs_out_of_adults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Deaths take adults and births bring children who do not grow up during a run: without adults
+    entering the registry, the smallest population had no life event left after about 10,000."""
+    report = tmp_path / "report.json"
+    code = main(["simulate", "--no-publish", "--scale", "1000", "--count", "15000", "--rate", "1000000",
+                 "--store-dir", str(tmp_path), "--report", str(report)])
+    assert code == 0, capsys.readouterr().err
+    events = json.loads(report.read_text())["life_events"]
+    assert sum(events.values()) == 15_000 and events["dopa.add-name"] > 0 and events["dopa.death"] > 0
