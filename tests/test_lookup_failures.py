@@ -5,9 +5,7 @@ documented error body, audited; the access-log writer outlives such a failure an
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -20,8 +18,8 @@ from linkage.database import index_engine
 from linkage.lookup_service import AccessLogWriter
 from linkage.migrate import upgrade
 from linkage.tables import access_log
-from lookup_support import (PROBLEM_KEYS, audited, consent, get, granted, lookup_client, lookup_deployment, publish,
-                            wait_until)
+from lookup_support import (PROBLEM_KEYS, audited, consent, create_lookup_topics, fill_index, get, granted,
+                            lookup_client, lookup_settings, publish, wait_until)
 from schemas.examples import SOMCHAI
 from streams.settings import Settings
 
@@ -29,25 +27,39 @@ PERSON = f"/v1/citizens/{SOMCHAI}"
 
 
 @pytest.fixture
-def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
-    settings = lookup_deployment(settings)
-    with lookup_client(settings) as client:
-        yield settings, client
-
-
-def _index(settings: Settings) -> Path:
-    return settings.state_dir / "index.db"
+def lookup(settings: Settings, index_url: str) -> Iterator[tuple[Settings, TestClient]]:
+    settings = lookup_settings(settings, index_url=index_url)
+    create_lookup_topics(settings)
+    fill_index(settings)
+    try:
+        with lookup_client(settings) as client:
+            yield settings, client
+    finally:
+        if index_url.startswith("postgresql"):  # the next test's database is this one, emptied
+            _sql(settings, "DROP TABLE IF EXISTS gone CASCADE")
+            _sql(settings, "DROP FUNCTION IF EXISTS refuse() CASCADE")
 
 
 def _sql(settings: Settings, statement: str) -> None:
     """Change the API's database behind its back, as another process (or a broken disk) would."""
-    with sqlite3.connect(_index(settings)) as db:
-        db.execute(statement)
+    engine = index_engine(settings.index_database_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
 
 
-def _refusing(table: str, operation: str) -> str:
-    return (f"CREATE TRIGGER refuse_{operation.lower()}_{table} BEFORE {operation} ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+def _refusing(settings: Settings, table: str, operation: str) -> None:
+    """A trigger that makes the database refuse every `operation` on `table`."""
+    name = f"refuse_{operation.lower()}_{table}"
+    if settings.index_database_url.startswith("sqlite"):
+        _sql(settings, f"CREATE TRIGGER {name} BEFORE {operation} ON {table} "
+                       "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+        return
+    _sql(settings, "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$")
+    _sql(settings, f"CREATE TRIGGER {name} BEFORE {operation} ON {table} FOR EACH ROW EXECUTE FUNCTION refuse()")
 
 
 FAILURES: dict[str, tuple[Callable[[Settings], object], str, str]] = {
@@ -55,12 +67,13 @@ FAILURES: dict[str, tuple[Callable[[Settings], object], str, str]] = {
     "decision": (lambda s: (granted(s, SOMCHAI), _sql(s, "ALTER TABLE consents RENAME TO gone")),
                  "dlt", "licence-application"),
     "read": (lambda s: _sql(s, "ALTER TABLE records RENAME TO gone"), "revenue", "estate-tax"),
-    "use_up": (lambda s: (granted(s, SOMCHAI, "one-time"), _sql(s, _refusing("consents", "UPDATE"))),
+    "use_up": (lambda s: (granted(s, SOMCHAI, "one-time"), _refusing(s, "consents", "UPDATE")),
                "dlt", "licence-application"),
 }
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
 @pytest.mark.parametrize("where", FAILURES)
 def test_an_index_failure_is_an_audited_503(lookup: tuple[Settings, TestClient], where: str) -> None:
     settings, client = lookup
@@ -78,7 +91,7 @@ def test_an_index_failure_is_an_audited_503(lookup: tuple[Settings, TestClient],
 def test_the_access_log_authenticates_before_it_writes(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
     assert get(client, PERSON, "revenue", "estate-tax").status_code == 200  # queues an access-log row
-    _sql(settings, _refusing("access_log", "INSERT"))
+    _refusing(settings, "access_log", "INSERT")
     stranger = get(client, f"{PERSON}/access-log", None, "subject-access", key="not-a-key")
     assert stranger.status_code == 401, stranger.text
     assert audited(settings, stranger.json()["request_id"])["status"] == 401
@@ -104,7 +117,8 @@ def test_a_failed_access_log_flush_keeps_its_rows_and_the_writer_retries(index_u
     upgrade(engine)
     writer = AccessLogWriter(engine, interval_s=0.01, retry_s=0.05)
     with engine.begin() as conn:
-        conn.execute(text(_refusing("access_log", "INSERT")))
+        conn.execute(text("CREATE TRIGGER refuse_insert_access_log BEFORE INSERT ON access_log "
+                          "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"))
 
     async def outage() -> None:
         running = asyncio.create_task(writer.run())
@@ -131,7 +145,7 @@ def test_a_failed_access_log_flush_keeps_its_rows_and_the_writer_retries(index_u
 def test_the_consent_follower_outlives_a_failing_database_and_readiness_says_so(
         lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
-    _sql(settings, _refusing("consents", "INSERT"))
+    _refusing(settings, "consents", "INSERT")
     publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"]))
     wait_until(lambda: client.get("/readyz").status_code == 503, timeout_s=10, what="not ready")
     assert "consents" in client.get("/readyz").text
