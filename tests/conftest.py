@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from kafka_env import running_cluster
 from postgres_env import postgres_server
@@ -37,6 +39,28 @@ def settings(bootstrap_servers: str, tmp_path: Path) -> Settings:
         topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
         state_dir=tmp_path / "state",
     )
+
+
+@pytest.fixture
+def engine(index_url: str) -> Iterator[Engine]:
+    """The linkage index at `index_url`, migrated to the current schema."""
+    from linkage.database import index_engine
+    from linkage.migrate import upgrade
+
+    built = index_engine(index_url)
+    upgrade(built)
+    yield built
+    built.dispose()
+
+
+@pytest.fixture
+def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
+    """A lookup API of the test's own over the example index, started and ready."""
+    from lookup_support import lookup_client, lookup_deployment
+
+    deployed = lookup_deployment(settings)
+    with lookup_client(deployed) as client:
+        yield deployed, client
 
 
 @pytest.fixture(scope="session")

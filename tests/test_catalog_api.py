@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,19 +13,12 @@ from pydantic import TypeAdapter
 
 from linkage.data_catalog import DataCatalog
 from catalog_support import read_page
-from lookup_support import audit_records, lookup_client, lookup_deployment
+from lookup_support import audit_records
 from streams.settings import Settings
 from streams.topic_catalog import load_catalog
 
 pytestmark = pytest.mark.kafka
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
-
-
-@pytest.fixture
-def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
-    settings = lookup_deployment(settings)
-    with lookup_client(settings) as client:
-        yield settings, client
 
 
 def test_a_browser_gets_the_page_without_a_key(lookup: tuple[Settings, TestClient]) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import shutil
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from linkage.catalog_html import render
 from linkage.consumers import CONSUMERS_FILE, ConsumerRegistry, load_consumers
 from linkage.data_catalog import CONSENT, INDEX_FIELDS, CatalogDataset, CatalogPage, describe
 from linkage.database import index_engine
-from linkage.migrate import upgrade
 from linkage.negotiation import negotiate
 from linkage.policy import PARTIES_FIELD, RECORD_FIELDS
 from linkage.subscriptions import SUBSCRIPTIONS_FILE, load_subscriptions
@@ -47,14 +45,6 @@ def payload_fields(source_dir: Path = SOURCE_DIR) -> dict[str, list[dict]]:
         payload = next(f for f in event["fields"] if f["name"] == "payload")
         found[f"{agency}.{dataset}"] = next(b for b in payload["type"] if isinstance(b, dict))["fields"]
     return found
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = index_engine(f"sqlite:///{tmp_path / 'index.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_every_dataset_of_the_topic_catalog_is_listed_with_its_owner_codes_topic_and_schema() -> None:

@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from linkage.database import index_engine
 from linkage.index_event import IndexEvent
 from linkage.index_store import DUPLICATE, STALE, IndexStore, Retention
-from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import link_history, notified, processed_events, version_gaps
 from linkage_support import citizen_party, index_event
@@ -28,13 +26,6 @@ RETENTION = Retention(redelivery_ms=DAY_MS, late_ms=3 * DAY_MS, gaps_ms=3 * DAY_
 START_MS = 1_780_000_000_000
 
 BOTH_DATABASES = pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
-
-
-@pytest.fixture
-def engine(index_url: str) -> Engine:
-    engine = index_engine(index_url)
-    upgrade(engine)
-    return engine
 
 
 def _day(day: int) -> list[IndexEvent]:

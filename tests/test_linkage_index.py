@@ -32,13 +32,6 @@ ALL_DATASETS = sorted(DATASET_OF.values())
 pytestmark = pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
 
 
-@pytest.fixture
-def engine(index_url: str) -> Engine:
-    engine = index_engine(index_url)
-    upgrade(engine)
-    return engine
-
-
 def test_migrations_build_exactly_the_declared_tables(engine: Engine) -> None:
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)

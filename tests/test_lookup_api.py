@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,13 +18,6 @@ from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
 UNKNOWN_PERSON = with_check_digit("199999999999")
-
-
-@pytest.fixture
-def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
-    settings = lookup_deployment(settings)
-    with lookup_client(settings) as client:
-        yield settings, client
 
 
 def test_a_mandated_lookup_answers_only_the_permitted_datasets_and_fields(lookup: tuple[Settings, TestClient]) -> None:

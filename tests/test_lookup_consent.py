@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,21 +15,13 @@ from sqlalchemy import Engine
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore, publish_consents
 from linkage.database import index_engine
 from linkage.migrate import upgrade
-from lookup_support import (consent, create_lookup_topics, get, granted, lookup_client, lookup_deployment,
-                            lookup_settings, publish, used_ms, wait_until)
+from lookup_support import (consent, create_lookup_topics, get, granted, lookup_settings, publish, used_ms, wait_until)
 from schemas.examples import MALEE, SOMCHAI
 from schemas.identifiers import with_check_digit
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
 PERSON = f"/v1/citizens/{SOMCHAI}"
-
-
-@pytest.fixture
-def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
-    settings = lookup_deployment(settings)
-    with lookup_client(settings) as client:
-        yield settings, client
 
 
 def _licence(client: TestClient, subject: str = SOMCHAI) -> tuple[int, dict[str, object]]:

@@ -5,26 +5,18 @@ cannot be asked about one person without end."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from linkage.lookup_service import UNAUTHENTICATED_BURST, VERIFY_ATTEMPTS_PER_HOUR
 from linkage.rate_limit import PRUNE_EVERY, RateLimiter
-from lookup_support import KEYS, PROBLEM_KEYS, audit_records, audited, get, lookup_client, lookup_deployment
+from lookup_support import KEYS, PROBLEM_KEYS, audit_records, audited, get
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
 PERSON = f"/v1/citizens/{SOMCHAI}"
-
-
-@pytest.fixture
-def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
-    settings = lookup_deployment(settings)
-    with lookup_client(settings) as client:
-        yield settings, client
 
 
 def _unauthenticated_records(settings: Settings) -> int:

@@ -9,7 +9,6 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from sqlalchemy import Engine
 from linkage.database import index_engine
 from linkage.index_store import IndexStore
 from linkage.index_summary import summarise
-from linkage.migrate import upgrade
 from linkage.status_html import render
 from linkage_support import index_event
 from monitoring.status import QUERIES, PrometheusClient, PrometheusUnavailable, Sample, read_agencies
@@ -52,14 +50,6 @@ def answering(promql: str) -> list[Sample]:
 
 def refusing(promql: str) -> list[Sample]:
     raise PrometheusUnavailable("Connection refused")
-
-
-@pytest.fixture
-def engine(index_url: str) -> Iterator[Engine]:
-    engine = index_engine(index_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_every_query_reads_metrics_that_exist() -> None:
@@ -106,8 +96,8 @@ def test_one_failing_query_makes_prometheus_unavailable() -> None:
 ], ids=["no-labels", "no-value", "value-not-a-pair", "value-not-a-number", "labels-null", "agency-not-text",
         "not-an-object"])
 def test_a_malformed_answer_is_prometheus_unavailable_on_the_page(engine: Engine, sample: object) -> None:
-    page = StatusPage(engine, AGENCIES, "http://127.0.0.1:9090", lambda _promql: [sample],  # type: ignore[list-item]
-                      clock=lambda: NOW_MS / 1000)
+    page = status_page(engine, AGENCIES, "http://127.0.0.1:9090", lambda _promql: [sample],  # type: ignore[list-item]
+                       clock=lambda: NOW_MS / 1000)
     _rows, paragraphs = read_page(render(page.report()))
     assert "malformed answer" in paragraphs["source"]
 

@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import pytest
 from promql_names import known_names, metric_names
 from sqlalchemy import Engine
 
-from linkage.database import index_engine
-from linkage.migrate import upgrade
 from linkage.status_html import render
 from monitoring.status import HISTORY_QUERIES, HISTORY_S, HISTORY_STEP_S, PrometheusClient, Sample, read_history
 from status_support import no_history, read_charts, read_page, status_page
@@ -37,14 +32,6 @@ def answering(promql: str, start: float, end: float, step: float) -> list[Sample
     if promql == HISTORY_QUERIES["applied_per_s"]:
         return [_series("dopa", ["20"] * 60)]
     return []
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = index_engine(f"sqlite:///{tmp_path / 'index.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_every_charted_query_reads_metrics_that_exist() -> None:
