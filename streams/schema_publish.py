@@ -13,6 +13,7 @@ from schemas.compose import SOURCE_DIR
 from schemas.errors import CodecError
 from schemas.topic_store import SCHEMA_TOPIC, SchemaTopicError, publish_schemas
 from streams.errors import GdxError
+from streams.kafka_probe import quiet_client_logs
 from streams.settings import Settings
 
 
@@ -30,9 +31,12 @@ def publish_catalog(settings: Settings, catalog: SchemaCatalog) -> int:
     """Write every version of every schema (idempotent: compaction keeps one record each); returns the count."""
     topic = settings.topic(SCHEMA_TOPIC)
     try:
-        return asyncio.run(
-            publish_schemas(settings.bootstrap_servers, topic, catalog, settings.kafka_request_timeout_s)
-        )
+        # Right after `topics apply` a new partition's leader may still move: the producer retries
+        # (and would log a warning per retry); what fails for good is raised below, in one line.
+        with quiet_client_logs():
+            return asyncio.run(
+                publish_schemas(settings.bootstrap_servers, topic, catalog, settings.kafka_request_timeout_s)
+            )
     except (KafkaError, SchemaTopicError) as exc:
         raise GdxError(
             f"publishing schemas to {topic} at {settings.bootstrap_servers} failed: {exc!r}",

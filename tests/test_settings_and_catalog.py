@@ -79,18 +79,19 @@ def test_plan_clamps_replication_and_reports_each_difference() -> None:
     create, desired = _plan(spec, "gdx.dopa.person.v1", None, brokers=1)
     assert create.action == "create" and desired["min.insync.replicas"] == "1"
 
-    matching = LiveTopic("p", spec.partitions, 1, dict(desired))
+    matching = LiveTopic("p", spec.partitions, 1, dict(desired), dict(desired))
     assert _plan(spec, "p", matching, brokers=1)[0].action == "unchanged"
 
-    drifted = LiveTopic("p", spec.partitions, 1, {**desired, "cleanup.policy": "delete"})
+    drifted = LiveTopic("p", spec.partitions, 1, {**desired, "cleanup.policy": "delete"},
+                        {**desired, "cleanup.policy": "delete"})
     update = _plan(spec, "p", drifted, brokers=1)[0]
     assert update.action == "update" and update.details == ["cleanup.policy delete → compact"]
 
-    wider = LiveTopic("p", spec.partitions + 2, 1, dict(desired))
+    wider = LiveTopic("p", spec.partitions + 2, 1, dict(desired), dict(desired))
     drift = _plan(spec, "p", wider, brokers=1)[0]
     assert drift.action == "drift" and "cannot shrink" in drift.details[0]
 
-    under_replicated = LiveTopic("p", spec.partitions, 1, spec.desired_configs(3))
+    under_replicated = LiveTopic("p", spec.partitions, 1, spec.desired_configs(3), spec.desired_configs(3))
     assert "reassign by hand" in _plan(spec, "p", under_replicated, brokers=3)[0].details[0]
 
 

@@ -108,7 +108,9 @@ def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone) -> 
 def test_two_workers_share_the_partitions_through_rebalances(backbone: Backbone) -> None:
     """A worker joins (a rebalance), one crashes (another, after its session times out), one
     leaves gracefully (a third), each while work is in flight."""
-    publisher = _publishing(backbone, "22", count=2500)
+    # Three faults, a session timeout and three worker starts: the agencies must still be publishing
+    # at the last one, on a loaded machine too (2,500 events were over before it in one CI run).
+    publisher = _publishing(backbone, "22", count=7500)
     with worker(backbone, "worker-a") as first:
         wait_in_flight(backbone, 120, first)
         with worker(backbone, "worker-b") as second:
