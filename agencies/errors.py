@@ -1,6 +1,6 @@
 """The error the simulated agencies raise for input a user can correct.
 
-It mirrors streams.errors.GdxError (what + fix) without depending upward on `streams`; the command
+It mirrors foundation.errors.GdxError (what + fix) without depending upward on `streams`; the command
 layer turns it into a GdxError, so a bad parameter ends as one clear line, not a stack trace.
 """
 

@@ -15,23 +15,20 @@ When the broker is unreachable the publisher keeps the outbox, reports the backl
 exponential backoff and carries on when the broker is back. One publisher per outbox: a second
 one would stamp its own publish times, so it is refused (an advisory lock, freed even by SIGKILL).
 
-Run on its own: `python -m agencies.outbox --store dopa.db --bootstrap-servers host:port`.
+Run on its own: `python -m streams.outbox_relay --store dopa.db`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
-import sys
 import time
 from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -40,8 +37,8 @@ from aiokafka.errors import KafkaError
 
 from agencies.events import stamp, stamp_bytes
 from agencies.store import AgencyStore, PendingRow, now_ms
-from schemas.catalog import load_schema_catalog
-from schemas.topic_store import SCHEMA_TOPIC, SchemaAnnouncer
+from foundation.kafka_clients import KafkaClients
+from agencies.schema_announcer import SchemaAnnouncer
 
 log = logging.getLogger("gdx.agencies.outbox")
 
@@ -50,14 +47,13 @@ log = logging.getLogger("gdx.agencies.outbox")
 class ProducerConfig:
     """The producer settings the publisher and its benchmark baseline share."""
 
-    bootstrap_servers: str
+    kafka: KafkaClients
     linger_ms: int = 5
     max_batch_size: int = 512 * 1024
     request_timeout_ms: int = 30_000
 
     def producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
+        return self.kafka.producer(
             enable_idempotence=True,
             acks="all",
             linger_ms=self.linger_ms,
@@ -262,38 +258,3 @@ def _exclusive(store_path: Path) -> TextIO:
         lock.close()
         raise PublisherBusy(f"another publisher is draining {store_path}") from None
     return lock
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agencies.outbox", description="drain one agency's outbox to Kafka")
-    parser.add_argument("--store", type=Path, required=True, help="the agency's SQLite store")
-    parser.add_argument("--bootstrap-servers", required=True)
-    parser.add_argument("--topic-prefix", default="")
-    parser.add_argument("--batch-rows", type=int, default=2_000)
-    parser.add_argument("--until-drained", action="store_true", help="exit once the outbox is empty")
-    args = parser.parse_args(argv)
-    if not args.store.is_file():
-        print(f"agencies.outbox: no store at {args.store}", file=sys.stderr)
-        return 2
-    try:
-        publisher = Publisher(
-            args.store,
-            ProducerConfig(args.bootstrap_servers),
-            SchemaAnnouncer(load_schema_catalog(), args.topic_prefix + SCHEMA_TOPIC),
-            topic_prefix=args.topic_prefix,
-            batch_rows=args.batch_rows,
-            on_progress=lambda s: print(json.dumps(asdict(s)), flush=True),
-        )
-    except PublisherBusy as exc:
-        print(f"agencies.outbox: {exc}", file=sys.stderr)
-        return 2
-    try:
-        stats = asyncio.run(publisher.run(until_drained=args.until_drained))
-    finally:
-        publisher.close()
-    print(json.dumps(asdict(stats)), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

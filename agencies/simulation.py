@@ -30,8 +30,10 @@ from agencies.outbox import ProducerConfig, Publisher, PublisherBusy, PublisherS
 from agencies.population import AGENCIES, Population
 from agencies.ratios import sizes
 from agencies.source import SourceSystem
+from foundation.kafka_clients import KafkaClients
 from schemas.catalog import SchemaCatalog
-from schemas.topic_store import SCHEMA_TOPIC, SchemaAnnouncer
+from agencies.schema_announcer import SchemaAnnouncer
+from schemas.schema_records import SCHEMA_TOPIC
 
 POPULATION_META = "population"
 
@@ -46,7 +48,7 @@ class Plan:
     duration_s: float | None = None
     count: int | None = None
     faults: FaultRates = field(default_factory=FaultRates)
-    bootstrap_servers: str | None = None  # None: write the stores only, publish nothing
+    kafka: KafkaClients | None = None  # None: write the stores only, publish nothing
     topic_prefix: str = ""
     reset: bool = False
     load_workers: int = 1  # processes for the initial load (agencies load independently)
@@ -287,19 +289,19 @@ class Simulation:
             self.close()
 
     def _publishers(self) -> list[Publisher]:
-        if self.plan.bootstrap_servers is None:
+        if self.plan.kafka is None:
             return []
         publishers = []
         for agency in self.plan.agencies:
             try:
-                publisher = Publisher(store_path(self.plan.store_dir, agency), ProducerConfig(self.plan.bootstrap_servers),
+                publisher = Publisher(store_path(self.plan.store_dir, agency), ProducerConfig(self.plan.kafka),
                                       SchemaAnnouncer(self.catalog, self.plan.topic_prefix + SCHEMA_TOPIC),
                                       self.plan.topic_prefix, on_acked=self._on_acked(agency),
                                       on_progress=self._on_progress(agency))
             except PublisherBusy as exc:
                 for started in publishers:
                     started.close()
-                raise SimulationError(str(exc), "stop the other `gdx simulate` or `agencies.outbox` first") from None
+                raise SimulationError(str(exc), "stop the other `gdx simulate` or `streams.outbox_relay` first") from None
             self.progress.publishers[agency] = publisher.stats
             publishers.append(publisher)
         return publishers

@@ -6,7 +6,7 @@ steady rate for --duration seconds. Freshness is read from the index itself: eve
 event changed carries its source time and the time the worker applied it. The offered load is
 reported as the events the agencies actually published per second in that window.
 
-With --separate-publishers each agency's outbox is drained by its own `python -m agencies.outbox`
+With --separate-publishers each agency's outbox is drained by its own `python -m streams.outbox_relay`
 process, as an agency would run its relay beside its registry system, instead of by publishers
 sharing `gdx simulate`'s event loop with the life events: on a machine short of cores that loop,
 busy making events, delays publishing them, which shows as agency → Kafka time.
@@ -62,7 +62,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=400.0, help="life events/s (each publishes ~2-3 events)")
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--separate-publishers", action="store_true",
-                        help="one agencies.outbox process per agency instead of publishing from gdx simulate")
+                        help="one streams.outbox_relay process per agency instead of publishing from gdx simulate")
     args = parser.parse_args()
     with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp:
         state = Path(tmp)
@@ -78,7 +78,7 @@ def main() -> int:
         worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            tps = asyncio.run(topic_partitions(bootstrap, [settings.topic(d.topic) for d in catalog.datasets]))
+            tps = asyncio.run(topic_partitions(settings.kafka, [settings.topic(d.topic) for d in catalog.datasets]))
             wait_caught_up(bootstrap, f"{prefix}gdx-index", tps)
             report = state / "report.json"
             window_start_ms = int(time.time() * 1000)
@@ -122,7 +122,7 @@ def main() -> int:
 
 
 def relay(bootstrap: str, prefix: str, store: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "agencies.outbox", "--store", str(store), "--bootstrap-servers",
+    return subprocess.Popen([sys.executable, "-m", "streams.outbox_relay", "--store", str(store), "--bootstrap-servers",
                              bootstrap, "--topic-prefix", prefix], env=env, stdout=subprocess.PIPE, text=True)
 
 

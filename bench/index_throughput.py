@@ -165,7 +165,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "streams.cli", "simulate", "--scale", str(args.scale), "--count", "0",
                         "--store-dir", str(state / "agencies")], env=env, check=True, stdout=subprocess.DEVNULL)
         topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
-        tps = asyncio.run(topic_partitions(bootstrap, list(topic_datasets)))
+        tps = asyncio.run(topic_partitions(settings.kafka, list(topic_datasets)))
         bare_rates, decoding_rates, pipeline_rates = [], [], []
         codec = Codec(load_schema_catalog())
         total = 0
@@ -177,7 +177,7 @@ def main() -> int:
             engine = index_engine(index_url)
             drop_all(engine)
             upgrade(engine)
-            report = asyncio.run(replay(engine, bootstrap, topic_datasets, progress=False))
+            report = asyncio.run(replay(engine, settings.kafka, topic_datasets, progress=False))
             pipeline_rates.append(report.rate)
             print(f"round {round_}: bare consumer {bare_rates[-1]:,.0f} ev/s, decoding consumer {decoding_rates[-1]:,.0f} ev/s, "
                   f"pipeline into index {report.rate:,.0f} ev/s ({total:,} events)", flush=True)

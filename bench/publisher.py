@@ -33,8 +33,10 @@ from agencies.events import Route
 from agencies.source import SourceSystem
 from agencies.store import AgencyStore
 from schemas.catalog import load_schema_catalog
-from schemas.topic_store import SCHEMA_TOPIC, SchemaAnnouncer
+from agencies.schema_announcer import SchemaAnnouncer
+from schemas.schema_records import SCHEMA_TOPIC
 from streams.topic_catalog import load_catalog
+from foundation.kafka_clients import KafkaClients
 
 
 def routes_for(agency: str) -> dict[str, Route]:
@@ -98,7 +100,7 @@ async def main_async(args: argparse.Namespace) -> int:
         published = stamp_bytes(int(time.time() * 1000))
         events = [(topic, key.encode(), stamp(value, at, published)) for _, topic, key, value, at, _ in store.pending(0, count + 1)]
         store.close()
-        config = ProducerConfig(args.bootstrap_servers, linger_ms=args.linger_ms, max_batch_size=args.max_batch_size)
+        config = ProducerConfig(KafkaClients(args.bootstrap_servers), linger_ms=args.linger_ms, max_batch_size=args.max_batch_size)
         topics = sorted({t for t, _, _ in events})
         best_bare = best_pub = float("inf")
         cpu_bare: list[float] = []

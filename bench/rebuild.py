@@ -40,14 +40,14 @@ def main() -> int:
     topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in load_catalog().datasets}
     with tempfile.TemporaryDirectory(prefix="gdx-bench-rebuild-") as tmp:
         engine = index_engine(args.index_url or f"sqlite:///{Path(tmp) / 'index.db'}")
-        tps = asyncio.run(topic_partitions(args.bootstrap_servers, list(topic_datasets)))
+        tps = asyncio.run(topic_partitions(settings.kafka, list(topic_datasets)))
         count, seconds, _ = asyncio.run(bare_read(args.bootstrap_servers, tps))
         bare = count / seconds
         print(f"bare aiokafka consumer: {count:,} records in {seconds:.1f} s ({bare:,.0f}/s)", flush=True)
         drop_all(engine)
         upgrade(engine)
         began = time.monotonic()
-        report = asyncio.run(replay(engine, args.bootstrap_servers, topic_datasets))
+        report = asyncio.run(replay(engine, settings.kafka, topic_datasets))
         digest, held, links = index_digest(engine)
         print(f"rebuild: {report.records:,} records in "
               f"{time.monotonic() - began:.0f} s — {report.rate:,.0f} records/s, ratio {report.rate / bare:.3f} "

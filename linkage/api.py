@@ -3,27 +3,20 @@ and the data subject's own access view — under consent, purpose and least data
 audited on `gdx.audit` before its answer leaves. `/status` is the exchange's health, per agency, for
 a person to read (`linkage.status_page`): aggregates only, so it needs no key and is not audited.
 
-`create_app(settings)` builds the app; `lookup_server(settings)` wraps it in a uvicorn server on a
-socket bound up front (so a busy port is a clear error and port 0 is known before serving), and
-`serve(settings)` runs it and announces it to Prometheus like every process of the backbone.
+`create_app(parts)` builds the app from parts the runtime made (`streams.lookup_app`), which also
+serves it (`streams.lookup_server`) and supervises its processes (`streams.lookup_processes`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import gc
 import logging
 import os
-import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from fastapi import Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -32,31 +25,19 @@ from prometheus_client import REGISTRY
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnswer, VerifyRequest
-from linkage.audit import AUDIT_TOPIC, AuditWriter, load_signing_key
 from linkage.body_limit import BodyLimit
 from linkage.catalog_html import render as render_catalog
-from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore
-from linkage.consumers import ConsumerRegistry, load_consumers
-from linkage.data_catalog import CatalogPage, DataCatalog, describe
-from linkage.database import index_engine
+from linkage.consent import ConsentFollower
+from linkage.data_catalog import CatalogPage, DataCatalog
 from linkage.link_rules import CITIZEN, JURISTIC, PARTY_DATASETS
 from linkage.lookup_service import LookupService, Outcome, provenance
 from linkage.lookup_service import Request as Lookup
-from linkage.migrate import upgrade
 from linkage.negotiation import representation
 from linkage.policy import PERSON_DATASET, Decision, least_data
 from linkage.status_html import render as render_status
-from linkage.status_page import PROMETHEUS_BUDGET_S, StatusPage
-from linkage.subscriptions import load_subscriptions
+from linkage.status_page import StatusPage
 from linkage.views import party_status, party_view, record_view
-from monitoring import scrape_targets
-from monitoring.alert_receiver import fetch_alerts
 from monitoring.health_server import MULTIPROCESS_DIR, Readiness, metrics_payload, multiprocess_registry
-from monitoring.status import PrometheusClient
-from schemas.catalog import load_schema_catalog
-from streams.errors import GdxError
-from streams.settings import Settings
-from streams.topic_catalog import load_catalog
 
 log = logging.getLogger("gdx.lookup")
 
@@ -85,10 +66,6 @@ CATALOG_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def signing_key_path(settings: Settings) -> Path:
-    return settings.audit_key_file or settings.state_dir / "audit.key"
-
-
 def _names_match(given_first: str | None, given_last: str | None, payload: dict[str, Any]) -> bool | None:
     if given_first is None and given_last is None:
         return None
@@ -99,27 +76,20 @@ def _names_match(given_first: str | None, given_last: str | None, payload: dict[
 
 
 class LookupApp:
-    """The app's parts and the index reads behind its routes."""
+    """The app's parts and the index reads behind its routes; the runtime builds the parts
+    (`streams.lookup_app`), so this room never reads the settings or builds a Kafka client."""
 
-    def __init__(self, settings: Settings, registry: ConsumerRegistry | None = None) -> None:
-        self.settings = settings
-        self.engine = index_engine(settings.index_database_url)
-        upgrade(self.engine)
-        self.consents = ConsentStore(self.engine)
-        self.audit = AuditWriter(settings.bootstrap_servers, settings.topic(AUDIT_TOPIC), settings.audit_partition,
-                                 load_signing_key(signing_key_path(settings), create=True))
-        self.follower = ConsentFollower(self.consents, settings.bootstrap_servers, settings.topic(CONSENT_TOPIC))
-        self.service = LookupService(self.engine, registry or load_consumers(settings.consumers_file),
-                                     self.consents, self.audit, lambda: self.follower.current(CONSENTS_CURRENT_TIMEOUT_S),
-                                     processes=settings.lookup_workers)
-        prometheus = PrometheusClient(settings.prometheus_query_url, PROMETHEUS_BUDGET_S)
-        receiver = settings.alert_receiver_base_url
-        topics = load_catalog()
-        self.status = StatusPage(self.engine, topics.agencies, prometheus.url, prometheus.query,
-                                 range_query=prometheus.query_range, alerts_url=receiver,
-                                 alerts=partial(fetch_alerts, receiver, PROMETHEUS_BUDGET_S))
-        self.catalog = CatalogPage(self.engine, describe(topics.datasets, topics.agencies, load_schema_catalog(),
-                                                         self.service.registry, load_subscriptions()))
+    def __init__(self, service: LookupService, follower: ConsentFollower, status: StatusPage, catalog: CatalogPage,
+                 *, checkpoint_interval_s: float) -> None:
+        self.service = service
+        self.engine = service.engine
+        self.consents = service.consents
+        self.audit = service.audit
+        self.follower = follower
+        self.status = status
+        self.catalog = catalog
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self.processes = service.processes
         self.readiness = Readiness()
         self.readiness.add_check("audit", lambda: self.audit.error or (
             None if self.audit.started and self.audit.last_checkpoint_ms
@@ -146,7 +116,7 @@ class LookupApp:
             except Exception as exc:  # noqa: BLE001 — an unreadable chain head too: retry, never die
                 log.warning("audit writer cannot connect, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1.0)
-        await self.audit.checkpoint_every(self.settings.audit_checkpoint_interval_s)
+        await self.audit.checkpoint_every(self.checkpoint_interval_s)
 
     def party(self, kind: str, party_id: str, decision: Decision) -> tuple[dict[str, Any], list[str]] | None:
         view = party_view(self.engine, kind, party_id)
@@ -187,16 +157,15 @@ def _respond(outcome: Outcome, request_id: str) -> JSONResponse:
     return AnswerResponse(outcome.body, status_code=outcome.status, headers={"X-Request-Id": request_id, **outcome.headers})
 
 
-def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> FastAPI:
-    """The API over the configured index, audit topic and consent topic (under the topic prefix)."""
-    parts = LookupApp(settings, registry)
+def create_app(parts: LookupApp) -> FastAPI:
+    """The API over the parts' index, audit writer and consent follower."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(parts.keep_audit_started()), asyncio.create_task(parts.follower.run()),
                  asyncio.create_task(parts.service.access_log.run())]
         try:
-            if settings.lookup_workers > 1:
+            if parts.processes > 1:
                 await parts.ready_within(STARTUP_GATE_S)
             yield
         finally:
@@ -214,7 +183,7 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
         "needs an API key and a declared purpose; a consent of the person or a legal mandate; answers hold only "
         "the fields the purpose may see, with provenance and freshness. Every request is audited."))
     app.state.lookup = parts
-    # Several processes on one port write their metrics to files (`linkage.lookup_processes`):
+    # Several processes on one port write their metrics to files (`streams.lookup_processes`):
     # whichever answers the scrape reports them all.
     metrics_registry = multiprocess_registry() if os.environ.get(MULTIPROCESS_DIR) else REGISTRY
     service = parts.service
@@ -303,82 +272,3 @@ def create_app(settings: Settings, registry: ConsumerRegistry | None = None) -> 
         return Response(body, media_type=content_type)
 
     return app
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound now: a busy port is one clear line, not a traceback from uvicorn."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        what = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
-        raise GdxError(f"lookup API: port {port} on {host} {what}",
-                       "stop the process holding it, or choose another with GDX_LOOKUP_PORT (0 picks a free one)") from None
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
-def api_url(settings: Settings, port: int) -> str:
-    return f"http://{settings.lookup_host}:{port}"
-
-
-def announce(settings: Settings, port: int) -> Path:
-    """Register the API's port as this process's scrape target (withdraw it by unlinking the path)."""
-    return scrape_targets.register(scrape_targets.targets_dir(settings.state_dir), PROCESS,
-                                   f"{settings.lookup_host}:{port}", {"role": "api"})
-
-
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
-    """uvloop where it is installed (its sockets cost a fraction of asyncio's), else asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop
-    return uvloop.new_event_loop
-
-
-class LookupServer:
-    """The API on uvicorn: `await LookupServer(settings).run()` serves until cancelled or signalled.
-
-    The stack can start it in its own event loop (`asyncio.Runner(loop_factory=event_loop_factory())`
-    for uvloop); `url` is known once `started` is set.
-    """
-
-    def __init__(self, settings: Settings, app: FastAPI | None = None, port: int | None = None,
-                 sock: socket.socket | None = None) -> None:
-        """`sock`: a listening socket bound by a parent that runs several of these processes on one
-        port (`linkage.lookup_processes`); the parent then announces the port to Prometheus."""
-        self.settings = settings
-        self.announces = sock is None
-        self.socket = sock or bind(settings.lookup_host, settings.lookup_port if port is None else port)
-        self.port = int(self.socket.getsockname()[1])
-        self.url = api_url(settings, self.port)
-        config = uvicorn.Config(app or create_app(settings), log_config=None, access_log=False, lifespan="on",
-                                proxy_headers=False)  # the API uses no client address; a proxy's headers change nothing
-        self.server = uvicorn.Server(config)
-        self.started = asyncio.Event()
-
-    async def run(self) -> None:
-        serving = asyncio.create_task(self.server.serve(sockets=[self.socket]))
-        target = None
-        try:
-            while not self.server.started and not serving.done():
-                await asyncio.sleep(0.02)
-            if self.server.started:
-                # What start-up built lives as long as the server: keep it out of the collector's
-                # full passes, whose pauses would otherwise show in the latency tail.
-                gc.freeze()
-                if self.announces:
-                    target = announce(self.settings, self.port)
-                self.started.set()
-            await serving
-        finally:
-            if target is not None:
-                target.unlink(missing_ok=True)
-            self.server.should_exit = True
-            with suppress(asyncio.CancelledError):
-                await serving
-            self.socket.close()

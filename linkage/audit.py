@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from linkage.index_store import now_ms
 from monitoring import metrics
-from streams.errors import GdxError
+from foundation.errors import GdxError
+from foundation.kafka_clients import KafkaClients
 
 log = logging.getLogger("gdx.audit")
 
@@ -76,9 +76,9 @@ class AuditUnavailable(Exception):
 class AuditWriter:
     """Appends records to one partition's hash chain, in order, acknowledged before returning."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, partition: int, key: bytes, *,
+    def __init__(self, kafka: KafkaClients, topic: str, partition: int, key: bytes, *,
                  timeout_s: float = 10.0) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.topic = topic
         self.partition = partition
         self.chain = f"{topic}/{partition}"
@@ -100,7 +100,7 @@ class AuditWriter:
     async def start(self) -> None:
         """Connect, then continue the chain from its head on the topic. Only then is the writer
         started: an `append` before that would race the recovery and could chain from a stale head."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, enable_idempotence=True,
+        producer = self.kafka.producer(enable_idempotence=True,
                                     acks="all", linger_ms=0, request_timeout_ms=int(self.timeout_s * 1000))
         try:
             await producer.start()
@@ -117,7 +117,7 @@ class AuditWriter:
 
     async def _recover_head(self) -> None:
         """Continue the chain from the last record in the partition (the topic is the truth)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False)
+        consumer = self.kafka.consumer(group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:
             tp = TopicPartition(self.topic, self.partition)
@@ -237,8 +237,8 @@ def verify_partition(partition: int, messages: Iterable[tuple[int, bytes | None]
     return report
 
 
-async def partitions(bootstrap_servers: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def partitions(kafka: KafkaClients, topic: str) -> list[int]:
+    admin = kafka.admin()
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -250,10 +250,10 @@ async def partitions(bootstrap_servers: str, topic: str) -> list[int]:
     return sorted(p["partition"] for p in found[0]["partitions"])
 
 
-async def read_partitions(bootstrap_servers: str, topic: str) -> AsyncIterator[tuple[int, list[tuple[int, bytes | None]]]]:
+async def read_partitions(kafka: KafkaClients, topic: str) -> AsyncIterator[tuple[int, list[tuple[int, bytes | None]]]]:
     """Every partition of the topic, read from its beginning to the end offset seen at start."""
-    tps = [TopicPartition(topic, n) for n in await partitions(bootstrap_servers, topic)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    tps = [TopicPartition(topic, n) for n in await partitions(kafka, topic)]
+    consumer = kafka.consumer(group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -269,9 +269,9 @@ async def read_partitions(bootstrap_servers: str, topic: str) -> AsyncIterator[t
         await consumer.stop()
 
 
-async def verify_topic(bootstrap_servers: str, topic: str, key: bytes) -> VerifyReport:
+async def verify_topic(kafka: KafkaClients, topic: str, key: bytes) -> VerifyReport:
     report = VerifyReport()
-    async for partition, messages in read_partitions(bootstrap_servers, topic):
+    async for partition, messages in read_partitions(kafka, topic):
         part = verify_partition(partition, messages, key)
         report.records.update(part.records)
         report.checkpoints.update(part.checkpoints)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import Engine, select, update
@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from linkage.index_store import now_ms
 from linkage.tables import consents
 from schemas.identifiers import thai_id_problem
+from foundation.kafka_clients import KafkaClients
 
 log = logging.getLogger("gdx.consent")
 
@@ -153,12 +154,12 @@ class ConsentFollower:
     readiness whether the start-up replay reached the end offsets seen at start.
     """
 
-    def __init__(self, store: ConsentStore, bootstrap_servers: str, topic: str,
+    def __init__(self, store: ConsentStore, kafka: KafkaClients, topic: str,
                  consumer_class: type[AIOKafkaConsumer] = AIOKafkaConsumer) -> None:
         """`consumer_class`: the Kafka consumer to follow with (a subclass can delay the broker's
         answers, as a slow broker would)."""
         self.store = store
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.topic = topic
         self.consumer_class = consumer_class
         self.caught_up = asyncio.Event()
@@ -197,7 +198,7 @@ class ConsentFollower:
         """Consume until cancelled; a broker or database outage is retried (the topic replayed from
         its beginning, which re-applies every record idempotently), never fatal to the API."""
         while True:
-            consumer = self.consumer_class(self.topic, bootstrap_servers=self.bootstrap_servers, group_id=None,
+            consumer = self.kafka.consumer(self.topic, kind=self.consumer_class, group_id=None,
                                            auto_offset_reset="earliest", enable_auto_commit=False,
                                            fetch_max_wait_ms=50)
             try:
@@ -238,11 +239,11 @@ class ConsentFollower:
                 log.info("consents caught up", extra={"topic": self.topic})
 
 
-async def publish_consents(bootstrap_servers: str, topic: str,
+async def publish_consents(kafka: KafkaClients, topic: str,
                            records: Sequence[ConsentRecord | str]) -> None:
     """Write consent records, a bare consent id being its revocation (a tombstone), and wait for
     the broker's acknowledgement of each."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=True, acks="all")
+    producer = kafka.producer(enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for record in records:

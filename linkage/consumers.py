@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
 
 CONSUMERS_FILE = Path(__file__).with_name("consumers.toml")
 OPERATIONS = frozenset({"lookup", "verify", "access-log"})

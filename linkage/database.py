@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
 
 
 MMAP_BYTES = 2 << 30

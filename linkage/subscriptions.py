@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
 
 SUBSCRIPTIONS_FILE = Path(__file__).with_name("subscriptions.toml")
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from monitoring import metrics
 from monitoring.health_server import Answer, Route
-from streams.http_get import http_get
+from foundation.http_get import http_get
 
 HISTORY = 20
 """Notifications kept per alert: enough to read "since when" and the flapping of one alert."""

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 
 from monitoring import metrics
+from foundation.kafka_clients import KafkaClients
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,15 @@ class PartitionLag:
 class LagProbe:
     """Measures the lag of every consumer group on the topics whose names start with `topic_prefix`."""
 
-    def __init__(self, bootstrap_servers: str, topic_prefix: str, timeout_s: float,
+    def __init__(self, kafka: KafkaClients, topic_prefix: str, timeout_s: float,
                  clock: Callable[[], float] = time.time) -> None:
         self.topic_prefix = topic_prefix
         self.timeout_s = timeout_s
         self.clock = clock
         timeout_ms = max(1000, int(timeout_s * 1000))
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+        self._admin = kafka.admin(request_timeout_ms=timeout_ms)
+        self._consumer = kafka.consumer(
+            group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", request_timeout_ms=timeout_ms, max_poll_records=1,
         )
 

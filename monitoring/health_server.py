@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from monitoring import scrape_targets
-from streams.errors import GdxError
+from foundation.errors import GdxError
 
 log = logging.getLogger("gdx.health")
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from schemas.catalog import SchemaCatalog
 from schemas.examples import example_events
-from schemas.topic_store import NAME_HEADER, SCHEMA_TOPIC, VERSION_HEADER
-from streams.errors import GdxError
+from schemas.schema_records import NAME_HEADER, SCHEMA_TOPIC, VERSION_HEADER
+from foundation.errors import GdxError
 from streams.settings import Settings
 from streams.topic_catalog import Catalog, TopicSpec
 

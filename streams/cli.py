@@ -14,8 +14,8 @@ from typing import NoReturn
 
 from agencies.errors import SimulationError
 from streams.commands import agencies, alerts, index, kafka, lag, lookup, prometheus, schemas, topics, up
-from streams.errors import GdxError
-from streams.logs import configure_logging
+from foundation.errors import GdxError
+from foundation.logs import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES = (kafka, topics, schemas, agencies, index, lag, lookup, prometheus, alerts, up)

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
+from foundation.kafka_clients import KafkaClients
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ def quiet_client_logs() -> Iterator[None]:
         logger.setLevel(previous)
 
 
-async def describe_cluster(bootstrap_servers: str, timeout_s: float) -> ClusterInfo:
+async def describe_cluster(kafka: KafkaClients, timeout_s: float) -> ClusterInfo:
     """One metadata request; raises KafkaError / TimeoutError when the cluster does not answer."""
     timeout_ms = max(1000, int(timeout_s * 1000))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    admin = kafka.admin(request_timeout_ms=timeout_ms)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         raw = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
@@ -56,7 +56,7 @@ async def describe_cluster(bootstrap_servers: str, timeout_s: float) -> ClusterI
 
 
 async def wait_for_cluster(
-    bootstrap_servers: str, deadline_s: float, expected_brokers: int = 1, poll_s: float = 0.25
+    kafka: KafkaClients, deadline_s: float, expected_brokers: int = 1, poll_s: float = 0.25
 ) -> ClusterInfo:
     """Poll until `expected_brokers` brokers are registered or the deadline passes (TimeoutError)."""
     end = time.monotonic() + deadline_s
@@ -67,7 +67,7 @@ async def wait_for_cluster(
             if remaining <= 0:
                 raise TimeoutError(last_error)
             try:
-                info = await describe_cluster(bootstrap_servers, min(remaining, 5.0))
+                info = await describe_cluster(kafka, min(remaining, 5.0))
                 if len(info.broker_ids) >= expected_brokers:
                     return info
                 last_error = f"{len(info.broker_ids)} of {expected_brokers} brokers registered"
@@ -76,20 +76,20 @@ async def wait_for_cluster(
             await asyncio.sleep(min(poll_s, max(0.0, end - time.monotonic())))
 
 
-def require_cluster(bootstrap_servers: str, timeout_s: float) -> ClusterInfo:
+def require_cluster(kafka: KafkaClients, timeout_s: float) -> ClusterInfo:
     """The cluster's answer, or a GdxError that says it is unreachable and what to check."""
     try:
-        return asyncio.run(wait_for_cluster(bootstrap_servers, timeout_s))
+        return asyncio.run(wait_for_cluster(kafka, timeout_s))
     except TimeoutError as exc:
         raise GdxError(
-            f"Kafka cluster at {bootstrap_servers} is unreachable (no metadata answer within {timeout_s:g} s; {exc})",
+            f"Kafka cluster at {kafka.bootstrap_servers} is unreachable (no metadata answer within {timeout_s:g} s; {exc})",
             "start it with `gdx kafka up`, or check KAFKA_BOOTSTRAP_SERVERS / the settings file",
         ) from None
 
 
-async def topic_partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+async def topic_partitions(kafka: KafkaClients, topics: list[str]) -> list[TopicPartition]:
     """Every partition of `topics`, from the cluster's metadata."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = kafka.admin()
     await admin.start()
     try:
         described = await admin.describe_topics(topics)

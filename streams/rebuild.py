@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Engine
 
 from linkage import pending_links
@@ -23,6 +22,7 @@ from linkage.index_store import IndexStore
 from schemas.catalog import load_schema_catalog
 from streams.kafka_probe import topic_partitions
 from streams.pipeline import Pipeline, SourceRecord
+from foundation.kafka_clients import KafkaClients
 
 
 @dataclass
@@ -36,16 +36,16 @@ class ReplayReport:
         return self.records / self.seconds if self.seconds else 0.0
 
 
-async def replay(engine: Engine, bootstrap_servers: str, topic_datasets: dict[str, str],
+async def replay(engine: Engine, kafka: KafkaClients, topic_datasets: dict[str, str],
                  batch_size: int = 2000, progress: bool = True) -> ReplayReport:
     pipeline = Pipeline(load_schema_catalog(), IndexStore(engine, track_pending=False), topic_datasets)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+    consumer = kafka.consumer(enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     report = ReplayReport()
     began = last_print = time.monotonic()
     try:
-        partitions = await topic_partitions(bootstrap_servers, list(topic_datasets))
+        partitions = await topic_partitions(kafka, list(topic_datasets))
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

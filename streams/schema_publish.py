@@ -11,8 +11,9 @@ from aiokafka.errors import KafkaError
 from schemas.catalog import RELEASED_DIR, SchemaCatalog, load_schema_catalog
 from schemas.compose import SOURCE_DIR
 from schemas.errors import CodecError
-from schemas.topic_store import SCHEMA_TOPIC, SchemaTopicError, publish_schemas
-from streams.errors import GdxError
+from schemas.schema_records import SCHEMA_TOPIC, SchemaTopicError
+from streams.schema_topic import publish_schemas
+from foundation.errors import GdxError
 from streams.kafka_probe import quiet_client_logs
 from streams.settings import Settings
 
@@ -35,7 +36,7 @@ def publish_catalog(settings: Settings, catalog: SchemaCatalog) -> int:
         # (and would log a warning per retry); what fails for good is raised below, in one line.
         with quiet_client_logs():
             return asyncio.run(
-                publish_schemas(settings.bootstrap_servers, topic, catalog, settings.kafka_request_timeout_s)
+                publish_schemas(settings.kafka, topic, catalog, settings.kafka_request_timeout_s)
             )
     except (KafkaError, SchemaTopicError) as exc:
         raise GdxError(

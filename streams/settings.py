@@ -8,7 +8,6 @@ in the working directory), then the defaults below.
 from __future__ import annotations
 
 import os
-from functools import cached_property
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
@@ -19,7 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
+from foundation.kafka_clients import KafkaClients
 
 DEFAULT_SETTINGS_FILE = "gdx.toml"
 
@@ -140,12 +140,23 @@ class Settings(BaseSettings):
         """True when an external cluster is named, so nothing local may be started."""
         return self.kafka_bootstrap_servers is not None
 
-    @cached_property
+    @property
     def bootstrap_servers(self) -> str:
+        # Not cached: `model_copy` copies a cached value, so a copy with more brokers would keep the old list.
         """Where clients connect: the external cluster, or the local brokers' client ports."""
         if self.kafka_bootstrap_servers:
             return self.kafka_bootstrap_servers
         return ",".join(f"127.0.0.1:{self.client_port(n)}" for n in range(1, self.kafka_brokers + 1))
+
+    @property
+    def kafka(self) -> KafkaClients:
+        """The factory every Kafka client of this configuration is built by."""
+        return KafkaClients(self.bootstrap_servers)
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The lookup API's audit signing key: the configured file, or one in the state directory."""
+        return self.audit_key_file or self.state_dir / "audit.key"
 
     @property
     def index_database_url(self) -> str:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.errors import GdxError
-from streams.http_get import http_get
+from foundation.errors import GdxError
+from foundation.http_get import http_get
 
 POLL_S = 0.2
 

@@ -28,7 +28,7 @@ from aiokafka.errors import (
 from aiokafka.protocol.admin import DescribeConfigsRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
 from streams.kafka_probe import quiet_client_logs, require_cluster
 from streams.settings import Settings
 from streams.topic_catalog import Catalog, TopicSpec
@@ -73,10 +73,7 @@ class _NotYet(Exception):
 
 @asynccontextmanager
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
-    )
+    admin = settings.kafka.admin(request_timeout_ms=int(settings.kafka_request_timeout_s * 1000))
     await _settled(f"connecting to the cluster at {settings.bootstrap_servers}", admin.start,
                    settings.kafka_request_timeout_s)
     try:
@@ -323,7 +320,7 @@ async def _update(cluster: _Cluster, name: str, spec: TopicSpec, live: LiveTopic
 
 def apply_topics(settings: Settings, catalog: Catalog) -> list[TopicChange]:
     """Create or update every catalog topic; safe to run any number of times."""
-    require_cluster(settings.bootstrap_servers, settings.kafka_request_timeout_s)
+    require_cluster(settings.kafka, settings.kafka_request_timeout_s)
     with quiet_client_logs():
         return asyncio.run(_apply(settings, catalog))
 
@@ -337,7 +334,7 @@ async def _describe(settings: Settings, catalog: Catalog) -> tuple[int, dict[str
 
 def list_topics(settings: Settings, catalog: Catalog) -> list[tuple[TopicSpec, str, LiveTopic | None, TopicChange]]:
     """Each catalog topic with its physical name, its live state and how it differs from the catalog."""
-    require_cluster(settings.bootstrap_servers, settings.kafka_request_timeout_s)
+    require_cluster(settings.kafka, settings.kafka_request_timeout_s)
     with quiet_client_logs():
         brokers, live = asyncio.run(_describe(settings, catalog))
     rows = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
 
 CATALOG_FILE = "topics.toml"
 CHANGE_EVENT_MAJOR = 1

@@ -35,6 +35,7 @@ from streams.pipeline import Pipeline, SourceRecord
 from streams.settings import Settings
 from streams.topic_catalog import dead_letter_topic, load_catalog, notify_topic
 from streams.worker_core import WorkerCore
+from foundation.kafka_clients import KafkaClients
 
 log = logging.getLogger("gdx.worker")
 EXIT_BATCH_FAILED = 70
@@ -44,13 +45,13 @@ PRUNE_EVERY_S = 60.0
 class KafkaSink:
     """Dead letters and notifications: an idempotent producer with acks=all, awaited per record."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: KafkaClients) -> None:
+        self.kafka = kafka
         self.producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         """Create the producer inside the worker's event loop, which aiokafka binds it to."""
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, enable_idempotence=True,
+        self.producer = self.kafka.producer(enable_idempotence=True,
                                          acks="all", linger_ms=5)
         await self.producer.start()
 
@@ -104,7 +105,7 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     prune_run_dirs(datadir.parent)
     app = faust.App(
         group_id(settings),
-        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        broker=settings.kafka.faust_brokers(),
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
@@ -117,7 +118,7 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
         broker_commit_interval=1.0,
         datadir=str(datadir),
     )
-    sink = KafkaSink(settings.bootstrap_servers)
+    sink = KafkaSink(settings.kafka)
     readiness = Readiness()
     core = build_core(settings, sink, readiness)
     readiness.set_not_ready("producer", "the dead-letter and notify producer is not started yet")

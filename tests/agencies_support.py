@@ -15,9 +15,11 @@ from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
-from schemas.topic_store import SCHEMA_TOPIC, SchemaAnnouncer
+from agencies.schema_announcer import SchemaAnnouncer
+from schemas.schema_records import SCHEMA_TOPIC
 from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
+from foundation.kafka_clients import KafkaClients
 
 SCHEMAS = load_schema_catalog()
 CODEC = Codec(SCHEMAS)
@@ -57,7 +59,7 @@ def truth(store_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
 
 async def consume(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> list[Any]:
     """Every record now in `topics`, from the first offset to the end offsets taken at the start."""
-    partitions = await topic_partitions(bootstrap, topics)
+    partitions = await topic_partitions(KafkaClients(bootstrap), topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     records: list[Any] = []

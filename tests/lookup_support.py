@@ -21,7 +21,7 @@ from linkage.consumers import ConsumerRegistry
 from linkage.database import index_engine
 from linkage.index_store import IndexStore
 from linkage.migrate import upgrade
-from linkage.api import create_app
+from streams.lookup_app import create_lookup_app
 from linkage.api_models import Problem
 from linkage.tables import consents
 from linkage_support import index_event
@@ -80,7 +80,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0, what: str
 @contextmanager
 def lookup_client(settings: Settings, registry: ConsumerRegistry | None = None) -> Iterator[TestClient]:
     """The app, started (audit writer connected, consents replayed) before the test talks to it."""
-    with TestClient(create_app(settings, registry), raise_server_exceptions=False) as client:
+    with TestClient(create_lookup_app(settings, registry), raise_server_exceptions=False) as client:
         wait_until(lambda: client.get("/readyz").status_code == 200, what="lookup API ready")
         yield client
 
@@ -99,12 +99,12 @@ def consent(subject: str, consumer: str, purpose: str, datasets: list[str], *, k
 
 
 def publish(settings: Settings, *records: ConsentRecord | str) -> None:
-    asyncio.run(publish_consents(settings.bootstrap_servers, settings.topic(CONSENT_TOPIC), list(records)))
+    asyncio.run(publish_consents(settings.kafka, settings.topic(CONSENT_TOPIC), list(records)))
 
 
 def audit_records(settings: Settings, topic: str | None = None) -> dict[int, list[tuple[int, bytes | None]]]:
     async def read() -> dict[int, list[tuple[int, bytes | None]]]:
-        return {p: m async for p, m in read_partitions(settings.bootstrap_servers, topic or settings.topic(AUDIT_TOPIC))}
+        return {p: m async for p, m in read_partitions(settings.kafka, topic or settings.topic(AUDIT_TOPIC))}
     return asyncio.run(read())
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from streams.ports import free_port_block
+from foundation.ports import free_port_block
 
 
 def _bin_dir() -> Path:

@@ -28,6 +28,7 @@ from schemas.errors import CodecError
 from schemas.validation import validate_event
 from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
+from foundation.kafka_clients import KafkaClients
 
 FAULTS = ("--fault-duplicate", "--fault-out-of-order", "--fault-malformed", "--fault-invalid-id",
           "--fault-late-arrival", "--fault-old-schema")
@@ -110,7 +111,7 @@ def worker(backbone: Backbone, name: str = "worker") -> Iterator[Process]:
 
 
 async def _ends_and_committed(backbone: Backbone) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    partitions = await topic_partitions(backbone.bootstrap_servers, backbone.change_topics())
+    partitions = await topic_partitions(KafkaClients(backbone.bootstrap_servers), backbone.change_topics())
     admin = AIOKafkaAdminClient(bootstrap_servers=backbone.bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=backbone.bootstrap_servers)
     await admin.start()
@@ -179,7 +180,7 @@ async def produce(bootstrap: str, topic: str,
 
 
 async def _count_records(bootstrap: str, topics: list[str]) -> int:
-    partitions = await topic_partitions(bootstrap, topics)
+    partitions = await topic_partitions(KafkaClients(bootstrap), topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
@@ -199,7 +200,7 @@ def injected(report: dict[str, Any], kind: str) -> int:
 
 
 async def _read_all(bootstrap: str, topics: list[str]) -> list[bytes]:
-    partitions = await topic_partitions(bootstrap, topics)
+    partitions = await topic_partitions(KafkaClients(bootstrap), topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:

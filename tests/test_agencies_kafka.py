@@ -24,6 +24,7 @@ from schemas.validation import validate_event
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
+from foundation.kafka_clients import KafkaClients
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def _topics(settings: Settings, agencies: tuple[str, ...]) -> list[str]:
 async def test_simulate_publishes_every_event_and_each_decodes_with_the_codec(settings: Settings, tmp_path: Path) -> None:
     await asyncio.to_thread(apply_topics, settings, load_catalog())
     plan = Plan(tmp_path, scale=1_000, seed=4, rate=1e6, count=60,
-                bootstrap_servers=settings.bootstrap_servers, topic_prefix=settings.topic_prefix)
+                kafka=settings.kafka, topic_prefix=settings.topic_prefix)
     with open(os.devnull, "w") as quiet:
         await Simulation(plan, routes(), SCHEMAS, out=quiet).run()
     outbox = {row[1]: row for _, store in stores(tmp_path) for row in store.outbox_rows()}
@@ -63,7 +64,7 @@ async def test_a_killed_publisher_loses_nothing_and_only_resends_exact_copies(se
     await asyncio.to_thread(simulate, tmp_path, 10_000, 9, 0, FaultRates(duplicate=0.02), ("dopa",))
     await asyncio.to_thread(apply_topics, settings, load_catalog())
     path = store_path(tmp_path, "dopa")
-    command = [sys.executable, "-m", "agencies.outbox", "--store", str(path), "--bootstrap-servers",
+    command = [sys.executable, "-m", "streams.outbox_relay", "--store", str(path), "--bootstrap-servers",
                settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix, "--batch-rows", "100"]
     watcher = AgencyStore(path)
     total = watcher.last_seq()
@@ -127,7 +128,7 @@ async def test_the_publisher_resumes_when_the_broker_comes_back(settings: Settin
     await asyncio.to_thread(simulate, tmp_path, 1_000, 5, 0, None, ("dol",))
     await asyncio.to_thread(apply_topics, settings, load_catalog())
     proxy = _Proxy(_free_port(), settings.bootstrap_servers)
-    publisher = Publisher(store_path(tmp_path, "dol"), ProducerConfig(f"127.0.0.1:{proxy.port}", request_timeout_ms=5_000),
+    publisher = Publisher(store_path(tmp_path, "dol"), ProducerConfig(KafkaClients(f"127.0.0.1:{proxy.port}"), request_timeout_ms=5_000),
                           announcer(settings.topic_prefix), topic_prefix=settings.topic_prefix, backoff_initial_s=0.1, backoff_max_s=0.5)
     rows = publisher.store.last_seq()
     task = asyncio.create_task(publisher.run(until_drained=True))

@@ -39,7 +39,7 @@ async def test_published_counter_counts_every_acknowledged_record_per_dataset(se
     agencies = ("dol", "dlt")
     before = {agency: _published(agency) for agency in agencies}
     plan = Plan(tmp_path, scale=1_000, seed=5, agencies=agencies, rate=1e6, count=40,
-                bootstrap_servers=settings.bootstrap_servers, topic_prefix=settings.topic_prefix)
+                kafka=settings.kafka, topic_prefix=settings.topic_prefix)
     with open(os.devnull, "w") as quiet:
         await Simulation(plan, routes(), SCHEMAS, out=quiet, observer=PublisherMetrics(routes(), agencies)).run()
     for agency, store in stores(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
 from agencies.simulation import store_path
 from agencies_support import announcer, simulate
+from foundation.kafka_clients import KafkaClients
 
 
 def _closed_port() -> int:
@@ -23,7 +24,7 @@ def _closed_port() -> int:
 async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     await asyncio.to_thread(simulate, tmp_path, agencies=("dbd",))
     publisher = Publisher(
-        store_path(tmp_path, "dbd"), ProducerConfig(f"127.0.0.1:{_closed_port()}", request_timeout_ms=2_000),
+        store_path(tmp_path, "dbd"), ProducerConfig(KafkaClients(f"127.0.0.1:{_closed_port()}"), request_timeout_ms=2_000),
         announcer(), backoff_initial_s=0.05, backoff_max_s=0.2,
     )
     rows = publisher.store.last_seq()
@@ -43,7 +44,7 @@ async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(tmp_p
 
 def test_a_second_publisher_on_the_same_outbox_is_refused(tmp_path: Path) -> None:
     simulate(tmp_path, agencies=("dbd",))
-    config = ProducerConfig(f"127.0.0.1:{_closed_port()}")
+    config = ProducerConfig(KafkaClients(f"127.0.0.1:{_closed_port()}"))
     first = Publisher(store_path(tmp_path, "dbd"), config, announcer())
     with pytest.raises(PublisherBusy, match="another publisher"):
         Publisher(store_path(tmp_path, "dbd"), config, announcer())

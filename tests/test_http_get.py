@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from streams.http_get import http_get
-from streams.ports import free_port_block
+from foundation.http_get import http_get
+from foundation.ports import free_port_block
 
 
 class _Answers(BaseHTTPRequestHandler):

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from cli_run import CliResult, run_gdx
-from streams.kafka_jars import jar_dir
-from streams.ports import free_port_block
+from streams.local.kafka_jars import jar_dir
+from foundation.ports import free_port_block
 from streams.settings import Settings
 
 BOUND_S = 60

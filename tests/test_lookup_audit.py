@@ -14,7 +14,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fastapi.testclient import TestClient
 
 from cli_run import run_gdx
-from linkage.api import signing_key_path
 from linkage.audit import (
     AUDIT_TOPIC,
     CHECKPOINT,
@@ -58,7 +57,7 @@ def _records(messages: Messages) -> list[dict[str, object]]:
 
 
 def _key(settings: Settings) -> bytes:
-    return load_signing_key(signing_key_path(settings), create=False)
+    return load_signing_key(settings.audit_key_path, create=False)
 
 
 def test_every_request_is_chained_and_the_trail_verifies(trail: tuple[Settings, Messages]) -> None:
@@ -165,12 +164,12 @@ async def test_an_append_while_the_writer_starts_is_refused_not_chained_from_a_s
     chained from the genesis, and the recovery would then rewind the head under it."""
     settings = await asyncio.to_thread(lookup_deployment, settings)
     topic, key = settings.topic(AUDIT_TOPIC), b"k" * 32
-    first = AuditWriter(settings.bootstrap_servers, topic, 0, key)
+    first = AuditWriter(settings.kafka, topic, 0, key)
     await first.start()
     await first.append({"kind": "access", "time_ms": 1})
     await first.stop()
 
-    second = AuditWriter(settings.bootstrap_servers, topic, 0, key)
+    second = AuditWriter(settings.kafka, topic, 0, key)
     recover = second._recover_head
     recovering, gate = asyncio.Event(), asyncio.Event()
 

@@ -7,9 +7,9 @@ import socket
 import pytest
 
 from cli_run import run_gdx
-from linkage.api import bind
+from streams.lookup_server import bind
 from schemas.examples import SOMCHAI
-from streams.errors import GdxError
+from foundation.errors import GdxError
 
 
 def test_a_consent_with_a_wrong_check_digit_is_refused_in_one_line() -> None:

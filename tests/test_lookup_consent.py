@@ -175,13 +175,13 @@ def test_the_consent_wait_is_at_most_its_timeout_in_all(settings: Settings) -> N
     upgrade(engine)
     release = threading.Event()
     topic = settings.topic(CONSENT_TOPIC)
-    follower = ConsentFollower(_StuckStore(engine, release), settings.bootstrap_servers, topic, _SlowBroker)
+    follower = ConsentFollower(_StuckStore(engine, release), settings.kafka, topic, _SlowBroker)
 
     async def slow_and_stuck() -> float:
         following = asyncio.create_task(follower.run())
         try:
             await asyncio.wait_for(follower.caught_up.wait(), 20)
-            await publish_consents(settings.bootstrap_servers, topic,
+            await publish_consents(settings.kafka, topic,
                                    [consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])])
             began = time.monotonic()
             assert not await follower.current(1.0)

@@ -16,7 +16,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                 status_code_conformance)
 
-from linkage.api import LookupServer, create_app
+from streams.lookup_app import create_lookup_app
+from streams.lookup_server import LookupServer
 from lookup_support import KEYS, lookup_deployment, wait_until
 from streams.settings import Settings
 
@@ -29,7 +30,7 @@ def running_api(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
     settings = lookup_deployment(Settings(kafka_bootstrap_servers=bootstrap_servers,
                                           topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
                                           state_dir=tmp_path_factory.mktemp("lookup-openapi") / "state"))
-    app = create_app(settings)
+    app = create_lookup_app(settings)
     server = LookupServer(settings, app=app, port=0)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.run(),), daemon=True)

@@ -19,7 +19,7 @@ from prometheus_client.samples import Sample
 from serve_support import lookup_api
 
 from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_partition
-from linkage.lookup_processes import EARLY_EXIT_S
+from streams.lookup_processes import EARLY_EXIT_S
 from monitoring.scrape_targets import targets_dir
 from schemas.examples import SOMCHAI
 from streams.settings import Settings

@@ -19,7 +19,7 @@ import pytest
 from cli_run import run_gdx
 from monitoring import metrics
 from monitoring.alert_receiver import AlertBook, fetch_alerts, load_token, routes
-from monitoring.alertmanager import AlertmanagerSetup, Timing, render_config
+from streams.local.alertmanager import AlertmanagerSetup, Timing, render_config
 from monitoring.health_server import HealthServer
 
 

@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 
 from cli_run import clean_env, run_gdx
-from monitoring import alertmanager, prometheus, scrape_targets
+from monitoring import scrape_targets
+from streams.local import alertmanager, prometheus
 from monitoring.alert_receiver import ReceiverUnavailable, fetch_alerts
-from monitoring.alertmanager import AlertmanagerSetup, Timing
-from monitoring.prometheus import RULES_DIR, PrometheusSetup
+from streams.local.alertmanager import AlertmanagerSetup, Timing
+from streams.local.prometheus import RULES_DIR, PrometheusSetup
 from monitoring.status import PrometheusClient
-from streams.ports import free_port_block
+from foundation.ports import free_port_block
 
 TESTS = Path(__file__).resolve().parent
 SCALE = 60

@@ -17,7 +17,7 @@ import pytest
 
 from monitoring import metrics, scrape_targets
 from monitoring.health_server import HealthServer, Readiness
-from streams.errors import GdxError
+from foundation.errors import GdxError
 
 
 def _get(url: str) -> tuple[int, str, str]:

@@ -62,7 +62,7 @@ async def _lagging_group(settings: Settings, group: str) -> str:
 
 async def test_lag_in_messages_and_seconds_per_partition(settings: Settings) -> None:
     topic = await _lagging_group(settings, "itest-lag")
-    async with LagProbe(settings.bootstrap_servers, settings.topic("gdx."), 10.0) as probe:
+    async with LagProbe(settings.kafka, settings.topic("gdx."), 10.0) as probe:
         lags = [lag for lag in await probe.measure() if lag.group == "itest-lag"]
         again = [lag for lag in await probe.measure() if lag.group == "itest-lag"]
     assert [(lag.topic, lag.partition, lag.committed, lag.end, lag.lag) for lag in lags] == [
@@ -86,7 +86,7 @@ async def test_lag_in_seconds_is_unknown_not_zero_when_no_timestamp_can_be_read(
         await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(10)})
     finally:
         await admin.close()
-    async with LagProbe(settings.bootstrap_servers, settings.topic("gdx."), 1.0) as probe:
+    async with LagProbe(settings.kafka, settings.topic("gdx."), 1.0) as probe:
         lags = [lag for lag in await probe.measure() if lag.group == "itest-lag-unknown"]
     assert [(lag.partition, lag.lag, lag.lag_seconds) for lag in lags] == [(0, 6, None), (1, 0, 0.0)]
     LagGauges().publish(lags)

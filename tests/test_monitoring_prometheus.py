@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from cli_run import run_gdx
-from streams.ports import free_port_block
+from foundation.ports import free_port_block
 
 from monitoring import metrics
 from monitoring.health_server import HealthServer
-from monitoring.prometheus import PrometheusSetup, prometheus_root, render_config
+from streams.local.prometheus import PrometheusSetup, prometheus_root, render_config
 from streams.commands.prometheus import start_prometheus
 from streams.settings import Settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.ports import ephemeral_low, free_port_block, port_in_use
+from foundation.ports import ephemeral_low, free_port_block, port_in_use
 
 
 def test_blocks_stay_below_the_kernels_ephemeral_range_and_are_free() -> None:

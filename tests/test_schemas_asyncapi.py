@@ -15,7 +15,7 @@ from schema_helpers import catalog
 from schemas.fingerprint import fingerprint
 from streams.asyncapi import SCHEMA_TOPIC, build_document
 from streams.cli import main
-from streams.errors import GdxError
+from foundation.errors import GdxError
 from streams.settings import Settings
 from streams.topic_catalog import Catalog, Dataset, load_catalog
 

@@ -11,14 +11,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 from schemas.codec import Codec
-from schemas.topic_store import (
-    NAME_HEADER,
-    SCHEMA_TOPIC,
-    VERSION_HEADER,
-    SchemaTopicError,
-    load_schemas,
-    publish_schemas,
-)
+from schemas.schema_records import NAME_HEADER, SCHEMA_TOPIC, VERSION_HEADER, SchemaTopicError
+from streams.schema_topic import load_schemas, publish_schemas
 from streams.cli import main
 from streams.settings import Settings
 
@@ -50,10 +44,10 @@ async def produce(
 async def test_a_consumer_with_only_the_topic_decodes_every_dataset(settings: Settings) -> None:
     topic = await create_schema_topic(settings)
     expected = len(catalog().by_fingerprint)
-    assert await publish_schemas(settings.bootstrap_servers, topic, catalog()) == expected
-    assert await publish_schemas(settings.bootstrap_servers, topic, catalog()) == expected  # idempotent by key
+    assert await publish_schemas(settings.kafka, topic, catalog()) == expected
+    assert await publish_schemas(settings.kafka, topic, catalog()) == expected  # idempotent by key
 
-    remote = Codec(await load_schemas(settings.bootstrap_servers, topic))
+    remote = Codec(await load_schemas(settings.kafka, topic))
     assert set(remote.catalog.by_fingerprint) == set(catalog().by_fingerprint)
     for name in SCHEMA_NAMES:
         data = codec().encode(name, example_record(name))
@@ -67,10 +61,10 @@ async def test_a_consumer_with_only_the_topic_decodes_every_dataset(settings: Se
 
 async def test_a_tombstone_retires_a_schema_and_a_forged_record_is_refused(settings: Settings) -> None:
     topic = await create_schema_topic(settings)
-    await publish_schemas(settings.bootstrap_servers, topic, catalog())
+    await publish_schemas(settings.kafka, topic, catalog())
     retired = catalog().current[SCHEMA_NAMES[0]]
     await produce(settings, topic, retired.fingerprint.hex().encode(), None, [])
-    loaded = await load_schemas(settings.bootstrap_servers, topic)
+    loaded = await load_schemas(settings.kafka, topic)
     assert retired.fingerprint not in loaded.by_fingerprint
     assert len(loaded.by_fingerprint) == len(catalog().by_fingerprint) - 1
 
@@ -78,12 +72,12 @@ async def test_a_tombstone_retires_a_schema_and_a_forged_record_is_refused(setti
     forged = [(NAME_HEADER, other.name.encode()), (VERSION_HEADER, b"1")]
     await produce(settings, topic, b"0123456789abcdef", other.canonical.encode(), forged)
     with pytest.raises(SchemaTopicError, match="0123456789abcdef"):
-        await load_schemas(settings.bootstrap_servers, topic)
+        await load_schemas(settings.kafka, topic)
 
 
 async def test_loading_a_missing_topic_is_a_clear_error(settings: Settings) -> None:
     with pytest.raises(SchemaTopicError, match="does not exist"):
-        await load_schemas(settings.bootstrap_servers, settings.topic("gdx.no-such-topic"), timeout_s=5)
+        await load_schemas(settings.kafka, settings.topic("gdx.no-such-topic"), timeout_s=5)
 
 
 def test_cli_publish_writes_every_version(
@@ -94,5 +88,5 @@ def test_cli_publish_writes_every_version(
     monkeypatch.setenv("GDX_TOPIC_PREFIX", settings.topic_prefix)
     assert main(["schemas", "publish"]) == 0
     assert f"published {len(catalog().by_fingerprint)} schema versions to {topic}" in capsys.readouterr().out
-    loaded = asyncio.run(load_schemas(settings.bootstrap_servers, topic))
+    loaded = asyncio.run(load_schemas(settings.kafka, topic))
     assert set(loaded.by_fingerprint) == set(catalog().by_fingerprint)

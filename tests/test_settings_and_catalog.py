@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.errors import GdxError
-from streams.kafka_launcher import Node, render_properties
+from foundation.errors import GdxError
+from streams.local.kafka_launcher import Node, render_properties
 from streams.settings import Settings, load_settings
 from streams.topic_admin import LiveTopic, _plan
 from streams.topic_catalog import load_catalog, parse_catalog
@@ -96,7 +96,7 @@ def test_plan_clamps_replication_and_reports_each_difference() -> None:
 
 
 def test_cluster_ids_never_look_like_an_option() -> None:
-    from streams.kafka_launcher import new_cluster_id
+    from streams.local.kafka_launcher import new_cluster_id
 
     ids = [new_cluster_id() for _ in range(3000)]
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)

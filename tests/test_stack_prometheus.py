@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.ports import free_port_block
+from foundation.ports import free_port_block
 from stack_support import StackProcess, alive, children_of
 
 pytestmark = pytest.mark.kafka

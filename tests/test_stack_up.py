@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cli_run import run_gdx
-from streams.ports import free_port_block
+from foundation.ports import free_port_block
 from stack_support import StackProcess, alive, children_of
 
 STOP_ORDER = ("agencies: stopped", "lookup API: stopped", "worker: stopped", "lag monitor: stopped", "prometheus: stopped",

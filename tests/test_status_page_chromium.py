@@ -25,8 +25,8 @@ from status_support import EXPECTED_INDEX, per_second, read_charts, read_page, s
 
 from linkage.database import index_engine
 from linkage.migrate import upgrade
-from monitoring.prometheus import prometheus_root
-from streams.ports import free_port_block
+from streams.local.prometheus import prometheus_root
+from foundation.ports import free_port_block
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka

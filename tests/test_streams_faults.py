@@ -19,7 +19,7 @@ import pytest
 from kafka_env import running_cluster
 from stream_harness import (Backbone, Process, dead_letters, injected, notifications, owner_deaths, wait_caught_up,
                             wait_in_flight, worker)
-from streams import kafka_launcher as launcher
+from streams.local import kafka_launcher as launcher
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka

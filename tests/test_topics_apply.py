@@ -12,8 +12,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from cli_run import run_gdx
 from schemas.catalog import load_schema_catalog
-from schemas.topic_store import load_schemas
-from streams.errors import GdxError
+from streams.schema_topic import load_schemas
+from foundation.errors import GdxError
 from streams.settings import Settings
 from streams.topic_admin import admin_client, apply_topics, list_topics
 from streams.topic_catalog import Catalog, TopicSpec, load_catalog
@@ -32,7 +32,7 @@ def test_apply_twice_changes_nothing_the_second_time(settings: Settings) -> None
     assert f"{len(catalog.topics)} topics: {len(catalog.topics)} created, 0 updated" in first.out
     versions = len(load_schema_catalog().by_fingerprint)
     assert f"published {versions} schema versions to {settings.topic('gdx.schemas')}" in first.out
-    on_topic = asyncio.run(load_schemas(settings.bootstrap_servers, settings.topic("gdx.schemas")))
+    on_topic = asyncio.run(load_schemas(settings.kafka, settings.topic("gdx.schemas")))
     assert set(on_topic.by_fingerprint) == set(load_schema_catalog().by_fingerprint)
 
     second = run_gdx("topics", "apply", env=_env(settings))

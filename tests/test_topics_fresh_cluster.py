@@ -17,7 +17,7 @@ import pytest
 
 from cli_run import run_gdx
 from kafka_env import running_cluster
-from streams import kafka_launcher as launcher
+from streams.local import kafka_launcher as launcher
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli_run import run_gdx
-from streams.ports import free_port_block
+from foundation.ports import free_port_block
 
 
 @pytest.mark.kafka

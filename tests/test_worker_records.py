@@ -16,12 +16,13 @@ from linkage.views import record_view
 from linkage_support import decoded_record, encode
 from stream_harness import Backbone, produce, wait_caught_up, worker
 from streams.kafka_probe import topic_partitions
+from foundation.kafka_clients import KafkaClients
 
 pytestmark = pytest.mark.kafka
 
 
 async def _headers_on(bootstrap: str, topic: str) -> list[list[tuple[str, bytes | None]]]:
-    partitions = await topic_partitions(bootstrap, [topic])
+    partitions = await topic_partitions(KafkaClients(bootstrap), [topic])
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:

@@ -18,7 +18,7 @@ from agencies.truth import dump, report
 from monitoring import scrape_targets
 from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
-from streams.errors import GdxError
+from foundation.errors import GdxError
 from streams.publisher_metrics import PublisherMetrics, simulation_ready
 from streams.settings import Settings, load_settings
 from streams.topic_catalog import load_catalog
@@ -109,7 +109,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             count=args.count,
             faults=FaultRates(**{k: getattr(args, f"fault_{k}") for k in KINDS}),
-            bootstrap_servers=None if args.no_publish else settings.bootstrap_servers,
+            kafka=None if args.no_publish else settings.kafka,
             topic_prefix=settings.topic_prefix,
             reset=args.reset,
             load_workers=args.load_workers,
@@ -122,13 +122,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         simulation = Simulation(plan, agency_routes, load_schema_catalog(),
                                 observer=PublisherMetrics(agency_routes, plan.agencies))
         readiness = Readiness()
-        publishing = plan.agencies if plan.bootstrap_servers is not None else ()
+        publishing = plan.agencies if plan.kafka is not None else ()
         readiness.add_check("agencies", simulation_ready(simulation.progress, publishing))
         with HealthServer(PROCESS, "publisher", port=settings.agencies_metrics_port, readiness=readiness,
                           targets_dir=scrape_targets.targets_dir(settings.state_dir),
                           port_setting="GDX_AGENCIES_METRICS_PORT") as health:
             print(f"agencies: {health.url}/metrics", flush=True)
-            if plan.bootstrap_servers is not None:
+            if plan.kafka is not None:
                 _apply_topics(settings)
             life = asyncio.run(simulation.run(load=not args.publish_only, life=not args.publish_only and args.count != 0))
     except SimulationError as exc:

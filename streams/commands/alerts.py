@@ -13,7 +13,7 @@ from monitoring import scrape_targets
 from monitoring.alert_receiver import AlertBook, ReceiverUnavailable, fetch_alerts, load_token, routes
 from monitoring.health_server import HealthServer
 from streams.commands.prometheus import receiver_token_file
-from streams.errors import GdxError
+from foundation.errors import GdxError
 from streams.settings import Settings, load_settings
 
 PROCESS = "alert-receiver"

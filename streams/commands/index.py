@@ -20,7 +20,7 @@ from linkage.link_rules import CITIZEN, JURISTIC
 from linkage.migrate import clear_replayed, copy_kept, drop_all, upgrade
 from linkage.reconcile import KINDS, reconcile
 from linkage.views import party_view
-from streams.errors import GdxError
+from foundation.errors import GdxError
 from streams.kafka_probe import require_cluster
 from streams.rebuild import replay
 from streams.settings import Settings, load_settings
@@ -63,7 +63,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     settings = load_settings()
-    require_cluster(settings.bootstrap_servers, settings.kafka_request_timeout_s)
+    require_cluster(settings.kafka, settings.kafka_request_timeout_s)
     return run_worker(settings, args.log_level_faust)
 
 
@@ -87,7 +87,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     settings = load_settings()
-    require_cluster(settings.bootstrap_servers, settings.kafka_request_timeout_s)
+    require_cluster(settings.kafka, settings.kafka_request_timeout_s)
     live = _live_engine(settings)
     before = index_digest(live)
     if args.into:
@@ -98,7 +98,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     else:
         target = live
         clear_replayed(target)
-    report = asyncio.run(replay(target, settings.bootstrap_servers, _topic_datasets(settings)))
+    report = asyncio.run(replay(target, settings.kafka, _topic_datasets(settings)))
     after = index_digest(target)
     print(f"replayed {report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f} records/s): "
           + ", ".join(f"{k} {v:,}" for k, v in sorted(report.outcomes.items())))

@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from streams import kafka_launcher as launcher
-from streams.errors import GdxError
-from streams.kafka_jars import ensure_jars
+from streams.local import kafka_launcher as launcher
+from foundation.errors import GdxError
+from streams.local.kafka_jars import ensure_jars
 from streams.kafka_probe import require_cluster
 from streams.settings import Settings, load_settings
 
@@ -48,7 +48,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _report_external(settings: Settings) -> int:
     """With an external cluster nothing local is started or stopped: only check that it answers."""
-    info = require_cluster(settings.bootstrap_servers, settings.kafka_request_timeout_s)
+    info = require_cluster(settings.kafka, settings.kafka_request_timeout_s)
     print(f"external cluster {settings.bootstrap_servers}: answering, {len(info.broker_ids)} broker(s), "
           f"cluster {info.cluster_id}; nothing local is started")
     return 0
@@ -87,7 +87,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return launcher.EXIT_NOT_RUNNING
     started = len(local)
     settings = settings.model_copy(update={"kafka_brokers": started})
-    info = require_cluster(settings.bootstrap_servers, settings.kafka_request_timeout_s)
+    info = require_cluster(settings.kafka, settings.kafka_request_timeout_s)
     print(f"cluster {info.cluster_id}: answering at {settings.bootstrap_servers}, brokers {list(info.broker_ids)}")
     return 0
 

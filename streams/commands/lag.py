@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 from monitoring import scrape_targets
 from monitoring.consumer_lag import LagGauges, LagProbe, PartitionLag
 from monitoring.health_server import HealthServer, Readiness
-from streams.errors import GdxError
+from foundation.errors import GdxError
 from streams.kafka_probe import quiet_client_logs
 from streams.settings import Settings, load_settings
 
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _probe(settings: Settings) -> LagProbe:
-    return LagProbe(settings.bootstrap_servers, settings.topic("gdx."), settings.kafka_request_timeout_s)
+    return LagProbe(settings.kafka, settings.topic("gdx."), settings.kafka_request_timeout_s)
 
 
 async def _measure_once(settings: Settings) -> list[PartitionLag]:

@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError
 
 from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_topic
 from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
-from streams.errors import GdxError
+from foundation.errors import GdxError
 from streams.kafka_probe import quiet_client_logs, require_cluster
 from streams.settings import Settings, load_settings
 
@@ -50,12 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _reachable(settings: Settings) -> None:
-    require_cluster(settings.bootstrap_servers, settings.kafka_request_timeout_s)
+    require_cluster(settings.kafka, settings.kafka_request_timeout_s)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from linkage.api import LookupServer, api_url, bind
-    from linkage.lookup_processes import LookupProcesses, check_audit_partitions, run_until_stopped
+    from streams.lookup_processes import LookupProcesses, check_audit_partitions, run_until_stopped
+    from streams.lookup_server import LookupServer, api_url, bind
 
     settings = load_settings()
     if args.workers is not None:
@@ -77,14 +77,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from linkage.api import signing_key_path
-
     settings = load_settings()
     _reachable(settings)
-    key = load_signing_key(signing_key_path(settings), create=False)
+    key = load_signing_key(settings.audit_key_path, create=False)
     topic = args.topic or settings.topic(AUDIT_TOPIC)
     with quiet_client_logs():
-        report = asyncio.run(verify_topic(settings.bootstrap_servers, topic, key))
+        report = asyncio.run(verify_topic(settings.kafka, topic, key))
     for partition in sorted(report.records):
         print(f"partition {partition}: {report.records[partition]} records, {report.checkpoints[partition]} checkpoints, "
               f"{report.unsealed[partition]} after the last checkpoint")
@@ -100,7 +98,7 @@ def _publish(settings: Settings, records: list[ConsentRecord | str]) -> None:
     _reachable(settings)
     try:
         with quiet_client_logs():
-            asyncio.run(publish_consents(settings.bootstrap_servers, settings.topic(CONSENT_TOPIC), records))
+            asyncio.run(publish_consents(settings.kafka, settings.topic(CONSENT_TOPIC), records))
     except KafkaError as exc:
         raise GdxError(f"consent not written: {exc!r}", "check the cluster with `gdx kafka status`") from None
 

@@ -9,10 +9,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from monitoring import alertmanager, prometheus
+from streams.local import alertmanager, prometheus
 from monitoring.alert_receiver import load_token
-from monitoring.alertmanager import AlertmanagerSetup
-from monitoring.prometheus import PrometheusNotInstalled, PrometheusSetup
+from streams.local.alertmanager import AlertmanagerSetup
+from streams.local.prometheus import PrometheusNotInstalled, PrometheusSetup
 from streams.settings import Settings, load_settings
 
 

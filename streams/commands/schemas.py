@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
 
 if TYPE_CHECKING:
     from schemas.catalog import SchemaCatalog
@@ -94,7 +94,7 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from schemas.topic_store import SCHEMA_TOPIC
+    from schemas.schema_records import SCHEMA_TOPIC
     from streams.schema_publish import publish_catalog
     from streams.settings import load_settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from schemas.topic_store import SCHEMA_TOPIC
+from schemas.schema_records import SCHEMA_TOPIC
 from streams.schema_publish import publish_catalog, repository_catalog
 from streams.settings import load_settings
 from streams.topic_admin import apply_topics, list_topics

@@ -14,11 +14,12 @@ import time
 
 from agencies.errors import SimulationError
 from agencies.ratios import sizes
-from monitoring import alertmanager, prometheus, scrape_targets
-from streams import kafka_launcher as launcher
+from monitoring import scrape_targets
+from streams.local import alertmanager, prometheus
+from streams.local import kafka_launcher as launcher
 from streams.commands.prometheus import alertmanager_from, setup_from, start_alertmanager, start_prometheus
-from schemas.topic_store import SCHEMA_TOPIC
-from streams.errors import GdxError
+from schemas.schema_records import SCHEMA_TOPIC
+from foundation.errors import GdxError
 from streams.schema_publish import publish_catalog, repository_catalog
 from streams.settings import Settings, load_settings
 from streams.stack import ManagedProcess, Stack, interrupt_on_stop_signals

@@ -18,13 +18,13 @@ import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from streams.errors import GdxError
-from streams.kafka_jars import LOG4J_CONFIG, ensure_jars, java_binary, kafka_version
+from foundation.errors import GdxError
+from streams.local.kafka_jars import LOG4J_CONFIG, ensure_jars, java_binary, kafka_version
 from streams.kafka_probe import ClusterInfo, wait_for_cluster
-from streams.ports import port_in_use
+from foundation.ports import port_in_use
 from streams.settings import Settings
 
 STOP_GRACE_S = 30.0
@@ -269,10 +269,10 @@ async def _every_node_answers(settings: Settings, brokers: int) -> ClusterInfo:
     connections, so asking any one node is not enough for a client that then talks to all.
     """
     end = time.monotonic() + settings.kafka_start_timeout_s
-    info = await wait_for_cluster(settings.bootstrap_servers, settings.kafka_start_timeout_s, brokers)
+    info = await wait_for_cluster(settings.kafka, settings.kafka_start_timeout_s, brokers)
     for node_id in range(1, brokers + 1):
-        address = f"127.0.0.1:{settings.client_port(node_id)}"
-        info = await wait_for_cluster(address, max(0.1, end - time.monotonic()), brokers)
+        node = replace(settings.kafka, bootstrap_servers=f"127.0.0.1:{settings.client_port(node_id)}")
+        info = await wait_for_cluster(node, max(0.1, end - time.monotonic()), brokers)
     return info
 
 

@@ -17,12 +17,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitoring import local_server, scrape_targets
-from monitoring.local_server import Listener, ProcessState, ServerFiles
-from streams.errors import GdxError
-from streams.http_get import http_get
+from monitoring import scrape_targets
+from streams.local import local_server
+from streams.local.local_server import Listener, ProcessState, ServerFiles
+from foundation.errors import GdxError
+from foundation.http_get import http_get
 
-RULES_DIR = Path(__file__).resolve().parent / "rules"
+from monitoring import RULES_DIR
+
 INSTALL_HINT = "install it with `apt-get install prometheus` (Debian's package brings prometheus and promtool)"
 EXIT_NOT_RUNNING = 3
 SCRAPE_JOB = "gdx"

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.errors import GdxError
-from streams.http_get import http_get
-from streams.ports import port_in_use
+from foundation.errors import GdxError
+from foundation.http_get import http_get
+from foundation.ports import port_in_use
 
 STOP_GRACE_S = 20.0
 

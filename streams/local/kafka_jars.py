@@ -15,10 +15,10 @@ import subprocess
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
 from streams.settings import Settings
 
-DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "kafka"
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
 POM = DEPLOY_DIR / "pom.xml"
 LOG4J_CONFIG = DEPLOY_DIR / "log4j2.properties"
 MIN_JAVA = 17

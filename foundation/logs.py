@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from streams.errors import GdxError
+from foundation.errors import GdxError
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 _RESERVED = set(vars(logging.makeLogRecord({})))

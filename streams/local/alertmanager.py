@@ -17,9 +17,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitoring import local_server
-from monitoring.local_server import Listener, ProcessState, ServerFiles
-from streams.errors import GdxError
+from streams.local import local_server
+from streams.local.local_server import Listener, ProcessState, ServerFiles
+from foundation.errors import GdxError
 
 BINARY = "prometheus-alertmanager"
 INSTALL_HINT = "install it with `apt-get install prometheus-alertmanager`"

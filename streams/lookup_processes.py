@@ -38,13 +38,13 @@ from multiprocessing.process import BaseProcess
 
 from prometheus_client import multiprocess
 
-from linkage.api import LookupServer, announce, event_loop_factory, signing_key_path
 from linkage.audit import AUDIT_TOPIC, load_signing_key, partitions
 from linkage.database import index_engine
 from linkage.migrate import upgrade
 from monitoring.health_server import MULTIPROCESS_DIR
-from streams.errors import GdxError
-from streams.logs import configure_logging
+from foundation.errors import GdxError
+from foundation.logs import configure_logging
+from streams.lookup_server import LookupServer, announce, event_loop_factory
 from streams.settings import Settings
 
 log = logging.getLogger("gdx.lookup")
@@ -68,7 +68,7 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
 def check_audit_partitions(settings: Settings, workers: int) -> None:
     """Every process needs a partition of its own; say so before starting any."""
     topic = settings.topic(AUDIT_TOPIC)
-    found = len(asyncio.run(partitions(settings.bootstrap_servers, topic)))
+    found = len(asyncio.run(partitions(settings.kafka, topic)))
     needed = settings.audit_partition + workers
     if found < needed:
         raise GdxError(f"{workers} lookup processes from audit partition {settings.audit_partition} need {needed} "
@@ -84,7 +84,7 @@ def prepare_shared_state(settings: Settings) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
-    load_signing_key(signing_key_path(settings), create=True)
+    load_signing_key(settings.audit_key_path, create=True)
 
 
 def run_until_stopped(server: LookupServer) -> None:

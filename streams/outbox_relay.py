@@ -1,0 +1,60 @@
+"""`python -m streams.outbox_relay --store dopa.db`: one agency's outbox drained to Kafka in a
+process of its own (one JSON line of stats a second), as an agency would run its relay beside its
+own system rather than inside `gdx simulate`. The cluster is the settings' (or --bootstrap-servers)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
+from agencies.schema_announcer import SchemaAnnouncer
+from schemas.catalog import load_schema_catalog
+from schemas.schema_records import SCHEMA_TOPIC
+from streams.settings import load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streams.outbox_relay", description="drain one agency's outbox to Kafka")
+    parser.add_argument("--store", type=Path, required=True, help="the agency's SQLite store")
+    parser.add_argument("--bootstrap-servers", default=None, help="default: the settings' cluster")
+    parser.add_argument("--topic-prefix", default=None, help="default: GDX_TOPIC_PREFIX")
+    parser.add_argument("--batch-rows", type=int, default=2_000)
+    parser.add_argument("--until-drained", action="store_true", help="exit once the outbox is empty")
+    args = parser.parse_args(argv)
+    if not args.store.is_file():
+        print(f"outbox relay: no store at {args.store}", file=sys.stderr)
+        return 2
+    overrides: dict[str, object] = {}
+    if args.bootstrap_servers:
+        overrides["kafka_bootstrap_servers"] = args.bootstrap_servers
+    if args.topic_prefix is not None:
+        overrides["topic_prefix"] = args.topic_prefix
+    settings = load_settings(**overrides)
+    try:
+        publisher = Publisher(
+            args.store,
+            ProducerConfig(settings.kafka),
+            SchemaAnnouncer(load_schema_catalog(), settings.topic(SCHEMA_TOPIC)),
+            topic_prefix=settings.topic_prefix,
+            batch_rows=args.batch_rows,
+            on_progress=lambda s: print(json.dumps(asdict(s)), flush=True),
+        )
+    except PublisherBusy as exc:
+        print(f"outbox relay: {exc}", file=sys.stderr)
+        return 2
+    try:
+        stats = asyncio.run(publisher.run(until_drained=args.until_drained))
+    finally:
+        publisher.close()
+    print(json.dumps(asdict(stats)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
