@@ -252,10 +252,12 @@ class EventBuilder:
         value = self.codec.encode(known.name, record) if writer is None else _encode_with(known, record)
         stamp_at = (
             len(known.header)
-            + 1 + 36  # event_id: a 36-character string
+            + 1
+            + 36  # event_id: a 36-character string
             + _varint_length(route.code)
             + 1  # source_agency enum
-            + _varint_length(len(change.key.encode())) + len(change.key.encode())
+            + _varint_length(len(change.key.encode()))
+            + len(change.key.encode())
             + _varint_length(change.version)
             + 1  # change_type enum
             + _STAMP_WIDTH  # source_time

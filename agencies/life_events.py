@@ -41,7 +41,9 @@ class NoCandidate(Exception):
 class LifeEvents:
     """Draws and applies life events for the agencies it is given (all four stores must exist)."""
 
-    def __init__(self, sources: dict[str, SourceSystem], active: tuple[str, ...], population: Population, rng: random.Random) -> None:
+    def __init__(
+        self, sources: dict[str, SourceSystem], active: tuple[str, ...], population: Population, rng: random.Random
+    ) -> None:
         self.sources = sources
         self.population = population
         self.rng = rng
@@ -50,10 +52,20 @@ class LifeEvents:
         self._certificate = Scrambler(10**7, seed, 20)
         catalogue: dict[str, list[tuple[Callable[[], str], int]]] = {
             "dopa": [(self.birth, 10), (self.death, 6), (self.name_added, 6), (self.marriage, 5), (self.move, 15)],
-            "dbd": [(self.company_registration, 3), (self.director_change, 3), (self.dissolution, 1), (self.commercial_registration, 2)],
+            "dbd": [
+                (self.company_registration, 3),
+                (self.director_change, 3),
+                (self.dissolution, 1),
+                (self.commercial_registration, 2),
+            ],
             "dol": [(self.land_sale, 8), (self.inheritance, 4), (self.mortgage, 3)],
-            "dlt": [(self.vehicle_registration, 8), (self.vehicle_transfer, 6), (self.licence_renewal, 6),
-                    (self.licence_suspension, 1), (self.licence_issue, 3)],
+            "dlt": [
+                (self.vehicle_registration, 8),
+                (self.vehicle_transfer, 6),
+                (self.licence_renewal, 6),
+                (self.licence_suspension, 1),
+                (self.licence_issue, 3),
+            ],
         }
         self.choices = [(fn, weight) for agency in active for fn, weight in catalogue[agency]]
 
@@ -119,10 +131,15 @@ class LifeEvents:
         dopa = self.sources["dopa"].store
         person = dopa.get("person", deceased)
         house = person.state["house_id"] if person else None
-        found = [
-            p for p in (dopa.get("person", r.key) for r in dopa.referencing(house, "residence") if r.key != deceased)
-            if p is not None and p.state["status"] == "ACTIVE"
-        ] if house else []
+        found = (
+            [
+                p
+                for p in (dopa.get("person", r.key) for r in dopa.referencing(house, "residence") if r.key != deceased)
+                if p is not None and p.state["status"] == "ACTIVE"
+            ]
+            if house
+            else []
+        )
         return found[:3] or [self.person()]
 
     def alive(self, citizen_id: str) -> bool:
@@ -142,7 +159,9 @@ class LifeEvents:
 
     # --- DOPA ------------------------------------------------------------------------------
     def birth(self) -> str:
-        mother = self.person(lambda s: s["sex"] == "FEMALE" and 18 <= age_on(date.fromisoformat(s["date_of_birth"]), today()) <= 45)
+        mother = self.person(
+            lambda s: s["sex"] == "FEMALE" and 18 <= age_on(date.fromisoformat(s["date_of_birth"]), today()) <= 45
+        )
         dopa = self.sources["dopa"]
         spouse = self._spouse(mother.key)
         father = dopa.store.get("person", spouse) if spouse else None
@@ -153,24 +172,54 @@ class LifeEvents:
         house_id = mother.state["house_id"]
         province = house_id[:2]
         prefix = title(sex, 0, False)
-        name = {"prefix": prefix.th, "first_name": first.th, "middle_name": None, "last_name": family["name"]["last_name"]}
+        name = {
+            "prefix": prefix.th,
+            "first_name": first.th,
+            "middle_name": None,
+            "last_name": family["name"]["last_name"],
+        }
         with dopa.change() as changes:
             cid = citizen_id(f"{self.population.citizen_scrambler(self._next(changes, 'person')):011d}", False)
-            changes.put("person", cid, {
-                "citizen_id": cid, "name": name,
-                "name_en": {"prefix": prefix.en, "first_name": first.en, "middle_name": None,
-                            "last_name": (family.get("name_en") or {}).get("last_name") or _TH_TO_EN.get(name["last_name"], "")},
-                "sex": ("MALE", "FEMALE")[sex], "date_of_birth": born, "nationality": "THA",
-                "house_id": house_id, "card": None, "status": "ACTIVE",
-            })
-            changes.put("residence", cid, {"citizen_id": cid, "house_id": house_id, "role": "RESIDENT", "moved_in_on": today()})
+            changes.put(
+                "person",
+                cid,
+                {
+                    "citizen_id": cid,
+                    "name": name,
+                    "name_en": {
+                        "prefix": prefix.en,
+                        "first_name": first.en,
+                        "middle_name": None,
+                        "last_name": (family.get("name_en") or {}).get("last_name")
+                        or _TH_TO_EN.get(name["last_name"], ""),
+                    },
+                    "sex": ("MALE", "FEMALE")[sex],
+                    "date_of_birth": born,
+                    "nationality": "THA",
+                    "house_id": house_id,
+                    "card": None,
+                    "status": "ACTIVE",
+                },
+            )
+            changes.put(
+                "residence", cid, {"citizen_id": cid, "house_id": house_id, "role": "RESIDENT", "moved_in_on": today()}
+            )
             number = self.certificate(changes, "birth", province)
-            changes.put("birth", number, {
-                "certificate_number": number, "child_citizen_id": cid, "child_name": name,
-                "sex": ("MALE", "FEMALE")[sex], "date_of_birth": born, "birth_province_code": province,
-                "mother_citizen_id": mother.key, "father_citizen_id": father.key if father else None,
-                "registered_on": today(),
-            })
+            changes.put(
+                "birth",
+                number,
+                {
+                    "certificate_number": number,
+                    "child_citizen_id": cid,
+                    "child_name": name,
+                    "sex": ("MALE", "FEMALE")[sex],
+                    "date_of_birth": born,
+                    "birth_province_code": province,
+                    "mother_citizen_id": mother.key,
+                    "father_citizen_id": father.key if father else None,
+                    "registered_on": today(),
+                },
+            )
             self._civil_act(changes, cid, "ADD_NAME", house_id)
         return "dopa.birth"
 
@@ -185,10 +234,18 @@ class LifeEvents:
         province = house_id[:2] if house_id else "10"
         number = self.certificate(changes, "civil-registration", province)
         office = _OFFICE_BY_PROVINCE.get(province, ref.SUB_DISTRICTS[0])
-        changes.put("civil-registration", number, {
-            "registration_number": number, "citizen_id": cid, "act": act, "house_id": house_id,
-            "registered_on": today(), "registrar_office": f"สำนักทะเบียน{office.district.th}",
-        })
+        changes.put(
+            "civil-registration",
+            number,
+            {
+                "registration_number": number,
+                "citizen_id": cid,
+                "act": act,
+                "house_id": house_id,
+                "registered_on": today(),
+                "registrar_office": f"สำนักทะเบียน{office.district.th}",
+            },
+        )
 
     def death(self) -> str:
         candidates = [self.person() for _ in range(3)]
@@ -199,11 +256,19 @@ class LifeEvents:
         with dopa.change() as changes:
             changes.put("person", deceased.key, {**deceased.state, "status": "DECEASED"})
             number = self.certificate(changes, "death", province)
-            changes.put("death", number, {
-                "certificate_number": number, "citizen_id": deceased.key, "date_of_death": today() - timedelta(days=1),
-                "death_province_code": province, "cause": self.rng.choice(("ชราภาพ", "โรคหัวใจ", "อุบัติเหตุ", None)),
-                "informant_citizen_id": informant, "registered_on": today(),
-            })
+            changes.put(
+                "death",
+                number,
+                {
+                    "certificate_number": number,
+                    "citizen_id": deceased.key,
+                    "date_of_death": today() - timedelta(days=1),
+                    "death_province_code": province,
+                    "cause": self.rng.choice(("ชราภาพ", "โรคหัวใจ", "อุบัติเหตุ", None)),
+                    "informant_citizen_id": informant,
+                    "registered_on": today(),
+                },
+            )
             self._civil_act(changes, deceased.key, "REMOVE_NAME", deceased.state["house_id"])
         for queue in self.estates.values():
             queue.append(deceased.key)
@@ -228,14 +293,24 @@ class LifeEvents:
             last = self.rng.choice(ref.SURNAMES)
             prefix = title(sex, age, False)
             cid = citizen_id(f"{self.population.citizen_scrambler(self._next(changes, 'person')):011d}", False)
-            changes.put("person", cid, {
-                "citizen_id": cid,
-                "name": {"prefix": prefix.th, "first_name": first.th, "middle_name": None, "last_name": last.th},
-                "name_en": {"prefix": prefix.en, "first_name": first.en, "middle_name": None, "last_name": last.en},
-                "sex": ("MALE", "FEMALE")[sex], "date_of_birth": today() - timedelta(days=age * 365 + self.rng.randrange(365)),
-                "nationality": "THA", "house_id": house.key, "card": None, "status": "ACTIVE",
-            })
-            changes.put("residence", cid, {"citizen_id": cid, "house_id": house.key, "role": "RESIDENT", "moved_in_on": today()})
+            changes.put(
+                "person",
+                cid,
+                {
+                    "citizen_id": cid,
+                    "name": {"prefix": prefix.th, "first_name": first.th, "middle_name": None, "last_name": last.th},
+                    "name_en": {"prefix": prefix.en, "first_name": first.en, "middle_name": None, "last_name": last.en},
+                    "sex": ("MALE", "FEMALE")[sex],
+                    "date_of_birth": today() - timedelta(days=age * 365 + self.rng.randrange(365)),
+                    "nationality": "THA",
+                    "house_id": house.key,
+                    "card": None,
+                    "status": "ACTIVE",
+                },
+            )
+            changes.put(
+                "residence", cid, {"citizen_id": cid, "house_id": house.key, "role": "RESIDENT", "moved_in_on": today()}
+            )
             self._civil_act(changes, cid, "ADD_NAME", house.key)
         return "dopa.add-name"
 
@@ -247,10 +322,18 @@ class LifeEvents:
         with dopa.change() as changes:
             number = self.certificate(changes, "marriage", house_id[:2])
             office = _OFFICE_BY_PROVINCE.get(house_id[:2], ref.SUB_DISTRICTS[0])
-            changes.put("marriage", number, {
-                "registration_number": number, "event": "MARRIAGE", "spouse_a_citizen_id": husband.key,
-                "spouse_b_citizen_id": wife.key, "registered_on": today(), "registrar_office": f"สำนักทะเบียน{office.district.th}",
-            })
+            changes.put(
+                "marriage",
+                number,
+                {
+                    "registration_number": number,
+                    "event": "MARRIAGE",
+                    "spouse_a_citizen_id": husband.key,
+                    "spouse_b_citizen_id": wife.key,
+                    "registered_on": today(),
+                    "registrar_office": f"สำนักทะเบียน{office.district.th}",
+                },
+            )
             before = wife.state["name"]
             after = {**before, "prefix": ref.TITLE_MRS.th, "last_name": husband.state["name"]["last_name"]}
             name_en = wife.state.get("name_en")
@@ -259,11 +342,23 @@ class LifeEvents:
             changes.put("person", wife.key, {**wife.state, "name": after, "name_en": name_en, "house_id": house_id})
             if after["last_name"] != before["last_name"]:
                 certificate = self.certificate(changes, "name-change", house_id[:2])
-                changes.put("name-change", certificate, {
-                    "certificate_number": certificate, "citizen_id": wife.key, "kind": "SURNAME",
-                    "previous_name": before, "new_name": after, "effective_on": today(),
-                })
-            changes.put("residence", wife.key, {"citizen_id": wife.key, "house_id": house_id, "role": "RESIDENT", "moved_in_on": today()})
+                changes.put(
+                    "name-change",
+                    certificate,
+                    {
+                        "certificate_number": certificate,
+                        "citizen_id": wife.key,
+                        "kind": "SURNAME",
+                        "previous_name": before,
+                        "new_name": after,
+                        "effective_on": today(),
+                    },
+                )
+            changes.put(
+                "residence",
+                wife.key,
+                {"citizen_id": wife.key, "house_id": house_id, "role": "RESIDENT", "moved_in_on": today()},
+            )
             self._civil_act(changes, wife.key, "MOVE_IN", house_id)
         return "dopa.marriage"
 
@@ -274,22 +369,36 @@ class LifeEvents:
             if self.rng.random() < 0.3:
                 sub = self.rng.choices(ref.SUB_DISTRICTS, ref.SUB_DISTRICT_WEIGHTS)[0]
                 house_id = sub.office_code + f"{self.population.house_scrambler(self._next(changes, 'house')):07d}"
-                changes.put("house", house_id, {
-                    "house_id": house_id,
-                    "address": {"house_number": f"{self.rng.randint(1, 999)}/{self.rng.randint(1, 99)}", "village_number": None,
-                                "street": None, "subdistrict": sub.sub_district.th, "district": sub.district.th,
-                                "province_code": sub.province_code, "postcode": sub.postcode},
-                    "house_type": self.rng.choice(("DETACHED_HOUSE", "TOWNHOUSE", "CONDOMINIUM_UNIT")),
-                    "householder_citizen_id": mover.key,
-                    "registered_on": today(),
-                })
+                changes.put(
+                    "house",
+                    house_id,
+                    {
+                        "house_id": house_id,
+                        "address": {
+                            "house_number": f"{self.rng.randint(1, 999)}/{self.rng.randint(1, 99)}",
+                            "village_number": None,
+                            "street": None,
+                            "subdistrict": sub.sub_district.th,
+                            "district": sub.district.th,
+                            "province_code": sub.province_code,
+                            "postcode": sub.postcode,
+                        },
+                        "house_type": self.rng.choice(("DETACHED_HOUSE", "TOWNHOUSE", "CONDOMINIUM_UNIT")),
+                        "householder_citizen_id": mover.key,
+                        "registered_on": today(),
+                    },
+                )
                 role = "HOUSEHOLDER"
             else:
                 destination = next(dopa.store.random_entities("house", self.rng))
                 if destination is None or destination.key == mover.state["house_id"]:
                     raise NoCandidate("no other house")
                 house_id, role = destination.key, "RESIDENT"
-            changes.put("residence", mover.key, {"citizen_id": mover.key, "house_id": house_id, "role": role, "moved_in_on": today()})
+            changes.put(
+                "residence",
+                mover.key,
+                {"citizen_id": mover.key, "house_id": house_id, "role": role, "moved_in_on": today()},
+            )
             changes.put("person", mover.key, {**mover.state, "house_id": house_id})
             self._civil_act(changes, mover.key, "MOVE_IN", house_id)
         return "dopa.move"
@@ -304,16 +413,29 @@ class LifeEvents:
             ordinal = self._next(changes, "juristic")
             jid = juristic_id(f"{self.population.juristic_scrambler(ordinal):08d}")
             brand_th, brand_en = f"{word.th}{line.th} {ordinal % 1000}", f"{word.en} {line.en} {ordinal % 1000}"
-            changes.put("juristic-person", jid, {
-                "juristic_id": jid, "name_th": f"บริษัท {brand_th} จำกัด", "name_en": f"{brand_en} Co., Ltd.",
-                "juristic_type": "LIMITED_COMPANY", "status": "ACTIVE", "registered_on": today(),
-                "registered_capital": Decimal(self.rng.choice((1, 2, 5)) * 1_000_000),
-                "objectives": f"ประกอบกิจการตามรหัสประเภทธุรกิจ {tsic}",
-                "head_office": head.state["address"] if head else _any_address(self.rng),
-                "directors": [{"citizen_id": p.key, "name": p.state["name"], "authorised_signatory": n == 0} for n, p in enumerate(people)],
-                "partners": [],
-                "shareholders": [{"holder": self.party(p), "shares": self.rng.randint(1, 50) * 1000} for p in people],
-            })
+            changes.put(
+                "juristic-person",
+                jid,
+                {
+                    "juristic_id": jid,
+                    "name_th": f"บริษัท {brand_th} จำกัด",
+                    "name_en": f"{brand_en} Co., Ltd.",
+                    "juristic_type": "LIMITED_COMPANY",
+                    "status": "ACTIVE",
+                    "registered_on": today(),
+                    "registered_capital": Decimal(self.rng.choice((1, 2, 5)) * 1_000_000),
+                    "objectives": f"ประกอบกิจการตามรหัสประเภทธุรกิจ {tsic}",
+                    "head_office": head.state["address"] if head else _any_address(self.rng),
+                    "directors": [
+                        {"citizen_id": p.key, "name": p.state["name"], "authorised_signatory": n == 0}
+                        for n, p in enumerate(people)
+                    ],
+                    "partners": [],
+                    "shareholders": [
+                        {"holder": self.party(p), "shares": self.rng.randint(1, 50) * 1000} for p in people
+                    ],
+                },
+            )
         return "dbd.registration"
 
     def director_change(self) -> str:
@@ -321,8 +443,11 @@ class LifeEvents:
         newcomer = self.person(lambda s: s["citizen_id"] not in {d["citizen_id"] for d in company.state["directors"]})
         directors = list(company.state["directors"])
         leaving = self.rng.randrange(len(directors))
-        directors[leaving] = {"citizen_id": newcomer.key, "name": newcomer.state["name"],
-                              "authorised_signatory": directors[leaving]["authorised_signatory"]}
+        directors[leaving] = {
+            "citizen_id": newcomer.key,
+            "name": newcomer.state["name"],
+            "authorised_signatory": directors[leaving]["authorised_signatory"],
+        }
         with self.sources["dbd"].change() as changes:
             changes.put("juristic-person", company.key, {**company.state, "directors": directors})
         return "dbd.director-change"
@@ -338,13 +463,23 @@ class LifeEvents:
         house = self.sources["dopa"].store.get("house", owner.state["house_id"])
         shop, (_, tsic) = self.rng.choice(ref.SHOP_LINES), self.rng.choice(ref.BUSINESS_LINES)
         with self.sources["dbd"].change() as changes:
-            number = (owner.state["house_id"] or "1001")[:4] + f"{self.population.commercial_scrambler(self._next(changes, 'commercial')):09d}"
-            changes.put("commercial-registration", number, {
-                "registration_number": number, "owner": self.party(owner),
-                "trade_name": f"{shop.th}{owner.state['name']['first_name']}", "business_category": tsic,
-                "business_address": house.state["address"] if house else _any_address(self.rng),
-                "capital": Decimal(self.rng.randint(1, 100) * 10_000), "registered_on": today(), "status": "ACTIVE",
-            })
+            number = (owner.state["house_id"] or "1001")[
+                :4
+            ] + f"{self.population.commercial_scrambler(self._next(changes, 'commercial')):09d}"
+            changes.put(
+                "commercial-registration",
+                number,
+                {
+                    "registration_number": number,
+                    "owner": self.party(owner),
+                    "trade_name": f"{shop.th}{owner.state['name']['first_name']}",
+                    "business_category": tsic,
+                    "business_address": house.state["address"] if house else _any_address(self.rng),
+                    "capital": Decimal(self.rng.randint(1, 100) * 10_000),
+                    "registered_on": today(),
+                    "status": "ACTIVE",
+                },
+            )
         return "dbd.commercial-registration"
 
     # --- DOL -------------------------------------------------------------------------------
@@ -358,14 +493,24 @@ class LifeEvents:
         price = Decimal(self.rng.randint(5, 2000) * 10_000)
         mortgages = []
         if self.rng.random() < 0.4:
-            mortgages.append({"mortgagee": self.lender(), "amount": (price * Decimal("0.8")).quantize(Decimal("1")), "registered_on": today()})
+            mortgages.append(
+                {
+                    "mortgagee": self.lender(),
+                    "amount": (price * Decimal("0.8")).quantize(Decimal("1")),
+                    "registered_on": today(),
+                }
+            )
         with self.sources["dol"].change() as changes:
-            changes.put("title-deed", deed.key, {
-                **deed.state,
-                "owners": [{"owner": buyer, "share_numerator": 1, "share_denominator": 1}],
-                "mortgages": mortgages,
-                "last_transfer": {"transfer_type": "SALE", "registered_on": today(), "declared_price": price},
-            })
+            changes.put(
+                "title-deed",
+                deed.key,
+                {
+                    **deed.state,
+                    "owners": [{"owner": buyer, "share_numerator": 1, "share_denominator": 1}],
+                    "mortgages": mortgages,
+                    "last_transfer": {"transfer_type": "SALE", "registered_on": today(), "declared_price": price},
+                },
+            )
         return "dol.sale"
 
     def inheritance(self) -> str:
@@ -373,26 +518,49 @@ class LifeEvents:
         queue = self.estates["dol"]
         while queue:
             deceased = queue.popleft()
-            deeds = [d for d in self.sources["dol"].store.referencing(deceased, "title-deed") if deceased in _owner_ids(d.state)]
+            deeds = [
+                d
+                for d in self.sources["dol"].store.referencing(deceased, "title-deed")
+                if deceased in _owner_ids(d.state)
+            ]
             if not deeds:
                 continue
             heirs = [self.party(h) for h in self.heirs(deceased)]
             with self.sources["dol"].change() as changes:
                 for deed in deeds:
-                    changes.put("title-deed", deed.key, {
-                        **deed.state,
-                        "owners": _inherit(deed.state["owners"], deceased, heirs),
-                        "last_transfer": {"transfer_type": "INHERITANCE", "registered_on": today(), "declared_price": None},
-                    })
+                    changes.put(
+                        "title-deed",
+                        deed.key,
+                        {
+                            **deed.state,
+                            "owners": _inherit(deed.state["owners"], deceased, heirs),
+                            "last_transfer": {
+                                "transfer_type": "INHERITANCE",
+                                "registered_on": today(),
+                                "declared_price": None,
+                            },
+                        },
+                    )
             return "dol.inheritance"
         raise NoCandidate("no estate with land to settle")
 
     def mortgage(self) -> str:
         deed = self._random("dol", "title-deed", lambda s: not s["mortgages"])
         with self.sources["dol"].change() as changes:
-            changes.put("title-deed", deed.key, {**deed.state, "mortgages": [
-                {"mortgagee": self.lender(), "amount": Decimal(self.rng.randint(10, 500) * 10_000), "registered_on": today()}
-            ]})
+            changes.put(
+                "title-deed",
+                deed.key,
+                {
+                    **deed.state,
+                    "mortgages": [
+                        {
+                            "mortgagee": self.lender(),
+                            "amount": Decimal(self.rng.randint(10, 500) * 10_000),
+                            "registered_on": today(),
+                        }
+                    ],
+                },
+            )
         return "dol.mortgage"
 
     # --- DLT -------------------------------------------------------------------------------
@@ -408,31 +576,46 @@ class LifeEvents:
         queue = self.estates["dlt"]
         while queue:
             deceased = queue.popleft()
-            vehicles = [v for v in self.sources["dlt"].store.referencing(deceased, "vehicle")
-                        if deceased in {v.state["owner"]["id"], (v.state["possessor"] or {}).get("id")}]
+            vehicles = [
+                v
+                for v in self.sources["dlt"].store.referencing(deceased, "vehicle")
+                if deceased in {v.state["owner"]["id"], (v.state["possessor"] or {}).get("id")}
+            ]
             if vehicles:
                 heir = self.party(self.heirs(deceased)[0])
                 with self.sources["dlt"].change() as changes:
                     for vehicle in vehicles:
                         changes.put("vehicle", vehicle.key, _transfer_vehicle(vehicle.state, deceased, heir))
                 return "dlt.inheritance"
-        vehicle = self._random("dlt", "vehicle", lambda s: s["status"] == "ACTIVE" and self._parties_alive([s["owner"]]))
+        vehicle = self._random(
+            "dlt", "vehicle", lambda s: s["status"] == "ACTIVE" and self._parties_alive([s["owner"]])
+        )
         buyer = self.party(self.person(lambda s: s["citizen_id"] != vehicle.state["owner"]["id"]))
         with self.sources["dlt"].change() as changes:
             changes.put("vehicle", vehicle.key, {**vehicle.state, "owner": buyer, "possessor": None})
         return "dlt.vehicle-transfer"
 
     def licence_renewal(self) -> str:
-        licence = self._random("dlt", "driving-licence", lambda s: s["status"] == "VALID" and self.alive(s["citizen_id"]))
+        licence = self._random(
+            "dlt", "driving-licence", lambda s: s["status"] == "VALID" and self.alive(s["citizen_id"])
+        )
         issued = today()
         with self.sources["dlt"].change() as changes:
-            changes.put("driving-licence", licence.key, {
-                **licence.state, "issued_on": issued, "expires_on": issued.replace(year=issued.year + 5, day=min(issued.day, 28)),
-            })
+            changes.put(
+                "driving-licence",
+                licence.key,
+                {
+                    **licence.state,
+                    "issued_on": issued,
+                    "expires_on": issued.replace(year=issued.year + 5, day=min(issued.day, 28)),
+                },
+            )
         return "dlt.licence-renewal"
 
     def licence_suspension(self) -> str:
-        licence = self._random("dlt", "driving-licence", lambda s: s["status"] == "VALID" and self.alive(s["citizen_id"]))
+        licence = self._random(
+            "dlt", "driving-licence", lambda s: s["status"] == "VALID" and self.alive(s["citizen_id"])
+        )
         with self.sources["dlt"].change() as changes:
             changes.put("driving-licence", licence.key, {**licence.state, "status": "SUSPENDED"})
         return "dlt.licence-suspension"
@@ -471,11 +654,22 @@ def _inherit(owners: list[dict[str, Any]], deceased: str, heirs: list[dict[str, 
 
 def _transfer_vehicle(state: dict[str, Any], deceased: str, heir: dict[str, Any]) -> dict[str, Any]:
     if state["owner"]["id"] == deceased:
-        return {**state, "owner": heir, "possessor": None if (state["possessor"] or {}).get("id") == heir["id"] else state["possessor"]}
+        return {
+            **state,
+            "owner": heir,
+            "possessor": None if (state["possessor"] or {}).get("id") == heir["id"] else state["possessor"],
+        }
     return {**state, "possessor": heir}
 
 
 def _any_address(rng: random.Random) -> dict[str, Any]:
     sub = rng.choice(ref.SUB_DISTRICTS)
-    return {"house_number": str(rng.randint(1, 999)), "village_number": None, "street": None, "subdistrict": sub.sub_district.th,
-            "district": sub.district.th, "province_code": sub.province_code, "postcode": sub.postcode}
+    return {
+        "house_number": str(rng.randint(1, 999)),
+        "village_number": None,
+        "street": None,
+        "subdistrict": sub.sub_district.th,
+        "district": sub.district.th,
+        "province_code": sub.province_code,
+        "postcode": sub.postcode,
+    }

@@ -36,9 +36,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from agencies.events import stamp, stamp_bytes
+from agencies.schema_announcer import SchemaAnnouncer
 from agencies.store import AgencyStore, PendingRow, now_ms
 from foundation.kafka_clients import KafkaClients
-from agencies.schema_announcer import SchemaAnnouncer
 
 log = logging.getLogger("gdx.agencies.outbox")
 
@@ -167,8 +167,12 @@ class Publisher:
                     self._count_backlog(force=True)
                     log.warning(
                         "broker unavailable, keeping the outbox",
-                        extra={"store": str(self.store.path), "backlog": self.stats.backlog,
-                               "retry_in_s": backoff, "error": self.stats.last_error},
+                        extra={
+                            "store": str(self.store.path),
+                            "backlog": self.stats.backlog,
+                            "retry_in_s": backoff,
+                            "error": self.stats.last_error,
+                        },
                     )
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), backoff)

@@ -15,9 +15,9 @@ import random
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from agencies import reference as ref
@@ -34,7 +34,13 @@ ADULT_AGE = 20
 HOUSEHOLD_SIZES = (1, 2, 3, 4, 5, 6)
 HOUSEHOLD_WEIGHTS = (18, 25, 24, 18, 10, 5)
 SPOUSE_SHARE = 0.75
-HOUSE_TYPES = (("DETACHED_HOUSE", 55), ("TOWNHOUSE", 25), ("SHOPHOUSE", 10), ("CONDOMINIUM_UNIT", 8), ("OTHER_BUILDING", 2))
+HOUSE_TYPES = (
+    ("DETACHED_HOUSE", 55),
+    ("TOWNHOUSE", 25),
+    ("SHOPHOUSE", 10),
+    ("CONDOMINIUM_UNIT", 8),
+    ("OTHER_BUILDING", 2),
+)
 _CITY_PROVINCES = {"10", "12"}
 
 # Records created after the initial load (births, new vehicles, ...) take ordinals from here on,
@@ -123,7 +129,9 @@ class Census:
                     age = max(ADULT_AGE, head_age + rng.randint(-6, 6))
                     self._add(rng, house, age, 1 - head_sex, family, True)
                 elif member == 1:
-                    self._add(rng, house, rng.randint(18, 85), rng.randrange(2), rng.randrange(len(ref.SURNAMES)), False)
+                    self._add(
+                        rng, house, rng.randint(18, 85), rng.randrange(2), rng.randrange(len(ref.SURNAMES)), False
+                    )
                 else:
                     self._add(rng, house, rng.randint(0, min(head_age - 18, 35)), rng.randrange(2), family, False)
 
@@ -233,36 +241,50 @@ class Population:
             house_id = self.house_id(house)
             registered = day(min(c.birth[head] + 20 * 365, _REFERENCE_DAY - 30) - rng.randrange(3650))
             village = None if sub.province_code in _CITY_PROVINCES else rng.randint(1, 15)
-            yield Entity("house", house_id, {
-                "house_id": house_id,
-                "address": address(sub, f"{rng.randint(1, 999)}/{rng.randint(1, 99)}", village),
-                "house_type": _weighted(rng, HOUSE_TYPES),
-                "householder_citizen_id": self.citizen_id(head),
-                "registered_on": registered,
-            })
+            yield Entity(
+                "house",
+                house_id,
+                {
+                    "house_id": house_id,
+                    "address": address(sub, f"{rng.randint(1, 999)}/{rng.randint(1, 99)}", village),
+                    "house_type": _weighted(rng, HOUSE_TYPES),
+                    "householder_citizen_id": self.citizen_id(head),
+                    "registered_on": registered,
+                },
+            )
             for person in members:
                 cid = self.citizen_id(person)
                 born = day(c.birth[person])
                 yield Entity("person", cid, self._person(rng, person, cid, born, house_id, sub))
-                yield Entity("residence", cid, {
-                    "citizen_id": cid,
-                    "house_id": house_id,
-                    "role": "HOUSEHOLDER" if person == head else "RESIDENT",
-                    "moved_in_on": max(registered, born),
-                })
+                yield Entity(
+                    "residence",
+                    cid,
+                    {
+                        "citizen_id": cid,
+                        "house_id": house_id,
+                        "role": "HOUSEHOLDER" if person == head else "RESIDENT",
+                        "moved_in_on": max(registered, born),
+                    },
+                )
             if len(members) > 1 and c.married[head]:
                 number = f"{sub.office_code}{self._marriage(house):09d}"
                 married_on = day(max(c.birth[head], c.birth[head + 1]) + ADULT_AGE * 365 + rng.randrange(3650))
-                yield Entity("marriage", number, {
-                    "registration_number": number,
-                    "event": "MARRIAGE",
-                    "spouse_a_citizen_id": self.citizen_id(head),
-                    "spouse_b_citizen_id": self.citizen_id(head + 1),
-                    "registered_on": min(married_on, REFERENCE_DATE - timedelta(days=1)),
-                    "registrar_office": f"สำนักทะเบียน{sub.district.th}",
-                })
+                yield Entity(
+                    "marriage",
+                    number,
+                    {
+                        "registration_number": number,
+                        "event": "MARRIAGE",
+                        "spouse_a_citizen_id": self.citizen_id(head),
+                        "spouse_b_citizen_id": self.citizen_id(head + 1),
+                        "registered_on": min(married_on, REFERENCE_DATE - timedelta(days=1)),
+                        "registrar_office": f"สำนักทะเบียน{sub.district.th}",
+                    },
+                )
 
-    def _person(self, rng: random.Random, person: int, cid: str, born: date, house_id: str, sub: ref.SubDistrict) -> dict[str, Any]:
+    def _person(
+        self, rng: random.Random, person: int, cid: str, born: date, house_id: str, sub: ref.SubDistrict
+    ) -> dict[str, Any]:
         age = age_on(born, REFERENCE_DATE)
         card = None
         if age >= 7:
@@ -296,21 +318,30 @@ class Population:
             word = rng.choice(ref.COMPANY_WORDS)
             line, tsic = ref.FINANCE_LINE if finance else rng.choice(ref.BUSINESS_LINES)
             serial = f" {company // 100 + 1}" if company >= 100 else ""
-            names.append((
-                kind,
-                th_pattern.format(f"{word.th}{line.th}{serial}"),
-                en_pattern.format(f"{word.en} {line.en}{serial}"),
-                tsic,
-            ))
+            names.append(
+                (
+                    kind,
+                    th_pattern.format(f"{word.th}{line.th}{serial}"),
+                    en_pattern.format(f"{word.en} {line.en}{serial}"),
+                    tsic,
+                )
+            )
         return names
 
     def _dbd(self) -> Iterator[Entity]:
         rng = random.Random(f"{self.seed}/dbd")
         for company, (kind, name_th, name_en, tsic) in enumerate(self._juristic_names):
             jid = self.juristic_id(company)
-            people = [self.adult(rng) for _ in range(rng.randint(1, 3) if kind != "LIMITED_PARTNERSHIP" else rng.randint(2, 3))]
+            people = [
+                self.adult(rng)
+                for _ in range(rng.randint(1, 3) if kind != "LIMITED_PARTNERSHIP" else rng.randint(2, 3))
+            ]
             people = list(dict.fromkeys(people))
-            capital = Decimal(rng.choice((1, 2, 5, 10, 50, 100, 1000)) * 1_000_000 if company >= self.sizes.finance_companies else 5_000_000_000)
+            capital = Decimal(
+                rng.choice((1, 2, 5, 10, 50, 100, 1000)) * 1_000_000
+                if company >= self.sizes.finance_companies
+                else 5_000_000_000
+            )
             state = {
                 "juristic_id": jid,
                 "name_th": name_th,
@@ -340,25 +371,33 @@ class Population:
                     {"citizen_id": self.citizen_id(p), "name": self.person_name(p), "authorised_signatory": n == 0}
                     for n, p in enumerate(people)
                 ]
-                state["shareholders"] = [{"holder": self.citizen_party(p), "shares": rng.randint(1, 50) * 1000} for p in people]
+                state["shareholders"] = [
+                    {"holder": self.citizen_party(p), "shares": rng.randint(1, 50) * 1000} for p in people
+                ]
                 if company > 0 and rng.random() < 0.2:
-                    state["shareholders"].append({"holder": self.juristic_party(rng.randrange(company)), "shares": rng.randint(1, 50) * 1000})
+                    state["shareholders"].append(
+                        {"holder": self.juristic_party(rng.randrange(company)), "shares": rng.randint(1, 50) * 1000}
+                    )
             yield Entity("juristic-person", jid, state)
         for registration in range(self.sizes.commercial_registrations):
             owner = self.adult(rng)
             sub = self.province_of(owner)
             number = f"{sub.office_code}{self.commercial_scrambler(registration):09d}"
             shop = rng.choice(ref.SHOP_LINES)
-            yield Entity("commercial-registration", number, {
-                "registration_number": number,
-                "owner": self.citizen_party(owner),
-                "trade_name": f"{shop.th}{self.person_name(owner)['first_name']}",
-                "business_category": rng.choice(ref.BUSINESS_LINES)[1],
-                "business_address": address(sub, f"{rng.randint(1, 999)}", None),
-                "capital": Decimal(rng.randint(1, 100) * 10_000),
-                "registered_on": REFERENCE_DATE - timedelta(days=rng.randrange(30, 30 * 365)),
-                "status": "ACTIVE",
-            })
+            yield Entity(
+                "commercial-registration",
+                number,
+                {
+                    "registration_number": number,
+                    "owner": self.citizen_party(owner),
+                    "trade_name": f"{shop.th}{self.person_name(owner)['first_name']}",
+                    "business_category": rng.choice(ref.BUSINESS_LINES)[1],
+                    "business_address": address(sub, f"{rng.randint(1, 999)}", None),
+                    "capital": Decimal(rng.randint(1, 100) * 10_000),
+                    "registered_on": REFERENCE_DATE - timedelta(days=rng.randrange(30, 30 * 365)),
+                    "status": "ACTIVE",
+                },
+            )
 
     # --- DOL: title deeds and condominium unit titles ------------------------------------------
     def owners(self, rng: random.Random) -> list[dict[str, Any]]:
@@ -379,32 +418,42 @@ class Population:
             key = f"{sub.province_code}-{number}"
             mortgages = []
             if rng.random() < 0.2:
-                mortgages.append({
-                    "mortgagee": self.juristic_party(self.finance_company(rng)),
-                    "amount": Decimal(rng.randint(5, 500) * 10_000),
-                    "registered_on": REFERENCE_DATE - timedelta(days=rng.randrange(30, 20 * 365)),
-                })
-            yield Entity("title-deed", key, {
-                "kind": "CONDOMINIUM_UNIT_TITLE" if condo else "LAND_TITLE_DEED",
-                "province_code": sub.province_code,
-                "deed_number": number,
-                "parcel": {
-                    "parcel_number": f"{rng.randint(1, 40)}/{rng.randint(1, 999)}" if condo else str(rng.randint(1, 9999)),
-                    "survey_page": None if condo else str(rng.randint(1, 9999)),
-                    "condominium_name": rng.choice(ref.CONDOMINIUMS).th if condo else None,
-                    "subdistrict": sub.sub_district.th,
-                    "district": sub.district.th,
+                mortgages.append(
+                    {
+                        "mortgagee": self.juristic_party(self.finance_company(rng)),
+                        "amount": Decimal(rng.randint(5, 500) * 10_000),
+                        "registered_on": REFERENCE_DATE - timedelta(days=rng.randrange(30, 20 * 365)),
+                    }
+                )
+            yield Entity(
+                "title-deed",
+                key,
+                {
+                    "kind": "CONDOMINIUM_UNIT_TITLE" if condo else "LAND_TITLE_DEED",
+                    "province_code": sub.province_code,
+                    "deed_number": number,
+                    "parcel": {
+                        "parcel_number": f"{rng.randint(1, 40)}/{rng.randint(1, 999)}"
+                        if condo
+                        else str(rng.randint(1, 9999)),
+                        "survey_page": None if condo else str(rng.randint(1, 9999)),
+                        "condominium_name": rng.choice(ref.CONDOMINIUMS).th if condo else None,
+                        "subdistrict": sub.sub_district.th,
+                        "district": sub.district.th,
+                    },
+                    "land_area": None
+                    if condo
+                    else {
+                        "rai": rng.choices((0, rng.randint(1, 5), rng.randint(5, 50)), (50, 35, 15))[0],
+                        "ngan": rng.randint(0, 3),
+                        "square_wah": Decimal(rng.randrange(0, 1000)) / 10,
+                    },
+                    "unit_area_sqm": Decimal(rng.randrange(2200, 15000)) / 100 if condo else None,
+                    "owners": self.owners(rng),
+                    "mortgages": mortgages,
+                    "last_transfer": None,
                 },
-                "land_area": None if condo else {
-                    "rai": rng.choices((0, rng.randint(1, 5), rng.randint(5, 50)), (50, 35, 15))[0],
-                    "ngan": rng.randint(0, 3),
-                    "square_wah": Decimal(rng.randrange(0, 1000)) / 10,
-                },
-                "unit_area_sqm": Decimal(rng.randrange(2200, 15000)) / 100 if condo else None,
-                "owners": self.owners(rng),
-                "mortgages": mortgages,
-                "last_transfer": None,
-            })
+            )
 
     # --- DLT: vehicles and driving licences -----------------------------------------------------
     def plate(self, vehicle: int, province_code: str) -> dict[str, Any]:
@@ -419,7 +468,9 @@ class Population:
         """World manufacturer ID, a model/plant section, then a scrambled serial: 17 characters."""
         return f"{wmi}{'ABCDEF'[vehicle % 6]}{vehicle % 10}TH0{vehicle % 7}{self._chassis(vehicle):08d}"
 
-    def vehicle(self, rng: random.Random, vehicle: int, registered: date, owner: dict[str, Any], province_code: str) -> Entity:
+    def vehicle(
+        self, rng: random.Random, vehicle: int, registered: date, owner: dict[str, Any], province_code: str
+    ) -> Entity:
         """A vehicle registered to `owner`; a citizen buying on hire purchase is only its possessor."""
         klass = _weighted(rng, ref.VEHICLE_CLASSES)
         wmi, make, models = rng.choice([m for m in ref.MAKERS if klass in m[2]])
@@ -428,32 +479,42 @@ class Population:
         if owner["kind"] == "CITIZEN" and rng.random() < 0.15:
             owner, possessor = self.juristic_party(self.finance_company(rng)), owner
         chassis = self.chassis(vehicle, wmi)
-        return Entity("vehicle", chassis, {
-            "chassis_number": chassis,
-            "plate": self.plate(vehicle, province_code),
-            "vehicle_class": klass,
-            "make": make,
-            "model": model,
-            "colour": rng.choice(ref.COLOURS).th,
-            "engine_cc": cc,
-            "first_registered_on": registered,
-            "owner": owner,
-            "possessor": possessor,
-            "status": "ACTIVE",
-            # Engine numbers were recorded from 2015 on; older registrations never carried one.
-            "engine_number": f"{wmi[1:]}{self._chassis(vehicle):08d}" if registered.year >= ENGINE_NUMBER_SINCE else None,
-        })
+        return Entity(
+            "vehicle",
+            chassis,
+            {
+                "chassis_number": chassis,
+                "plate": self.plate(vehicle, province_code),
+                "vehicle_class": klass,
+                "make": make,
+                "model": model,
+                "colour": rng.choice(ref.COLOURS).th,
+                "engine_cc": cc,
+                "first_registered_on": registered,
+                "owner": owner,
+                "possessor": possessor,
+                "status": "ACTIVE",
+                # Engine numbers were recorded from 2015 on; older registrations never carried one.
+                "engine_number": f"{wmi[1:]}{self._chassis(vehicle):08d}"
+                if registered.year >= ENGINE_NUMBER_SINCE
+                else None,
+            },
+        )
 
     def licence(self, rng: random.Random, licence: int, holder: str, issued: date) -> Entity:
         number = f"{self._licence(licence):08d}"
-        return Entity("driving-licence", number, {
-            "licence_number": number,
-            "citizen_id": holder,
-            "licence_class": _weighted(rng, ref.LICENCE_CLASSES),
-            "issued_on": issued,
-            "expires_on": issued.replace(year=issued.year + 5, day=min(issued.day, 28)),
-            "status": "SUSPENDED" if rng.random() < 0.02 else "VALID",
-        })
+        return Entity(
+            "driving-licence",
+            number,
+            {
+                "licence_number": number,
+                "citizen_id": holder,
+                "licence_class": _weighted(rng, ref.LICENCE_CLASSES),
+                "issued_on": issued,
+                "expires_on": issued.replace(year=issued.year + 5, day=min(issued.day, 28)),
+                "status": "SUSPENDED" if rng.random() < 0.02 else "VALID",
+            },
+        )
 
     def _dlt(self) -> Iterator[Entity]:
         rng = random.Random(f"{self.seed}/dlt")
@@ -464,7 +525,9 @@ class Population:
                 yield self.vehicle(rng, vehicle, registered, self.juristic_party(rng.choice(companies)), "10")
             else:
                 person = self.adult(rng)
-                yield self.vehicle(rng, vehicle, registered, self.citizen_party(person), self.province_of(person).province_code)
+                yield self.vehicle(
+                    rng, vehicle, registered, self.citizen_party(person), self.province_of(person).province_code
+                )
         for licence in range(self.sizes.driving_licences):
             holder = self.citizen_id(self.adult(rng))
             yield self.licence(rng, licence, holder, REFERENCE_DATE - timedelta(days=rng.randrange(1, 5 * 365)))

@@ -30,38 +30,94 @@ class SubDistrict:
 MALE_FIRST_NAMES: tuple[Name, ...] = tuple(
     Name(th, en)
     for th, en in (
-        ("สมชาย", "Somchai"), ("สมศักดิ์", "Somsak"), ("ประเสริฐ", "Prasoet"), ("วิชัย", "Wichai"),
-        ("สุรชัย", "Surachai"), ("ธนากร", "Thanakon"), ("ณัฐพล", "Natthaphon"), ("กิตติ", "Kitti"),
-        ("อนุชา", "Anucha"), ("ปรีชา", "Pricha"), ("ชัยวัฒน์", "Chaiwat"), ("วีระ", "Wira"),
-        ("สุทธิพงษ์", "Sutthiphong"), ("พงศกร", "Phongsakon"), ("ธีรวัฒน์", "Thirawat"),
-        ("ศุภชัย", "Suphachai"), ("อภิชาติ", "Aphichat"), ("ภานุวัฒน์", "Phanuwat"),
-        ("จักรพันธ์", "Chakkraphan"), ("ธนพล", "Thanaphon"), ("บุญชัย", "Bunchai"), ("สมบัติ", "Sombat"),
+        ("สมชาย", "Somchai"),
+        ("สมศักดิ์", "Somsak"),
+        ("ประเสริฐ", "Prasoet"),
+        ("วิชัย", "Wichai"),
+        ("สุรชัย", "Surachai"),
+        ("ธนากร", "Thanakon"),
+        ("ณัฐพล", "Natthaphon"),
+        ("กิตติ", "Kitti"),
+        ("อนุชา", "Anucha"),
+        ("ปรีชา", "Pricha"),
+        ("ชัยวัฒน์", "Chaiwat"),
+        ("วีระ", "Wira"),
+        ("สุทธิพงษ์", "Sutthiphong"),
+        ("พงศกร", "Phongsakon"),
+        ("ธีรวัฒน์", "Thirawat"),
+        ("ศุภชัย", "Suphachai"),
+        ("อภิชาติ", "Aphichat"),
+        ("ภานุวัฒน์", "Phanuwat"),
+        ("จักรพันธ์", "Chakkraphan"),
+        ("ธนพล", "Thanaphon"),
+        ("บุญชัย", "Bunchai"),
+        ("สมบัติ", "Sombat"),
     )
 )
 
 FEMALE_FIRST_NAMES: tuple[Name, ...] = tuple(
     Name(th, en)
     for th, en in (
-        ("สมหญิง", "Somying"), ("มาลี", "Mali"), ("สุดารัตน์", "Sudarat"), ("วันเพ็ญ", "Wanphen"),
-        ("กาญจนา", "Kanchana"), ("ปราณี", "Prani"), ("นภัสสร", "Naphatsorn"), ("อรุณี", "Aruni"),
-        ("ศิริพร", "Siriphon"), ("พิมพ์ชนก", "Phimchanok"), ("สุภาพร", "Suphaphon"), ("รัตนา", "Rattana"),
-        ("จิราพร", "Chiraphon"), ("ณัฐธิดา", "Natthathida"), ("กมลวรรณ", "Kamonwan"), ("ปวีณา", "Pawina"),
-        ("ธิดารัตน์", "Thidarat"), ("อัญชลี", "Anchali"), ("วรรณา", "Wanna"), ("เบญจวรรณ", "Benchawan"),
-        ("สุนิสา", "Sunisa"), ("พรทิพย์", "Phonthip"),
+        ("สมหญิง", "Somying"),
+        ("มาลี", "Mali"),
+        ("สุดารัตน์", "Sudarat"),
+        ("วันเพ็ญ", "Wanphen"),
+        ("กาญจนา", "Kanchana"),
+        ("ปราณี", "Prani"),
+        ("นภัสสร", "Naphatsorn"),
+        ("อรุณี", "Aruni"),
+        ("ศิริพร", "Siriphon"),
+        ("พิมพ์ชนก", "Phimchanok"),
+        ("สุภาพร", "Suphaphon"),
+        ("รัตนา", "Rattana"),
+        ("จิราพร", "Chiraphon"),
+        ("ณัฐธิดา", "Natthathida"),
+        ("กมลวรรณ", "Kamonwan"),
+        ("ปวีณา", "Pawina"),
+        ("ธิดารัตน์", "Thidarat"),
+        ("อัญชลี", "Anchali"),
+        ("วรรณา", "Wanna"),
+        ("เบญจวรรณ", "Benchawan"),
+        ("สุนิสา", "Sunisa"),
+        ("พรทิพย์", "Phonthip"),
     )
 )
 
 SURNAMES: tuple[Name, ...] = tuple(
     Name(th, en)
     for th, en in (
-        ("ศรีสุข", "Sisuk"), ("แสงทอง", "Saengthong"), ("ใจดี", "Chaidi"), ("สุขสวัสดิ์", "Suksawat"),
-        ("วงศ์สวัสดิ์", "Wongsawat"), ("ทองดี", "Thongdi"), ("บุญมา", "Bunma"), ("จันทร์เพ็ญ", "Chanphen"),
-        ("พรหมมา", "Phromma"), ("รุ่งเรือง", "Rungrueang"), ("ศรีวงศ์", "Siwong"), ("เพชรรัตน์", "Phetcharat"),
-        ("สมบูรณ์", "Sombun"), ("มั่นคง", "Mankhong"), ("ชัยมงคล", "Chaimongkhon"), ("ประเสริฐสุข", "Prasoetsuk"),
-        ("อินทร์แก้ว", "Inkaeo"), ("แก้วมณี", "Kaeomani"), ("ทองคำ", "Thongkham"), ("กาญจนวงศ์", "Kanchanawong"),
-        ("ศักดิ์ศรี", "Saksi"), ("นาคสวัสดิ์", "Naksawat"), ("บุญเรือง", "Bunrueang"), ("สายทอง", "Saithong"),
-        ("ปัญญาดี", "Panyadi"), ("ศรีประเสริฐ", "Siprasoet"), ("วงษ์ใหญ่", "Wongyai"), ("จันทร์แก้ว", "Chankaeo"),
-        ("สุวรรณรัตน์", "Suwannarat"), ("พูลสวัสดิ์", "Phunsawat"), ("เจริญผล", "Charoenphon"), ("ทองมา", "Thongma"),
+        ("ศรีสุข", "Sisuk"),
+        ("แสงทอง", "Saengthong"),
+        ("ใจดี", "Chaidi"),
+        ("สุขสวัสดิ์", "Suksawat"),
+        ("วงศ์สวัสดิ์", "Wongsawat"),
+        ("ทองดี", "Thongdi"),
+        ("บุญมา", "Bunma"),
+        ("จันทร์เพ็ญ", "Chanphen"),
+        ("พรหมมา", "Phromma"),
+        ("รุ่งเรือง", "Rungrueang"),
+        ("ศรีวงศ์", "Siwong"),
+        ("เพชรรัตน์", "Phetcharat"),
+        ("สมบูรณ์", "Sombun"),
+        ("มั่นคง", "Mankhong"),
+        ("ชัยมงคล", "Chaimongkhon"),
+        ("ประเสริฐสุข", "Prasoetsuk"),
+        ("อินทร์แก้ว", "Inkaeo"),
+        ("แก้วมณี", "Kaeomani"),
+        ("ทองคำ", "Thongkham"),
+        ("กาญจนวงศ์", "Kanchanawong"),
+        ("ศักดิ์ศรี", "Saksi"),
+        ("นาคสวัสดิ์", "Naksawat"),
+        ("บุญเรือง", "Bunrueang"),
+        ("สายทอง", "Saithong"),
+        ("ปัญญาดี", "Panyadi"),
+        ("ศรีประเสริฐ", "Siprasoet"),
+        ("วงษ์ใหญ่", "Wongyai"),
+        ("จันทร์แก้ว", "Chankaeo"),
+        ("สุวรรณรัตน์", "Suwannarat"),
+        ("พูลสวัสดิ์", "Phunsawat"),
+        ("เจริญผล", "Charoenphon"),
+        ("ทองมา", "Thongma"),
     )
 )
 
@@ -73,7 +129,16 @@ TITLE_MISS = Name("นางสาว", "Miss")
 TITLE_MRS = Name("นาง", "Mrs.")
 
 _PLACES: tuple[tuple[str, str, str, str, str, str, str, str], ...] = (
-    ("กรุงเทพมหานคร", "Bangkok", "10", "เขตพระนคร", "Phra Nakhon", "พระบรมมหาราชวัง", "Phra Borom Maha Ratchawang", "10200"),
+    (
+        "กรุงเทพมหานคร",
+        "Bangkok",
+        "10",
+        "เขตพระนคร",
+        "Phra Nakhon",
+        "พระบรมมหาราชวัง",
+        "Phra Borom Maha Ratchawang",
+        "10200",
+    ),
     ("กรุงเทพมหานคร", "Bangkok", "10", "เขตบางรัก", "Bang Rak", "สีลม", "Si Lom", "10500"),
     ("กรุงเทพมหานคร", "Bangkok", "10", "เขตปทุมวัน", "Pathum Wan", "ลุมพินี", "Lumphini", "10330"),
     ("กรุงเทพมหานคร", "Bangkok", "10", "เขตจตุจักร", "Chatuchak", "จตุจักร", "Chatuchak", "10900"),
@@ -83,7 +148,16 @@ _PLACES: tuple[tuple[str, str, str, str, str, str, str, str], ...] = (
     ("ชลบุรี", "Chon Buri", "20", "เมืองชลบุรี", "Mueang Chon Buri", "บางปลาสร้อย", "Bang Pla Soi", "20000"),
     ("ชลบุรี", "Chon Buri", "20", "บางละมุง", "Bang Lamung", "หนองปรือ", "Nong Prue", "20150"),
     ("ชลบุรี", "Chon Buri", "20", "ศรีราชา", "Si Racha", "ศรีราชา", "Si Racha", "20110"),
-    ("นครราชสีมา", "Nakhon Ratchasima", "30", "เมืองนครราชสีมา", "Mueang Nakhon Ratchasima", "ในเมือง", "Nai Mueang", "30000"),
+    (
+        "นครราชสีมา",
+        "Nakhon Ratchasima",
+        "30",
+        "เมืองนครราชสีมา",
+        "Mueang Nakhon Ratchasima",
+        "ในเมือง",
+        "Nai Mueang",
+        "30000",
+    ),
     ("นครราชสีมา", "Nakhon Ratchasima", "30", "ปากช่อง", "Pak Chong", "ปากช่อง", "Pak Chong", "30130"),
     ("ขอนแก่น", "Khon Kaen", "40", "เมืองขอนแก่น", "Mueang Khon Kaen", "ในเมือง", "Nai Mueang", "40000"),
     ("ขอนแก่น", "Khon Kaen", "40", "ชุมแพ", "Chum Phae", "ชุมแพ", "Chum Phae", "40130"),
@@ -100,7 +174,6 @@ _PLACES: tuple[tuple[str, str, str, str, str, str, str, str], ...] = (
     ("สงขลา", "Songkhla", "90", "หาดใหญ่", "Hat Yai", "หาดใหญ่", "Hat Yai", "90110"),
     ("สงขลา", "Songkhla", "90", "เมืองสงขลา", "Mueang Songkhla", "บ่อยาง", "Bo Yang", "90000"),
 )
-
 
 
 def _sub_districts() -> tuple[SubDistrict, ...]:
@@ -120,25 +193,63 @@ SUB_DISTRICTS: tuple[SubDistrict, ...] = _sub_districts()
 
 # Relative population weights of the sub-districts above (Bangkok and the big cities dominate).
 SUB_DISTRICT_WEIGHTS: tuple[int, ...] = (
-    5, 5, 5, 6, 6, 4, 4, 3, 3, 3, 4, 2, 3, 2, 3, 3, 2, 2, 2, 2, 1, 1, 2, 1, 3, 2,
+    5,
+    5,
+    5,
+    6,
+    6,
+    4,
+    4,
+    3,
+    3,
+    3,
+    4,
+    2,
+    3,
+    2,
+    3,
+    3,
+    2,
+    2,
+    2,
+    2,
+    1,
+    1,
+    2,
+    1,
+    3,
+    2,
 )
 
 COMPANY_WORDS: tuple[Name, ...] = tuple(
     Name(th, en)
     for th, en in (
-        ("สยาม", "Siam"), ("ไทย", "Thai"), ("รุ่งเรือง", "Rungrueang"), ("ศรีสยาม", "Si Siam"),
-        ("เจริญ", "Charoen"), ("มั่งมี", "Mangmi"), ("ทองไทย", "Thong Thai"), ("พัฒนา", "Phatthana"),
-        ("อุดม", "Udom"), ("สุขใจ", "Sukchai"), ("อรุณ", "Arun"), ("ล้านนา", "Lanna"),
+        ("สยาม", "Siam"),
+        ("ไทย", "Thai"),
+        ("รุ่งเรือง", "Rungrueang"),
+        ("ศรีสยาม", "Si Siam"),
+        ("เจริญ", "Charoen"),
+        ("มั่งมี", "Mangmi"),
+        ("ทองไทย", "Thong Thai"),
+        ("พัฒนา", "Phatthana"),
+        ("อุดม", "Udom"),
+        ("สุขใจ", "Sukchai"),
+        ("อรุณ", "Arun"),
+        ("ล้านนา", "Lanna"),
     )
 )
 
 BUSINESS_LINES: tuple[tuple[Name, str], ...] = tuple(
     (Name(th, en), tsic)
     for th, en, tsic in (
-        ("เทรดดิ้ง", "Trading", "46900"), ("คอนสตรัคชั่น", "Construction", "41001"),
-        ("ฟู้ด", "Food", "10799"), ("เทคโนโลยี", "Technology", "62011"),
-        ("ขนส่ง", "Transport", "49332"), ("พร็อพเพอร์ตี้", "Property", "68101"),
-        ("การเกษตร", "Agriculture", "01110"), ("ออโต้", "Auto", "45101"),
+        ("เทรดดิ้ง", "Trading", "46900"),
+        ("คอนสตรัคชั่น", "Construction", "41001"),
+        ("ฟู้ด", "Food", "10799"),
+        ("เทคโนโลยี", "Technology", "62011"),
+        ("ขนส่ง", "Transport", "49332"),
+        ("พร็อพเพอร์ตี้", "Property", "68101"),
+        ("การเกษตร", "Agriculture", "01110"),
+        ("ออโต้", "Auto", "45101"),
         ("เอ็นจิเนียริ่ง", "Engineering", "71109"),
     )
 )
@@ -156,8 +267,12 @@ JURISTIC_TYPES: tuple[tuple[str, str, str, int], ...] = (
 SHOP_LINES: tuple[Name, ...] = tuple(
     Name(th, en)
     for th, en in (
-        ("ร้านขายของชำ", "Grocery"), ("ร้านอาหาร", "Restaurant"), ("ร้านซ่อมรถ", "Garage"),
-        ("ร้านเสริมสวย", "Beauty Salon"), ("ร้านกาแฟ", "Coffee Shop"), ("ร้านวัสดุก่อสร้าง", "Hardware Store"),
+        ("ร้านขายของชำ", "Grocery"),
+        ("ร้านอาหาร", "Restaurant"),
+        ("ร้านซ่อมรถ", "Garage"),
+        ("ร้านเสริมสวย", "Beauty Salon"),
+        ("ร้านกาแฟ", "Coffee Shop"),
+        ("ร้านวัสดุก่อสร้าง", "Hardware Store"),
     )
 )
 
@@ -179,7 +294,14 @@ MAKERS: tuple[tuple[str, str, dict[str, tuple[str, int]]], ...] = (
 
 COLOURS: tuple[Name, ...] = tuple(
     Name(th, en)
-    for th, en in (("ขาว", "white"), ("ดำ", "black"), ("เทา", "grey"), ("แดง", "red"), ("น้ำเงิน", "blue"), ("บรอนซ์เงิน", "silver"))
+    for th, en in (
+        ("ขาว", "white"),
+        ("ดำ", "black"),
+        ("เทา", "grey"),
+        ("แดง", "red"),
+        ("น้ำเงิน", "blue"),
+        ("บรอนซ์เงิน", "silver"),
+    )
 )
 
 # Licence class and share of licences issued.
@@ -188,7 +310,11 @@ LICENCE_CLASSES: tuple[tuple[str, int], ...] = (("PRIVATE_CAR", 45), ("PRIVATE_M
 CONDOMINIUMS: tuple[Name, ...] = tuple(
     Name(th, en)
     for th, en in (
-        ("ลุมพินี วิลล์", "Lumpini Ville"), ("ศุภาลัย ซิตี้", "Supalai City"), ("ไอดีโอ", "Ideo"),
-        ("เดอะ เบส", "The Base"), ("แชปเตอร์", "Chapter"), ("ดิ เอ็กซ์โซ", "The Excel"),
+        ("ลุมพินี วิลล์", "Lumpini Ville"),
+        ("ศุภาลัย ซิตี้", "Supalai City"),
+        ("ไอดีโอ", "Ideo"),
+        ("เดอะ เบส", "The Base"),
+        ("แชปเตอร์", "Chapter"),
+        ("ดิ เอ็กซ์โซ", "The Excel"),
     )
 )

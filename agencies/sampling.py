@@ -97,7 +97,9 @@ class EntitySampler:
             self._data_version = version
             self._generation += 1
         datasets = self._datasets
-        for rowid, dataset in self.conn.execute("SELECT rowid, dataset FROM entity WHERE rowid >= ? ORDER BY rowid", (len(datasets),)):
+        for rowid, dataset in self.conn.execute(
+            "SELECT rowid, dataset FROM entity WHERE rowid >= ? ORDER BY rowid", (len(datasets),)
+        ):
             datasets.extend([None] * (rowid - len(datasets)))
             datasets.append(sys.intern(dataset))
 
@@ -105,7 +107,9 @@ class EntitySampler:
         kept = self._kept.get(rowid)
         if kept is not None and kept.generation == self._generation:
             return kept.stored
-        row = self.conn.execute("SELECT key, version, state FROM entity WHERE rowid = ? AND dataset = ?", (rowid, dataset)).fetchone()
+        row = self.conn.execute(
+            "SELECT key, version, state FROM entity WHERE rowid = ? AND dataset = ?", (rowid, dataset)
+        ).fetchone()
         if row is None:
             return None
         key, version, text = row

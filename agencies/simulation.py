@@ -29,10 +29,10 @@ from agencies.life_events import LifeEvents, NoCandidate
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy, PublisherStats
 from agencies.population import AGENCIES, Population
 from agencies.ratios import sizes
+from agencies.schema_announcer import SchemaAnnouncer
 from agencies.source import SourceSystem
 from foundation.kafka_clients import KafkaClients
 from schemas.catalog import SchemaCatalog
-from agencies.schema_announcer import SchemaAnnouncer
 from schemas.schema_records import SCHEMA_TOPIC
 
 POPULATION_META = "population"
@@ -57,7 +57,9 @@ class Plan:
         sizes(self.scale)
         unknown = [a for a in self.agencies if a not in AGENCIES]
         if unknown or not self.agencies:
-            raise SimulationError(f"unknown agency {', '.join(unknown) or '(none)'}", f"choose from {', '.join(AGENCIES)} or all")
+            raise SimulationError(
+                f"unknown agency {', '.join(unknown) or '(none)'}", f"choose from {', '.join(AGENCIES)} or all"
+            )
         if self.rate <= 0:
             raise SimulationError(f"rate {self.rate} events/s is not positive", "give a rate above 0, e.g. --rate 50")
         if self.duration_s is not None and self.duration_s <= 0:
@@ -146,8 +148,14 @@ class PublishObserver(Protocol):
 
 
 class Simulation:
-    def __init__(self, plan: Plan, routes: dict[str, dict[str, Route]], catalog: SchemaCatalog, out: TextIO = sys.stdout,
-                 observer: PublishObserver | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        routes: dict[str, dict[str, Route]],
+        catalog: SchemaCatalog,
+        out: TextIO = sys.stdout,
+        observer: PublishObserver | None = None,
+    ) -> None:
         self.plan = plan
         self.observer = observer
         self.routes = routes
@@ -167,7 +175,9 @@ class Simulation:
 
     def source(self, agency: str) -> SourceSystem:
         faults = self.plan.faults if agency in self.plan.agencies else FaultRates()
-        return SourceSystem(agency, store_path(self.plan.store_dir, agency), self.routes[agency], self.catalog, self.plan.seed, faults)
+        return SourceSystem(
+            agency, store_path(self.plan.store_dir, agency), self.routes[agency], self.catalog, self.plan.seed, faults
+        )
 
     def close(self) -> None:
         for source in self.sources.values():
@@ -221,7 +231,9 @@ class Simulation:
         for agency in sorted(todo, key=lambda a: -sizes[a]):
             min(groups, key=lambda g: sum(sizes[a] for a in g)).append(agency)
         self.close()
-        workers = [context.Process(target=self._load_group, args=(group, counters, wanted), daemon=True) for group in groups]
+        workers = [
+            context.Process(target=self._load_group, args=(group, counters, wanted), daemon=True) for group in groups
+        ]
         try:
             for worker in workers:
                 worker.start()
@@ -236,7 +248,10 @@ class Simulation:
             self.sources = {agency: self.source(agency) for agency in AGENCIES}
         failed = [w.exitcode for w in workers if w.exitcode != 0]
         if failed:
-            raise SimulationError(f"the initial load failed in a worker process (exit {failed[0]})", "see the error above; rerun with --reset")
+            raise SimulationError(
+                f"the initial load failed in a worker process (exit {failed[0]})",
+                "see the error above; rerun with --reset",
+            )
         for agency, counter in counters.items():
             self.progress.loaded[agency] = counter.value
 
@@ -294,14 +309,20 @@ class Simulation:
         publishers = []
         for agency in self.plan.agencies:
             try:
-                publisher = Publisher(store_path(self.plan.store_dir, agency), ProducerConfig(self.plan.kafka),
-                                      SchemaAnnouncer(self.catalog, self.plan.topic_prefix + SCHEMA_TOPIC),
-                                      self.plan.topic_prefix, on_acked=self._on_acked(agency),
-                                      on_progress=self._on_progress(agency))
+                publisher = Publisher(
+                    store_path(self.plan.store_dir, agency),
+                    ProducerConfig(self.plan.kafka),
+                    SchemaAnnouncer(self.catalog, self.plan.topic_prefix + SCHEMA_TOPIC),
+                    self.plan.topic_prefix,
+                    on_acked=self._on_acked(agency),
+                    on_progress=self._on_progress(agency),
+                )
             except PublisherBusy as exc:
                 for started in publishers:
                     started.close()
-                raise SimulationError(str(exc), "stop the other `gdx simulate` or `streams.outbox_relay` first") from None
+                raise SimulationError(
+                    str(exc), "stop the other `gdx simulate` or `streams.outbox_relay` first"
+                ) from None
             self.progress.publishers[agency] = publisher.stats
             publishers.append(publisher)
         return publishers
@@ -324,7 +345,9 @@ class Simulation:
         plan = self.plan
         ledger = self.sources["dopa"].store
         done_before = int(ledger.meta("life_events") or 0)
-        events = LifeEvents(self.sources, plan.agencies, self.population, random.Random(f"{plan.seed}/life/{done_before}"))
+        events = LifeEvents(
+            self.sources, plan.agencies, self.population, random.Random(f"{plan.seed}/life/{done_before}")
+        )
         self.progress.phase = "life events"
         started = time.monotonic()
         deadline = started + plan.duration_s if plan.duration_s is not None else None

@@ -91,12 +91,16 @@ class Transaction:
         self.source_ms = source_ms
         self.written = written  # told of every entity written, so no stale copy of it is used
 
-    def put(self, dataset: str, key: str, state: dict[str, Any], mentions: tuple[list[str], list[str]] | None = None) -> int:
+    def put(
+        self, dataset: str, key: str, state: dict[str, Any], mentions: tuple[list[str], list[str]] | None = None
+    ) -> int:
         """Store the entity's new state; returns its new version (1 for a new entity).
 
         `mentions` are the state's `references`, where the caller has them already.
         """
-        row = self.conn.execute("SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)).fetchone()
+        row = self.conn.execute(
+            "SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)
+        ).fetchone()
         version = row[0] + 1 if row else 1
         self.conn.execute(
             "INSERT INTO entity (dataset, key, version, state, updated_ms) VALUES (?, ?, ?, ?, ?) "
@@ -107,8 +111,13 @@ class Transaction:
         before = ref_ids(key, json.loads(row[1])) if row else set()
         after = ref_ids(key, state, mentions)
         # Deleted by primary key (the old state names them), so no second index slows the bulk load.
-        self.conn.executemany("DELETE FROM ref WHERE ref_id=? AND dataset=? AND key=?", [(r, dataset, key) for r in before - after])
-        self.conn.executemany("INSERT OR IGNORE INTO ref (ref_id, dataset, key) VALUES (?, ?, ?)", [(r, dataset, key) for r in after - before])
+        self.conn.executemany(
+            "DELETE FROM ref WHERE ref_id=? AND dataset=? AND key=?", [(r, dataset, key) for r in before - after]
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO ref (ref_id, dataset, key) VALUES (?, ?, ?)",
+            [(r, dataset, key) for r in after - before],
+        )
         return version
 
     def emit(self, events: Iterable[OutboxEvent]) -> None:
@@ -153,7 +162,9 @@ class AgencyStore:
             self._sampler.rolled_back(mark)
             raise
 
-    def bulk_load(self, changes: list[Change], events: list[OutboxEvent], faults: dict[str, int], source_ms: int) -> None:
+    def bulk_load(
+        self, changes: list[Change], events: list[OutboxEvent], faults: dict[str, int], source_ms: int
+    ) -> None:
         """Insert new entities (version 1) and their snapshot events in one transaction."""
         refs = [(r, c.dataset, c.key) for c in changes for r in ref_ids(c.key, c.state, c.mentions)]
         with self.transaction(source_ms) as tx:
@@ -167,7 +178,9 @@ class AgencyStore:
 
     # --- reads -----------------------------------------------------------------------------
     def get(self, dataset: str, key: str) -> Stored | None:
-        row = self.conn.execute("SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)).fetchone()
+        row = self.conn.execute(
+            "SELECT version, state FROM entity WHERE dataset=? AND key=?", (dataset, key)
+        ).fetchone()
         return Stored(dataset, key, row[0], json.loads(row[1])) if row else None
 
     @contextmanager
@@ -245,10 +258,15 @@ class AgencyStore:
 
     def stamps(self) -> list[tuple[int, int, int]]:
         """Publish-time ranges (first_seq, last_seq, published_ms) of rows not yet acknowledged."""
-        return self.conn.execute("SELECT first_seq, last_seq, published_ms FROM outbox_stamp ORDER BY first_seq").fetchall()
+        return self.conn.execute(
+            "SELECT first_seq, last_seq, published_ms FROM outbox_stamp ORDER BY first_seq"
+        ).fetchall()
 
     def add_stamp(self, first_seq: int, last_seq: int, published_ms: int) -> None:
-        self.conn.execute("INSERT INTO outbox_stamp (first_seq, last_seq, published_ms) VALUES (?, ?, ?)", (first_seq, last_seq, published_ms))
+        self.conn.execute(
+            "INSERT INTO outbox_stamp (first_seq, last_seq, published_ms) VALUES (?, ?, ?)",
+            (first_seq, last_seq, published_ms),
+        )
 
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]

@@ -23,7 +23,13 @@ def truth_lines(agency: str, store: Path, dataset: str | None = None) -> Iterato
     try:
         for entity in opened.entities(dataset):
             yield json.dumps(
-                {"agency": agency, "dataset": entity.dataset, "key": entity.key, "version": entity.version, "state": entity.state},
+                {
+                    "agency": agency,
+                    "dataset": entity.dataset,
+                    "key": entity.key,
+                    "version": entity.version,
+                    "state": entity.state,
+                },
                 ensure_ascii=False,
                 separators=(",", ":"),
             )

@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fastavro import schemaless_reader, schemaless_writer  # noqa: E402
+from fastavro import schemaless_reader, schemaless_writer
 
-from schemas.catalog import load_schema_catalog  # noqa: E402
-from schemas.codec import Codec  # noqa: E402
-from schemas.examples import example_events  # noqa: E402
-from schemas.validation import validate_event  # noqa: E402
+from schemas.catalog import load_schema_catalog
+from schemas.codec import Codec
+from schemas.examples import example_events
+from schemas.validation import validate_event
 
 TYPICAL = {
     "DOPA": "th.go.gdx.dopa.PersonEvent",

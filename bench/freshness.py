@@ -33,14 +33,14 @@ from agencies.population import AGENCIES
 from agencies.simulation import store_path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_throughput import gdx_env, worker_progress  # noqa: E402
-from local_kafka import kafka  # noqa: E402
+from index_throughput import gdx_env, worker_progress
+from local_kafka import kafka
 
-from linkage.database import index_engine  # noqa: E402
-from streams.kafka_probe import topic_partitions  # noqa: E402
-from streams.settings import Settings  # noqa: E402
-from streams.topic_admin import apply_topics  # noqa: E402
-from streams.topic_catalog import load_catalog  # noqa: E402
+from linkage.database import index_engine
+from streams.kafka_probe import topic_partitions
+from streams.settings import Settings
+from streams.topic_admin import apply_topics
+from streams.topic_catalog import load_catalog
 
 
 def wait_caught_up(bootstrap: str, group: str, tps: list, timeout_s: float = 600) -> None:
@@ -61,8 +61,11 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=2_000)
     parser.add_argument("--rate", type=float, default=400.0, help="life events/s (each publishes ~2-3 events)")
     parser.add_argument("--duration", type=float, default=30.0)
-    parser.add_argument("--separate-publishers", action="store_true",
-                        help="one streams.outbox_relay process per agency instead of publishing from gdx simulate")
+    parser.add_argument(
+        "--separate-publishers",
+        action="store_true",
+        help="one streams.outbox_relay process per agency instead of publishing from gdx simulate",
+    )
     args = parser.parse_args()
     with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp:
         state = Path(tmp)
@@ -73,10 +76,18 @@ def main() -> int:
         apply_topics(settings, catalog)
         env = gdx_env(bootstrap, prefix, state, index_url)
         stores = ["--store-dir", str(state / "agencies"), "--scale", str(args.scale)]
-        subprocess.run([sys.executable, "-m", "streams.cli", "simulate", *stores, "--count", "0"], env=env,
-                       check=True, stdout=subprocess.DEVNULL)
-        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "streams.cli", "simulate", *stores, "--count", "0"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             tps = asyncio.run(topic_partitions(settings.kafka, [settings.topic(d.topic) for d in catalog.datasets]))
             wait_caught_up(bootstrap, f"{prefix}gdx-index", tps)
@@ -85,12 +96,31 @@ def main() -> int:
             print(f"life events at {args.rate:g}/s for {args.duration:g} s …", flush=True)
             outbox_before = {a["agency"]: a["outbox_events"] for a in _report(env, stores, state)["agencies"]}
             before = sum(outbox_before.values())
-            relays = [relay(bootstrap, prefix, store_path(state / "agencies", agency), env)
-                      for agency in AGENCIES] if args.separate_publishers else []
+            relays = (
+                [relay(bootstrap, prefix, store_path(state / "agencies", agency), env) for agency in AGENCIES]
+                if args.separate_publishers
+                else []
+            )
             try:
-                subprocess.run([sys.executable, "-m", "streams.cli", "simulate", *stores, "--rate", str(args.rate),
-                                "--duration", str(args.duration), "--report", str(report),
-                                *(["--no-publish"] if relays else [])], env=env, check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "streams.cli",
+                        "simulate",
+                        *stores,
+                        "--rate",
+                        str(args.rate),
+                        "--duration",
+                        str(args.duration),
+                        "--report",
+                        str(report),
+                        *(["--no-publish"] if relays else []),
+                    ],
+                    env=env,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
                 made = {a["agency"]: a["outbox_events"] for a in json.loads(report.read_text())["agencies"]}
                 for agency, process in zip(AGENCIES, relays):
                     wait_drained(process, made[agency] - outbox_before[agency])
@@ -104,26 +134,47 @@ def main() -> int:
             worker.terminate()
             worker.wait(timeout=60)
         with index_engine(index_url).connect() as conn:
-            rows = conn.execute(text(
-                "SELECT source_ms, published_ms, applied_ms FROM records "
-                "WHERE change_type <> 'SNAPSHOT' AND source_ms >= :start"
-            ), {"start": window_start_ms}).all()
+            rows = conn.execute(
+                text(
+                    "SELECT source_ms, published_ms, applied_ms FROM records "
+                    "WHERE change_type <> 'SNAPSHOT' AND source_ms >= :start"
+                ),
+                {"start": window_start_ms},
+            ).all()
         if len(rows) < 100:
             print(f"only {len(rows)} life-event records in the index: too few to measure")
             return 1
         print(f"offered load: {published:,} events in {args.duration:g} s = {published / args.duration:,.0f} events/s")
-        for name, values in (("freshness (applied - source)", [a - s for s, _, a in rows]),
-                             ("  of which agency → Kafka (published - source)", [p - s for s, p, _ in rows]),
-                             ("  of which Kafka → index (applied - published)", [a - p for _, p, a in rows])):
+        for name, values in (
+            ("freshness (applied - source)", [a - s for s, _, a in rows]),
+            ("  of which agency → Kafka (published - source)", [p - s for s, p, _ in rows]),
+            ("  of which Kafka → index (applied - published)", [a - p for _, p, a in rows]),
+        ):
             quantiles = statistics.quantiles(values, n=100)
-            print(f"{name}: p50 {quantiles[49]:.0f} ms, p99 {quantiles[98]:.0f} ms, max {max(values)} ms "
-                  f"({len(values):,} records)")
+            print(
+                f"{name}: p50 {quantiles[49]:.0f} ms, p99 {quantiles[98]:.0f} ms, max {max(values)} ms "
+                f"({len(values):,} records)"
+            )
     return 0
 
 
 def relay(bootstrap: str, prefix: str, store: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "streams.outbox_relay", "--store", str(store), "--bootstrap-servers",
-                             bootstrap, "--topic-prefix", prefix], env=env, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams.outbox_relay",
+            "--store",
+            str(store),
+            "--bootstrap-servers",
+            bootstrap,
+            "--topic-prefix",
+            prefix,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_drained(process: subprocess.Popen[str], rows: int) -> None:
@@ -137,8 +188,23 @@ def wait_drained(process: subprocess.Popen[str], rows: int) -> None:
 
 def _report(env: dict[str, str], stores: list[str], state: Path) -> dict:
     out = state / "before.json"
-    subprocess.run([sys.executable, "-m", "streams.cli", "simulate", *stores, "--count", "0", "--publish-only",
-                    "--report", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "simulate",
+            *stores,
+            "--count",
+            "0",
+            "--publish-only",
+            "--report",
+            str(out),
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return json.loads(out.read_text())
 
 

@@ -29,34 +29,41 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local_kafka import kafka  # noqa: E402
+from local_kafka import kafka
 
-from linkage.database import index_engine  # noqa: E402
-from linkage.index_event import IndexEvent  # noqa: E402
-from linkage.index_store import IndexStore  # noqa: E402
-from linkage.migrate import drop_all, upgrade  # noqa: E402
-from schemas.catalog import load_schema_catalog  # noqa: E402
-from schemas.codec import Codec  # noqa: E402
-from schemas.validation import validate_event  # noqa: E402
-from streams.kafka_probe import topic_partitions  # noqa: E402
-from streams.rebuild import replay  # noqa: E402
-from streams.settings import Settings  # noqa: E402
-from streams.topic_admin import apply_topics  # noqa: E402
-from streams.topic_catalog import load_catalog  # noqa: E402
+from linkage.database import index_engine
+from linkage.index_event import IndexEvent
+from linkage.index_store import IndexStore
+from linkage.migrate import drop_all, upgrade
+from schemas.catalog import load_schema_catalog
+from schemas.codec import Codec
+from schemas.validation import validate_event
+from streams.kafka_probe import topic_partitions
+from streams.rebuild import replay
+from streams.settings import Settings
+from streams.topic_admin import apply_topics
+from streams.topic_catalog import load_catalog
 
 
 def gdx_env(bootstrap: str, prefix: str, state: Path, index_url: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
-    return {**base, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "GDX_TOPIC_PREFIX": prefix, "GDX_STATE_DIR": str(state),
-            "GDX_INDEX_URL": index_url}
+    return {
+        **base,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "GDX_TOPIC_PREFIX": prefix,
+        "GDX_STATE_DIR": str(state),
+        "GDX_INDEX_URL": index_url,
+    }
 
 
-async def bare_read(bootstrap: str, tps: list[TopicPartition], keep: bool = False,
-                    codec: Codec | None = None) -> tuple[int, float, list]:
+async def bare_read(
+    bootstrap: str, tps: list[TopicPartition], keep: bool = False, codec: Codec | None = None
+) -> tuple[int, float, list]:
     """Read every partition to its end offset, touching nothing (or, given a codec, only decoding
     each value: the least any consumer of these events has to do); optionally keep the records."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+    )
     await consumer.start()
     kept: list = []
     try:
@@ -100,15 +107,16 @@ def stage_breakdown(messages: list, topic_datasets: dict[str, str], index_url: s
     store = IndexStore(engine)
     began = time.perf_counter()
     for start in range(0, len(events), 500):
-        store.apply(events[start:start + 500])
+        store.apply(events[start : start + 500])
     return {"decode": decode_s, "validate": validate_s, "apply+commit": time.perf_counter() - began}
 
 
 def worker_run(env: dict[str, str], bootstrap: str, prefix: str, tps: list[TopicPartition]) -> tuple[float, float]:
     """(events/s from the worker's first commit to caught up, seconds from its start to its first commit)."""
     began = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     first: tuple[float, int] | None = None
     try:
         while True:
@@ -162,8 +170,23 @@ def main() -> int:
         apply_topics(settings, catalog)
         env = gdx_env(bootstrap, prefix, state, index_url)
         print(f"publishing the initial load of {args.scale:,} persons …", flush=True)
-        subprocess.run([sys.executable, "-m", "streams.cli", "simulate", "--scale", str(args.scale), "--count", "0",
-                        "--store-dir", str(state / "agencies")], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streams.cli",
+                "simulate",
+                "--scale",
+                str(args.scale),
+                "--count",
+                "0",
+                "--store-dir",
+                str(state / "agencies"),
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
         tps = asyncio.run(topic_partitions(settings.kafka, list(topic_datasets)))
         bare_rates, decoding_rates, pipeline_rates = [], [], []
@@ -179,23 +202,34 @@ def main() -> int:
             upgrade(engine)
             report = asyncio.run(replay(engine, settings.kafka, topic_datasets, progress=False))
             pipeline_rates.append(report.rate)
-            print(f"round {round_}: bare consumer {bare_rates[-1]:,.0f} ev/s, decoding consumer {decoding_rates[-1]:,.0f} ev/s, "
-                  f"pipeline into index {report.rate:,.0f} ev/s ({total:,} events)", flush=True)
+            print(
+                f"round {round_}: bare consumer {bare_rates[-1]:,.0f} ev/s, decoding consumer {decoding_rates[-1]:,.0f} ev/s, "
+                f"pipeline into index {report.rate:,.0f} ev/s ({total:,} events)",
+                flush=True,
+            )
         _, _, messages = asyncio.run(bare_read(bootstrap, tps, keep=True))
         stages = stage_breakdown(messages, topic_datasets, index_url)
         worker_rate, start_up_s = worker_run(env, bootstrap, prefix, tps)
         bare, decoding, pipeline = max(bare_rates), max(decoding_rates), max(pipeline_rates)
         print(f"\nevents: {total:,} (scale {args.scale:,}), index {index_url.split(':')[0]}")
         print(f"bare aiokafka consumer      {bare:>10,.0f} events/s")
-        print(f"decoding consumer           {decoding:>10,.0f} events/s   ratio {decoding / bare:.3f}  (reads and decodes only)")
-        print(f"pipeline into the index     {pipeline:>10,.0f} events/s   ratio {pipeline / bare:.3f}, "
-              f"{pipeline / decoding:.3f} of the decoding consumer")
-        print(f"faust worker (gdx worker)   {worker_rate:>10,.0f} events/s   ratio {worker_rate / bare:.3f}, "
-              f"{worker_rate / decoding:.3f} of the decoding consumer (first commit {start_up_s:.1f} s after start)")
+        print(
+            f"decoding consumer           {decoding:>10,.0f} events/s   ratio {decoding / bare:.3f}  (reads and decodes only)"
+        )
+        print(
+            f"pipeline into the index     {pipeline:>10,.0f} events/s   ratio {pipeline / bare:.3f}, "
+            f"{pipeline / decoding:.3f} of the decoding consumer"
+        )
+        print(
+            f"faust worker (gdx worker)   {worker_rate:>10,.0f} events/s   ratio {worker_rate / bare:.3f}, "
+            f"{worker_rate / decoding:.3f} of the decoding consumer (first commit {start_up_s:.1f} s after start)"
+        )
         busiest = max(stages, key=stages.__getitem__)
-        print("stage costs over the same events: " + ", ".join(
-            f"{name} {seconds:.2f} s ({total / seconds:,.0f}/s)" for name, seconds in stages.items())
-            + f" — bottleneck: {busiest}")
+        print(
+            "stage costs over the same events: "
+            + ", ".join(f"{name} {seconds:.2f} s ({total / seconds:,.0f}/s)" for name, seconds in stages.items())
+            + f" — bottleneck: {busiest}"
+        )
     return 0
 
 

@@ -33,7 +33,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=int, default=100_000, help="persons (1,000..1,000,000)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--store-dir", type=Path, default=None, help="keep the stores here (default: a temporary directory)")
+    parser.add_argument(
+        "--store-dir", type=Path, default=None, help="keep the stores here (default: a temporary directory)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="load processes (as `gdx simulate --load-workers`)")
     args = parser.parse_args()
     work = args.store_dir or Path(tempfile.mkdtemp(prefix="gdx-load-"))
@@ -59,8 +61,10 @@ def main() -> int:
             total_events += events
             size = sum(p.stat().st_size for p in path.parent.glob(f"{path.name}*")) / 2**20
             print(f"{agency:>5}: {entities:>10,} entities {events:>10,} outbox events {size:>8,.0f} MiB on disk")
-        print(f"scale {args.scale:,} persons: {total_entities:,} entities / {total_events:,} events "
-              f"in {elapsed:,.1f} s ({total_events / elapsed:,.0f} events/s) with {args.workers} worker(s)")
+        print(
+            f"scale {args.scale:,} persons: {total_entities:,} entities / {total_events:,} events "
+            f"in {elapsed:,.1f} s ({total_events / elapsed:,.0f} events/s) with {args.workers} worker(s)"
+        )
         print(f"peak RSS {peak_rss_mb():,.0f} MiB (interpreter and imports before the load: {baseline:,.0f} MiB)")
         if args.workers > 1:
             print(f"largest worker process peak RSS {peak_rss_mb(resource.RUSAGE_CHILDREN):,.0f} MiB")

@@ -41,8 +41,8 @@ from pathlib import Path
 import httpx
 import uvloop
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from open_loop import LoadResult, offered_load
+
 from linkage.audit import AUDIT_TOPIC
 from linkage.consent import CONSENT_TOPIC
 from linkage.database import index_engine
@@ -90,26 +90,67 @@ def build_index(path: Path, persons: int) -> None:
 
     def person(n: int) -> tuple[object, ...]:
         cid = citizen_id(n)
-        payload = {"citizen_id": cid, "name": {"prefix": "นาย", "first_name": f"สมชาย{n}", "middle_name": None,
-                                                "last_name": "ใจดี"}, "name_en": None, "sex": "MALE",
-                   "date_of_birth": "1985-03-14", "nationality": "THA", "house_id": None, "card": None, "status": "ACTIVE"}
-        return ("dopa.person", cid, "DOPA", 33, 1, "SNAPSHOT", False, json.dumps(payload, ensure_ascii=False),
-                str(uuid.UUID(int=n)), "0" * 32, now, now, now)
+        payload = {
+            "citizen_id": cid,
+            "name": {"prefix": "นาย", "first_name": f"สมชาย{n}", "middle_name": None, "last_name": "ใจดี"},
+            "name_en": None,
+            "sex": "MALE",
+            "date_of_birth": "1985-03-14",
+            "nationality": "THA",
+            "house_id": None,
+            "card": None,
+            "status": "ACTIVE",
+        }
+        return (
+            "dopa.person",
+            cid,
+            "DOPA",
+            33,
+            1,
+            "SNAPSHOT",
+            False,
+            json.dumps(payload, ensure_ascii=False),
+            str(uuid.UUID(int=n)),
+            "0" * 32,
+            now,
+            now,
+            now,
+        )
 
     def vehicle(n: int) -> tuple[object, ...]:
-        payload = {"chassis_number": f"BENCH{n:012d}", "plate": {"prefix": "1กข", "number": n % 10000, "province_code": "10"},
-                   "make": "TOYOTA", "model": "HILUX", "status": "ACTIVE"}
-        return ("dlt.vehicle", f"BENCH{n:012d}", "DLT", 30, 1, "SNAPSHOT", False, json.dumps(payload, ensure_ascii=False),
-                str(uuid.UUID(int=10**9 + n)), "0" * 32, now, now, now)
+        payload = {
+            "chassis_number": f"BENCH{n:012d}",
+            "plate": {"prefix": "1กข", "number": n % 10000, "province_code": "10"},
+            "make": "TOYOTA",
+            "model": "HILUX",
+            "status": "ACTIVE",
+        }
+        return (
+            "dlt.vehicle",
+            f"BENCH{n:012d}",
+            "DLT",
+            30,
+            1,
+            "SNAPSHOT",
+            False,
+            json.dumps(payload, ensure_ascii=False),
+            str(uuid.UUID(int=10**9 + n)),
+            "0" * 32,
+            now,
+            now,
+            now,
+        )
 
     insert = "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
     for start in range(0, persons, 100_000):
         chunk = range(start, min(persons, start + 100_000))
         db.executemany(insert, (person(n) for n in chunk))
         db.executemany(insert, (vehicle(n) for n in chunk if n % 4 == 0))
-        db.executemany("INSERT INTO links (dataset, entity_key, relation, party_kind, party_id, share, linked_ms) "
-                       "VALUES ('dlt.vehicle', ?, 'possesses', 'citizen', ?, NULL, ?)",
-                       ((f"BENCH{n:012d}", citizen_id(n), now) for n in chunk if n % 4 == 0))
+        db.executemany(
+            "INSERT INTO links (dataset, entity_key, relation, party_kind, party_id, share, linked_ms) "
+            "VALUES ('dlt.vehicle', ?, 'possesses', 'citizen', ?, NULL, ?)",
+            ((f"BENCH{n:012d}", citizen_id(n), now) for n in chunk if n % 4 == 0),
+        )
     db.commit()
     db.close()
     print(f"index: {persons:,} persons built in {time.monotonic() - began:.1f} s", flush=True)
@@ -130,8 +171,12 @@ async def create_topics(bootstrap: str, prefix: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(prefix + AUDIT_TOPIC, 3, 1),
-                                   NewTopic(prefix + CONSENT_TOPIC, 3, 1, topic_configs={"cleanup.policy": "compact"})])
+        await admin.create_topics(
+            [
+                NewTopic(prefix + AUDIT_TOPIC, 3, 1),
+                NewTopic(prefix + CONSENT_TOPIC, 3, 1, topic_configs={"cleanup.policy": "compact"}),
+            ]
+        )
     finally:
         await admin.close()
 
@@ -181,8 +226,12 @@ def main() -> int:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--rates", default="500,1000,1500,2000", help="offered loads to try, lookups/s, ascending")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each offered load")
-    parser.add_argument("--index", type=Path, default=Path(tempfile.gettempdir()) / "gdx-bench-lookup.db",
-                        help="index file (reused when it holds --persons persons)")
+    parser.add_argument(
+        "--index",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "gdx-bench-lookup.db",
+        help="index file (reused when it holds --persons persons)",
+    )
     parser.add_argument("--target-p99-ms", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=1, help="lookup processes (gdx serve --workers)")
     args = parser.parse_args()
@@ -193,20 +242,34 @@ def main() -> int:
     rng = random.Random(7)
     ids = [citizen_id(rng.randrange(args.persons)) for _ in range(50_000)]
     baseline = bare_sql(args.index, ids)
-    print(f"bare SQL read of the same rows: p50 {pct(baseline, 50):.3f} ms, p99 {pct(baseline, 99):.3f} ms "
-          f"({len(baseline) / sum(baseline):,.0f} reads/s on one thread)", flush=True)
+    print(
+        f"bare SQL read of the same rows: p50 {pct(baseline, 50):.3f} ms, p99 {pct(baseline, 99):.3f} ms "
+        f"({len(baseline) / sum(baseline):,.0f} reads/s on one thread)",
+        flush=True,
+    )
 
     work = Path(tempfile.mkdtemp(prefix="gdx-bench-lookup-"))
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     asyncio.run(create_topics(args.bootstrap_servers, prefix))
     (work / "consumers.toml").write_text(CONSUMERS.format(digest=hashlib.sha256(KEY.encode()).hexdigest()))
     port = 18000 + os.getpid() % 1000
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap_servers, "GDX_TOPIC_PREFIX": prefix,
-           "GDX_STATE_DIR": str(work / "state"), "GDX_INDEX_URL": f"sqlite:///{args.index}",
-           "GDX_CONSUMERS_FILE": str(work / "consumers.toml"), "GDX_LOOKUP_PORT": str(port),
-           "GDX_LOOKUP_WORKERS": str(args.workers)}
-    server = subprocess.Popen([sys.executable, "-m", "streams.cli", "serve"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap_servers,
+        "GDX_TOPIC_PREFIX": prefix,
+        "GDX_STATE_DIR": str(work / "state"),
+        "GDX_INDEX_URL": f"sqlite:///{args.index}",
+        "GDX_CONSUMERS_FILE": str(work / "consumers.toml"),
+        "GDX_LOOKUP_PORT": str(port),
+        "GDX_LOOKUP_WORKERS": str(args.workers),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -222,11 +285,16 @@ def main() -> int:
             time.sleep(0.2)
         load(url, 200, 3, ids)  # warm-up: connections, caches
         sustained = 0.0
-        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run; "
-              f"{args.workers} lookup process(es)", flush=True)
-        print(f"{'offered/s':>10} {'answered/s':>11} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-              f"{'server CPU ms/lookup':>21} {'generator CPU ms':>17} {'sender late p99 ms':>19} {'CPU pressure':>13}",
-              flush=True)
+        print(
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run; "
+            f"{args.workers} lookup process(es)",
+            flush=True,
+        )
+        print(
+            f"{'offered/s':>10} {'answered/s':>11} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'server CPU ms/lookup':>21} {'generator CPU ms':>17} {'sender late p99 ms':>19} {'CPU pressure':>13}",
+            flush=True,
+        )
         for rate in (float(r) for r in args.rates.split(",")):
             cpu_before, own_before = cpu_seconds(server.pid), own_cpu_seconds()
             pressure_before, began = cpu_pressure_us(), time.monotonic()
@@ -237,9 +305,12 @@ def main() -> int:
             pressure = pressure_since(pressure_before, time.monotonic() - began)
             answered = len(run.latencies) / run.elapsed_s
             p50, p99 = pct(run.latencies, 50), pct(run.latencies, 99)
-            print(f"{rate:>10,.0f} {answered:>11,.0f} {run.failures:>7} {p50:>8.2f} {p99:>8.2f} "
-                  f"{max(run.latencies, default=0) * 1000:>8.1f} {cpu:>21.2f} {own:>17.2f} {pct(run.lateness, 99):>19.2f} "
-                  f"{pressure:>13}", flush=True)
+            print(
+                f"{rate:>10,.0f} {answered:>11,.0f} {run.failures:>7} {p50:>8.2f} {p99:>8.2f} "
+                f"{max(run.latencies, default=0) * 1000:>8.1f} {cpu:>21.2f} {own:>17.2f} {pct(run.lateness, 99):>19.2f} "
+                f"{pressure:>13}",
+                flush=True,
+            )
             if run.failures == 0 and answered >= 0.98 * rate and p99 < args.target_p99_ms:
                 sustained = rate
         print(f"highest sustained offered load (p99 < {args.target_p99_ms:g} ms): {sustained:,.0f} lookups/s")

@@ -67,11 +67,11 @@ class _Connection(asyncio.Protocol):
             self._fail()
             return
         line_end = head.find(b"\r\n", at + 2)
-        length = int(head[at + 17:line_end if line_end > 0 else len(head)])
+        length = int(head[at + 17 : line_end if line_end > 0 else len(head)])
         if len(self.buffer) < end + 4 + length:
             return
         status = int(self.buffer[9:12])
-        del self.buffer[:end + 4 + length]
+        del self.buffer[: end + 4 + length]
         self.busy = False
         self.pool.answered(self, status, self.scheduled)
 
@@ -156,8 +156,14 @@ def requests_for(url: str, paths: Sequence[str], headers: dict[str, str]) -> tup
     return host, port, [f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode() for path in paths]
 
 
-async def offered_load(url: str, paths: Sequence[str], rate: float, seconds: float,
-                       headers: dict[str, str] | None = None, expect: int = 200) -> LoadResult:
+async def offered_load(
+    url: str,
+    paths: Sequence[str],
+    rate: float,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+    expect: int = 200,
+) -> LoadResult:
     """GET `paths` (round robin) at `rate` per second for `seconds`; requests still unanswered
     TIMEOUT_S after the last send count as failures."""
     host, port, requests = requests_for(url, paths, headers or {})

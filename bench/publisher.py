@@ -26,17 +26,16 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from agencies.events import stamp, stamp_bytes
+from agencies.events import Route, stamp, stamp_bytes
 from agencies.outbox import ProducerConfig, Publisher
 from agencies.population import Population
-from agencies.events import Route
+from agencies.schema_announcer import SchemaAnnouncer
 from agencies.source import SourceSystem
 from agencies.store import AgencyStore
+from foundation.kafka_clients import KafkaClients
 from schemas.catalog import load_schema_catalog
-from agencies.schema_announcer import SchemaAnnouncer
 from schemas.schema_records import SCHEMA_TOPIC
 from streams.topic_catalog import load_catalog
-from foundation.kafka_clients import KafkaClients
 
 
 def routes_for(agency: str) -> dict[str, Route]:
@@ -51,8 +50,12 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
         for _ in range(100):
             described = await admin.describe_topics(names)
-            if all(t["error_code"] == 0 and len(t["partitions"]) == partitions
-                   and all(p["leader"] >= 0 for p in t["partitions"]) for t in described):
+            if all(
+                t["error_code"] == 0
+                and len(t["partitions"]) == partitions
+                and all(p["leader"] >= 0 for p in t["partitions"])
+                for t in described
+            ):
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
@@ -98,9 +101,14 @@ async def main_async(args: argparse.Namespace) -> int:
         source.close()
         store = AgencyStore(template)
         published = stamp_bytes(int(time.time() * 1000))
-        events = [(topic, key.encode(), stamp(value, at, published)) for _, topic, key, value, at, _ in store.pending(0, count + 1)]
+        events = [
+            (topic, key.encode(), stamp(value, at, published))
+            for _, topic, key, value, at, _ in store.pending(0, count + 1)
+        ]
         store.close()
-        config = ProducerConfig(KafkaClients(args.bootstrap_servers), linger_ms=args.linger_ms, max_batch_size=args.max_batch_size)
+        config = ProducerConfig(
+            KafkaClients(args.bootstrap_servers), linger_ms=args.linger_ms, max_batch_size=args.max_batch_size
+        )
         topics = sorted({t for t, _, _ in events})
         best_bare = best_pub = float("inf")
         cpu_bare: list[float] = []
@@ -121,12 +129,17 @@ async def main_async(args: argparse.Namespace) -> int:
             best_bare, best_pub = min(best_bare, elapsed_bare), min(best_pub, elapsed_pub)
             cpu_bare.append(used_bare)
             cpu_pub.append(used_pub)
-            print(f"round {round_}: bare {count / elapsed_bare:,.0f} ev/s ({used_bare / count * 1e6:.1f} µs CPU/ev), "
-                  f"publisher {count / elapsed_pub:,.0f} ev/s ({used_pub / count * 1e6:.1f} µs CPU/ev)", flush=True)
+            print(
+                f"round {round_}: bare {count / elapsed_bare:,.0f} ev/s ({used_bare / count * 1e6:.1f} µs CPU/ev), "
+                f"publisher {count / elapsed_pub:,.0f} ev/s ({used_pub / count * 1e6:.1f} µs CPU/ev)",
+                flush=True,
+            )
         ratio = best_bare / best_pub
         cpu_ratio = statistics.median(cpu_bare) / statistics.median(cpu_pub)
-        print(f"events {count:,} ({args.agency}, scale {args.scale:,}), partitions {args.partitions}, "
-              f"linger {args.linger_ms} ms, batch {args.max_batch_size} B, acks=all, idempotent")
+        print(
+            f"events {count:,} ({args.agency}, scale {args.scale:,}), partitions {args.partitions}, "
+            f"linger {args.linger_ms} ms, batch {args.max_batch_size} B, acks=all, idempotent"
+        )
         print(f"bare producer  {count / best_bare:12,.0f} events/s")
         print(f"publisher      {count / best_pub:12,.0f} events/s")
         print(f"ratio          {ratio:12.2f}  (target >= 0.70; best wall-clock round of each)")

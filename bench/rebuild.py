@@ -19,15 +19,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_throughput import bare_read  # noqa: E402
+from index_throughput import bare_read
 
-from linkage.database import index_engine  # noqa: E402
-from linkage.digest import index_digest  # noqa: E402
-from linkage.migrate import drop_all, upgrade  # noqa: E402
-from streams.kafka_probe import topic_partitions  # noqa: E402
-from streams.rebuild import replay  # noqa: E402
-from streams.settings import Settings  # noqa: E402
-from streams.topic_catalog import load_catalog  # noqa: E402
+from linkage.database import index_engine
+from linkage.digest import index_digest
+from linkage.migrate import drop_all, upgrade
+from streams.kafka_probe import topic_partitions
+from streams.rebuild import replay
+from streams.settings import Settings
+from streams.topic_catalog import load_catalog
 
 
 def main() -> int:
@@ -49,12 +49,18 @@ def main() -> int:
         began = time.monotonic()
         report = asyncio.run(replay(engine, settings.kafka, topic_datasets))
         digest, held, links = index_digest(engine)
-        print(f"rebuild: {report.records:,} records in "
-              f"{time.monotonic() - began:.0f} s — {report.rate:,.0f} records/s, ratio {report.rate / bare:.3f} "
-              f"of the bare consumer")
-        print(f"outcomes: {dict(sorted(report.outcomes.items()))}; index {held:,} records, {links:,} links, digest {digest}")
-        print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB in this process, "
-              f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB in the largest child")
+        print(
+            f"rebuild: {report.records:,} records in "
+            f"{time.monotonic() - began:.0f} s — {report.rate:,.0f} records/s, ratio {report.rate / bare:.3f} "
+            f"of the bare consumer"
+        )
+        print(
+            f"outcomes: {dict(sorted(report.outcomes.items()))}; index {held:,} records, {links:,} links, digest {digest}"
+        )
+        print(
+            f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB in this process, "
+            f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB in the largest child"
+        )
     return 0
 
 

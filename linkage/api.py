@@ -46,21 +46,30 @@ CONSENTS_CURRENT_TIMEOUT_S = 2.0
 STARTUP_GATE_S = 30.0
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="the consumer agency's API key")
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": text} for status, text in (
-        (401, "missing or unknown API key"), (403, "purpose not allowed, or no valid consent or mandate"),
-        (404, "the index holds no such person or business"), (411, "a request body without Content-Length"),
-        (413, "a request body over 16 KiB"), (422, "malformed request or ID (wrong check digit)"),
+    status: {"model": Problem, "description": text}
+    for status, text in (
+        (401, "missing or unknown API key"),
+        (403, "purpose not allowed, or no valid consent or mandate"),
+        (404, "the index holds no such person or business"),
+        (411, "a request body without Content-Length"),
+        (413, "a request body over 16 KiB"),
+        (422, "malformed request or ID (wrong check digit)"),
         (429, "over the consumer's rate limit, the limit without a key, or a subject's verify attempts"),
         (503, "the audit trail, the consents or the index cannot be used: nothing is answered"),
     )
 }
 PURPOSE = Query(min_length=1, max_length=64, description="the declared purpose (registered for the consumer)")
 CATALOG_FORMATS = {"html": "text/html", "json": "application/json"}
-CATALOG_FORMAT = Query(None, description="html or json; without it the Accept header decides (HTML by default)",
-                       json_schema_extra={"enum": list(CATALOG_FORMATS)})
+CATALOG_FORMAT = Query(
+    None,
+    description="html or json; without it the Accept header decides (HTML by default)",
+    json_schema_extra={"enum": list(CATALOG_FORMATS)},
+)
 CATALOG_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/html": {"schema": {"type": "string"}}},
-          "description": "the catalog: JSON for `Accept: application/json` or `?format=json`, else an HTML page"},
+    200: {
+        "content": {"text/html": {"schema": {"type": "string"}}},
+        "description": "the catalog: JSON for `Accept: application/json` or `?format=json`, else an HTML page",
+    },
     406: {"model": Problem, "description": "the Accept header takes neither HTML nor JSON"},
     422: {"model": Problem, "description": "an unknown ?format"},
 }
@@ -69,8 +78,10 @@ CATALOG_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _names_match(given_first: str | None, given_last: str | None, payload: dict[str, Any]) -> bool | None:
     if given_first is None and given_last is None:
         return None
+
     def same(given: str | None, registered: str | None) -> bool:
         return given is None or (registered is not None and given.strip().casefold() == registered.strip().casefold())
+
     names = [n for n in (payload.get("name"), payload.get("name_en")) if n]
     return any(same(given_first, n.get("first_name")) and same(given_last, n.get("last_name")) for n in names)
 
@@ -79,8 +90,15 @@ class LookupApp:
     """The app's parts and the index reads behind its routes; the runtime builds the parts
     (`streams.lookup_app`), so this room never reads the settings or builds a Kafka client."""
 
-    def __init__(self, service: LookupService, follower: ConsentFollower, status: StatusPage, catalog: CatalogPage,
-                 *, checkpoint_interval_s: float) -> None:
+    def __init__(
+        self,
+        service: LookupService,
+        follower: ConsentFollower,
+        status: StatusPage,
+        catalog: CatalogPage,
+        *,
+        checkpoint_interval_s: float,
+    ) -> None:
         self.service = service
         self.engine = service.engine
         self.consents = service.consents
@@ -91,9 +109,17 @@ class LookupApp:
         self.checkpoint_interval_s = checkpoint_interval_s
         self.processes = service.processes
         self.readiness = Readiness()
-        self.readiness.add_check("audit", lambda: self.audit.error or (
-            None if self.audit.started and self.audit.last_checkpoint_ms
-            else "audit chain not yet recovered and sealed on Kafka"))
+        self.readiness.add_check(
+            "audit",
+            lambda: (
+                self.audit.error
+                or (
+                    None
+                    if self.audit.started and self.audit.last_checkpoint_ms
+                    else "audit chain not yet recovered and sealed on Kafka"
+                )
+            ),
+        )
         self.readiness.add_check("consents", self.follower.problem)
         self.readiness.add_check("access-log", lambda: self.service.access_log.error)
 
@@ -132,14 +158,23 @@ class LookupApp:
     def verify(self, query: VerifyRequest) -> tuple[dict[str, Any], list[str]]:
         record = record_view(self.engine, PERSON_DATASET, query.citizen_id)
         if record is None:
-            return {"citizen_id": query.citizen_id, "exists": False, "alive": None, "name_matches": None,
-                    "date_of_birth_matches": None, "provenance": None}, [PERSON_DATASET]
+            return {
+                "citizen_id": query.citizen_id,
+                "exists": False,
+                "alive": None,
+                "name_matches": None,
+                "date_of_birth_matches": None,
+                "provenance": None,
+            }, [PERSON_DATASET]
         status = party_status(self.engine, CITIZEN, query.citizen_id)
         payload = record["payload"]
         return {
-            "citizen_id": query.citizen_id, "exists": True, "alive": status == "ACTIVE",
+            "citizen_id": query.citizen_id,
+            "exists": True,
+            "alive": status == "ACTIVE",
             "name_matches": _names_match(query.first_name, query.last_name, payload),
-            "date_of_birth_matches": None if query.date_of_birth is None
+            "date_of_birth_matches": None
+            if query.date_of_birth is None
             else query.date_of_birth.isoformat() == payload.get("date_of_birth"),
             "provenance": provenance(record),
         }, [PERSON_DATASET]
@@ -154,7 +189,9 @@ class AnswerResponse(JSONResponse):
 
 
 def _respond(outcome: Outcome, request_id: str) -> JSONResponse:
-    return AnswerResponse(outcome.body, status_code=outcome.status, headers={"X-Request-Id": request_id, **outcome.headers})
+    return AnswerResponse(
+        outcome.body, status_code=outcome.status, headers={"X-Request-Id": request_id, **outcome.headers}
+    )
 
 
 def create_app(parts: LookupApp) -> FastAPI:
@@ -162,8 +199,11 @@ def create_app(parts: LookupApp) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(parts.keep_audit_started()), asyncio.create_task(parts.follower.run()),
-                 asyncio.create_task(parts.service.access_log.run())]
+        tasks = [
+            asyncio.create_task(parts.keep_audit_started()),
+            asyncio.create_task(parts.follower.run()),
+            asyncio.create_task(parts.service.access_log.run()),
+        ]
         try:
             if parts.processes > 1:
                 await parts.ready_within(STARTUP_GATE_S)
@@ -177,11 +217,17 @@ def create_app(parts: LookupApp) -> FastAPI:
             await parts.audit.stop()
             parts.engine.dispose()
 
-    app = FastAPI(title="GDX lookup API", version="1", lifespan=lifespan, description=(
-        "Once-only lookups for consumer agencies: a person or a business with their linked records, identity "
-        "verification without personal data, and the data subject's view of who used their data. Every request "
-        "needs an API key and a declared purpose; a consent of the person or a legal mandate; answers hold only "
-        "the fields the purpose may see, with provenance and freshness. Every request is audited."))
+    app = FastAPI(
+        title="GDX lookup API",
+        version="1",
+        lifespan=lifespan,
+        description=(
+            "Once-only lookups for consumer agencies: a person or a business with their linked records, identity "
+            "verification without personal data, and the data subject's view of who used their data. Every request "
+            "needs an API key and a declared purpose; a consent of the person or a legal mandate; answers hold only "
+            "the fields the purpose may see, with provenance and freshness. Every request is audited."
+        ),
+    )
     app.state.lookup = parts
     # Several processes on one port write their metrics to files (`streams.lookup_processes`):
     # whichever answers the scrape reports them all.
@@ -192,8 +238,14 @@ def create_app(parts: LookupApp) -> FastAPI:
         return _respond(await service.handle(lookup, work, required), lookup.request_id)
 
     async def refuse_malformed(request: Request, detail: str, status: int = 422) -> JSONResponse:
-        lookup = Lookup("malformed", "request", "unknown", str(request.path_params.get("citizen_id", "")),
-                        request.query_params.get("purpose", ""), request.headers.get("X-API-Key"))
+        lookup = Lookup(
+            "malformed",
+            "request",
+            "unknown",
+            str(request.path_params.get("citizen_id", "")),
+            request.query_params.get("purpose", ""),
+            request.headers.get("X-API-Key"),
+        )
         return _respond(await service.refuse_malformed(lookup, detail, status), lookup.request_id)
 
     app.add_middleware(BodyLimit, refuse=refuse_malformed)
@@ -201,44 +253,89 @@ def create_app(parts: LookupApp) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return await refuse_malformed(
-            request, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())[:500])
+            request, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())[:500]
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         """A body that cannot even be decoded is malformed input like any other (422); unknown paths keep theirs."""
         if exc.status_code == 400:
             return await refuse_malformed(request, str(exc.detail))
-        return JSONResponse({"status": exc.status_code, "reason": "invalid_request", "detail": str(exc.detail),
-                             "request_id": "", "consent_reason": None}, status_code=exc.status_code,
-                            headers=exc.headers)
+        return JSONResponse(
+            {
+                "status": exc.status_code,
+                "reason": "invalid_request",
+                "detail": str(exc.detail),
+                "request_id": "",
+                "consent_reason": None,
+            },
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
-    @app.get("/v1/citizens/{citizen_id}", response_model=PartyAnswer, responses=ERRORS, tags=["lookup"],
-             summary="A person by citizen ID, with every linked record the purpose may see")
+    @app.get(
+        "/v1/citizens/{citizen_id}",
+        response_model=PartyAnswer,
+        responses=ERRORS,
+        tags=["lookup"],
+        summary="A person by citizen ID, with every linked record the purpose may see",
+    )
     async def citizen(citizen_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
-        return await run(Lookup("lookup", PERSON_DATASET, CITIZEN, citizen_id, purpose, api_key),
-                         lambda decision: parts.party(CITIZEN, citizen_id, decision), frozenset({PERSON_DATASET}))
+        return await run(
+            Lookup("lookup", PERSON_DATASET, CITIZEN, citizen_id, purpose, api_key),
+            lambda decision: parts.party(CITIZEN, citizen_id, decision),
+            frozenset({PERSON_DATASET}),
+        )
 
-    @app.get("/v1/juristic-persons/{juristic_id}", response_model=PartyAnswer, responses=ERRORS, tags=["lookup"],
-             summary="A juristic person by its ID, with every linked record the purpose may see")
-    async def juristic(juristic_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
-        return await run(Lookup("lookup", PARTY_DATASETS[JURISTIC], JURISTIC, juristic_id, purpose, api_key),
-                         lambda decision: parts.party(JURISTIC, juristic_id, decision),
-                         frozenset({PARTY_DATASETS[JURISTIC]}))
+    @app.get(
+        "/v1/juristic-persons/{juristic_id}",
+        response_model=PartyAnswer,
+        responses=ERRORS,
+        tags=["lookup"],
+        summary="A juristic person by its ID, with every linked record the purpose may see",
+    )
+    async def juristic(
+        juristic_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)
+    ) -> JSONResponse:
+        return await run(
+            Lookup("lookup", PARTY_DATASETS[JURISTIC], JURISTIC, juristic_id, purpose, api_key),
+            lambda decision: parts.party(JURISTIC, juristic_id, decision),
+            frozenset({PARTY_DATASETS[JURISTIC]}),
+        )
 
-    @app.post("/v1/verify", response_model=VerifyAnswer, responses=ERRORS, tags=["verify"],
-              summary="Does this citizen ID exist, is the person alive, do name and birth date match — no personal data")
-    async def verify(query: VerifyRequest = Body(), purpose: str = PURPOSE,
-                     api_key: str | None = Security(API_KEY)) -> JSONResponse:
-        return await run(Lookup("verify", PERSON_DATASET, CITIZEN, query.citizen_id, purpose, api_key),
-                         lambda _decision: parts.verify(query), frozenset({PERSON_DATASET}))
+    @app.post(
+        "/v1/verify",
+        response_model=VerifyAnswer,
+        responses=ERRORS,
+        tags=["verify"],
+        summary="Does this citizen ID exist, is the person alive, do name and birth date match — no personal data",
+    )
+    async def verify(
+        query: VerifyRequest = Body(), purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)
+    ) -> JSONResponse:
+        return await run(
+            Lookup("verify", PERSON_DATASET, CITIZEN, query.citizen_id, purpose, api_key),
+            lambda _decision: parts.verify(query),
+            frozenset({PERSON_DATASET}),
+        )
 
-    @app.get("/v1/citizens/{citizen_id}/access-log", response_model=AccessLogAnswer, responses=ERRORS,
-             tags=["data subject"], summary="The data subject's view: every lookup about them — who, when, why, what")
+    @app.get(
+        "/v1/citizens/{citizen_id}/access-log",
+        response_model=AccessLogAnswer,
+        responses=ERRORS,
+        tags=["data subject"],
+        summary="The data subject's view: every lookup about them — who, when, why, what",
+    )
     async def access(citizen_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
         lookup = Lookup("access-log", "access-log", CITIZEN, citizen_id, purpose, api_key)
-        return _respond(await service.handle(lookup, lambda _decision: (
-            {"citizen_id": citizen_id, "accesses": service.access_entries(citizen_id)}, []), writes=True),
-            lookup.request_id)
+        return _respond(
+            await service.handle(
+                lookup,
+                lambda _decision: ({"citizen_id": citizen_id, "accesses": service.access_entries(citizen_id)}, []),
+                writes=True,
+            ),
+            lookup.request_id,
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
@@ -255,11 +352,16 @@ def create_app(parts: LookupApp) -> FastAPI:
         Prometheus never hold up the lookups on the event loop. No key: it shows only aggregates."""
         return HTMLResponse(render_status(parts.status.report()))
 
-    @app.get("/catalog", response_model=DataCatalog, responses=CATALOG_RESPONSES, tags=["catalog"],
-             summary="Every dataset: owner, plan numbers, topic, schema versions, fields, who may see them, freshness",
-             description="Generated from the topic catalog, the schemas, the consumer registry, the notify "
-                         "subscriptions and the index. An HTML page for a person, JSON for `Accept: application/json` "
-                         "or `?format=json`. No API key, not audited: it describes datasets, never a person's data.")
+    @app.get(
+        "/catalog",
+        response_model=DataCatalog,
+        responses=CATALOG_RESPONSES,
+        tags=["catalog"],
+        summary="Every dataset: owner, plan numbers, topic, schema versions, fields, who may see them, freshness",
+        description="Generated from the topic catalog, the schemas, the consumer registry, the notify "
+        "subscriptions and the index. An HTML page for a person, JSON for `Accept: application/json` "
+        "or `?format=json`. No API key, not audited: it describes datasets, never a person's data.",
+    )
     def data_catalog(request: Request, format: str | None = CATALOG_FORMAT) -> DataCatalog | HTMLResponse:
         """Plain `def` like `/status`: the index read, once per few seconds, runs in the thread pool."""
         media = representation(format, request.headers.get("accept"), CATALOG_FORMATS)

@@ -32,12 +32,15 @@ class Party(BaseModel):
 class RecordOut(BaseModel):
     dataset: str
     entity_key: str | None = Field(default=None, description="the record's own key; only where the purpose lists it")
-    relation: str | None = Field(default=None, description="how the record names the person (linked records); "
-                                                           "only where the purpose lists it")
+    relation: str | None = Field(
+        default=None, description="how the record names the person (linked records); only where the purpose lists it"
+    )
     share: str | None = Field(default=None, description="the person's share; only where the purpose lists it")
     fields: dict[str, Any] = Field(description="only the fields the purpose may see")
     provenance: Provenance
-    parties: list[Party] | None = Field(default=None, description="other parties named; only where the purpose lists them")
+    parties: list[Party] | None = Field(
+        default=None, description="other parties named; only where the purpose lists them"
+    )
 
 
 class Answer(BaseModel):

@@ -28,10 +28,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from linkage.index_store import now_ms
-from monitoring import metrics
 from foundation.errors import GdxError
 from foundation.kafka_clients import KafkaClients
+from linkage.index_store import now_ms
+from monitoring import metrics
 
 log = logging.getLogger("gdx.audit")
 
@@ -50,16 +50,19 @@ def record_hash(record: dict[str, Any]) -> str:
 
 
 def checkpoint_signature(key: bytes, record: dict[str, Any]) -> str:
-    return hmac.new(key, canonical({k: v for k, v in record.items() if k not in ("hash", "signature")}),
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        key, canonical({k: v for k, v in record.items() if k not in ("hash", "signature")}), hashlib.sha256
+    ).hexdigest()
 
 
 def load_signing_key(path: Path, create: bool) -> bytes:
     """The checkpoint key (hex in a file); the writer makes one on first start, a verifier never does."""
     if not path.is_file():
         if not create:
-            raise GdxError(f"audit signing key {path} does not exist",
-                           "give the key the lookup API signs with (GDX_AUDIT_KEY_FILE)")
+            raise GdxError(
+                f"audit signing key {path} does not exist",
+                "give the key the lookup API signs with (GDX_AUDIT_KEY_FILE)",
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32) + "\n")
         path.chmod(0o600)
@@ -76,8 +79,7 @@ class AuditUnavailable(Exception):
 class AuditWriter:
     """Appends records to one partition's hash chain, in order, acknowledged before returning."""
 
-    def __init__(self, kafka: KafkaClients, topic: str, partition: int, key: bytes, *,
-                 timeout_s: float = 10.0) -> None:
+    def __init__(self, kafka: KafkaClients, topic: str, partition: int, key: bytes, *, timeout_s: float = 10.0) -> None:
         self.kafka = kafka
         self.topic = topic
         self.partition = partition
@@ -100,8 +102,9 @@ class AuditWriter:
     async def start(self) -> None:
         """Connect, then continue the chain from its head on the topic. Only then is the writer
         started: an `append` before that would race the recovery and could chain from a stale head."""
-        producer = self.kafka.producer(enable_idempotence=True,
-                                    acks="all", linger_ms=0, request_timeout_ms=int(self.timeout_s * 1000))
+        producer = self.kafka.producer(
+            enable_idempotence=True, acks="all", linger_ms=0, request_timeout_ms=int(self.timeout_s * 1000)
+        )
         try:
             await producer.start()
             await self._recover_head()
@@ -149,11 +152,12 @@ class AuditWriter:
                 if record.get("kind") == CHECKPOINT:
                     record["signature"] = checkpoint_signature(self.key, record)
                 record["hash"] = record_hash(record)
-                delivery = await self._producer.send(self.topic, canonical(record), key=self.chain.encode(),
-                                                     partition=self.partition)
+                delivery = await self._producer.send(
+                    self.topic, canonical(record), key=self.chain.encode(), partition=self.partition
+                )
                 self._seq, self._head = record["seq"], record["hash"]
             written = await asyncio.wait_for(delivery, self.timeout_s)
-        except Exception as exc:  # noqa: BLE001 — any failure to write evidence refuses the answer
+        except Exception as exc:
             self._stale = True
             self.error = f"audit trail unavailable ({type(exc).__name__})"
             self._failed.set()
@@ -209,9 +213,11 @@ def verify_partition(partition: int, messages: Iterable[tuple[int, bytes | None]
     report = VerifyReport(records={partition: 0}, checkpoints={partition: 0}, unsealed={partition: 0})
     expected_seq, prev = 0, GENESIS
     for offset, value in messages:
+
         def fail(what: str) -> VerifyReport:
             report.problems.append(Problem(partition, offset, what))
             return report
+
         try:
             record = json.loads(value or b"")
             seq, stated_hash = int(record["seq"]), str(record["hash"])

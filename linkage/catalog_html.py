@@ -16,7 +16,9 @@ from linkage.index_summary import IndexSummary
 from linkage.status_html import NONE, UNAVAILABLE, duration, moment, stamp
 from linkage.status_html import STYLE as STATUS_STYLE
 
-STYLE = STATUS_STYLE + """
+STYLE = (
+    STATUS_STYLE
+    + """
 td, th { text-align: left; }
 td.records, td.freshness-p50, td.freshness-p99 { text-align: right; }
 section { margin-top: 2.5rem; }
@@ -28,6 +30,7 @@ ul { margin: 0; padding-left: 1.1rem; }
 .nobody { color: #777; }
 code { font-family: ui-monospace, monospace; font-size: 0.9rem; }
 """
+)
 
 
 def _codes(dataset: CatalogDataset) -> str:
@@ -38,8 +41,12 @@ def _held(index: IndexSummary | None, now_ms: int) -> tuple[str, str, str, str]:
     """Records, last change applied, freshness p50 and p99 — or unavailable when the index is."""
     if index is None:
         return UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE
-    return (f"{index.records:,}", moment(index.last_applied_ms, now_ms), duration(index.freshness_p50_s),
-            duration(index.freshness_p99_s))
+    return (
+        f"{index.records:,}",
+        moment(index.last_applied_ms, now_ms),
+        duration(index.freshness_p50_s),
+        duration(index.freshness_p99_s),
+    )
 
 
 def _versions(dataset: CatalogDataset) -> str:
@@ -55,26 +62,41 @@ def _summary_row(dataset: CatalogDataset, now_ms: int) -> str:
     records, last, p50, p99 = _held(dataset.index, now_ms)
     subject = NONE if dataset.schema is None else dataset.schema.subject
     key = escape(dataset.dataset)
-    cells = [("codes", _codes(dataset)), ("agency", dataset.agency.upper()), ("subject", subject),
-             ("versions", _versions(dataset)), ("records", records), ("last-applied", last), ("freshness-p50", p50),
-             ("freshness-p99", p99)]
-    return (f'<tr data-dataset="{key}"><th scope="row" class="dataset"><a href="#dataset-{key}">{key}</a></th>'
-            + "".join(f'<td class="{kind}">{escape(text)}</td>' for kind, text in cells) + "</tr>")
+    cells = [
+        ("codes", _codes(dataset)),
+        ("agency", dataset.agency.upper()),
+        ("subject", subject),
+        ("versions", _versions(dataset)),
+        ("records", records),
+        ("last-applied", last),
+        ("freshness-p50", p50),
+        ("freshness-p99", p99),
+    ]
+    return (
+        f'<tr data-dataset="{key}"><th scope="row" class="dataset"><a href="#dataset-{key}">{key}</a></th>'
+        + "".join(f'<td class="{kind}">{escape(text)}</td>' for kind, text in cells)
+        + "</tr>"
+    )
 
 
 def _visible(field: CatalogField) -> str:
     if not field.visible_to:
         return '<span class="nobody">no purpose</span>'
-    return "<ul>" + "".join(f"<li>{escape(v.consumer)} / {escape(v.purpose)} — {escape(v.basis)}</li>"
-                            for v in field.visible_to) + "</ul>"
+    return (
+        "<ul>"
+        + "".join(f"<li>{escape(v.consumer)} / {escape(v.purpose)} — {escape(v.basis)}</li>" for v in field.visible_to)
+        + "</ul>"
+    )
 
 
 def _field_row(field: CatalogField) -> str:
     kind = "" if field.kind == "payload" else f' <span class="kind">({escape(field.kind)})</span>'
     since = NONE if field.since_version is None else f"v{field.since_version}"
-    return (f'<tr data-field="{escape(field.name)}"><th scope="row" class="name"><code>{escape(field.name)}</code>{kind}'
-            f'</th><td class="type">{escape(field.type or NONE)}</td><td class="doc">{escape(field.doc)}</td>'
-            f'<td class="since">{since}</td><td class="visible">{_visible(field)}</td></tr>')
+    return (
+        f'<tr data-field="{escape(field.name)}"><th scope="row" class="name"><code>{escape(field.name)}</code>{kind}'
+        f'</th><td class="type">{escape(field.type or NONE)}</td><td class="doc">{escape(field.doc)}</td>'
+        f'<td class="since">{since}</td><td class="visible">{_visible(field)}</td></tr>'
+    )
 
 
 def _access(dataset: CatalogDataset) -> str:
@@ -86,28 +108,35 @@ def _access(dataset: CatalogDataset) -> str:
         f'<td class="purpose">{escape(a.purpose)}<span class="agency-name">{escape(a.description)}</span></td>'
         f'<td class="operations">{escape(", ".join(a.operations))}</td><td class="basis">{escape(a.basis)}</td>'
         f'<td class="fields">{escape(", ".join(a.fields) or "none (yes/no answers only)")}</td></tr>'
-        for a in dataset.access)
-    return (f'<table class="access"><thead><tr><th>Consumer</th><th>Purpose</th><th>Operations</th><th>Basis</th>'
-            f'<th>Fields</th></tr></thead><tbody>{rows}</tbody></table>')
+        for a in dataset.access
+    )
+    return (
+        f'<table class="access"><thead><tr><th>Consumer</th><th>Purpose</th><th>Operations</th><th>Basis</th>'
+        f"<th>Fields</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _notified(entry: Notified) -> str:
     if entry.role == "watched":
         linked = ", ".join(entry.linked_to) or "anything"
-        what = (f"its {', '.join(entry.change_types)} changes, when the {entry.party_relation} is linked to "
-                f"{linked}")
+        what = f"its {', '.join(entry.change_types)} changes, when the {entry.party_relation} is linked to {linked}"
     else:
         what = f"changes of {', '.join(entry.datasets)} about a {entry.party_relation} linked to a record of it"
-    return (f'<li data-consumer="{escape(entry.consumer)}">{escape(entry.consumer)} is notified of {escape(what)} '
-            f'({escape(entry.description)}), on gdx.notify.{escape(entry.consumer)}</li>')
+    return (
+        f'<li data-consumer="{escape(entry.consumer)}">{escape(entry.consumer)} is notified of {escape(what)} '
+        f"({escape(entry.description)}), on gdx.notify.{escape(entry.consumer)}</li>"
+    )
 
 
 def _section(dataset: CatalogDataset, now_ms: int) -> str:
     key = escape(dataset.dataset)
     records, last, p50, p99 = _held(dataset.index, now_ms)
     schema = dataset.schema
-    notified = ("<ul>" + "".join(_notified(n) for n in dataset.subscriptions) + "</ul>") if dataset.subscriptions \
+    notified = (
+        ("<ul>" + "".join(_notified(n) for n in dataset.subscriptions) + "</ul>")
+        if dataset.subscriptions
         else '<p class="nobody">No notify subscription names this dataset.</p>'
+    )
     return f"""<section id="dataset-{key}" data-dataset="{key}">
 <h2>{key} <span class="kind">(Appendix 2 no. {escape(_codes(dataset))})</span></h2>
 <dl>
@@ -135,9 +164,14 @@ def _section(dataset: CatalogDataset, now_ms: int) -> str:
 def render(catalog: DataCatalog) -> str:
     now = catalog.generated_ms
     window = f"{catalog.freshness_window_s // 60} min"
-    index_note = "" if catalog.index_problem is None else (
-        f'<p id="index-problem" class="banner warn">The linkage index cannot be read '
-        f'({escape(catalog.index_problem)}): records, last change applied and freshness are unavailable.</p>')
+    index_note = (
+        ""
+        if catalog.index_problem is None
+        else (
+            f'<p id="index-problem" class="banner warn">The linkage index cannot be read '
+            f"({escape(catalog.index_problem)}): records, last change applied and freshness are unavailable.</p>"
+        )
+    )
     rows = "\n".join(_summary_row(dataset, now) for dataset in catalog.datasets)
     sections = "\n".join(_section(dataset, now) for dataset in catalog.datasets)
     return f"""<!doctype html>

@@ -27,10 +27,10 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from foundation.kafka_clients import KafkaClients
 from linkage.index_store import now_ms
 from linkage.tables import consents
 from schemas.identifiers import thai_id_problem
-from foundation.kafka_clients import KafkaClients
 
 log = logging.getLogger("gdx.consent")
 
@@ -82,8 +82,11 @@ class ConsentStore:
         applied = now_ms()
         if value is None:
             with self.engine.begin() as conn:
-                conn.execute(update(consents).where(consents.c.consent_id == key, consents.c.revoked_ms.is_(None))
-                             .values(revoked_ms=applied, applied_ms=applied))
+                conn.execute(
+                    update(consents)
+                    .where(consents.c.consent_id == key, consents.c.revoked_ms.is_(None))
+                    .values(revoked_ms=applied, applied_ms=applied)
+                )
             return
         try:
             record = ConsentRecord.model_validate_json(value)
@@ -91,21 +94,31 @@ class ConsentStore:
             log.warning("malformed consent record skipped", extra={"key": key, "error": str(exc)})
             return
         if record.consent_id != key:  # its tombstone, keyed by `key`, would revoke nothing
-            log.warning("consent record skipped: its key is not its consent_id",
-                        extra={"key": key, "consent_id": record.consent_id})
+            log.warning(
+                "consent record skipped: its key is not its consent_id",
+                extra={"key": key, "consent_id": record.consent_id},
+            )
             return
         row = {
-            "consent_id": record.consent_id, "subject_id": record.subject_id, "consumer": record.consumer,
-            "purpose": record.purpose, "datasets": json.dumps(sorted(record.datasets)), "kind": record.kind,
-            "granted_ms": record.granted_ms, "expires_ms": record.expires_ms,
-            "revoked_ms": applied if record.status == "REVOKED" else None, "applied_ms": applied,
+            "consent_id": record.consent_id,
+            "subject_id": record.subject_id,
+            "consumer": record.consumer,
+            "purpose": record.purpose,
+            "datasets": json.dumps(sorted(record.datasets)),
+            "kind": record.kind,
+            "granted_ms": record.granted_ms,
+            "expires_ms": record.expires_ms,
+            "revoked_ms": applied if record.status == "REVOKED" else None,
+            "applied_ms": applied,
         }
         statement = self._insert(consents).values(row)
         with self.engine.begin() as conn:
-            conn.execute(statement.on_conflict_do_update(
-                index_elements=[consents.c.consent_id],
-                set_={k: statement.excluded[k] for k in row if k != "consent_id"},
-            ))
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[consents.c.consent_id],
+                    set_={k: statement.excluded[k] for k in row if k != "consent_id"},
+                )
+            )
 
     def check(self, subject_id: str, consumer: str, purpose: str, at_ms: int) -> ConsentDecision:
         """The best consent of this subject for this consumer and purpose, or why there is none.
@@ -113,20 +126,24 @@ class ConsentStore:
         Among several, a live one wins; the reason of a denial is the most telling one found
         (revoked over expired over used-up)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(consents).where(consents.c.subject_id == subject_id, consents.c.consumer == consumer)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(consents).where(consents.c.subject_id == subject_id, consents.c.consumer == consumer)
+                )
+                .mappings()
+                .all()
+            )
         if not rows:
             return ConsentDecision(None, frozenset(), "missing")
         for_purpose = [r for r in rows if r["purpose"] == purpose]
         if not for_purpose:
             return ConsentDecision(None, frozenset(), "purpose_mismatch")
-        live = [r for r in for_purpose
-                if r["revoked_ms"] is None and r["expires_ms"] > at_ms and r["used_ms"] is None]
+        live = [r for r in for_purpose if r["revoked_ms"] is None and r["expires_ms"] > at_ms and r["used_ms"] is None]
         if live:
             best = max(live, key=lambda r: (r["kind"] == "periodic", r["expires_ms"]))
-            return ConsentDecision(best["consent_id"], frozenset(json.loads(best["datasets"])), None,
-                                   one_time=best["kind"] == "one-time")
+            return ConsentDecision(
+                best["consent_id"], frozenset(json.loads(best["datasets"])), None, one_time=best["kind"] == "one-time"
+            )
         if any(r["revoked_ms"] is not None for r in for_purpose):
             return ConsentDecision(None, frozenset(), "revoked")
         return ConsentDecision(None, frozenset(), "expired")
@@ -134,16 +151,22 @@ class ConsentStore:
     def use_up(self, consent_id: str, at_ms: int) -> bool:
         """Mark a one-time consent used; False when another request used it first."""
         with self.engine.begin() as conn:
-            done = conn.execute(update(consents).where(consents.c.consent_id == consent_id, consents.c.used_ms.is_(None))
-                                .values(used_ms=at_ms))
+            done = conn.execute(
+                update(consents)
+                .where(consents.c.consent_id == consent_id, consents.c.used_ms.is_(None))
+                .values(used_ms=at_ms)
+            )
         return done.rowcount == 1
 
     def give_back(self, consent_id: str, used_ms: int) -> None:
         """Undo `use_up` of a request whose answer did not leave (not found, audit unavailable):
         only an answer spends a one-time consent. Guarded by `used_ms`, so it undoes that use only."""
         with self.engine.begin() as conn:
-            conn.execute(update(consents).where(consents.c.consent_id == consent_id, consents.c.used_ms == used_ms)
-                         .values(used_ms=None))
+            conn.execute(
+                update(consents)
+                .where(consents.c.consent_id == consent_id, consents.c.used_ms == used_ms)
+                .values(used_ms=None)
+            )
 
 
 class ConsentFollower:
@@ -154,8 +177,13 @@ class ConsentFollower:
     readiness whether the start-up replay reached the end offsets seen at start.
     """
 
-    def __init__(self, store: ConsentStore, kafka: KafkaClients, topic: str,
-                 consumer_class: type[AIOKafkaConsumer] = AIOKafkaConsumer) -> None:
+    def __init__(
+        self,
+        store: ConsentStore,
+        kafka: KafkaClients,
+        topic: str,
+        consumer_class: type[AIOKafkaConsumer] = AIOKafkaConsumer,
+    ) -> None:
         """`consumer_class`: the Kafka consumer to follow with (a subclass can delay the broker's
         answers, as a slow broker would)."""
         self.store = store
@@ -183,7 +211,8 @@ class ConsentFollower:
                 ends = await consumer.end_offsets(list(consumer.assignment()))
                 async with self._progress:
                     await self._progress.wait_for(
-                        lambda: all(self._applied.get(tp, 0) >= end for tp, end in ends.items()))
+                        lambda: all(self._applied.get(tp, 0) >= end for tp, end in ends.items())
+                    )
         except (KafkaError, TimeoutError):
             return False
         return True
@@ -198,16 +227,24 @@ class ConsentFollower:
         """Consume until cancelled; a broker or database outage is retried (the topic replayed from
         its beginning, which re-applies every record idempotently), never fatal to the API."""
         while True:
-            consumer = self.kafka.consumer(self.topic, kind=self.consumer_class, group_id=None,
-                                           auto_offset_reset="earliest", enable_auto_commit=False,
-                                           fetch_max_wait_ms=50)
+            consumer = self.kafka.consumer(
+                self.topic,
+                kind=self.consumer_class,
+                group_id=None,
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                fetch_max_wait_ms=50,
+            )
             try:
                 await consumer.start()
                 self._consumer = consumer
                 await self._consume(consumer)
             except Exception as exc:  # noqa: BLE001 — the broker or the consents table failed: retry, never die
-                what = ("consent topic unreadable" if isinstance(exc, KafkaError | OSError)
-                        else "consents cannot be applied to the index")
+                what = (
+                    "consent topic unreadable"
+                    if isinstance(exc, KafkaError | OSError)
+                    else "consents cannot be applied to the index"
+                )
                 self.error = f"{what} ({type(exc).__name__})"
                 log.warning("consent follower failed, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1.0)
@@ -239,8 +276,7 @@ class ConsentFollower:
                 log.info("consents caught up", extra={"topic": self.topic})
 
 
-async def publish_consents(kafka: KafkaClients, topic: str,
-                           records: Sequence[ConsentRecord | str]) -> None:
+async def publish_consents(kafka: KafkaClients, topic: str, records: Sequence[ConsentRecord | str]) -> None:
     """Write consent records, a bare consent id being its revocation (a tombstone), and wait for
     the broker's acknowledgement of each."""
     producer = kafka.producer(enable_idempotence=True, acks="all")

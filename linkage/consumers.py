@@ -62,8 +62,9 @@ def _purpose(consumer_id: str, name: str, raw: dict[str, object]) -> Purpose:
     operations = frozenset(raw.get("operations", []))  # type: ignore[arg-type]
     unknown = operations - OPERATIONS
     if unknown:
-        raise GdxError(f"consumer {consumer_id}, purpose {name}: unknown operations {sorted(unknown)}",
-                       f"use {sorted(OPERATIONS)}")
+        raise GdxError(
+            f"consumer {consumer_id}, purpose {name}: unknown operations {sorted(unknown)}", f"use {sorted(OPERATIONS)}"
+        )
     datasets = {str(d): tuple(str(f) for f in fields) for d, fields in dict(raw.get("datasets", {})).items()}  # type: ignore[call-overload]
     mandate = raw.get("mandate")
     return Purpose(name, str(raw.get("description", "")), operations, datasets, str(mandate) if mandate else None)
@@ -75,13 +76,17 @@ def load_consumers(path: Path | None = None) -> ConsumerRegistry:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         consumers = {
             cid: Consumer(
-                id=cid, name=str(body["name"]), key_sha256=str(body["api_key_sha256"]).lower(),
-                rate_per_s=float(body.get("rate_per_s", 10)), burst=int(body.get("burst", 20)),
+                id=cid,
+                name=str(body["name"]),
+                key_sha256=str(body["api_key_sha256"]).lower(),
+                rate_per_s=float(body.get("rate_per_s", 10)),
+                burst=int(body.get("burst", 20)),
                 purposes={p: _purpose(cid, p, pb) for p, pb in body.get("purposes", {}).items()},
             )
             for cid, body in raw.get("consumers", {}).items()
         }
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise GdxError(f"cannot read the consumer registry {path}: {exc!r}",
-                       "fix the file (see linkage/consumers.toml)") from None
+        raise GdxError(
+            f"cannot read the consumer registry {path}: {exc!r}", "fix the file (see linkage/consumers.toml)"
+        ) from None
     return ConsumerRegistry(consumers)

@@ -32,7 +32,7 @@ CONSENT = "consent"
 """The basis of a purpose without a mandate: each request needs the person's consent."""
 INDEX_FIELDS = {
     PARTIES_FIELD: "The IDs and relations of the other parties named on the record, as the linkage index "
-                   "resolved them (not a payload field).",
+    "resolved them (not a payload field).",
     "entity_key": "The record's own key at its agency (e.g. a vehicle's chassis number): an identifier of its own.",
     "relation": "How the person or business looked up is named on the record (owner, director, deceased, …).",
     "share": "The part of the record the person or business holds (e.g. a co-owner's share of a title deed).",
@@ -224,9 +224,12 @@ def _payload(known: KnownSchema) -> dict[str, Any]:
 def _schema(schemas: SchemaCatalog, subject: str) -> CatalogSchema:
     current = schemas.current[subject]
     return CatalogSchema(
-        subject=subject, doc=str(current.schema.get("doc", "")), current_version=current.version,
+        subject=subject,
+        doc=str(current.schema.get("doc", "")),
+        current_version=current.version,
         current_released=current.released,
-        versions=tuple(SchemaVersion(k.version, k.released, k.fingerprint.hex()) for k in schemas.versions(subject)))
+        versions=tuple(SchemaVersion(k.version, k.released, k.fingerprint.hex()) for k in schemas.versions(subject)),
+    )
 
 
 def _fields(schemas: SchemaCatalog, subject: str | None, access: tuple[Access, ...]) -> tuple[CatalogField, ...]:
@@ -244,8 +247,17 @@ def _fields(schemas: SchemaCatalog, subject: str | None, access: tuple[Access, .
         for known in schemas.versions(subject):
             for field in _payload(known)["fields"]:
                 since.setdefault(field["name"], known.version)
-        fields = [CatalogField(f["name"], "payload", render_type(f["type"], namespace, named), str(f.get("doc", "")),
-                               since.get(f["name"]), viewers(f["name"])) for f in payload["fields"]]
+        fields = [
+            CatalogField(
+                f["name"],
+                "payload",
+                render_type(f["type"], namespace, named),
+                str(f.get("doc", "")),
+                since.get(f["name"]),
+                viewers(f["name"]),
+            )
+            for f in payload["fields"]
+        ]
     fields += [CatalogField(name, "index", None, doc, None, viewers(name)) for name, doc in INDEX_FIELDS.items()]
     known_names = {f.name for f in fields}
     listed = sorted({name for a in access for name in a.fields} - known_names)
@@ -255,23 +267,48 @@ def _fields(schemas: SchemaCatalog, subject: str | None, access: tuple[Access, .
 
 def _access(registry: ConsumerRegistry, dataset: str) -> tuple[Access, ...]:
     return tuple(
-        Access(consumer.id, consumer.name, purpose.name, purpose.description, tuple(sorted(purpose.operations)),
-               purpose.mandate or CONSENT, purpose.datasets[dataset])
-        for consumer in registry.consumers.values() for purpose in consumer.purposes.values()
-        if dataset in purpose.datasets)
+        Access(
+            consumer.id,
+            consumer.name,
+            purpose.name,
+            purpose.description,
+            tuple(sorted(purpose.operations)),
+            purpose.mandate or CONSENT,
+            purpose.datasets[dataset],
+        )
+        for consumer in registry.consumers.values()
+        for purpose in consumer.purposes.values()
+        if dataset in purpose.datasets
+    )
 
 
 def _notified(subscriptions: Iterable[Subscription], dataset: str) -> tuple[Notified, ...]:
     found = []
     for s in subscriptions:
         roles: tuple[tuple[Role, frozenset[str]], ...] = (("watched", s.datasets), ("linked", s.linked_to))
-        found += [Notified(s.consumer, s.description, role, tuple(sorted(s.datasets)), tuple(sorted(s.change_types)),
-                           s.party_relation, tuple(sorted(s.linked_to))) for role, names in roles if dataset in names]
+        found += [
+            Notified(
+                s.consumer,
+                s.description,
+                role,
+                tuple(sorted(s.datasets)),
+                tuple(sorted(s.change_types)),
+                s.party_relation,
+                tuple(sorted(s.linked_to)),
+            )
+            for role, names in roles
+            if dataset in names
+        ]
     return tuple(found)
 
 
-def describe(datasets: Iterable[TopicDataset], agencies: Mapping[str, str], schemas: SchemaCatalog,
-             registry: ConsumerRegistry, subscriptions: Iterable[Subscription]) -> tuple[CatalogDataset, ...]:
+def describe(
+    datasets: Iterable[TopicDataset],
+    agencies: Mapping[str, str],
+    schemas: SchemaCatalog,
+    registry: ConsumerRegistry,
+    subscriptions: Iterable[Subscription],
+) -> tuple[CatalogDataset, ...]:
     """Every dataset of the topic catalog, in its order, with what the other sources say of it."""
     subscriptions = tuple(subscriptions)
     entries = []
@@ -279,18 +316,32 @@ def describe(datasets: Iterable[TopicDataset], agencies: Mapping[str, str], sche
         key = f"{ds.agency}.{ds.name}"
         subject = schemas.datasets.get((ds.agency, ds.name))
         access = _access(registry, key)
-        entries.append(CatalogDataset(
-            dataset=key, agency=ds.agency, agency_name=agencies[ds.agency], codes=tuple(ds.codes), topic=ds.topic,
-            schema=None if subject is None else _schema(schemas, subject), fields=_fields(schemas, subject, access),
-            access=access, subscriptions=_notified(subscriptions, key)))
+        entries.append(
+            CatalogDataset(
+                dataset=key,
+                agency=ds.agency,
+                agency_name=agencies[ds.agency],
+                codes=tuple(ds.codes),
+                topic=ds.topic,
+                schema=None if subject is None else _schema(schemas, subject),
+                fields=_fields(schemas, subject, access),
+                access=access,
+                subscriptions=_notified(subscriptions, key),
+            )
+        )
     return tuple(entries)
 
 
 class CatalogPage:
     """The catalog with the index's records and freshness per dataset, read at most once per `cache_s`."""
 
-    def __init__(self, engine: Engine, datasets: tuple[CatalogDataset, ...], cache_s: float = CACHE_S,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        datasets: tuple[CatalogDataset, ...],
+        cache_s: float = CACHE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.engine = engine
         self.datasets = datasets
         self._catalog = Rebuilt(self._build, cache_s, clock)
@@ -299,7 +350,15 @@ class CatalogPage:
         return self._catalog.get()
 
     def _build(self, now_ms: int) -> DataCatalog:
-        index, problem = summarise_or_problem(self.engine, now_ms, WINDOW_S * 1000, with_freshness=True,
-                                              group=dataset_of)
-        return DataCatalog(generated_ms=now_ms, freshness_window_s=WINDOW_S, index_problem=problem, datasets=tuple(
-            replace(ds, index=None if index is None else index.get(ds.dataset, IndexSummary())) for ds in self.datasets))
+        index, problem = summarise_or_problem(
+            self.engine, now_ms, WINDOW_S * 1000, with_freshness=True, group=dataset_of
+        )
+        return DataCatalog(
+            generated_ms=now_ms,
+            freshness_window_s=WINDOW_S,
+            index_problem=problem,
+            datasets=tuple(
+                replace(ds, index=None if index is None else index.get(ds.dataset, IndexSummary()))
+                for ds in self.datasets
+            ),
+        )

@@ -18,7 +18,6 @@ from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError,
 
 from foundation.errors import GdxError
 
-
 MMAP_BYTES = 2 << 30
 """SQLite's own ceiling by default. Address space only: the pages are the operating system's file
 cache, shared by every connection."""
@@ -94,8 +93,9 @@ def index_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise GdxError(f"index URL {url!r} is not a database URL",
-                       "use sqlite:///path/index.db or postgresql://user@host:port/db") from None
+        raise GdxError(
+            f"index URL {url!r} is not a database URL", "use sqlite:///path/index.db or postgresql://user@host:port/db"
+        ) from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":

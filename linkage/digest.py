@@ -16,8 +16,19 @@ from sqlalchemy import Engine, select
 
 from linkage.tables import KEPT_TABLES, links, records
 
-RECORD_COLUMNS = ("dataset", "entity_key", "entity_version", "change_type", "agency", "dataset_code",
-                  "event_id", "trace_id", "source_ms", "published_ms", "payload")
+RECORD_COLUMNS = (
+    "dataset",
+    "entity_key",
+    "entity_version",
+    "change_type",
+    "agency",
+    "dataset_code",
+    "event_id",
+    "trace_id",
+    "source_ms",
+    "published_ms",
+    "payload",
+)
 LINK_COLUMNS = ("dataset", "entity_key", "relation", "party_kind", "party_id", "share")
 
 

@@ -124,8 +124,13 @@ def _stated(events: list[IndexEvent]) -> list[_Stated]:
 
 
 class IndexStore:
-    def __init__(self, engine: Engine, subscriptions: Sequence[Subscription] = (), track_pending: bool = True,
-                 retention: Retention | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        subscriptions: Sequence[Subscription] = (),
+        track_pending: bool = True,
+        retention: Retention | None = None,
+    ) -> None:
         """`track_pending=False`: leave `pending_links` alone, for a replay that computes it once at
         its end (`pending_links.recompute`) instead of batch by batch. `retention=None`: remember
         everything (a replay, a test); a worker passes one and calls `prune`."""
@@ -136,14 +141,16 @@ class IndexStore:
         # another open transaction may be writing; SERIALIZABLE turns such a race into a
         # serialization failure, which the worker retries, so the outcome is that of some serial
         # order. SQLite has one writer at a time and is serializable already.
-        self._writer = engine.execution_options(isolation_level="SERIALIZABLE") \
-            if engine.dialect.name == "postgresql" else engine
+        self._writer = (
+            engine.execution_options(isolation_level="SERIALIZABLE") if engine.dialect.name == "postgresql" else engine
+        )
         self.track_pending = track_pending
         self.subscriptions = tuple(subscriptions)
         # The datasets whose replaced links a subscription's condition may still need; None: all,
         # since a subscription without linked_to lists the party's every link in its notices.
         self._history_datasets: frozenset[str] | None = (
-            None if any(not s.linked_to for s in self.subscriptions)
+            None
+            if any(not s.linked_to for s in self.subscriptions)
             else frozenset().union(*(s.linked_to for s in self.subscriptions))
         )
         self._ph = placeholder(engine)
@@ -184,9 +191,15 @@ class IndexStore:
                     outcome = STALE
                 else:
                     if self._is_gap(event, current):
-                        gap_rows.append({"dataset": event.dataset, "entity_key": event.entity_key,
-                                         "held_version": current, "applied_version": event.entity_version,
-                                         "recorded_ms": result.applied_ms})
+                        gap_rows.append(
+                            {
+                                "dataset": event.dataset,
+                                "entity_key": event.entity_key,
+                                "held_version": current,
+                                "applied_version": event.entity_version,
+                                "recorded_ms": result.applied_ms,
+                            }
+                        )
                     held[event.key] = event.entity_version
                     newest[event.key] = event
                     result.applied.append(event)
@@ -200,7 +213,8 @@ class IndexStore:
                 conn.exec_driver_sql(
                     f"INSERT INTO processed_events (event_id, outcome, processed_ms) VALUES ({self._in(3)}) "
                     "ON CONFLICT (event_id) DO NOTHING",
-                    processed_rows)
+                    processed_rows,
+                )
             if gap_rows:
                 conn.execute(insert(version_gaps), gap_rows)
             result.gaps = len(gap_rows)
@@ -241,8 +255,10 @@ class IndexStore:
         held: dict[tuple[str, str], int] = {}
         for dataset, entity_keys in grouped(keys).items():
             for chunk in chunks(entity_keys):
-                sql = (f"SELECT entity_key, entity_version FROM records WHERE dataset = {self._ph} "
-                       f"AND entity_key IN ({self._in(len(chunk))})")
+                sql = (
+                    f"SELECT entity_key, entity_version FROM records WHERE dataset = {self._ph} "
+                    f"AND entity_key IN ({self._in(len(chunk))})"
+                )
                 held.update({(dataset, k): v for k, v in conn.exec_driver_sql(sql, (dataset, *chunk))})
         return held
 
@@ -251,12 +267,27 @@ class IndexStore:
         SQLAlchemy's per-row parameter processing cost more than the database itself here."""
         if not events:
             return
-        conn.exec_driver_sql(self._upsert_record, [
-            (e.dataset, e.entity_key, e.agency, e.dataset_code, e.entity_version, e.change_type, e.payload is None,
-             None if e.payload is None else to_json(e.payload), e.event_id, e.trace_id, e.source_ms,
-             e.published_ms, applied_ms)
-            for e in events
-        ])
+        conn.exec_driver_sql(
+            self._upsert_record,
+            [
+                (
+                    e.dataset,
+                    e.entity_key,
+                    e.agency,
+                    e.dataset_code,
+                    e.entity_version,
+                    e.change_type,
+                    e.payload is None,
+                    None if e.payload is None else to_json(e.payload),
+                    e.event_id,
+                    e.trace_id,
+                    e.source_ms,
+                    e.published_ms,
+                    applied_ms,
+                )
+                for e in events
+            ],
+        )
         for dataset, entity_keys in grouped([e.key for e in events]).items():
             for chunk in chunks(entity_keys):
                 sql = f"DELETE FROM links WHERE dataset = {self._ph} AND entity_key IN ({self._in(len(chunk))})"
@@ -282,19 +313,29 @@ class IndexStore:
         if retired:
             conn.exec_driver_sql(self._retire_links, retired)
         replaced = [
-            (item.event.dataset, item.event.entity_key, link.relation, link.party_kind, link.party_id,
-             item.event.source_ms, item.until_ms)
-            for item in stated if item.until_ms is not None
+            (
+                item.event.dataset,
+                item.event.entity_key,
+                link.relation,
+                link.party_kind,
+                link.party_id,
+                item.event.source_ms,
+                item.until_ms,
+            )
+            for item in stated
+            if item.until_ms is not None
             for link in item.links
         ]
         if replaced:
             conn.exec_driver_sql(self._insert_history, replaced)
 
-    def _queue_notifications(self, conn: Connection, applied: list[IndexEvent], stated: list[_Stated],
-                             applied_ms: int) -> int:
+    def _queue_notifications(
+        self, conn: Connection, applied: list[IndexEvent], stated: list[_Stated], applied_ms: int
+    ) -> int:
         oldest_ms = applied_ms - self.retention.late_ms if self.retention else None
-        watched = [(s, change) for s in self.subscriptions
-                   for change in self._watched(conn, s, applied, stated, oldest_ms)]
+        watched = [
+            (s, change) for s in self.subscriptions for change in self._watched(conn, s, applied, stated, oldest_ms)
+        ]
         if not watched:
             return 0
         told = self._told(conn, sorted({change.event_id for _, change in watched}))
@@ -308,38 +349,74 @@ class IndexStore:
                 continue
             told.add(mark)
             message = {
-                "consumer": subscription.consumer, "subscription": subscription.description,
-                "event_id": change.event_id, "dataset": change.dataset, "entity_key": change.entity_key,
-                "entity_version": change.entity_version, "change_type": change.change_type,
-                "source_ms": change.source_ms, "applied_ms": applied_ms, "trace_id": change.trace_id,
-                "party": {"kind": change.party_kind, "id": change.party_id}, "linked": linked,
+                "consumer": subscription.consumer,
+                "subscription": subscription.description,
+                "event_id": change.event_id,
+                "dataset": change.dataset,
+                "entity_key": change.entity_key,
+                "entity_version": change.entity_version,
+                "change_type": change.change_type,
+                "source_ms": change.source_ms,
+                "applied_ms": applied_ms,
+                "trace_id": change.trace_id,
+                "party": {"kind": change.party_kind, "id": change.party_id},
+                "linked": linked,
             }
-            rows.append({"consumer": subscription.consumer, "message_key": change.party_id,
-                         "message": json.dumps(message, ensure_ascii=False, sort_keys=True),
-                         "created_ms": applied_ms})
-            marks.append({"consumer": subscription.consumer, "event_id": change.event_id,
-                          "party_id": change.party_id, "notified_ms": applied_ms})
+            rows.append(
+                {
+                    "consumer": subscription.consumer,
+                    "message_key": change.party_id,
+                    "message": json.dumps(message, ensure_ascii=False, sort_keys=True),
+                    "created_ms": applied_ms,
+                }
+            )
+            marks.append(
+                {
+                    "consumer": subscription.consumer,
+                    "event_id": change.event_id,
+                    "party_id": change.party_id,
+                    "notified_ms": applied_ms,
+                }
+            )
         if rows:
             conn.execute(insert(notify_outbox), rows)
             conn.execute(insert(notified), marks)
         return len(rows)
 
-    def _watched(self, conn: Connection, subscription: Subscription, applied: list[IndexEvent],
-                 stated: list[_Stated], oldest_ms: int | None) -> list[_Watched]:
+    def _watched(
+        self,
+        conn: Connection,
+        subscription: Subscription,
+        applied: list[IndexEvent],
+        stated: list[_Stated],
+        oldest_ms: int | None,
+    ) -> list[_Watched]:
         """The watched changes this batch may have made notifiable: its own, and earlier ones whose
         condition a link of this batch may meet."""
         found = [
-            _Watched(e.dataset, e.entity_key, e.entity_version, e.change_type, e.event_id, e.trace_id, e.source_ms,
-                     link.party_kind, link.party_id)
-            for e in applied if e.dataset in subscription.datasets and e.change_type in subscription.change_types
-            for link in _links(e) if link.relation == subscription.party_relation
+            _Watched(
+                e.dataset,
+                e.entity_key,
+                e.entity_version,
+                e.change_type,
+                e.event_id,
+                e.trace_id,
+                e.source_ms,
+                link.party_kind,
+                link.party_id,
+            )
+            for e in applied
+            if e.dataset in subscription.datasets and e.change_type in subscription.change_types
+            for link in _links(e)
+            if link.relation == subscription.party_relation
         ]
         if subscription.linked_to:
             found += self._met_late(conn, subscription, stated, oldest_ms)
         return found
 
-    def _met_late(self, conn: Connection, subscription: Subscription, stated: list[_Stated],
-                  oldest_ms: int | None) -> list[_Watched]:
+    def _met_late(
+        self, conn: Connection, subscription: Subscription, stated: list[_Stated], oldest_ms: int | None
+    ) -> list[_Watched]:
         """Watched changes already in the index about a party that a link of this batch names at
         the change's source time: the vehicle's version reached the worker after the death. Not
         those older than `oldest_ms`, whose notified marks may be pruned."""
@@ -363,8 +440,10 @@ class IndexStore:
                     candidate = _Watched(*change, party_kind, party_id)
                     if oldest_ms is not None and candidate.source_ms < oldest_ms:
                         continue
-                    if any(start <= candidate.source_ms and (until is None or candidate.source_ms <= until)
-                           for start, until in spans[(party_kind, party_id)]):
+                    if any(
+                        start <= candidate.source_ms and (until is None or candidate.source_ms <= until)
+                        for start, until in spans[(party_kind, party_id)]
+                    ):
                         found.append(candidate)
         return found
 
@@ -372,20 +451,31 @@ class IndexStore:
     def _told(conn: Connection, event_ids: list[str]) -> set[tuple[str, str, str]]:
         told: set[tuple[str, str, str]] = set()
         for chunk in chunks(event_ids):
-            told.update((c, e, p) for c, e, p in conn.execute(
-                select(notified.c.consumer, notified.c.event_id, notified.c.party_id).where(notified.c.event_id.in_(chunk))))
+            told.update(
+                (c, e, p)
+                for c, e, p in conn.execute(
+                    select(notified.c.consumer, notified.c.event_id, notified.c.party_id).where(
+                        notified.c.event_id.in_(chunk)
+                    )
+                )
+            )
         return told
 
-    def _linked_at(self, conn: Connection, party_kind: str, party_id: str, at_ms: int,
-                   datasets: frozenset[str]) -> list[dict[str, str]]:
+    def _linked_at(
+        self, conn: Connection, party_kind: str, party_id: str, at_ms: int, datasets: frozenset[str]
+    ) -> list[dict[str, str]]:
         """The party's links as they stood at source time `at_ms`: a link held at that very
         millisecond counts whether it began or ended there, as an inheritance registered in the
         death's own millisecond still follows the death."""
         ph, only = self._ph, sorted(datasets)
-        current = (f"SELECT l.dataset, l.entity_key, l.relation FROM {_LINKED_RECORDS} "
-                   f"WHERE l.party_kind = {ph} AND l.party_id = {ph} AND r.source_ms <= {ph}")
-        replaced = ("SELECT dataset, entity_key, relation FROM link_history "
-                    f"WHERE party_kind = {ph} AND party_id = {ph} AND valid_from_ms <= {ph} AND valid_to_ms >= {ph}")
+        current = (
+            f"SELECT l.dataset, l.entity_key, l.relation FROM {_LINKED_RECORDS} "
+            f"WHERE l.party_kind = {ph} AND l.party_id = {ph} AND r.source_ms <= {ph}"
+        )
+        replaced = (
+            "SELECT dataset, entity_key, relation FROM link_history "
+            f"WHERE party_kind = {ph} AND party_id = {ph} AND valid_from_ms <= {ph} AND valid_to_ms >= {ph}"
+        )
         if only:
             current += f" AND l.dataset IN ({self._in(len(only))})"
             replaced += f" AND dataset IN ({self._in(len(only))})"
@@ -402,10 +492,19 @@ class IndexStore:
     def notifications(self, limit: int = 500) -> list[tuple[int, str, str, str]]:
         """Queued notifications, oldest first: (id, consumer, key, JSON message)."""
         with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(  # type: ignore[misc]
-                select(notify_outbox.c.id, notify_outbox.c.consumer, notify_outbox.c.message_key,
-                       notify_outbox.c.message).order_by(notify_outbox.c.id).limit(limit)
-            )]
+            return [
+                tuple(row)
+                for row in conn.execute(  # type: ignore[misc]
+                    select(
+                        notify_outbox.c.id,
+                        notify_outbox.c.consumer,
+                        notify_outbox.c.message_key,
+                        notify_outbox.c.message,
+                    )
+                    .order_by(notify_outbox.c.id)
+                    .limit(limit)
+                )
+            ]
 
     def forget_notifications(self, ids: Sequence[int]) -> None:
         """Drop notifications the broker acknowledged."""

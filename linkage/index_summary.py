@@ -53,8 +53,9 @@ def dataset_of(dataset: str) -> str:
     return dataset
 
 
-def summarise(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool,
-              group: Callable[[str], str] = agency_of) -> dict[str, IndexSummary]:
+def summarise(
+    engine: Engine, now_ms: int, window_ms: int, with_freshness: bool, group: Callable[[str], str] = agency_of
+) -> dict[str, IndexSummary]:
     """Per group of datasets (`agency_of`, or `dataset_of` for each on its own): live records and
     the newest applied time; with `with_freshness`, also the freshness percentiles of the records
     applied within `window_ms` before `now_ms` (the newest `RECENT_CAP` of them, across groups).
@@ -63,8 +64,10 @@ def summarise(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool,
     fresh: dict[str, list[float]] = {}
     with engine.connect() as conn:
         counted = conn.execute(
-            select(records.c.dataset, func.count().filter(records.c.deleted.is_(False)), func.max(records.c.applied_ms))
-            .group_by(records.c.dataset))
+            select(
+                records.c.dataset, func.count().filter(records.c.deleted.is_(False)), func.max(records.c.applied_ms)
+            ).group_by(records.c.dataset)
+        )
         for dataset, live, last in counted:
             totals = held.setdefault(group(dataset), [0, 0])
             totals[0] += int(live or 0)
@@ -73,21 +76,27 @@ def summarise(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool,
             recent = conn.execute(
                 select(records.c.dataset, records.c.applied_ms - records.c.source_ms)
                 .where(records.c.applied_ms >= now_ms - window_ms)
-                .order_by(records.c.applied_ms.desc()).limit(RECENT_CAP))
+                .order_by(records.c.applied_ms.desc())
+                .limit(RECENT_CAP)
+            )
             for dataset, delay_ms in recent:
                 fresh.setdefault(group(dataset), []).append(max(0, int(delay_ms)) / 1000)
     summaries = {}
     for key, (live, last) in held.items():
         delays = sorted(fresh.get(key, []))
         summaries[key] = IndexSummary(
-            records=live, last_applied_ms=last or None, recent=len(delays),
+            records=live,
+            last_applied_ms=last or None,
+            recent=len(delays),
             freshness_p50_s=percentile(delays, 0.50) if delays else None,
-            freshness_p99_s=percentile(delays, 0.99) if delays else None)
+            freshness_p99_s=percentile(delays, 0.99) if delays else None,
+        )
     return summaries
 
 
-def summarise_or_problem(engine: Engine, now_ms: int, window_ms: int, with_freshness: bool,
-                         group: Callable[[str], str] = agency_of) -> tuple[dict[str, IndexSummary] | None, str | None]:
+def summarise_or_problem(
+    engine: Engine, now_ms: int, window_ms: int, with_freshness: bool, group: Callable[[str], str] = agency_of
+) -> tuple[dict[str, IndexSummary] | None, str | None]:
     """`summarise`, or None and the error's class name when the index cannot be read: the pages
     built from it are read when something is wrong, so they say so in a sentence instead of failing."""
     try:

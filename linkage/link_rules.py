@@ -130,14 +130,21 @@ RULES: dict[str, Callable[[Payload], Iterator[Link]]] = {
 }
 
 
-def links_of(dataset: str, entity_key: str, payload: Payload | None, citizen_ids: list[str],
-             juristic_ids: list[str]) -> list[Link]:
+def links_of(
+    dataset: str, entity_key: str, payload: Payload | None, citizen_ids: list[str], juristic_ids: list[str]
+) -> list[Link]:
     """Every link a record version states; a deleted record (no payload) states none."""
     if payload is None:
         return []
     found = list(dict.fromkeys(RULES[dataset](payload)))
     named = {(link.party_kind, link.party_id) for link in found}
-    own = {(CITIZEN, entity_key)} if dataset == "dopa.person" else {(JURISTIC, entity_key)} if dataset == "dbd.juristic-person" else set()
+    own = (
+        {(CITIZEN, entity_key)}
+        if dataset == "dopa.person"
+        else {(JURISTIC, entity_key)}
+        if dataset == "dbd.juristic-person"
+        else set()
+    )
     for kind, ids in ((CITIZEN, citizen_ids), (JURISTIC, juristic_ids)):
         found.extend(Link("mentions", kind, i) for i in ids if (kind, i) not in named and (kind, i) not in own)
     return found

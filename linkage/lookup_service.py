@@ -61,9 +61,16 @@ def iso(ms: int) -> str:
 
 def provenance(record: dict[str, Any]) -> dict[str, Any]:
     p = record["provenance"]
-    return {"agency": p["agency"], "dataset": record["dataset"], "dataset_code": p["dataset_code"],
-            "entity_version": p["entity_version"], "change_type": p["change_type"], "event_id": p["event_id"],
-            "source_time": iso(p["source_ms"]), "as_of": iso(p["applied_ms"])}
+    return {
+        "agency": p["agency"],
+        "dataset": record["dataset"],
+        "dataset_code": p["dataset_code"],
+        "entity_version": p["entity_version"],
+        "change_type": p["change_type"],
+        "event_id": p["event_id"],
+        "source_time": iso(p["source_ms"]),
+        "as_of": iso(p["applied_ms"]),
+    }
 
 
 class AccessLogWriter:
@@ -147,11 +154,17 @@ class Request:
     started: float = field(default_factory=time.perf_counter)
 
 
-def problem(request: Request, status: int, reason: str, detail: str, consent_reason: str | None = None
-            ) -> dict[str, Any]:
+def problem(
+    request: Request, status: int, reason: str, detail: str, consent_reason: str | None = None
+) -> dict[str, Any]:
     """The one body of every refusal (`linkage.api_models.Problem`)."""
-    return {"status": status, "reason": reason, "detail": detail, "request_id": request.request_id,
-            "consent_reason": consent_reason}
+    return {
+        "status": status,
+        "reason": reason,
+        "detail": detail,
+        "request_id": request.request_id,
+        "consent_reason": consent_reason,
+    }
 
 
 T = TypeVar("T")
@@ -160,8 +173,15 @@ Work = Callable[[Decision], tuple[dict[str, Any], list[str]] | None]
 
 
 class LookupService:
-    def __init__(self, engine: Engine, registry: ConsumerRegistry, consents: ConsentStore, audit: AuditWriter,
-                 consents_current: Callable[[], Awaitable[bool]], processes: int = 1) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: ConsumerRegistry,
+        consents: ConsentStore,
+        audit: AuditWriter,
+        consents_current: Callable[[], Awaitable[bool]],
+        processes: int = 1,
+    ) -> None:
         """`processes`: how many lookup processes share the port; each enforces its share of a
         consumer's registered rate, so together they enforce the rate. A consumer whose requests
         all ride one keep-alive connection reaches one process, and so gets that share only."""
@@ -178,46 +198,58 @@ class LookupService:
         # The views read at the driver (linkage.driver_sql): its own errors are the database's too.
         self._database_errors = (SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
 
-    async def handle(self, request: Request, work: Work, required: frozenset[str] = frozenset(),
-                     writes: bool = False) -> Outcome:
+    async def handle(
+        self, request: Request, work: Work, required: frozenset[str] = frozenset(), writes: bool = False
+    ) -> Outcome:
         """`writes`: the work writes to the index (it may wait for the writer's lock), so it runs in
         a worker thread whatever the database."""
         consumer = self.registry.authenticate(request.api_key)
         if consumer is None:
             return await self._unauthorised(request)
-        wait = self.limiter.take(consumer.id, consumer.rate_per_s / self.processes,
-                                 math.ceil(consumer.burst / self.processes))
+        wait = self.limiter.take(
+            consumer.id, consumer.rate_per_s / self.processes, math.ceil(consumer.burst / self.processes)
+        )
         if wait is not None:
             return self._rate_limited(request, consumer, wait, f"over {consumer.rate_per_s:g} requests/s")
         problem = thai_id_problem(request.subject_id)
         if problem is not None:
             return await self._refuse(request, consumer, 422, "invalid_request", problem)
         if request.operation == "verify":
-            wait = self.limiter.take(f"verify {consumer.id} {request.subject_id}",
-                                     VERIFY_ATTEMPTS_PER_HOUR / 3600 / self.processes,
-                                     math.ceil(VERIFY_ATTEMPTS_PER_HOUR / self.processes))
+            wait = self.limiter.take(
+                f"verify {consumer.id} {request.subject_id}",
+                VERIFY_ATTEMPTS_PER_HOUR / 3600 / self.processes,
+                math.ceil(VERIFY_ATTEMPTS_PER_HOUR / self.processes),
+            )
             if wait is not None:
-                return self._rate_limited(request, consumer, wait,
-                                          f"over {VERIFY_ATTEMPTS_PER_HOUR} verify requests per hour for this subject")
+                return self._rate_limited(
+                    request,
+                    consumer,
+                    wait,
+                    f"over {VERIFY_ATTEMPTS_PER_HOUR} verify requests per hour for this subject",
+                )
         purpose = consumer.purposes.get(request.purpose)
         if purpose is not None and purpose.mandate is None and not await self.consents_current():
-            return await self._refuse(request, consumer, 503, "unavailable",
-                                      "the consent records cannot be brought up to date; retry shortly")
+            return await self._refuse(
+                request, consumer, 503, "unavailable", "the consent records cannot be brought up to date; retry shortly"
+            )
         try:
             return await self._decide_and_answer(request, consumer, work, required, writes)
         except Exception as exc:  # noqa: BLE001 — every failure inside a request is an answer, audited
             return await self._failed(request, consumer, exc)
 
-    async def _decide_and_answer(self, request: Request, consumer: Consumer, work: Work, required: frozenset[str],
-                                 writes: bool) -> Outcome:
+    async def _decide_and_answer(
+        self, request: Request, consumer: Consumer, work: Work, required: frozenset[str], writes: bool
+    ) -> Outcome:
         at = now_ms()
         decision = await self._decide(consumer, request, required, at)
         if not decision.allowed:
             if decision.consent_reason is not None:
-                metrics.CONSENT_DENIALS.labels(consumer=consumer.id, purpose=self._purpose_label(consumer, request),
-                                               reason=decision.consent_reason).inc()
-            return await self._refuse(request, consumer, decision.status, decision.reason or "no_consent",
-                                      decision.detail, decision)
+                metrics.CONSENT_DENIALS.labels(
+                    consumer=consumer.id, purpose=self._purpose_label(consumer, request), reason=decision.consent_reason
+                ).inc()
+            return await self._refuse(
+                request, consumer, decision.status, decision.reason or "no_consent", decision.detail, decision
+            )
         try:
             outcome = await self._answer(request, consumer, work, decision, writes)
         except BaseException:
@@ -235,11 +267,15 @@ class LookupService:
         return await self._refuse(request, consumer, status, "invalid_request", detail)
 
     async def _unauthorised(self, request: Request) -> Outcome:
-        wait = self.limiter.take(UNAUTHENTICATED, UNAUTHENTICATED_RATE_PER_S / self.processes,
-                                 math.ceil(UNAUTHENTICATED_BURST / self.processes))
+        wait = self.limiter.take(
+            UNAUTHENTICATED,
+            UNAUTHENTICATED_RATE_PER_S / self.processes,
+            math.ceil(UNAUTHENTICATED_BURST / self.processes),
+        )
         if wait is not None:
-            return self._rate_limited(request, None, wait,
-                                      f"over {UNAUTHENTICATED_RATE_PER_S:g} requests/s without a valid API key")
+            return self._rate_limited(
+                request, None, wait, f"over {UNAUTHENTICATED_RATE_PER_S:g} requests/s without a valid API key"
+            )
         return await self._refuse(request, None, 401, "unauthorised", "missing or unknown API key (X-API-Key)")
 
     def _rate_limited(self, request: Request, consumer: Consumer | None, wait: float, limit: str) -> Outcome:
@@ -248,31 +284,48 @@ class LookupService:
         caller = consumer.id if consumer else UNAUTHENTICATED
         self._unaudited[caller] = self._unaudited.get(caller, 0) + 1
         body = problem(request, 429, "rate_limited", f"{limit}; retry in {wait:.2f} s")
-        return self._count(request, consumer, Outcome(429, body, {"Retry-After": str(max(1, round(wait + 0.5)))}),
-                           "rate_limited")
+        return self._count(
+            request, consumer, Outcome(429, body, {"Retry-After": str(max(1, round(wait + 0.5)))}), "rate_limited"
+        )
 
     async def _decide(self, consumer: Consumer, request: Request, required: frozenset[str], at: int) -> Decision:
         """The policy's decision; an allowed one-time consent is used up at `at` here, so that of
         concurrent requests only one is allowed by it."""
-        decision = await self._read(authorize, consumer, request.purpose, request.operation, request.subject_id,
-                                    self.consents, at, required)
+        decision = await self._read(
+            authorize, consumer, request.purpose, request.operation, request.subject_id, self.consents, at, required
+        )
         if decision.allowed and decision.one_time_consent is not None:
             if not await asyncio.to_thread(self.consents.use_up, decision.one_time_consent, at):
-                decision = Decision(403, "no_consent", "the one-time consent was already used", consent_reason="expired")
+                decision = Decision(
+                    403, "no_consent", "the one-time consent was already used", consent_reason="expired"
+                )
         return decision
 
-    async def _answer(self, request: Request, consumer: Consumer, work: Work, decision: Decision,
-                      writes: bool) -> Outcome:
+    async def _answer(
+        self, request: Request, consumer: Consumer, work: Work, decision: Decision, writes: bool
+    ) -> Outcome:
         found = await asyncio.to_thread(work, decision) if writes else await self._read(work, decision)
         if found is None:
-            return await self._refuse(request, consumer, 404, "not_found",
-                                      f"the index holds no {request.subject_kind} {request.subject_id}", decision)
+            return await self._refuse(
+                request,
+                consumer,
+                404,
+                "not_found",
+                f"the index holds no {request.subject_kind} {request.subject_id}",
+                decision,
+            )
         body, datasets = found
         written = await self._audit(request, consumer, 200, None, decision, datasets)
         if isinstance(written, Outcome):
             return written
-        body = {"request_id": request.request_id, "consumer": consumer.id, "purpose": request.purpose,
-                "basis": decision.basis, "answered_at": iso(now_ms()), **body}
+        body = {
+            "request_id": request.request_id,
+            "consumer": consumer.id,
+            "purpose": request.purpose,
+            "basis": decision.basis,
+            "answered_at": iso(now_ms()),
+            **body,
+        }
         return self._count(request, consumer, Outcome(200, body))
 
     async def _failed(self, request: Request, consumer: Consumer, exc: Exception) -> Outcome:
@@ -280,10 +333,16 @@ class LookupService:
         the documented body and the audit trail the record, and the log the traceback."""
         log.error("request failed", exc_info=exc, extra={"request_id": request.request_id})
         if isinstance(exc, self._database_errors):
-            return await self._refuse(request, consumer, 503, "unavailable",
-                                      f"the index cannot be used ({type(exc).__name__}); retry shortly")
-        return await self._refuse(request, consumer, 503, "internal",
-                                  f"the request failed ({type(exc).__name__}); logged under its request id")
+            return await self._refuse(
+                request, consumer, 503, "unavailable", f"the index cannot be used ({type(exc).__name__}); retry shortly"
+            )
+        return await self._refuse(
+            request,
+            consumer,
+            503,
+            "internal",
+            f"the request failed ({type(exc).__name__}); logged under its request id",
+        )
 
     async def _give_back(self, decision: Decision, used_ms: int) -> None:
         """Only an answer that leaves spends a one-time consent; failing to give it back costs the
@@ -293,33 +352,57 @@ class LookupService:
         try:
             await asyncio.to_thread(self.consents.give_back, decision.one_time_consent, used_ms)
         except Exception as exc:  # noqa: BLE001 — the refusal leaves either way
-            log.error("one-time consent not given back", extra={"consent_id": decision.one_time_consent,
-                                                                 "error": repr(exc)})
+            log.error(
+                "one-time consent not given back", extra={"consent_id": decision.one_time_consent, "error": repr(exc)}
+            )
 
     async def _read(self, read: Callable[..., T], *args: Any) -> T:
         if self._reads_inline:
             return read(*args)
         return await asyncio.to_thread(read, *args)
 
-    async def _refuse(self, request: Request, consumer: Consumer | None, status: int, reason: str, detail: str,
-                      decision: Decision | None = None) -> Outcome:
-        written = await self._audit(request, consumer, status, reason, decision, sorted(decision.fields) if decision else [])
+    async def _refuse(
+        self,
+        request: Request,
+        consumer: Consumer | None,
+        status: int,
+        reason: str,
+        detail: str,
+        decision: Decision | None = None,
+    ) -> Outcome:
+        written = await self._audit(
+            request, consumer, status, reason, decision, sorted(decision.fields) if decision else []
+        )
         if isinstance(written, Outcome):
             return written
         body = problem(request, status, reason, detail, decision.consent_reason if decision else None)
         return self._count(request, consumer, Outcome(status, body), reason)
 
-    async def _audit(self, request: Request, consumer: Consumer | None, status: int, reason: str | None,
-                     decision: Decision | None, datasets: list[str]) -> tuple[int, int] | Outcome:
+    async def _audit(
+        self,
+        request: Request,
+        consumer: Consumer | None,
+        status: int,
+        reason: str | None,
+        decision: Decision | None,
+        datasets: list[str],
+    ) -> tuple[int, int] | Outcome:
         """Write the audit record (and the subject's access-log row); an Outcome of 503 when it cannot be written."""
         at = now_ms()
         consumer_id = consumer.id if consumer else UNAUTHENTICATED
         entry = {
-            "kind": ACCESS, "time_ms": at, "request_id": request.request_id, "consumer": consumer_id,
-            "purpose": request.purpose[:64], "operation": request.operation,
+            "kind": ACCESS,
+            "time_ms": at,
+            "request_id": request.request_id,
+            "consumer": consumer_id,
+            "purpose": request.purpose[:64],
+            "operation": request.operation,
             "subject": {"kind": request.subject_kind, "id": request.subject_id[:32]},
-            "datasets": datasets, "decision": "allow" if status == 200 else "deny", "status": status,
-            "reason": reason, "basis": decision.basis if decision and decision.allowed else None,
+            "datasets": datasets,
+            "decision": "allow" if status == 200 else "deny",
+            "status": status,
+            "reason": reason,
+            "basis": decision.basis if decision and decision.allowed else None,
             "rate_limited_since": self._unaudited.pop(consumer_id, 0),
         }
         try:
@@ -329,10 +412,19 @@ class LookupService:
             body = problem(request, 503, "unavailable", f"{exc}: nothing is answered without its audit record")
             return self._count(request, consumer, Outcome(503, body), "unavailable")
         if consumer is not None and thai_id_problem(request.subject_id) is None:
-            row = {"subject_id": request.subject_id, "request_id": request.request_id, "time_ms": at,
-                   "consumer": consumer_id, "purpose": request.purpose[:64], "operation": request.operation,
-                   "datasets": json.dumps(datasets), "decision": entry["decision"], "reason": reason,
-                   "audit_partition": partition, "audit_offset": offset}
+            row = {
+                "subject_id": request.subject_id,
+                "request_id": request.request_id,
+                "time_ms": at,
+                "consumer": consumer_id,
+                "purpose": request.purpose[:64],
+                "operation": request.operation,
+                "datasets": json.dumps(datasets),
+                "decision": entry["decision"],
+                "reason": reason,
+                "audit_partition": partition,
+                "audit_offset": offset,
+            }
             self.access_log.add(row)
         return partition, offset
 
@@ -341,17 +433,29 @@ class LookupService:
         """Only registered purposes become label values: a caller must not grow the series set."""
         return request.purpose if consumer is not None and request.purpose in consumer.purposes else UNREGISTERED
 
-    def _count(self, request: Request, consumer: Consumer | None, outcome: Outcome, reason: str | None = None) -> Outcome:
+    def _count(
+        self, request: Request, consumer: Consumer | None, outcome: Outcome, reason: str | None = None
+    ) -> Outcome:
         consumer_id = consumer.id if consumer else UNAUTHENTICATED
         status = str(outcome.status)
-        metrics.LOOKUPS.labels(consumer=consumer_id, dataset=request.dataset,
-                               purpose=self._purpose_label(consumer, request), status=status).inc()
+        metrics.LOOKUPS.labels(
+            consumer=consumer_id, dataset=request.dataset, purpose=self._purpose_label(consumer, request), status=status
+        ).inc()
         if reason is not None:
             metrics.LOOKUP_ERRORS.labels(consumer=consumer_id, status=status, reason=reason).inc()
         metrics.LOOKUP_DURATION.labels(consumer=consumer_id, dataset=request.dataset).observe(
-            time.perf_counter() - request.started)
-        log.info("lookup", extra={"request_id": request.request_id, "consumer": consumer_id,
-                                  "operation": request.operation, "status": outcome.status, "reason": reason})
+            time.perf_counter() - request.started
+        )
+        log.info(
+            "lookup",
+            extra={
+                "request_id": request.request_id,
+                "consumer": consumer_id,
+                "operation": request.operation,
+                "status": outcome.status,
+                "reason": reason,
+            },
+        )
         return outcome
 
     def access_entries(self, subject_id: str) -> list[dict[str, Any]]:
@@ -359,12 +463,28 @@ class LookupService:
         first, once the request is allowed: a refused caller must not cost a write."""
         self.access_log.flush()
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(access_log).where(access_log.c.subject_id == subject_id)
-                .order_by(access_log.c.time_ms.desc(), access_log.c.id.desc()).limit(ACCESS_LOG_LIMIT)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(access_log)
+                    .where(access_log.c.subject_id == subject_id)
+                    .order_by(access_log.c.time_ms.desc(), access_log.c.id.desc())
+                    .limit(ACCESS_LOG_LIMIT)
+                )
+                .mappings()
+                .all()
+            )
         names = {cid: c.name for cid, c in self.registry.consumers.items()}
-        return [{"time": iso(r["time_ms"]), "consumer": r["consumer"], "consumer_name": names.get(r["consumer"], r["consumer"]),
-                 "purpose": r["purpose"], "operation": r["operation"], "datasets": json.loads(r["datasets"]),
-                 "decision": r["decision"], "reason": r["reason"], "request_id": r["request_id"]} for r in rows]
-
+        return [
+            {
+                "time": iso(r["time_ms"]),
+                "consumer": r["consumer"],
+                "consumer_name": names.get(r["consumer"], r["consumer"]),
+                "purpose": r["purpose"],
+                "operation": r["operation"],
+                "datasets": json.loads(r["datasets"]),
+                "decision": r["decision"],
+                "reason": r["reason"],
+                "request_id": r["request_id"],
+            }
+            for r in rows
+        ]

@@ -59,4 +59,5 @@ def copy_kept(source: Engine, target: Engine) -> None:
                 highest = writing.execute(select(func.max(table.c.id))).scalar_one()
                 if highest is not None:
                     writing.exec_driver_sql(
-                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), {int(highest)})")
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), {int(highest)})"
+                    )

@@ -68,6 +68,9 @@ def representation(format_param: str | None, accept: str | None, formats: Mappin
         return formats[format_param]
     media = negotiate(accept, tuple(formats.values()))
     if media is None:
-        raise HTTPException(406, f"this page is available as {', '.join(formats.values())}; the Accept header "
-                                 f"takes none of them (or use ?format={'|'.join(formats)})")
+        raise HTTPException(
+            406,
+            f"this page is available as {', '.join(formats.values())}; the Accept header "
+            f"takes none of them (or use ?format={'|'.join(formats)})",
+        )
     return media

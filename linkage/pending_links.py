@@ -17,14 +17,18 @@ from sqlalchemy import Connection
 from linkage.driver_sql import chunks, grouped, placeholders
 from linkage.link_rules import PARTY_DATASETS
 
-_PARTY_DATASET = "CASE l.party_kind " + " ".join(
-    f"WHEN '{kind}' THEN '{dataset}'" for kind, dataset in sorted(PARTY_DATASETS.items())) + " END"
+_PARTY_DATASET = (
+    "CASE l.party_kind "
+    + " ".join(f"WHEN '{kind}' THEN '{dataset}'" for kind, dataset in sorted(PARTY_DATASETS.items()))
+    + " END"
+)
 _KIND_OF = {dataset: kind for kind, dataset in PARTY_DATASETS.items()}
 _UNRESOLVED = (
     "INSERT INTO pending_links (link_id, dataset, entity_key, party_kind, party_id, linked_ms) "
     "SELECT l.id, l.dataset, l.entity_key, l.party_kind, l.party_id, l.linked_ms FROM links l "
-    "WHERE {where} AND NOT EXISTS (SELECT 1 FROM records r WHERE r.dataset = " + _PARTY_DATASET +
-    " AND r.entity_key = l.party_id AND NOT r.deleted) ON CONFLICT (link_id) DO NOTHING"
+    "WHERE {where} AND NOT EXISTS (SELECT 1 FROM records r WHERE r.dataset = "
+    + _PARTY_DATASET
+    + " AND r.entity_key = l.party_id AND NOT r.deleted) ON CONFLICT (link_id) DO NOTHING"
 )
 
 
@@ -42,8 +46,12 @@ def refresh(conn: Connection, mark: str, records: Iterable[tuple[str, str]]) -> 
             for chunk in chunks(keys):
                 where = f"{first} = {mark} AND {second} IN ({placeholders(mark, len(chunk))})"
                 conn.exec_driver_sql(f"DELETE FROM pending_links WHERE {where}", (value, *chunk))
-                conn.exec_driver_sql(_UNRESOLVED.format(where=f"l.{first} = {mark} AND l.{second} IN "
-                                                        f"({placeholders(mark, len(chunk))})"), (value, *chunk))
+                conn.exec_driver_sql(
+                    _UNRESOLVED.format(
+                        where=f"l.{first} = {mark} AND l.{second} IN ({placeholders(mark, len(chunk))})"
+                    ),
+                    (value, *chunk),
+                )
 
 
 def recompute(conn: Connection) -> None:

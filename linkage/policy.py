@@ -45,8 +45,15 @@ def _deny_consent(reason: str, detail: str) -> Decision:
     return Decision(403, "no_consent", detail, consent_reason=reason)
 
 
-def authorize(consumer: Consumer, purpose_name: str, operation: str, subject_id: str | None,
-              consents: ConsentStore, at_ms: int, required: frozenset[str] = frozenset()) -> Decision:
+def authorize(
+    consumer: Consumer,
+    purpose_name: str,
+    operation: str,
+    subject_id: str | None,
+    consents: ConsentStore,
+    at_ms: int,
+    required: frozenset[str] = frozenset(),
+) -> Decision:
     """Decide one request. `required`: datasets the operation cannot do without: the registry of the
     person or business looked up, so a purpose never reaches a subject through side records only."""
     purpose = consumer.purposes.get(purpose_name)
@@ -63,13 +70,20 @@ def authorize(consumer: Consumer, purpose_name: str, operation: str, subject_id:
         return _deny_consent("missing", "this purpose needs the person's consent")
     consent = consents.check(subject_id, consumer.id, purpose_name, at_ms)
     if consent.reason is not None:
-        return _deny_consent(consent.reason, f"no valid consent of the data subject for {consumer.id}/{purpose_name}: "
-                                             f"{consent.reason.replace('_', ' ')}")
+        return _deny_consent(
+            consent.reason,
+            f"no valid consent of the data subject for {consumer.id}/{purpose_name}: "
+            f"{consent.reason.replace('_', ' ')}",
+        )
     covered = {d: f for d, f in purpose.datasets.items() if d in consent.datasets}
     if not covered or required - covered.keys():
         return _deny_consent("data_not_covered", "the consent does not cover the datasets this request needs")
-    return Decision(200, fields=covered, basis=f"consent: {consent.consent_id}",
-                    one_time_consent=consent.consent_id if consent.one_time else None)
+    return Decision(
+        200,
+        fields=covered,
+        basis=f"consent: {consent.consent_id}",
+        one_time_consent=consent.consent_id if consent.one_time else None,
+    )
 
 
 def _record(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
@@ -89,9 +103,12 @@ def least_data(view: dict[str, Any], fields: dict[str, tuple[str, ...]]) -> dict
     """The party view cut down to the permitted datasets and fields; status only where its registry is permitted."""
     own = view.get("record")
     answer: dict[str, Any] = {
-        "kind": view["kind"], "id": view["id"],
+        "kind": view["kind"],
+        "id": view["id"],
         "status": view["status"] if PARTY_DATASETS[view["kind"]] in fields else None,
         "record": _record(own, fields[own["dataset"]]) if own and own["dataset"] in fields else None,
-        "linked": [_record(item, fields[item["dataset"]]) for item in view.get("linked", []) if item["dataset"] in fields],
+        "linked": [
+            _record(item, fields[item["dataset"]]) for item in view.get("linked", []) if item["dataset"] in fields
+        ],
     }
     return answer

@@ -65,8 +65,13 @@ def reconcile(engine: Engine, truth: Iterable[dict[str, Any]], agencies: Iterabl
         held = {
             (d, k): (v, deleted, payload)
             for d, k, v, deleted, payload in conn.execute(
-                select(records.c.dataset, records.c.entity_key, records.c.entity_version, records.c.deleted,
-                       records.c.payload)
+                select(
+                    records.c.dataset,
+                    records.c.entity_key,
+                    records.c.entity_version,
+                    records.c.deleted,
+                    records.c.payload,
+                )
             )
             if d.startswith(prefixes)
         }

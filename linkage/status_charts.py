@@ -36,29 +36,39 @@ def _segments(points: Points, step_s: float) -> list[list[tuple[float, float]]]:
 
 def chart(agency: str, series: str, title: str, unit: str, points: Points, now_s: float, step_s: float) -> str:
     """One SVG chart of `points` over the hour before `now_s`."""
-    attributes = (f'class="chart" role="img" data-agency="{escape(agency)}" data-series="{escape(series)}" '
-                  f'data-points="{len(points)}" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"')
+    attributes = (
+        f'class="chart" role="img" data-agency="{escape(agency)}" data-series="{escape(series)}" '
+        f'data-points="{len(points)}" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"'
+    )
     label = f"{agency.upper()} {title}, last hour"
     if not points:
-        return (f'<svg {attributes} aria-label="{escape(label)}: no data"><text x="{WIDTH / 2}" y="{HEIGHT / 2}" '
-                f'text-anchor="middle" class="no-data">no data</text></svg>')
+        return (
+            f'<svg {attributes} aria-label="{escape(label)}: no data"><text x="{WIDTH / 2}" y="{HEIGHT / 2}" '
+            f'text-anchor="middle" class="no-data">no data</text></svg>'
+        )
     peak = max(value for _, value in points)
     top = peak or 1.0  # an all-zero line lies on the axis
     start = now_s - HISTORY_S
     plot_w, plot_h = WIDTH - 2 * PAD_X, HEIGHT - PAD_TOP - PAD_BOTTOM
 
     def xy(at: float, value: float) -> tuple[float, float]:
-        return (PAD_X + max(0.0, min(1.0, (at - start) / HISTORY_S)) * plot_w,
-                PAD_TOP + plot_h - (value / top) * plot_h)
+        return (
+            PAD_X + max(0.0, min(1.0, (at - start) / HISTORY_S)) * plot_w,
+            PAD_TOP + plot_h - (value / top) * plot_h,
+        )
 
-    lines = "".join('<polyline points="' + " ".join("%.1f,%.1f" % xy(at, v) for at, v in segment) + '"/>'
-                    for segment in _segments(points, step_s))
+    lines = "".join(
+        '<polyline points="' + " ".join("%.1f,%.1f" % xy(at, v) for at, v in segment) + '"/>'
+        for segment in _segments(points, step_s)
+    )
     latest_at, latest = points[-1]
     dot_x, dot_y = xy(latest_at, latest)
-    return (f'<svg {attributes} aria-label="{escape(label)}: latest {escape(_label(latest, unit))}">'
-            f'<text x="{PAD_X}" y="10" class="axis">max {escape(_label(peak, unit))}</text>'
-            f'<text x="{WIDTH - PAD_X}" y="10" text-anchor="end" class="latest">now {escape(_label(latest, unit))}</text>'
-            f'<line x1="{PAD_X}" y1="{PAD_TOP + plot_h}" x2="{WIDTH - PAD_X}" y2="{PAD_TOP + plot_h}" class="base"/>'
-            f'<g class="line">{lines}</g><circle class="latest" r="2" cx="{dot_x:.1f}" cy="{dot_y:.1f}"/>'
-            f'<text x="{PAD_X}" y="{HEIGHT - 1}" class="axis">−60 min</text>'
-            f'<text x="{WIDTH - PAD_X}" y="{HEIGHT - 1}" text-anchor="end" class="axis">now</text></svg>')
+    return (
+        f'<svg {attributes} aria-label="{escape(label)}: latest {escape(_label(latest, unit))}">'
+        f'<text x="{PAD_X}" y="10" class="axis">max {escape(_label(peak, unit))}</text>'
+        f'<text x="{WIDTH - PAD_X}" y="10" text-anchor="end" class="latest">now {escape(_label(latest, unit))}</text>'
+        f'<line x1="{PAD_X}" y1="{PAD_TOP + plot_h}" x2="{WIDTH - PAD_X}" y2="{PAD_TOP + plot_h}" class="base"/>'
+        f'<g class="line">{lines}</g><circle class="latest" r="2" cx="{dot_x:.1f}" cy="{dot_y:.1f}"/>'
+        f'<text x="{PAD_X}" y="{HEIGHT - 1}" class="axis">−60 min</text>'
+        f'<text x="{WIDTH - PAD_X}" y="{HEIGHT - 1}" text-anchor="end" class="axis">now</text></svg>'
+    )

@@ -43,8 +43,11 @@ tr.firing td.alert-status { color: #a00000; font-weight: bold; }
 td.alert-summary { text-align: left; }
 """
 
-CHARTS = (("freshness_p99_s", "freshness p99", "s"), ("applied_per_s", "applied", "/s"),
-          ("dead_letters_per_s", "dead letters", "/s"))
+CHARTS = (
+    ("freshness_p99_s", "freshness p99", "s"),
+    ("applied_per_s", "applied", "/s"),
+    ("dead_letters_per_s", "dead letters", "/s"),
+)
 """The charted series, each with its title and unit."""
 
 
@@ -99,54 +102,74 @@ def _row(status: AgencyStatus, now_ms: int) -> str:
     if rates is not None:
         p50, p99 = rates.freshness_p50_s, rates.freshness_p99_s
         dead = ", ".join(f"{reason} {rate(value)}" for reason, value in sorted(rates.dead_letters_per_s.items()))
-        flow = [_cell("published", rate(rates.published_per_s)), _cell("applied", rate(rates.applied_per_s)),
-                _cell("dead-letters", dead or "none", bad=any(v > 0 for v in rates.dead_letters_per_s.values())),
-                _cell("success", NONE if rates.success_ratio is None else f"{rates.success_ratio:.1%}",
-                      bad=rates.success_ratio is not None and rates.success_ratio < SUCCESS_WARN_BELOW)]
+        flow = [
+            _cell("published", rate(rates.published_per_s)),
+            _cell("applied", rate(rates.applied_per_s)),
+            _cell("dead-letters", dead or "none", bad=any(v > 0 for v in rates.dead_letters_per_s.values())),
+            _cell(
+                "success",
+                NONE if rates.success_ratio is None else f"{rates.success_ratio:.1%}",
+                bad=rates.success_ratio is not None and rates.success_ratio < SUCCESS_WARN_BELOW,
+            ),
+        ]
     else:
         p50 = index.freshness_p50_s if index else None
         p99 = index.freshness_p99_s if index else None
         flow = [_cell(kind, UNAVAILABLE) for kind in ("published", "applied", "dead-letters", "success")]
-    held = [_cell("records", UNAVAILABLE), _cell("last-applied", UNAVAILABLE)] if index is None else [
-        _cell("records", f"{index.records:,}"), _cell("last-applied", moment(index.last_applied_ms, now_ms))]
+    held = (
+        [_cell("records", UNAVAILABLE), _cell("last-applied", UNAVAILABLE)]
+        if index is None
+        else [_cell("records", f"{index.records:,}"), _cell("last-applied", moment(index.last_applied_ms, now_ms))]
+    )
     cells = [_freshness("freshness-p50", p50), _freshness("freshness-p99", p99), *flow, *held]
-    return (f'<tr id="agency-{escape(status.agency)}" data-agency="{escape(status.agency)}">'
-            f'<th scope="row" class="agency">{escape(status.agency.upper())}'
-            f'<span class="agency-name">{escape(status.name)}</span></th>{"".join(cells)}</tr>')
+    return (
+        f'<tr id="agency-{escape(status.agency)}" data-agency="{escape(status.agency)}">'
+        f'<th scope="row" class="agency">{escape(status.agency.upper())}'
+        f'<span class="agency-name">{escape(status.name)}</span></th>{"".join(cells)}</tr>'
+    )
 
 
 def _source(report: StatusReport) -> str:
     url = escape(report.prometheus_url)
     if report.prometheus_problem is None:
-        return (f'<p id="source" class="banner">Freshness, rates and dead letters: Prometheus at {url}, '
-                f'over the last {report.window_s // 60} minutes.</p>')
-    return (f'<p id="source" class="banner warn">Prometheus at {url} is not reachable '
-            f'({escape(report.prometheus_problem)}): rates, dead letters and exchange success are unavailable. '
-            f'Freshness below comes from the index itself: applied time minus source commit time of the records '
-            f'applied in the last {report.window_s // 60} minutes.</p>')
+        return (
+            f'<p id="source" class="banner">Freshness, rates and dead letters: Prometheus at {url}, '
+            f"over the last {report.window_s // 60} minutes.</p>"
+        )
+    return (
+        f'<p id="source" class="banner warn">Prometheus at {url} is not reachable '
+        f"({escape(report.prometheus_problem)}): rates, dead letters and exchange success are unavailable. "
+        f"Freshness below comes from the index itself: applied time minus source commit time of the records "
+        f"applied in the last {report.window_s // 60} minutes.</p>"
+    )
 
 
 def _charts(report: StatusReport) -> str:
     if report.history is None:
-        return ('<p id="charts-unavailable" class="banner warn">The last hour cannot be charted: Prometheus at '
-                f'{escape(report.prometheus_url)} did not answer.</p>')
+        return (
+            '<p id="charts-unavailable" class="banner warn">The last hour cannot be charted: Prometheus at '
+            f"{escape(report.prometheus_url)} did not answer.</p>"
+        )
     now_s = report.generated_ms / 1000
     rows = []
     for status in report.agencies:
         series = report.history.get(status.agency, {})
-        cells = "".join(f"<td>{chart(status.agency, name, title, unit, series.get(name, ()), now_s, HISTORY_STEP_S)}</td>"
-                        for name, title, unit in CHARTS)
+        cells = "".join(
+            f"<td>{chart(status.agency, name, title, unit, series.get(name, ()), now_s, HISTORY_STEP_S)}</td>"
+            for name, title, unit in CHARTS
+        )
         rows.append(f'<tr class="charts-of"><th scope="row">{escape(status.agency.upper())}</th>{cells}</tr>')
     header = "".join(f"<th>{escape(title.capitalize())}</th>" for _, title, _ in CHARTS)
-    return (f'<table id="charts"><thead><tr><th>Agency</th>{header}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+    return f'<table id="charts"><thead><tr><th>Agency</th>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _alerts(report: StatusReport) -> str:
     where = escape(report.alerts_url)
     if report.alerts is None:
-        return (f'<p id="alerts-unavailable" class="banner warn">The alert receiver at {where} is not reachable '
-                f'({escape(report.alerts_problem or "no answer")}): delivered alerts are unavailable.</p>')
+        return (
+            f'<p id="alerts-unavailable" class="banner warn">The alert receiver at {where} is not reachable '
+            f"({escape(report.alerts_problem or 'no answer')}): delivered alerts are unavailable.</p>"
+        )
     if not report.alerts:
         return f'<p id="alerts-none" class="banner">No alert has been delivered (receiver at {where}).</p>'
     rows = []
@@ -154,21 +177,30 @@ def _alerts(report: StatusReport) -> str:
         labels = alert.get("labels", {})
         source = "/".join(labels[key] for key in ("agency", "dataset") if key in labels) or NONE
         since = str(alert.get("starts_at", ""))[:19].replace("T", " ")
-        rows.append(f'<tr class="{escape(str(alert.get("status")))}">'
-                    f'<td class="alert-status">{escape(str(alert.get("status", "?")))}</td>'
-                    f'<td>{escape(labels.get("severity", NONE))}</td><td>{escape(labels.get("alertname", "?"))}</td>'
-                    f'<td>{escape(source)}</td><td>{escape(since)} UTC</td>'
-                    f'<td>{moment(alert.get("received_ms"), report.generated_ms)}</td>'
-                    f'<td class="alert-summary">{escape(alert.get("annotations", {}).get("summary", ""))}</td></tr>')
-    return ('<table id="alerts"><thead><tr><th>Status</th><th>Severity</th><th>Alert</th><th>Where</th>'
-            f'<th>Since</th><th>Last notified</th><th>Summary</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        rows.append(
+            f'<tr class="{escape(str(alert.get("status")))}">'
+            f'<td class="alert-status">{escape(str(alert.get("status", "?")))}</td>'
+            f"<td>{escape(labels.get('severity', NONE))}</td><td>{escape(labels.get('alertname', '?'))}</td>"
+            f"<td>{escape(source)}</td><td>{escape(since)} UTC</td>"
+            f"<td>{moment(alert.get('received_ms'), report.generated_ms)}</td>"
+            f'<td class="alert-summary">{escape(alert.get("annotations", {}).get("summary", ""))}</td></tr>'
+        )
+    return (
+        '<table id="alerts"><thead><tr><th>Status</th><th>Severity</th><th>Alert</th><th>Where</th>'
+        f"<th>Since</th><th>Last notified</th><th>Summary</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def render(report: StatusReport) -> str:
     now = report.generated_ms
-    index_note = "" if report.index_problem is None else (
-        f'<p id="index-problem" class="banner warn">The linkage index cannot be read '
-        f'({escape(report.index_problem)}): records and last applied change are unavailable.</p>')
+    index_note = (
+        ""
+        if report.index_problem is None
+        else (
+            f'<p id="index-problem" class="banner warn">The linkage index cannot be read '
+            f"({escape(report.index_problem)}): records and last applied change are unavailable.</p>"
+        )
+    )
     rows = "\n".join(_row(status, now) for status in report.agencies)
     window = f"{report.window_s // 60} min"
     return f"""<!doctype html>

@@ -73,10 +73,20 @@ class StatusReport:
 class StatusPage:
     """Builds the report for the catalog's agencies, at most once per `cache_s`."""
 
-    def __init__(self, engine: Engine, agencies: dict[str, str], prometheus_url: str, query: Query, *,
-                 range_query: RangeQuery, alerts_url: str, alerts: Callable[[], list[dict[str, Any]]],
-                 budget_s: float = PROMETHEUS_BUDGET_S, cache_s: float = CACHE_S,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        agencies: dict[str, str],
+        prometheus_url: str,
+        query: Query,
+        *,
+        range_query: RangeQuery,
+        alerts_url: str,
+        alerts: Callable[[], list[dict[str, Any]]],
+        budget_s: float = PROMETHEUS_BUDGET_S,
+        cache_s: float = CACHE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """`alerts` reads the receiver (raising `ReceiverUnavailable`), bounded by its own timeout."""
         self.engine = engine
         self.agencies = agencies
@@ -115,12 +125,24 @@ class StatusPage:
             alerts, alerts_problem = None, str(exc)
         index, index_problem = summarise_or_problem(self.engine, now_ms, WINDOW_S * 1000, with_freshness=rates is None)
         return StatusReport(
-            generated_ms=now_ms, prometheus_url=self.prometheus_url, prometheus_problem=problem,
+            generated_ms=now_ms,
+            prometheus_url=self.prometheus_url,
+            prometheus_problem=problem,
             index_problem=index_problem,
-            agencies=tuple(AgencyStatus(
-                agency, name, None if index is None else index.get(agency, IndexSummary()),
-                None if rates is None else rates.get(agency, AgencyRates())) for agency, name in self.agencies.items()),
-            history=history, alerts_url=self.alerts_url, alerts=alerts, alerts_problem=alerts_problem)
+            agencies=tuple(
+                AgencyStatus(
+                    agency,
+                    name,
+                    None if index is None else index.get(agency, IndexSummary()),
+                    None if rates is None else rates.get(agency, AgencyRates()),
+                )
+                for agency, name in self.agencies.items()
+            ),
+            history=history,
+            alerts_url=self.alerts_url,
+            alerts=alerts,
+            alerts_problem=alerts_problem,
+        )
 
     def _note(self, problem: str | None) -> None:
         """Log Prometheus going away and coming back, once each, not on every page view."""

@@ -42,4 +42,6 @@ def load_subscriptions(path: Path = SUBSCRIPTIONS_FILE) -> tuple[Subscription, .
             for entry in raw.get("subscriptions", [])
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
-        raise GdxError(f"cannot read subscriptions from {path}: {exc!r}", "fix the file (see linkage/subscriptions.toml)") from None
+        raise GdxError(
+            f"cannot read subscriptions from {path}: {exc!r}", "fix the file (see linkage/subscriptions.toml)"
+        ) from None

@@ -82,8 +82,13 @@ links = Table(
 pending_links = Table(
     "pending_links",
     metadata,
-    Column("link_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False,
-           doc="links.id of the pending link"),
+    Column(
+        "link_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+        doc="links.id of the pending link",
+    ),
     Column("dataset", String(64), nullable=False),
     Column("entity_key", String(ENTITY_KEY_MAX_LENGTH), nullable=False),
     Column("party_kind", String(16), nullable=False),

@@ -25,8 +25,18 @@ from linkage.link_rules import CITIZEN, JURISTIC, PARTY_DATASETS
 UNKNOWN = "UNKNOWN"
 DECEASED = "DECEASED"
 CHUNK = 500
-_COLUMNS = ("dataset", "entity_key", "agency", "dataset_code", "entity_version", "change_type", "payload",
-            "event_id", "source_ms", "applied_ms")
+_COLUMNS = (
+    "dataset",
+    "entity_key",
+    "agency",
+    "dataset_code",
+    "entity_version",
+    "change_type",
+    "payload",
+    "event_id",
+    "source_ms",
+    "applied_ms",
+)
 _R = ", ".join(f"r.{c}" for c in _COLUMNS)
 _PARTY = "o.dataset, o.entity_key, o.relation, o.party_kind, o.party_id, o.share"
 
@@ -37,23 +47,32 @@ class _Statements:
     def __init__(self, mark: str) -> None:
         self.mark = mark
         self.record = f"SELECT {_R} FROM records r WHERE r.dataset = {mark} AND r.entity_key = {mark} AND NOT r.deleted"
-        self.linked = (f"SELECT {_R}, l.relation, l.share FROM links l JOIN records r "
-                       f"ON r.dataset = l.dataset AND r.entity_key = l.entity_key "
-                       f"WHERE l.party_kind = {mark} AND l.party_id = {mark} AND NOT r.deleted "
-                       f"ORDER BY r.dataset, r.entity_key")
-        self.parties_of_linked = (f"SELECT DISTINCT o.id, {_PARTY} FROM links l JOIN links o "
-                                  f"ON o.dataset = l.dataset AND o.entity_key = l.entity_key "
-                                  f"WHERE l.party_kind = {mark} AND l.party_id = {mark} ORDER BY o.id")
-        self.parties_of_record = (f"SELECT o.id, {_PARTY} FROM links o WHERE o.dataset = {mark} "
-                                  f"AND o.entity_key = {mark} ORDER BY o.id")
+        self.linked = (
+            f"SELECT {_R}, l.relation, l.share FROM links l JOIN records r "
+            f"ON r.dataset = l.dataset AND r.entity_key = l.entity_key "
+            f"WHERE l.party_kind = {mark} AND l.party_id = {mark} AND NOT r.deleted "
+            f"ORDER BY r.dataset, r.entity_key"
+        )
+        self.parties_of_linked = (
+            f"SELECT DISTINCT o.id, {_PARTY} FROM links l JOIN links o "
+            f"ON o.dataset = l.dataset AND o.entity_key = l.entity_key "
+            f"WHERE l.party_kind = {mark} AND l.party_id = {mark} ORDER BY o.id"
+        )
+        self.parties_of_record = (
+            f"SELECT o.id, {_PARTY} FROM links o WHERE o.dataset = {mark} AND o.entity_key = {mark} ORDER BY o.id"
+        )
 
     def registry_rows(self, count: int) -> str:
-        return (f"SELECT entity_key, payload FROM records WHERE dataset = {self.mark} "
-                f"AND entity_key IN ({placeholders(self.mark, count)}) AND NOT deleted")
+        return (
+            f"SELECT entity_key, payload FROM records WHERE dataset = {self.mark} "
+            f"AND entity_key IN ({placeholders(self.mark, count)}) AND NOT deleted"
+        )
 
     def deaths(self, count: int) -> str:
-        return (f"SELECT party_id FROM links WHERE dataset = 'dopa.death' AND relation = 'deceased' "
-                f"AND party_kind = '{CITIZEN}' AND party_id IN ({placeholders(self.mark, count)})")
+        return (
+            f"SELECT party_id FROM links WHERE dataset = 'dopa.death' AND relation = 'deceased' "
+            f"AND party_kind = '{CITIZEN}' AND party_id IN ({placeholders(self.mark, count)})"
+        )
 
 
 @cache
@@ -68,8 +87,13 @@ def _record(row: Sequence[Any]) -> dict[str, Any]:
         "entity_key": entity_key,
         "payload": json.loads(payload) if payload else None,
         "provenance": {
-            "agency": agency, "dataset_code": dataset_code, "entity_version": version, "change_type": change_type,
-            "event_id": event_id, "source_ms": source_ms, "applied_ms": applied_ms,
+            "agency": agency,
+            "dataset_code": dataset_code,
+            "entity_version": version,
+            "change_type": change_type,
+            "event_id": event_id,
+            "source_ms": source_ms,
+            "applied_ms": applied_ms,
         },
     }
 
@@ -100,7 +124,7 @@ class _Reader:
         for kind in (CITIZEN, JURISTIC):
             ids = sorted(party_id for k, party_id in wanted if k == kind)
             for start in range(0, len(ids), CHUNK):
-                chunk = ids[start:start + CHUNK]
+                chunk = ids[start : start + CHUNK]
                 for key, payload in self.rows(self.sql.registry_rows(len(chunk)), (PARTY_DATASETS[kind], *chunk)):
                     found[(kind, key)] = str(json.loads(payload).get("status", "ACTIVE"))
                 if kind == CITIZEN:
@@ -119,8 +143,14 @@ def _named(rows: list[Sequence[Any]], statuses: dict[Party, str]) -> dict[tuple[
     named: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _id, dataset, entity_key, relation, kind, party_id, share in rows:
         named.setdefault((dataset, entity_key), []).append(
-            {"relation": relation, "kind": kind, "id": party_id, "share": share,
-             "status": statuses[(kind, party_id)] if kind in (CITIZEN, JURISTIC) else None})
+            {
+                "relation": relation,
+                "kind": kind,
+                "id": party_id,
+                "share": share,
+                "status": statuses[(kind, party_id)] if kind in (CITIZEN, JURISTIC) else None,
+            }
+        )
     return named
 
 
@@ -155,6 +185,8 @@ def party_view(engine: Engine, kind: str, party_id: str) -> dict[str, Any] | Non
             "id": party_id,
             "status": statuses[(kind, party_id)],
             "record": _record(own[0]) if own else None,
-            "linked": [{"relation": row[10], "share": row[11], **_record(row), "parties": named.get((row[0], row[1]), [])}
-                       for row in linked],
+            "linked": [
+                {"relation": row[10], "share": row[11], **_record(row), "parties": named.get((row[0], row[1]), [])}
+                for row in linked
+            ],
         }

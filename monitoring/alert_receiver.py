@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from foundation.http_get import http_get
 from monitoring import metrics
 from monitoring.health_server import Answer, Route
-from foundation.http_get import http_get
 
 HISTORY = 20
 """Notifications kept per alert: enough to read "since when" and the flapping of one alert."""
@@ -82,12 +82,16 @@ def parse_notification(body: bytes) -> list[dict[str, Any]]:
         fingerprint = alert.get("fingerprint")
         if not isinstance(fingerprint, str) or not fingerprint:
             raise BadNotification("every alert needs its fingerprint")
-        alerts.append({
-            "fingerprint": fingerprint, "status": alert["status"],
-            "labels": _text_map(alert.get("labels"), "labels"),
-            "annotations": _text_map(alert.get("annotations", {}), "annotations"),
-            "starts_at": str(alert.get("startsAt", "")), "ends_at": str(alert.get("endsAt", "")),
-        })
+        alerts.append(
+            {
+                "fingerprint": fingerprint,
+                "status": alert["status"],
+                "labels": _text_map(alert.get("labels"), "labels"),
+                "annotations": _text_map(alert.get("annotations", {}), "annotations"),
+                "starts_at": str(alert.get("startsAt", "")),
+                "ends_at": str(alert.get("endsAt", "")),
+            }
+        )
     return alerts
 
 
@@ -118,9 +122,12 @@ class AlertBook:
                     held.labels, held.annotations = alert["labels"], alert["annotations"]
                     held.status, held.starts_at, held.ends_at = alert["status"], alert["starts_at"], alert["ends_at"]
                     held.received_ms = now_ms
-                held.notifications = [*held.notifications, {"status": alert["status"], "received_ms": now_ms}][-HISTORY:]
-                metrics.ALERT_NOTIFICATIONS.labels(alertname=held.name, severity=held.severity,
-                                                   status=alert["status"]).inc()
+                held.notifications = [*held.notifications, {"status": alert["status"], "received_ms": now_ms}][
+                    -HISTORY:
+                ]
+                metrics.ALERT_NOTIFICATIONS.labels(
+                    alertname=held.name, severity=held.severity, status=alert["status"]
+                ).inc()
             self._forget_old(now_ms)
             self._save()
         self._publish_gauge()
@@ -208,7 +215,13 @@ def fetch_alerts(base_url: str, timeout_s: float) -> list[dict[str, Any]]:
 
 def _well_formed(alert: object) -> bool:
     """The fields a reader uses, with their types, as `AlertState` writes them."""
-    return (isinstance(alert, dict) and isinstance(alert.get("status"), str)
-            and isinstance(alert.get("received_ms"), int) and isinstance(alert.get("starts_at"), str)
-            and all(isinstance(alert.get(k), dict) and all(isinstance(v, str) for v in alert[k].values())
-                    for k in ("labels", "annotations")))
+    return (
+        isinstance(alert, dict)
+        and isinstance(alert.get("status"), str)
+        and isinstance(alert.get("received_ms"), int)
+        and isinstance(alert.get("starts_at"), str)
+        and all(
+            isinstance(alert.get(k), dict) and all(isinstance(v, str) for v in alert[k].values())
+            for k in ("labels", "annotations")
+        )
+    )

@@ -24,8 +24,8 @@ from typing import Self
 
 from aiokafka import TopicPartition
 
-from monitoring import metrics
 from foundation.kafka_clients import KafkaClients
+from monitoring import metrics
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,20 @@ class PartitionLag:
 class LagProbe:
     """Measures the lag of every consumer group on the topics whose names start with `topic_prefix`."""
 
-    def __init__(self, kafka: KafkaClients, topic_prefix: str, timeout_s: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, kafka: KafkaClients, topic_prefix: str, timeout_s: float, clock: Callable[[], float] = time.time
+    ) -> None:
         self.topic_prefix = topic_prefix
         self.timeout_s = timeout_s
         self.clock = clock
         timeout_ms = max(1000, int(timeout_s * 1000))
         self._admin = kafka.admin(request_timeout_ms=timeout_ms)
         self._consumer = kafka.consumer(
-            group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", request_timeout_ms=timeout_ms, max_poll_records=1,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            request_timeout_ms=timeout_ms,
+            max_poll_records=1,
         )
 
     async def __aenter__(self) -> Self:
@@ -66,8 +70,9 @@ class LagProbe:
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self._close()
 
     async def _close(self) -> None:

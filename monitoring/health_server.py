@@ -28,8 +28,8 @@ from typing import Self
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from monitoring import scrape_targets
 from foundation.errors import GdxError
+from monitoring import scrape_targets
 
 log = logging.getLogger("gdx.health")
 
@@ -124,8 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if not 0 <= length <= MAX_BODY_BYTES:
-            self._send_json(413 if length > MAX_BODY_BYTES else 400,
-                            {"error": f"a body needs a Content-Length of at most {MAX_BODY_BYTES} bytes"})
+            self._send_json(
+                413 if length > MAX_BODY_BYTES else 400,
+                {"error": f"a body needs a Content-Length of at most {MAX_BODY_BYTES} bytes"},
+            )
             return
         self._route("POST", self.path.split("?", 1)[0], self.rfile.read(length))
 
@@ -154,8 +156,14 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], registry: CollectorRegistry, readiness: Readiness,
-                 process_name: str, routes: Mapping[tuple[str, str], Route]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        registry: CollectorRegistry,
+        readiness: Readiness,
+        process_name: str,
+        routes: Mapping[tuple[str, str], Route],
+    ) -> None:
         self.routes = routes
         self.registry = registry
         self.readiness = readiness
@@ -185,7 +193,9 @@ class HealthServer:
     ) -> None:
         """`routes`: the process's own endpoints by (method, path), e.g. a webhook."""
         if not scrape_targets.NAME.match(name):
-            raise ValueError(f"process name {name!r} must match {scrape_targets.NAME.pattern} (it names a scrape target)")
+            raise ValueError(
+                f"process name {name!r} must match {scrape_targets.NAME.pattern} (it names a scrape target)"
+            )
         self.name = name
         self.role = role
         self.host = host
@@ -212,8 +222,9 @@ class HealthServer:
     def start(self) -> Self:
         """Bind (or raise a GdxError naming the port), serve in the background, announce the target."""
         try:
-            self._server = _Server((self.host, self.requested_port), self.registry, self.readiness, self.name,
-                                   self.routes)
+            self._server = _Server(
+                (self.host, self.requested_port), self.registry, self.readiness, self.name, self.routes
+            )
         except OSError as exc:
             raise self._bind_error(exc) from None
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"health-{self.name}", daemon=True)
@@ -228,7 +239,9 @@ class HealthServer:
     def _bind_error(self, exc: OSError) -> GdxError:
         where = f"{self.host}:{self.requested_port}"
         if exc.errno == errno.EADDRINUSE:
-            what = f"{self.name}: port {self.requested_port} on {self.host} is already in use; cannot serve /metrics there"
+            what = (
+                f"{self.name}: port {self.requested_port} on {self.host} is already in use; cannot serve /metrics there"
+            )
         elif exc.errno == errno.EACCES:
             what = f"{self.name}: not allowed to listen on {where} (ports below 1024 need privileges)"
         else:
@@ -252,6 +265,7 @@ class HealthServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

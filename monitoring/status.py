@@ -47,7 +47,7 @@ HISTORY_QUERIES = {
     "freshness_p99_s": QUERIES["freshness_p99_s"],
     "applied_per_s": QUERIES["applied_per_s"],
     "dead_letters_per_s": "sum by (agency) (agency_dataset_reason:gdx_events_dead_lettered:rate5m)"
-                          " or 0 * sum by (agency) (agency_dataset:gdx_events_applied:rate5m)",
+    " or 0 * sum by (agency) (agency_dataset:gdx_events_applied:rate5m)",
 }
 """What the page charts per agency over `HISTORY_S`: the same recorded series as its table; an
 agency that applies events but dead-letters none charts zero, not "no data"."""
@@ -82,8 +82,9 @@ class PrometheusClient:
         return self._result("query", {"query": promql})
 
     def query_range(self, promql: str, start: float, end: float, step: float) -> list[Sample]:
-        return self._result("query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
-                                            "step": f"{step:g}"})
+        return self._result(
+            "query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        )
 
     def _result(self, endpoint: str, params: dict[str, str]) -> list[Sample]:
         address = f"{self.url}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
@@ -169,8 +170,10 @@ def _points(values: object) -> Points:
 def read_history(range_query: RangeQuery, budget_s: float, now_s: float) -> dict[str, dict[str, Points]]:
     """Per agency, per charted series, the points of the last `HISTORY_S`."""
     start = now_s - HISTORY_S
-    results = _gather({name: partial(range_query, promql, start, now_s, HISTORY_STEP_S)
-                       for name, promql in HISTORY_QUERIES.items()}, budget_s)
+    results = _gather(
+        {name: partial(range_query, promql, start, now_s, HISTORY_STEP_S) for name, promql in HISTORY_QUERIES.items()},
+        budget_s,
+    )
     history: dict[str, dict[str, Points]] = {}
     for name, series in results.items():
         for one in series:

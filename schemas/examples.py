@@ -6,7 +6,7 @@ Identifiers are fixed (with correct check digits) so the examples are stable acr
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import NAMESPACE_URL, uuid5
 
@@ -207,8 +207,8 @@ def example_event(payload: Payload, version: int = 3) -> ChangeEvent:
         entity_key=key,
         entity_version=version,
         change_type="UPDATE",
-        source_time=datetime(2024, 6, 1, 9, 30, 0, 125000, tzinfo=timezone.utc),
-        published_time=datetime(2024, 6, 1, 9, 30, 0, 412000, tzinfo=timezone.utc),
+        source_time=datetime(2024, 6, 1, 9, 30, 0, 125000, tzinfo=UTC),
+        published_time=datetime(2024, 6, 1, 9, 30, 0, 412000, tzinfo=UTC),
         trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
         references={"citizen_ids": sorted(payload.citizen_ids()), "juristic_ids": sorted(payload.juristic_ids())},
         payload=payload,

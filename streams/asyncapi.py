@@ -11,10 +11,10 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from foundation.errors import GdxError
 from schemas.catalog import SchemaCatalog
 from schemas.examples import example_events
 from schemas.schema_records import NAME_HEADER, SCHEMA_TOPIC, VERSION_HEADER
-from foundation.errors import GdxError
 from streams.settings import Settings
 from streams.topic_catalog import Catalog, TopicSpec
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from agencies.errors import SimulationError
-from streams.commands import agencies, alerts, index, kafka, lag, lookup, prometheus, schemas, topics, up
 from foundation.errors import GdxError
 from foundation.logs import configure_logging
+from streams.commands import agencies, alerts, index, kafka, lag, lookup, prometheus, schemas, topics, up
 
 Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES = (kafka, topics, schemas, agencies, index, lag, lookup, prometheus, alerts, up)

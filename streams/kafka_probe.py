@@ -71,7 +71,7 @@ async def wait_for_cluster(
                 if len(info.broker_ids) >= expected_brokers:
                     return info
                 last_error = f"{len(info.broker_ids)} of {expected_brokers} brokers registered"
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError, OSError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             await asyncio.sleep(min(poll_s, max(0.0, end - time.monotonic())))
 

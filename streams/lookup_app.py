@@ -30,18 +30,37 @@ def lookup_parts(settings: Settings, registry: ConsumerRegistry | None = None) -
     engine = index_engine(settings.index_database_url)
     upgrade(engine)
     consents = ConsentStore(engine)
-    audit = AuditWriter(settings.kafka, settings.topic(AUDIT_TOPIC), settings.audit_partition,
-                        load_signing_key(settings.audit_key_path, create=True))
+    audit = AuditWriter(
+        settings.kafka,
+        settings.topic(AUDIT_TOPIC),
+        settings.audit_partition,
+        load_signing_key(settings.audit_key_path, create=True),
+    )
     follower = ConsentFollower(consents, settings.kafka, settings.topic(CONSENT_TOPIC))
-    service = LookupService(engine, registry or load_consumers(settings.consumers_file), consents, audit,
-                            lambda: follower.current(CONSENTS_CURRENT_TIMEOUT_S), processes=settings.lookup_workers)
+    service = LookupService(
+        engine,
+        registry or load_consumers(settings.consumers_file),
+        consents,
+        audit,
+        lambda: follower.current(CONSENTS_CURRENT_TIMEOUT_S),
+        processes=settings.lookup_workers,
+    )
     prometheus = PrometheusClient(settings.prometheus_query_url, PROMETHEUS_BUDGET_S)
     receiver = settings.alert_receiver_base_url
     topics = load_catalog()
-    status = StatusPage(engine, topics.agencies, prometheus.url, prometheus.query, range_query=prometheus.query_range,
-                        alerts_url=receiver, alerts=partial(fetch_alerts, receiver, PROMETHEUS_BUDGET_S))
-    catalog = CatalogPage(engine, describe(topics.datasets, topics.agencies, load_schema_catalog(), service.registry,
-                                           load_subscriptions()))
+    status = StatusPage(
+        engine,
+        topics.agencies,
+        prometheus.url,
+        prometheus.query,
+        range_query=prometheus.query_range,
+        alerts_url=receiver,
+        alerts=partial(fetch_alerts, receiver, PROMETHEUS_BUDGET_S),
+    )
+    catalog = CatalogPage(
+        engine,
+        describe(topics.datasets, topics.agencies, load_schema_catalog(), service.registry, load_subscriptions()),
+    )
     return LookupApp(service, follower, status, catalog, checkpoint_interval_s=settings.audit_checkpoint_interval_s)
 
 

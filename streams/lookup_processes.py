@@ -38,12 +38,12 @@ from multiprocessing.process import BaseProcess
 
 from prometheus_client import multiprocess
 
+from foundation.errors import GdxError
+from foundation.logs import configure_logging
 from linkage.audit import AUDIT_TOPIC, load_signing_key, partitions
 from linkage.database import index_engine
 from linkage.migrate import upgrade
 from monitoring.health_server import MULTIPROCESS_DIR
-from foundation.errors import GdxError
-from foundation.logs import configure_logging
 from streams.lookup_server import LookupServer, announce, event_loop_factory
 from streams.settings import Settings
 
@@ -71,9 +71,11 @@ def check_audit_partitions(settings: Settings, workers: int) -> None:
     found = len(asyncio.run(partitions(settings.kafka, topic)))
     needed = settings.audit_partition + workers
     if found < needed:
-        raise GdxError(f"{workers} lookup processes from audit partition {settings.audit_partition} need {needed} "
-                       f"partitions of {topic}; it has {found}",
-                       "use fewer --workers, or add partitions to the topic (kafka-topics.sh --alter --partitions)")
+        raise GdxError(
+            f"{workers} lookup processes from audit partition {settings.audit_partition} need {needed} "
+            f"partitions of {topic}; it has {found}",
+            "use fewer --workers, or add partitions to the topic (kafka-topics.sh --alter --partitions)",
+        )
 
 
 def prepare_shared_state(settings: Settings) -> None:
@@ -135,8 +137,12 @@ class LookupProcesses:
         """Start process `index`; the multiprocess-metrics directory is named in its environment
         only (spawn copies it at start), so nothing else of this process's reads it."""
         settings = self.settings.model_copy(update={"audit_partition": self.settings.audit_partition + index})
-        process = self._context.Process(target=_worker_main, args=(settings, self.sock, self.log_level, os.getpid()),
-                                        name=f"lookup-{index}", daemon=True)
+        process = self._context.Process(
+            target=_worker_main,
+            args=(settings, self.sock, self.log_level, os.getpid()),
+            name=f"lookup-{index}",
+            daemon=True,
+        )
         before = os.environ.get(MULTIPROCESS_DIR)
         os.environ[MULTIPROCESS_DIR] = str(self.metrics_dir)
         try:
@@ -148,8 +154,10 @@ class LookupProcesses:
                 os.environ[MULTIPROCESS_DIR] = before
         self._processes[index] = process
         self._started[index] = time.monotonic()
-        log.info("lookup process started", extra={"index": index, "pid": process.pid,
-                                                  "audit_partition": settings.audit_partition})
+        log.info(
+            "lookup process started",
+            extra={"index": index, "pid": process.pid, "audit_partition": settings.audit_partition},
+        )
 
     def run(self) -> None:
         """Start every process and keep them running until SIGTERM or Ctrl-C (then stop them all)."""
@@ -186,12 +194,17 @@ class LookupProcesses:
         lived = time.monotonic() - self._started[index]
         early = lived < EARLY_EXIT_S
         if early and index not in self._restarts:
-            raise GdxError(f"lookup process {index} (pid {process.pid}) exited with code {process.exitcode} "
-                           f"{lived:.1f} s after its start", "read its log lines above")
+            raise GdxError(
+                f"lookup process {index} (pid {process.pid}) exited with code {process.exitcode} "
+                f"{lived:.1f} s after its start",
+                "read its log lines above",
+            )
         self._restarts[index] = self._restarts.get(index, 0) + 1 if early else 0
         pause = min(RESTART_PAUSE_MAX_S, 2.0 ** self._restarts[index]) if early else 0.0
-        log.error("lookup process died; starting it again", extra={
-            "index": index, "pid": process.pid, "exitcode": process.exitcode, "pause_s": pause})
+        log.error(
+            "lookup process died; starting it again",
+            extra={"index": index, "pid": process.pid, "exitcode": process.exitcode, "pause_s": pause},
+        )
         time.sleep(pause)
         self._start(index)
 

@@ -31,8 +31,10 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         what = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
-        raise GdxError(f"lookup API: port {port} on {host} {what}",
-                       "stop the process holding it, or choose another with GDX_LOOKUP_PORT (0 picks a free one)") from None
+        raise GdxError(
+            f"lookup API: port {port} on {host} {what}",
+            "stop the process holding it, or choose another with GDX_LOOKUP_PORT (0 picks a free one)",
+        ) from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock
@@ -44,8 +46,9 @@ def api_url(settings: Settings, port: int) -> str:
 
 def announce(settings: Settings, port: int) -> Path:
     """Register the API's port as this process's scrape target (withdraw it by unlinking the path)."""
-    return scrape_targets.register(scrape_targets.targets_dir(settings.state_dir), PROCESS,
-                                   f"{settings.lookup_host}:{port}", {"role": "api"})
+    return scrape_targets.register(
+        scrape_targets.targets_dir(settings.state_dir), PROCESS, f"{settings.lookup_host}:{port}", {"role": "api"}
+    )
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -64,8 +67,9 @@ class LookupServer:
     for uvloop); `url` is known once `started` is set.
     """
 
-    def __init__(self, settings: Settings, app: FastAPI | None = None, port: int | None = None,
-                 sock: socket.socket | None = None) -> None:
+    def __init__(
+        self, settings: Settings, app: FastAPI | None = None, port: int | None = None, sock: socket.socket | None = None
+    ) -> None:
         """`sock`: a listening socket bound by a parent that runs several of these processes on one
         port (`streams.lookup_processes`); the parent then announces the port to Prometheus."""
         self.settings = settings
@@ -73,8 +77,9 @@ class LookupServer:
         self.socket = sock or bind(settings.lookup_host, settings.lookup_port if port is None else port)
         self.port = int(self.socket.getsockname()[1])
         self.url = api_url(settings, self.port)
-        config = uvicorn.Config(app or create_lookup_app(settings), log_config=None, access_log=False, lifespan="on",
-                                proxy_headers=False)  # the API uses no client address; a proxy's headers change nothing
+        config = uvicorn.Config(
+            app or create_lookup_app(settings), log_config=None, access_log=False, lifespan="on", proxy_headers=False
+        )  # the API uses no client address; a proxy's headers change nothing
         self.server = uvicorn.Server(config)
         self.started = asyncio.Event()
 

@@ -20,7 +20,9 @@ from streams.settings import load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streams.outbox_relay", description="drain one agency's outbox to Kafka")
+    parser = argparse.ArgumentParser(
+        prog="python -m streams.outbox_relay", description="drain one agency's outbox to Kafka"
+    )
     parser.add_argument("--store", type=Path, required=True, help="the agency's SQLite store")
     parser.add_argument("--bootstrap-servers", default=None, help="default: the settings' cluster")
     parser.add_argument("--topic-prefix", default=None, help="default: GDX_TOPIC_PREFIX")

@@ -19,8 +19,9 @@ class PublisherMetrics:
     """Counts acknowledged records per agency and dataset, and shows each outbox's backlog."""
 
     def __init__(self, routes: Mapping[str, Mapping[str, Route]], agencies: tuple[str, ...]) -> None:
-        self._datasets = {agency: {route.topic: dataset for dataset, route in routes[agency].items()}
-                          for agency in agencies}
+        self._datasets = {
+            agency: {route.topic: dataset for dataset, route in routes[agency].items()} for agency in agencies
+        }
         for agency, datasets in self._datasets.items():
             for dataset in datasets.values():
                 # Exposed at 0 from the start, so the first acknowledged batch already shows in rate().
@@ -46,8 +47,11 @@ def simulation_ready(progress: Progress, publishing: tuple[str, ...]) -> Check:
             return f"initial load: {sum(progress.loaded.values()):,} of {progress.to_load:,} records"
         if progress.phase == "starting" and not progress.publishers:
             return "opening the agency stores"
-        offline = [agency for agency in publishing
-                   if agency not in progress.publishers or not progress.publishers[agency].connected]
+        offline = [
+            agency
+            for agency in publishing
+            if agency not in progress.publishers or not progress.publishers[agency].connected
+        ]
         if offline:
             return f"not connected to Kafka: {', '.join(offline)}"
         return None

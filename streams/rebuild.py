@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from foundation.kafka_clients import KafkaClients
 from linkage import pending_links
 from linkage.index_store import IndexStore
 from schemas.catalog import load_schema_catalog
 from streams.kafka_probe import topic_partitions
 from streams.pipeline import Pipeline, SourceRecord
-from foundation.kafka_clients import KafkaClients
 
 
 @dataclass
@@ -36,11 +36,13 @@ class ReplayReport:
         return self.records / self.seconds if self.seconds else 0.0
 
 
-async def replay(engine: Engine, kafka: KafkaClients, topic_datasets: dict[str, str],
-                 batch_size: int = 2000, progress: bool = True) -> ReplayReport:
+async def replay(
+    engine: Engine, kafka: KafkaClients, topic_datasets: dict[str, str], batch_size: int = 2000, progress: bool = True
+) -> ReplayReport:
     pipeline = Pipeline(load_schema_catalog(), IndexStore(engine, track_pending=False), topic_datasets)
-    consumer = kafka.consumer(enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = kafka.consumer(
+        enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024
+    )
     await consumer.start()
     report = ReplayReport()
     began = last_print = time.monotonic()
@@ -67,15 +69,21 @@ async def replay(engine: Engine, kafka: KafkaClients, topic_datasets: dict[str, 
             if progress and time.monotonic() - last_print >= 1.0:
                 last_print = time.monotonic()
                 rate = report.records / (last_print - began)
-                print(f"\rreplayed {report.records:,}/{total:,} records ({rate:,.0f}/s)", end="", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"\rreplayed {report.records:,}/{total:,} records ({rate:,.0f}/s)",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         await consumer.stop()
     with engine.begin() as conn:
         pending_links.recompute(conn)
     report.seconds = time.monotonic() - began
     if progress:
-        print(f"\rreplayed {report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f}/s)",
-              file=sys.stderr, flush=True)
+        print(
+            f"\rreplayed {report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f}/s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return report
-

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
+from foundation.errors import GdxError
 from schemas.catalog import RELEASED_DIR, SchemaCatalog, load_schema_catalog
 from schemas.compose import SOURCE_DIR
 from schemas.errors import CodecError
 from schemas.schema_records import SCHEMA_TOPIC, SchemaTopicError
-from streams.schema_topic import publish_schemas
-from foundation.errors import GdxError
 from streams.kafka_probe import quiet_client_logs
+from streams.schema_topic import publish_schemas
 from streams.settings import Settings
 
 
@@ -35,9 +35,7 @@ def publish_catalog(settings: Settings, catalog: SchemaCatalog) -> int:
         # Right after `topics apply` a new partition's leader may still move: the producer retries
         # (and would log a warning per retry); what fails for good is raised below, in one line.
         with quiet_client_logs():
-            return asyncio.run(
-                publish_schemas(settings.kafka, topic, catalog, settings.kafka_request_timeout_s)
-            )
+            return asyncio.run(publish_schemas(settings.kafka, topic, catalog, settings.kafka_request_timeout_s))
     except (KafkaError, SchemaTopicError) as exc:
         raise GdxError(
             f"publishing schemas to {topic} at {settings.bootstrap_servers} failed: {exc!r}",

@@ -64,13 +64,16 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the linkage index; unset: SQLite at <state_dir>/index.db",
     )
-    prometheus_port: int = Field(default=9090, ge=1024, le=65535, description="the project's own Prometheus (127.0.0.1)")
+    prometheus_port: int = Field(
+        default=9090, ge=1024, le=65535, description="the project's own Prometheus (127.0.0.1)"
+    )
     prometheus_scrape_interval_s: float = Field(
         default=5.0, ge=1.0, le=60.0, description="scrape and rule-evaluation interval of the local Prometheus"
     )
     prometheus_start_timeout_s: float = Field(default=30.0, gt=0, description="wait for Prometheus to be ready")
     prometheus_url: str | None = Field(
-        default=None, pattern=r"^https?://\S+$",
+        default=None,
+        pattern=r"^https?://\S+$",
         description="the Prometheus the lookup API's status page reads; unset: the project's own on prometheus_port",
     )
     alertmanager_port: int = Field(
@@ -96,7 +99,9 @@ class Settings(BaseSettings):
     lookup_host: str = Field(default="127.0.0.1", description="address the lookup API listens on")
     lookup_port: int = Field(default=8080, ge=0, le=65535, description="port of the lookup API (0: a free one)")
     lookup_workers: int = Field(
-        default=1, ge=1, le=16,
+        default=1,
+        ge=1,
+        le=16,
         description="lookup API processes sharing its port; each writes its own gdx.audit partition from audit_partition on",
     )
     consumers_file: Path | None = Field(
@@ -109,7 +114,10 @@ class Settings(BaseSettings):
         default=0, ge=0, description="the gdx.audit partition (hash chain) this lookup process writes; one writer each"
     )
     audit_checkpoint_interval_s: float = Field(
-        default=60.0, gt=0, le=3600.0, description="how often the lookup API seals its audit chain with a signed checkpoint"
+        default=60.0,
+        gt=0,
+        le=3600.0,
+        description="how often the lookup API seals its audit chain with a signed checkpoint",
     )
     topic_prefix: str = Field(
         default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
@@ -196,7 +204,5 @@ def load_settings(**overrides: object) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise GdxError(f"settings file {settings_file()} is not valid TOML: {exc}", "fix the file") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise GdxError(f"invalid settings: {problems}", "fix the environment variable or settings file") from None

@@ -50,8 +50,12 @@ class RunningProcess:
         self.log_file = log_dir / f"{spec.name.replace(' ', '-')}.log"
         with self.log_file.open("ab") as log:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", *spec.args], env=dict(env), stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0,
+                [sys.executable, "-m", "streams.cli", *spec.args],
+                env=dict(env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                process_group=0,
             )
         self.url: str | None = None
 
@@ -75,8 +79,10 @@ class RunningProcess:
         said = [line for line in self.log_tail(lines=20).splitlines() if line.startswith("gdx: ")]
         if said:  # the child's own one-line error says it best
             return GdxError(f"{self.spec.name} (pid {self.pid}) exited with code {code}: {said[-1][5:]}")
-        return GdxError(f"{self.spec.name} (pid {self.pid}) exited with code {code}; last lines of its log:\n"
-                        f"{self.log_tail()}", f"read {self.log_file}")
+        return GdxError(
+            f"{self.spec.name} (pid {self.pid}) exited with code {code}; last lines of its log:\n{self.log_tail()}",
+            f"read {self.log_file}",
+        )
 
     def _announced_url(self) -> str | None:
         for path in self.targets_dir.glob(f"*-{self.pid}.json"):
@@ -110,8 +116,11 @@ class RunningProcess:
                 said = elapsed
                 progress(f"{self.spec.name}: not ready after {elapsed:.0f} s ({reason})")
             time.sleep(POLL_S)
-        raise GdxError(f"{self.spec.name} (pid {self.pid}) was not ready within {self.spec.ready_timeout_s:g} s "
-                       f"({reason}); last lines of its log:\n{self.log_tail()}", f"read {self.log_file}")
+        raise GdxError(
+            f"{self.spec.name} (pid {self.pid}) was not ready within {self.spec.ready_timeout_s:g} s "
+            f"({reason}); last lines of its log:\n{self.log_tail()}",
+            f"read {self.log_file}",
+        )
 
     def stop(self) -> str:
         """The stop signal, then SIGKILL after the timeout; one line saying how it ended."""

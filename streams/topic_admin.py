@@ -23,7 +23,11 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
-    KafkaError, KafkaTimeoutError, TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code,
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
 )
 from aiokafka.protocol.admin import DescribeConfigsRequest
 from aiokafka.protocol.metadata import MetadataRequest
@@ -74,8 +78,9 @@ class _NotYet(Exception):
 @asynccontextmanager
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     admin = settings.kafka.admin(request_timeout_ms=int(settings.kafka_request_timeout_s * 1000))
-    await _settled(f"connecting to the cluster at {settings.bootstrap_servers}", admin.start,
-                   settings.kafka_request_timeout_s)
+    await _settled(
+        f"connecting to the cluster at {settings.bootstrap_servers}", admin.start, settings.kafka_request_timeout_s
+    )
     try:
         yield admin
     finally:
@@ -108,8 +113,11 @@ async def _settled(what: str, attempt: Callable[[], Awaitable[T]], timeout_s: fl
         except KafkaError as exc:
             # aiokafka does not flag its own client-side timeout retriable, but it is one.
             if not (exc.retriable or isinstance(exc, KafkaTimeoutError)):
-                fix = ("correct what the broker names, in streams/topics.toml or on the cluster" if exc.args
-                       else "the broker's log says why (`gdx kafka logs` for the local cluster)")
+                fix = (
+                    "correct what the broker names, in streams/topics.toml or on the cluster"
+                    if exc.args
+                    else "the broker's log says why (`gdx kafka logs` for the local cluster)"
+                )
                 raise GdxError(f"{what} was refused: {_one_line(exc)}", fix) from None
             last = _one_line(exc)
         except _NotYet as exc:
@@ -210,8 +218,9 @@ async def _apply(settings: Settings, catalog: Catalog) -> list[TopicChange]:
     async with admin_client(settings) as admin:
         cluster = _Cluster(admin, settings.kafka_request_timeout_s)
         names = {settings.topic(spec.name): spec for spec in catalog.topics}
-        brokers, live = await cluster.settled("reading the catalog topics' live state",
-                                              lambda: cluster.view(list(names)))
+        brokers, live = await cluster.settled(
+            "reading the catalog topics' live state", lambda: cluster.view(list(names))
+        )
         changes: list[TopicChange] = []
         to_create: list[NewTopic] = []
         for name, spec in names.items():
@@ -229,8 +238,9 @@ async def _apply(settings: Settings, catalog: Catalog) -> list[TopicChange]:
                 changes = await _update_raced(cluster, names, raced, changes)
         touched = {c.topic: names[c.topic] for c in changes if c.action in ("create", "update")}
         if touched:
-            await cluster.settled(f"every broker reporting {_names(touched)} as the catalog says",
-                                  lambda: _converged(cluster, touched))
+            await cluster.settled(
+                f"every broker reporting {_names(touched)} as the catalog says", lambda: _converged(cluster, touched)
+            )
         return changes
 
 
@@ -269,8 +279,9 @@ async def _update_raced(
     Metadata reaches brokers a moment after the controller accepts it, so a topic created just now
     by someone else can be missing from every broker's answer and then refused as already existing.
     """
-    brokers, live = await cluster.settled(f"reading {_names(raced)}, created meanwhile by someone else",
-                                          lambda: _listed(cluster, raced))
+    brokers, live = await cluster.settled(
+        f"reading {_names(raced)}, created meanwhile by someone else", lambda: _listed(cluster, raced)
+    )
     replanned = {}
     for name in raced:
         change, desired = _plan(names[name], name, live[name], brokers)
@@ -303,8 +314,10 @@ async def _converged(cluster: _Cluster, specs: dict[str, TopicSpec]) -> None:
 
 async def _update(cluster: _Cluster, name: str, spec: TopicSpec, live: LiveTopic, desired: dict[str, str]) -> None:
     if live.partitions < spec.partitions:
-        await cluster.settled(f"adding partitions to {name}",
-                              lambda: cluster.admin.create_partitions({name: NewPartitions(spec.partitions)}))
+        await cluster.settled(
+            f"adding partitions to {name}",
+            lambda: cluster.admin.create_partitions({name: NewPartitions(spec.partitions)}),
+        )
     if any(live.configs.get(k) != v for k, v in desired.items()):
 
         async def alter() -> None:

@@ -123,8 +123,14 @@ def parse_catalog(raw: dict[str, Any], notify_consumers: Iterable[str] = ()) -> 
                 )
             )
     for consumer in sorted(set(notify_consumers)):
-        topics.append(_spec(notify_topic(consumer), classes["notify"], defaults,
-                            description=f"linked-change notifications for {consumer}"))
+        topics.append(
+            _spec(
+                notify_topic(consumer),
+                classes["notify"],
+                defaults,
+                description=f"linked-change notifications for {consumer}",
+            )
+        )
     for body in raw.get("topics", []):
         topics.append(_spec(body["name"], {k: v for k, v in body.items() if k != "name"}, defaults))
     names = [t.name for t in topics]

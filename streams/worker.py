@@ -24,6 +24,7 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaProducer
 
+from foundation.kafka_clients import KafkaClients
 from linkage.database import index_engine
 from linkage.index_store import IndexStore, Retention, now_ms
 from linkage.migrate import upgrade
@@ -35,7 +36,6 @@ from streams.pipeline import Pipeline, SourceRecord
 from streams.settings import Settings
 from streams.topic_catalog import dead_letter_topic, load_catalog, notify_topic
 from streams.worker_core import WorkerCore
-from foundation.kafka_clients import KafkaClients
 
 log = logging.getLogger("gdx.worker")
 EXIT_BATCH_FAILED = 70
@@ -51,8 +51,7 @@ class KafkaSink:
 
     async def start(self) -> None:
         """Create the producer inside the worker's event loop, which aiokafka binds it to."""
-        self.producer = self.kafka.producer(enable_idempotence=True,
-                                         acks="all", linger_ms=5)
+        self.producer = self.kafka.producer(enable_idempotence=True, acks="all", linger_ms=5)
         await self.producer.start()
 
     async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes | None]]) -> None:
@@ -75,7 +74,9 @@ def build_core(settings: Settings, sink: KafkaSink, readiness: Readiness) -> Wor
     return WorkerCore(
         Pipeline(load_schema_catalog(), store, topic_datasets),
         sink,
-        dead_letter_topics={settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets},
+        dead_letter_topics={
+            settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets
+        },
         notify_topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in subscriptions},
         readiness=readiness,
     )
@@ -123,9 +124,14 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     core = build_core(settings, sink, readiness)
     readiness.set_not_ready("producer", "the dead-letter and notify producer is not started yet")
     # Bound before faust starts, so a busy port is one clear error line instead of a crashed app.
-    health = HealthServer(f"worker-{os.getpid()}", "worker", port=settings.worker_metrics_port,
-                          readiness=readiness, targets_dir=scrape_targets.targets_dir(settings.state_dir),
-                          port_setting="GDX_WORKER_METRICS_PORT").start()
+    health = HealthServer(
+        f"worker-{os.getpid()}",
+        "worker",
+        port=settings.worker_metrics_port,
+        readiness=readiness,
+        targets_dir=scrape_targets.targets_dir(settings.state_dir),
+        port_setting="GDX_WORKER_METRICS_PORT",
+    ).start()
     # Read now: a stop during start-up stops the health server before the task below logs, and a
     # stopped server has no URL (the task crashed, and faust hung a minute over the crash).
     metrics_url = f"{health.url}/metrics"
@@ -176,9 +182,15 @@ def _source_record(message: faust.types.Message) -> SourceRecord:
     value, no timestamp."""
     headers = message.headers or ()
     pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return SourceRecord(message.topic, message.partition, message.offset, message.key, message.value,
-                        tuple((str(k), None if v is None else bytes(v)) for k, v in pairs),
-                        int((message.timestamp or 0) * 1000))
+    return SourceRecord(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        tuple((str(k), None if v is None else bytes(v)) for k, v in pairs),
+        int((message.timestamp or 0) * 1000),
+    )
 
 
 class _Worker(faust.Worker):

@@ -39,12 +39,20 @@ pause so the two transactions do not meet again, and only a run of this many att
 class Sink(Protocol):
     """Where the worker writes: a Kafka producer (idempotent, acks=all) in production."""
 
-    async def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes | None]]) -> None: ...
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes | None]]
+    ) -> None: ...
 
 
 class WorkerCore:
-    def __init__(self, pipeline: Pipeline, sink: Sink, dead_letter_topics: dict[str, str],
-                 notify_topics: dict[str, str], readiness: Readiness | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        sink: Sink,
+        dead_letter_topics: dict[str, str],
+        notify_topics: dict[str, str],
+        readiness: Readiness | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.sink = sink
         self.dead_letter_topics = dead_letter_topics
@@ -53,11 +61,17 @@ class WorkerCore:
 
     async def handle(self, records: Sequence[SourceRecord]) -> PipelineResult:
         result = await self._process(records)
-        await asyncio.gather(*(
-            self.sink.send(self.dead_letter_topics[dead.record.topic], dead.record.key, dead.record.value or b"",
-                           dead.headers())
-            for dead in result.dead_letters
-        ))
+        await asyncio.gather(
+            *(
+                self.sink.send(
+                    self.dead_letter_topics[dead.record.topic],
+                    dead.record.key,
+                    dead.record.value or b"",
+                    dead.headers(),
+                )
+                for dead in result.dead_letters
+            )
+        )
         if result.batch.notifications:
             await self.send_notifications()
         self._count(records, result)
@@ -97,8 +111,11 @@ class WorkerCore:
                 if reason != CONTENTION or attempt >= CONTENTION_PATIENCE:
                     self.readiness.set_not_ready("index", f"index write failed ({reason}), retrying: {detail[:200]}")
                     log.warning("index write failed, retrying", extra={"attempt": attempt, "error": detail[:300]})
-                await asyncio.sleep(random.uniform(0, min(CONTENTION_DELAY_S * attempt, RETRY_DELAYS_S[-1]))
-                                    if reason == CONTENTION else RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S)) - 1])
+                await asyncio.sleep(
+                    random.uniform(0, min(CONTENTION_DELAY_S * attempt, RETRY_DELAYS_S[-1]))
+                    if reason == CONTENTION
+                    else RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S)) - 1]
+                )
             else:
                 self.readiness.set_ready("index")
                 return result
@@ -106,10 +123,12 @@ class WorkerCore:
     async def send_notifications(self) -> int:
         sent = 0
         while queued := await asyncio.to_thread(self.pipeline.store.notifications):
-            await asyncio.gather(*(
-                self.sink.send(self.notify_topics[consumer], key.encode(), message.encode(), [])
-                for _, consumer, key, message in queued
-            ))
+            await asyncio.gather(
+                *(
+                    self.sink.send(self.notify_topics[consumer], key.encode(), message.encode(), [])
+                    for _, consumer, key, message in queued
+                )
+            )
             await asyncio.to_thread(self.pipeline.store.forget_notifications, [row[0] for row in queued])
             sent += len(queued)
         return sent
@@ -124,7 +143,9 @@ class WorkerCore:
                 metrics.EVENTS_DUPLICATE.labels(agency=agency, dataset=dataset).inc(count)
             elif outcome == "stale":
                 metrics.EVENTS_STALE.labels(agency=agency, dataset=dataset).inc(count)
-        for (dataset_name, reason), count in Counter((d.dataset, METRIC_REASON[d.reason]) for d in result.dead_letters).items():
+        for (dataset_name, reason), count in Counter(
+            (d.dataset, METRIC_REASON[d.reason]) for d in result.dead_letters
+        ).items():
             agency, dataset = dataset_name.split(".", 1)
             metrics.EVENTS_DEAD_LETTERED.labels(agency=agency, dataset=dataset, reason=reason).inc(count)
         applied = result.batch.applied_ms
@@ -138,8 +159,10 @@ class WorkerCore:
             for age in ages:
                 histogram.observe(age)
         if result.dead_letters:
-            log.info("dead-lettered", extra={"count": len(result.dead_letters),
-                                             "reasons": sorted({d.reason for d in result.dead_letters})})
+            log.info(
+                "dead-lettered",
+                extra={"count": len(result.dead_letters), "reasons": sorted({d.reason for d in result.dead_letters})},
+            )
 
     def publish_pending_links(self) -> None:
         pending = self.pipeline.store.pending_links()
@@ -149,4 +172,3 @@ class WorkerCore:
             count, oldest = pending.get(dataset, (0, now))
             metrics.PENDING_LINKS.labels(agency=agency, dataset=name).set(count)
             metrics.PENDING_LINK_OLDEST_AGE.labels(agency=agency, dataset=name).set(max(0, now - oldest) / 1000)
-

@@ -7,7 +7,7 @@ is stated once and a dataset cannot forget it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar
@@ -47,7 +47,7 @@ def _utc_millis(value: datetime) -> datetime:
     problem = gregorian_year_problem(value.year)
     if problem:
         raise ValueError(problem)
-    utc = value.astimezone(timezone.utc)
+    utc = value.astimezone(UTC)
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
@@ -69,8 +69,9 @@ HouseId = Annotated[str, StringConstraints(pattern=r"^\d{11}$")]
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
 Postcode = Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
-KeyText = Annotated[str, StringConstraints(min_length=1, max_length=ENTITY_KEY_MAX_LENGTH,
-                                           pattern=r"^[^\x00-\x1f\x7f]+$")]
+KeyText = Annotated[
+    str, StringConstraints(min_length=1, max_length=ENTITY_KEY_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 """Free text that keys an entity: bounded as the key column is, and without control characters
 (PostgreSQL's text cannot hold NUL)."""
 

@@ -15,37 +15,56 @@ from agencies.faults import KINDS, FaultRates
 from agencies.population import AGENCIES
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.truth import dump, report
+from foundation.errors import GdxError
 from monitoring import scrape_targets
 from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
-from foundation.errors import GdxError
 from streams.publisher_metrics import PublisherMetrics, simulation_ready
 from streams.settings import Settings, load_settings
 from streams.topic_catalog import load_catalog
-
 
 PROCESS = "agencies"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     sim = sub.add_parser("simulate", help="run the simulated agencies: initial load, life events, publishing")
-    sim.add_argument("--scale", type=int, default=10_000, help="persons in the population, 1,000..1,000,000 (default 10,000)")
-    sim.add_argument("--seed", type=int, default=1, help="the population and its life events follow from it (default 1)")
+    sim.add_argument(
+        "--scale", type=int, default=10_000, help="persons in the population, 1,000..1,000,000 (default 10,000)"
+    )
+    sim.add_argument(
+        "--seed", type=int, default=1, help="the population and its life events follow from it (default 1)"
+    )
     sim.add_argument("--agency", default="all", help=f"all, or a comma-separated list of {', '.join(AGENCIES)}")
     sim.add_argument("--rate", type=float, default=10.0, help="life events per second (default 10)")
-    sim.add_argument("--duration", type=float, default=None, help="seconds of life events (default: until --count or Ctrl-C)")
+    sim.add_argument(
+        "--duration", type=float, default=None, help="seconds of life events (default: until --count or Ctrl-C)"
+    )
     sim.add_argument("--count", type=int, default=None, help="number of life events (0: initial load only)")
-    sim.add_argument("--store-dir", type=Path, default=None, help="where the agency stores live (default <state_dir>/agencies)")
+    sim.add_argument(
+        "--store-dir", type=Path, default=None, help="where the agency stores live (default <state_dir>/agencies)"
+    )
     sim.add_argument("--reset", action="store_true", help="delete the stores first and load a fresh population")
-    sim.add_argument("--load-workers", type=int, default=min(4, os.cpu_count() or 1),
-                     help="processes for the initial load, one or more agencies each (default: CPUs, at most 4)")
+    sim.add_argument(
+        "--load-workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes for the initial load, one or more agencies each (default: CPUs, at most 4)",
+    )
     mode = sim.add_mutually_exclusive_group()
     mode.add_argument("--no-publish", action="store_true", help="write the stores and outboxes only")
     mode.add_argument("--publish-only", action="store_true", help="only drain the existing outboxes, then exit")
-    sim.add_argument("--report", type=Path, default=None, help="write the final report (counts, backlog, faults) as JSON here")
+    sim.add_argument(
+        "--report", type=Path, default=None, help="write the final report (counts, backlog, faults) as JSON here"
+    )
     for kind in KINDS:
-        sim.add_argument(f"--fault-{kind.replace('_', '-')}", type=float, default=0.0, metavar="RATE", dest=f"fault_{kind}",
-                         help=f"fault injection: probability of '{kind.replace('_', '-')}' (agencies/README.md; default 0: off)")
+        sim.add_argument(
+            f"--fault-{kind.replace('_', '-')}",
+            type=float,
+            default=0.0,
+            metavar="RATE",
+            dest=f"fault_{kind}",
+            help=f"fault injection: probability of '{kind.replace('_', '-')}' (agencies/README.md; default 0: off)",
+        )
     sim.set_defaults(handler=cmd_simulate)
 
     agencies = sub.add_parser("agencies", help="the simulated agencies' ground truth and fault reports")
@@ -82,7 +101,9 @@ def _agencies(text: str) -> tuple[str, ...]:
 def routes() -> dict[str, dict[str, Route]]:
     """Each agency's datasets with their catalog topic (unprefixed) and Appendix-2 code."""
     catalog = load_catalog()
-    return {a: {d.name: Route(d.topic, d.codes[0]) for d in catalog.datasets if d.agency == a} for a in catalog.agencies}
+    return {
+        a: {d.name: Route(d.topic, d.codes[0]) for d in catalog.datasets if d.agency == a} for a in catalog.agencies
+    }
 
 
 def _apply_topics(settings: Settings) -> None:
@@ -117,20 +138,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.publish_only:
             missing = [a for a in chosen if not store_path(store_dir, a).is_file()]
             if missing:
-                raise SimulationError(f"no store for {', '.join(missing)} in {store_dir}", "run `gdx simulate` without --publish-only first")
+                raise SimulationError(
+                    f"no store for {', '.join(missing)} in {store_dir}",
+                    "run `gdx simulate` without --publish-only first",
+                )
         agency_routes = routes()
-        simulation = Simulation(plan, agency_routes, load_schema_catalog(),
-                                observer=PublisherMetrics(agency_routes, plan.agencies))
+        simulation = Simulation(
+            plan, agency_routes, load_schema_catalog(), observer=PublisherMetrics(agency_routes, plan.agencies)
+        )
         readiness = Readiness()
         publishing = plan.agencies if plan.kafka is not None else ()
         readiness.add_check("agencies", simulation_ready(simulation.progress, publishing))
-        with HealthServer(PROCESS, "publisher", port=settings.agencies_metrics_port, readiness=readiness,
-                          targets_dir=scrape_targets.targets_dir(settings.state_dir),
-                          port_setting="GDX_AGENCIES_METRICS_PORT") as health:
+        with HealthServer(
+            PROCESS,
+            "publisher",
+            port=settings.agencies_metrics_port,
+            readiness=readiness,
+            targets_dir=scrape_targets.targets_dir(settings.state_dir),
+            port_setting="GDX_AGENCIES_METRICS_PORT",
+        ) as health:
             print(f"agencies: {health.url}/metrics", flush=True)
             if plan.kafka is not None:
                 _apply_topics(settings)
-            life = asyncio.run(simulation.run(load=not args.publish_only, life=not args.publish_only and args.count != 0))
+            life = asyncio.run(
+                simulation.run(load=not args.publish_only, life=not args.publish_only and args.count != 0)
+            )
     except SimulationError as exc:
         raise _gdx(exc) from None
     final = {
@@ -139,8 +171,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     }
     for item in final["agencies"]:
         faults = ", ".join(f"{k} {v:,}" for k, v in item["faults"].items()) or "none"
-        print(f"{item['agency']:>5}: {item['entities']:,} entities, {item['outbox_events']:,} outbox events, "
-              f"backlog {item['backlog']:,}, injected faults: {faults}")
+        print(
+            f"{item['agency']:>5}: {item['entities']:,} entities, {item['outbox_events']:,} outbox events, "
+            f"backlog {item['backlog']:,}, injected faults: {faults}"
+        )
     if args.report is not None:
         args.report.write_text(json.dumps(final, indent=2) + "\n", encoding="utf-8")
     return 0

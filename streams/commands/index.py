@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from agencies.population import AGENCIES
 from agencies.simulation import store_path
 from agencies.truth import truth_lines
+from foundation.errors import GdxError
 from linkage.database import index_engine
 from linkage.digest import index_digest
 from linkage.index_store import IndexStore
@@ -20,7 +21,6 @@ from linkage.link_rules import CITIZEN, JURISTIC
 from linkage.migrate import clear_replayed, copy_kept, drop_all, upgrade
 from linkage.reconcile import KINDS, reconcile
 from linkage.views import party_view
-from foundation.errors import GdxError
 from streams.kafka_probe import require_cluster
 from streams.rebuild import replay
 from streams.settings import Settings, load_settings
@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     digest = verbs.add_parser("digest", help="deterministic digest of the index's content")
     digest.set_defaults(handler=cmd_digest)
     rebuild = verbs.add_parser("rebuild", help="rebuild the index by replaying the topics (keeps what no topic holds)")
-    rebuild.add_argument("--into", metavar="URL", help="rebuild into this database instead, and compare it with the live index")
+    rebuild.add_argument(
+        "--into", metavar="URL", help="rebuild into this database instead, and compare it with the live index"
+    )
     rebuild.set_defaults(handler=cmd_rebuild)
     pending = verbs.add_parser("pending", help="links waiting for a party the index does not hold yet")
     pending.set_defaults(handler=cmd_pending)
@@ -48,10 +50,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("id")
     show.set_defaults(handler=cmd_show)
 
-    reconcile = sub.add_parser("reconcile", help="compare the index with the agencies' ground truth (exit 1 on mismatch)")
-    reconcile.add_argument("--store-dir", type=Path, default=None, help="the agencies' stores (default <state_dir>/agencies)")
-    reconcile.add_argument("--agency", action="append", default=None, type=str.lower, choices=AGENCIES,
-                           help="only these agencies (repeatable)")
+    reconcile = sub.add_parser(
+        "reconcile", help="compare the index with the agencies' ground truth (exit 1 on mismatch)"
+    )
+    reconcile.add_argument(
+        "--store-dir", type=Path, default=None, help="the agencies' stores (default <state_dir>/agencies)"
+    )
+    reconcile.add_argument(
+        "--agency",
+        action="append",
+        default=None,
+        type=str.lower,
+        choices=AGENCIES,
+        help="only these agencies (repeatable)",
+    )
     reconcile.set_defaults(handler=cmd_reconcile)
 
 
@@ -74,8 +86,10 @@ def _live_engine(settings: Settings) -> Engine:
         upgrade(engine)
     except OperationalError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
-        raise GdxError(f"the index database {engine.url.render_as_string(hide_password=True)} cannot be opened: {reason}",
-                       "start it, or fix GDX_INDEX_URL") from None
+        raise GdxError(
+            f"the index database {engine.url.render_as_string(hide_password=True)} cannot be opened: {reason}",
+            "start it, or fix GDX_INDEX_URL",
+        ) from None
     return engine
 
 
@@ -100,12 +114,16 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         clear_replayed(target)
     report = asyncio.run(replay(target, settings.kafka, _topic_datasets(settings)))
     after = index_digest(target)
-    print(f"replayed {report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f} records/s): "
-          + ", ".join(f"{k} {v:,}" for k, v in sorted(report.outcomes.items())))
+    print(
+        f"replayed {report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f} records/s): "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(report.outcomes.items()))
+    )
     print(f"live index    {before[0]}  {before[1]} records, {before[2]} links")
     print(f"rebuilt index {after[0]}  {after[1]} records, {after[2]} links")
     if before[0] != after[0]:
-        print("the rebuilt index differs from the live one (was the live index behind the topics, or a worker running?)")
+        print(
+            "the rebuilt index differs from the live one (was the live index behind the topics, or a worker running?)"
+        )
         return EXIT_MISMATCH
     print("identical")
     return 0

@@ -7,10 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from streams.local import kafka_launcher as launcher
 from foundation.errors import GdxError
-from streams.local.kafka_jars import ensure_jars
 from streams.kafka_probe import require_cluster
+from streams.local import kafka_launcher as launcher
+from streams.local.kafka_jars import ensure_jars
 from streams.settings import Settings, load_settings
 
 
@@ -49,8 +49,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _report_external(settings: Settings) -> int:
     """With an external cluster nothing local is started or stopped: only check that it answers."""
     info = require_cluster(settings.kafka, settings.kafka_request_timeout_s)
-    print(f"external cluster {settings.bootstrap_servers}: answering, {len(info.broker_ids)} broker(s), "
-          f"cluster {info.cluster_id}; nothing local is started")
+    print(
+        f"external cluster {settings.bootstrap_servers}: answering, {len(info.broker_ids)} broker(s), "
+        f"cluster {info.cluster_id}; nothing local is started"
+    )
     return 0
 
 
@@ -75,11 +77,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     healthy = True
     for state in map(launcher.node_state, local):
         if state.running:
-            print(f"node {state.node.node_id}: running, pid {state.pid}, port {settings.client_port(state.node.node_id)}")
+            print(
+                f"node {state.node.node_id}: running, pid {state.pid}, port {settings.client_port(state.node.node_id)}"
+            )
         elif state.stale:
             healthy = False
-            print(f"node {state.node.node_id}: NOT running — stale pid file {state.node.pid_file} (pid {state.pid} is "
-                  "gone: the broker crashed or was killed); `gdx kafka up` clears it and restarts the node")
+            print(
+                f"node {state.node.node_id}: NOT running — stale pid file {state.node.pid_file} (pid {state.pid} is "
+                "gone: the broker crashed or was killed); `gdx kafka up` clears it and restarts the node"
+            )
         else:
             healthy = False
             print(f"node {state.node.node_id}: stopped")
@@ -100,7 +106,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     for node in local:
         print(f"==> node {node.node_id}: {node.log_file} <==")
         if node.log_file.is_file():
-            print("\n".join(node.log_file.read_text(errors="replace").splitlines()[-args.lines:]))
+            print("\n".join(node.log_file.read_text(errors="replace").splitlines()[-args.lines :]))
     if args.follow:
         _follow([node.log_file for node in local])
     return 0

@@ -15,10 +15,10 @@ import signal
 
 from aiokafka.errors import KafkaError
 
+from foundation.errors import GdxError
 from monitoring import scrape_targets
 from monitoring.consumer_lag import LagGauges, LagProbe, PartitionLag
 from monitoring.health_server import HealthServer, Readiness
-from foundation.errors import GdxError
 from streams.kafka_probe import quiet_client_logs
 from streams.settings import Settings, load_settings
 
@@ -28,8 +28,9 @@ PROCESS = "lag-monitor"
 
 def register(sub: argparse._SubParsersAction) -> None:
     lag = sub.add_parser("lag", help="consumer lag per group and partition, in messages and seconds")
-    lag.add_argument("--serve", action="store_true",
-                     help="keep measuring and serve /metrics, /healthz, /readyz until Ctrl-C")
+    lag.add_argument(
+        "--serve", action="store_true", help="keep measuring and serve /metrics, /healthz, /readyz until Ctrl-C"
+    )
     lag.add_argument("--port", type=int, default=None, help="port of --serve (default GDX_LAG_MONITOR_PORT; 0: free)")
     lag.set_defaults(handler=cmd_lag)
 
@@ -44,16 +45,28 @@ async def _measure_once(settings: Settings) -> list[PartitionLag]:
             async with _probe(settings) as probe:
                 return await probe.measure()
     except (KafkaError, OSError, TimeoutError) as exc:
-        raise GdxError(f"Kafka at {settings.bootstrap_servers} does not answer ({exc or type(exc).__name__})",
-                       "start it with `gdx kafka up`, or check KAFKA_BOOTSTRAP_SERVERS") from None
+        raise GdxError(
+            f"Kafka at {settings.bootstrap_servers} does not answer ({exc or type(exc).__name__})",
+            "start it with `gdx kafka up`, or check KAFKA_BOOTSTRAP_SERVERS",
+        ) from None
 
 
 def _print_table(lags: list[PartitionLag], prefix: str) -> None:
     if not lags:
         print(f"no consumer group has committed offsets on topics {prefix}*")
         return
-    rows = [(lag.group, lag.topic, str(lag.partition), str(lag.committed), str(lag.end), str(lag.lag),
-             "unknown" if lag.lag_seconds is None else f"{lag.lag_seconds:.1f}") for lag in lags]
+    rows = [
+        (
+            lag.group,
+            lag.topic,
+            str(lag.partition),
+            str(lag.committed),
+            str(lag.end),
+            str(lag.lag),
+            "unknown" if lag.lag_seconds is None else f"{lag.lag_seconds:.1f}",
+        )
+        for lag in lags
+    ]
     header = ("GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "LAG_S")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -97,11 +110,15 @@ def cmd_lag(args: argparse.Namespace) -> int:
     readiness = Readiness()
     readiness.set_not_ready("kafka", "no lag measured yet")
     port = settings.lag_monitor_port if args.port is None else args.port
-    server = HealthServer(PROCESS, "monitor", port=port, readiness=readiness,
-                          targets_dir=scrape_targets.targets_dir(settings.state_dir),
-                          port_setting="GDX_LAG_MONITOR_PORT").start()
-    print(f"lag monitor: {server.url}/metrics, measuring every {settings.lag_interval_s:g} s; Ctrl-C stops",
-          flush=True)
+    server = HealthServer(
+        PROCESS,
+        "monitor",
+        port=port,
+        readiness=readiness,
+        targets_dir=scrape_targets.targets_dir(settings.state_dir),
+        port_setting="GDX_LAG_MONITOR_PORT",
+    ).start()
+    print(f"lag monitor: {server.url}/metrics, measuring every {settings.lag_interval_s:g} s; Ctrl-C stops", flush=True)
     try:
         asyncio.run(_serve(settings, readiness))
     finally:

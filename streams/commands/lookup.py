@@ -9,9 +9,9 @@ import uuid
 
 from aiokafka.errors import KafkaError
 
+from foundation.errors import GdxError
 from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_topic
 from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
-from foundation.errors import GdxError
 from streams.kafka_probe import quiet_client_logs, require_cluster
 from streams.settings import Settings, load_settings
 
@@ -22,14 +22,22 @@ DAY_MS = 86_400_000
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the lookup API (consent, purpose, least data, audited) until Ctrl-C")
     serve.add_argument("--port", type=int, default=None, help="port (default GDX_LOOKUP_PORT; 0: a free one)")
-    serve.add_argument("--workers", type=int, default=None, choices=range(1, 17), metavar="N",
-                       help="processes sharing the port, 1-16 (default GDX_LOOKUP_WORKERS, 1); each writes its own "
-                            "gdx.audit partition")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        choices=range(1, 17),
+        metavar="N",
+        help="processes sharing the port, 1-16 (default GDX_LOOKUP_WORKERS, 1); each writes its own "
+        "gdx.audit partition",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     audit = sub.add_parser("audit", help="the audit trail of the lookup API")
     audit_verbs = audit.add_subparsers(dest="verb", required=True, metavar="VERB")
-    verify = audit_verbs.add_parser("verify", help="check every hash chain and checkpoint of gdx.audit (exit 1: tampered)")
+    verify = audit_verbs.add_parser(
+        "verify", help="check every hash chain and checkpoint of gdx.audit (exit 1: tampered)"
+    )
     verify.add_argument("--topic", default=None, help="another topic to check (default: gdx.audit under the prefix)")
     verify.set_defaults(handler=cmd_audit_verify)
 
@@ -70,7 +78,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         check_audit_partitions(settings, settings.lookup_workers)
         sock = bind(settings.lookup_host, port)
         url = api_url(settings, sock.getsockname()[1])
-        print(f"lookup API: {url} (OpenAPI: {url}/docs) in {settings.lookup_workers} processes; Ctrl-C stops", flush=True)
+        print(
+            f"lookup API: {url} (OpenAPI: {url}/docs) in {settings.lookup_workers} processes; Ctrl-C stops", flush=True
+        )
         LookupProcesses(settings, sock, settings.lookup_workers, args.log_level).run()
     print("lookup API: stopped", flush=True)
     return 0
@@ -84,8 +94,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     with quiet_client_logs():
         report = asyncio.run(verify_topic(settings.kafka, topic, key))
     for partition in sorted(report.records):
-        print(f"partition {partition}: {report.records[partition]} records, {report.checkpoints[partition]} checkpoints, "
-              f"{report.unsealed[partition]} after the last checkpoint")
+        print(
+            f"partition {partition}: {report.records[partition]} records, {report.checkpoints[partition]} checkpoints, "
+            f"{report.unsealed[partition]} after the last checkpoint"
+        )
     for problem in report.problems:
         print(f"TAMPERED partition {problem.partition} offset {problem.offset}: {problem.what}")
     if report.ok:
@@ -110,9 +122,14 @@ def cmd_consent_grant(args: argparse.Namespace) -> int:
     now = int(time.time() * 1000)
     try:
         record = ConsentRecord(
-            consent_id=args.consent_id or str(uuid.uuid4()), subject_id=args.subject, consumer=args.consumer,
-            purpose=args.purpose, datasets=[d.strip() for d in args.datasets.split(",") if d.strip()],
-            kind="one-time" if args.one_time else "periodic", granted_ms=now, expires_ms=now + int(args.days * DAY_MS),
+            consent_id=args.consent_id or str(uuid.uuid4()),
+            subject_id=args.subject,
+            consumer=args.consumer,
+            purpose=args.purpose,
+            datasets=[d.strip() for d in args.datasets.split(",") if d.strip()],
+            kind="one-time" if args.one_time else "periodic",
+            granted_ms=now,
+            expires_ms=now + int(args.days * DAY_MS),
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

@@ -5,12 +5,11 @@ still evaluated (and shown by Prometheus) but reach nobody, and the command says
 from __future__ import annotations
 
 import argparse
-
 import shutil
 from pathlib import Path
 
-from streams.local import alertmanager, prometheus
 from monitoring.alert_receiver import load_token
+from streams.local import alertmanager, prometheus
 from streams.local.alertmanager import AlertmanagerSetup
 from streams.local.prometheus import PrometheusNotInstalled, PrometheusSetup
 from streams.settings import Settings, load_settings
@@ -85,8 +84,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     setup = setup_from(settings)
     result = prometheus.up(setup)
     if result.started:
-        print(f"Prometheus ready at {result.url} after {result.seconds:.1f} s "
-              f"(scrape interval {setup.scrape_interval_s:g} s; state in {setup.root})")
+        print(
+            f"Prometheus ready at {result.url} after {result.seconds:.1f} s "
+            f"(scrape interval {setup.scrape_interval_s:g} s; state in {setup.root})"
+        )
     else:
         print(f"Prometheus already running at {result.url}; configuration reloaded")
     delivered = start_alertmanager(settings)
@@ -97,8 +98,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     settings = load_settings()
-    for line in [*alertmanager.down(alertmanager_from(settings), purge=args.purge),
-                 *prometheus.down(setup_from(settings), purge=args.purge)]:
+    for line in [
+        *alertmanager.down(alertmanager_from(settings), purge=args.purge),
+        *prometheus.down(setup_from(settings), purge=args.purge),
+    ]:
         print(line)
     return 0
 
@@ -113,8 +116,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         return prometheus.EXIT_NOT_RUNNING
     print(f"prometheus: running, pid {current.pid}, {setup.url}")
     delivery = alertmanager.state(alertmanager_from(settings))
-    print(f"alertmanager: running, pid {delivery.pid}" if delivery.running
-          else "alertmanager: not running — alerts reach nobody")
+    print(
+        f"alertmanager: running, pid {delivery.pid}"
+        if delivery.running
+        else "alertmanager: not running — alerts reach nobody"
+    )
     targets = prometheus.target_health(setup)
     for target in targets:
         error = f" — {target.last_error}" if target.last_error else ""

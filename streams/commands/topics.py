@@ -14,7 +14,9 @@ from streams.topic_catalog import load_catalog
 def register(sub: argparse._SubParsersAction) -> None:
     topics = sub.add_parser("topics", help="the topic catalog on the cluster")
     verbs = topics.add_subparsers(dest="verb", required=True, metavar="VERB")
-    apply = verbs.add_parser("apply", help="create or update every catalog topic, then publish the schemas (idempotent)")
+    apply = verbs.add_parser(
+        "apply", help="create or update every catalog topic, then publish the schemas (idempotent)"
+    )
     apply.set_defaults(handler=cmd_apply)
     listing = verbs.add_parser("list", help="catalog topics with their live partitions, replication and configs")
     listing.set_defaults(handler=cmd_list)
@@ -26,8 +28,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     for change in changes:
         print(change)
     counts = {action: sum(1 for c in changes if c.action == action) for action in ("create", "update", "drift")}
-    print(f"{len(changes)} topics: {counts['create']} created, {counts['update']} updated, "
-          f"{len(changes) - counts['create'] - counts['update']} unchanged ({counts['drift']} with drift)")
+    print(
+        f"{len(changes)} topics: {counts['create']} created, {counts['update']} updated, "
+        f"{len(changes) - counts['create'] - counts['update']} unchanged ({counts['drift']} with drift)"
+    )
     published = publish_catalog(settings, repository_catalog())
     print(f"published {published} schema versions to {settings.topic(SCHEMA_TOPIC)}")
     return 0
@@ -42,7 +46,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{name:<52} {'-':>5} {'-':>4} {'-':<8} {'-':>7} {'-':>13}  missing (run `gdx topics apply`)")
             continue
         state = "ok" if change.action == "unchanged" else f"{change.action}: {'; '.join(change.details)}"
-        print(f"{name:<52} {live.partitions:>5} {live.replication_factor:>4} "
-              f"{live.configs.get('cleanup.policy', '?'):<8} {live.configs.get('min.insync.replicas', '?'):>7} "
-              f"{live.configs.get('retention.ms', '?'):>13}  {state}")
+        print(
+            f"{name:<52} {live.partitions:>5} {live.replication_factor:>4} "
+            f"{live.configs.get('cleanup.policy', '?'):<8} {live.configs.get('min.insync.replicas', '?'):>7} "
+            f"{live.configs.get('retention.ms', '?'):>13}  {state}"
+        )
     return 0

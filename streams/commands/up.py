@@ -14,12 +14,12 @@ import time
 
 from agencies.errors import SimulationError
 from agencies.ratios import sizes
+from foundation.errors import GdxError
 from monitoring import scrape_targets
+from schemas.schema_records import SCHEMA_TOPIC
+from streams.commands.prometheus import alertmanager_from, setup_from, start_alertmanager, start_prometheus
 from streams.local import alertmanager, prometheus
 from streams.local import kafka_launcher as launcher
-from streams.commands.prometheus import alertmanager_from, setup_from, start_alertmanager, start_prometheus
-from schemas.schema_records import SCHEMA_TOPIC
-from foundation.errors import GdxError
 from streams.schema_publish import publish_catalog, repository_catalog
 from streams.settings import Settings, load_settings
 from streams.stack import ManagedProcess, Stack, interrupt_on_stop_signals
@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = sub.add_parser("up", help="start the whole stack and keep it running until Ctrl-C")
     up.add_argument("--brokers", type=int, choices=(1, 3), default=None, help="local brokers (default 1)")
     up.add_argument("--workers", type=int, default=1, help="stream workers in the consumer group (default 1)")
-    up.add_argument("--scale", type=int, default=2_000,
-                    help="persons in the simulated agencies' population (default 2,000)")
+    up.add_argument(
+        "--scale", type=int, default=2_000, help="persons in the simulated agencies' population (default 2,000)"
+    )
     up.add_argument("--rate", type=float, default=20.0, help="simulated life events per second (default 20)")
     up.add_argument("--no-agencies", action="store_true", help="start no simulated agencies")
     up.set_defaults(handler=cmd_up)
@@ -59,15 +60,22 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def managed_processes(args: argparse.Namespace) -> list[ManagedProcess]:
     """The stack's own processes in start order (stopped in reverse)."""
-    processes = [ManagedProcess("alert receiver", ("alerts", "--serve")),
-                 ManagedProcess("lag monitor", ("lag", "--serve"))]
+    processes = [
+        ManagedProcess("alert receiver", ("alerts", "--serve")),
+        ManagedProcess("lag monitor", ("lag", "--serve")),
+    ]
     names = ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
     processes += [ManagedProcess(name, ("worker",), stop_timeout_s=60.0) for name in names]
     processes.append(ManagedProcess("lookup API", ("serve",)))
     if not args.no_agencies:
         load_s = args.scale * LOAD_RECORDS_PER_PERSON / LOAD_RECORDS_PER_S
-        processes.append(ManagedProcess("agencies", ("simulate", "--scale", str(args.scale), "--rate", f"{args.rate:g}"),
-                                        ready_timeout_s=120.0 + load_s))
+        processes.append(
+            ManagedProcess(
+                "agencies",
+                ("simulate", "--scale", str(args.scale), "--rate", f"{args.rate:g}"),
+                ready_timeout_s=120.0 + load_s,
+            )
+        )
     return processes
 
 
@@ -99,8 +107,12 @@ def _start_monitoring(settings: Settings, stack: Stack) -> tuple[str | None, str
 
 def _child_env(settings: Settings) -> dict[str, str]:
     """Children see the stack's settings, whatever the environment said (e.g. the chosen brokers)."""
-    return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "GDX_STATE_DIR": str(settings.state_dir.resolve()), "GDX_TOPIC_PREFIX": settings.topic_prefix}
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "GDX_STATE_DIR": str(settings.state_dir.resolve()),
+        "GDX_TOPIC_PREFIX": settings.topic_prefix,
+    }
 
 
 def _row(label: str, value: str) -> None:
@@ -122,8 +134,11 @@ def _watch(stack: Stack) -> None:
         published, applied, dead = (totals[name] for name in COUNTERS)
         rates = [(totals[name] - last[name]) / (now - last_at) for name in COUNTERS[:2]]
         elapsed = int(now - began)
-        print(f"[{elapsed // 60:4d}m{elapsed % 60:02d}s] published {published:,.0f} ({rates[0]:,.1f}/s) | "
-              f"applied {applied:,.0f} ({rates[1]:,.1f}/s) | dead-lettered {dead:,.0f}", flush=True)
+        print(
+            f"[{elapsed // 60:4d}m{elapsed % 60:02d}s] published {published:,.0f} ({rates[0]:,.1f}/s) | "
+            f"applied {applied:,.0f} ({rates[1]:,.1f}/s) | dead-lettered {dead:,.0f}",
+            flush=True,
+        )
         last, last_at = totals, now
 
 
@@ -131,15 +146,19 @@ def cmd_up(args: argparse.Namespace) -> int:
     _check_args(args)
     settings = load_settings()
     interrupt_on_stop_signals()
-    stack = Stack(settings.state_dir, scrape_targets.targets_dir(settings.state_dir),
-                  say=lambda line: print(line, flush=True))
+    stack = Stack(
+        settings.state_dir, scrape_targets.targets_dir(settings.state_dir), say=lambda line: print(line, flush=True)
+    )
     try:
         settings = _start_kafka(settings, args.brokers or settings.kafka_brokers, stack)
         changes = apply_topics(settings, load_catalog())
         created = sum(1 for c in changes if c.action == "create")
         published = publish_catalog(settings, repository_catalog())
-        print(f"topics: {len(changes)} in the catalog, {created} created now; {published} schema versions "
-              f"on {settings.topic(SCHEMA_TOPIC)}", flush=True)
+        print(
+            f"topics: {len(changes)} in the catalog, {created} created now; {published} schema versions "
+            f"on {settings.topic(SCHEMA_TOPIC)}",
+            flush=True,
+        )
         prometheus_url, alertmanager_url = _start_monitoring(settings, stack)
         env = _child_env(settings)
         for spec in managed_processes(args):

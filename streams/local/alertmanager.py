@@ -17,9 +17,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.errors import GdxError
 from streams.local import local_server
 from streams.local.local_server import Listener, ProcessState, ServerFiles
-from foundation.errors import GdxError
 
 BINARY = "prometheus-alertmanager"
 INSTALL_HINT = "install it with `apt-get install prometheus-alertmanager`"
@@ -83,18 +83,28 @@ def render_config(setup: AlertmanagerSetup) -> str:
             "group_wait": _duration(timing.group_wait_s),
             "group_interval": _duration(timing.group_interval_s),
             "repeat_interval": _duration(timing.repeat_interval_s),
-            "routes": [{"receiver": RECEIVER, "matchers": ['severity="page"'],
-                        "repeat_interval": _duration(timing.page_repeat_interval_s)}],
+            "routes": [
+                {
+                    "receiver": RECEIVER,
+                    "matchers": ['severity="page"'],
+                    "repeat_interval": _duration(timing.page_repeat_interval_s),
+                }
+            ],
         },
-        "receivers": [{
-            "name": RECEIVER,
-            "webhook_configs": [{
-                "url": setup.receiver_url,
-                "send_resolved": True,
-                "http_config": {"authorization": {"type": "Bearer",
-                                                  "credentials_file": str(setup.token_file.resolve())}},
-            }],
-        }],
+        "receivers": [
+            {
+                "name": RECEIVER,
+                "webhook_configs": [
+                    {
+                        "url": setup.receiver_url,
+                        "send_resolved": True,
+                        "http_config": {
+                            "authorization": {"type": "Bearer", "credentials_file": str(setup.token_file.resolve())}
+                        },
+                    }
+                ],
+            }
+        ],
     }
     header = "# written by `gdx prometheus up`; edits are overwritten — change the settings instead\n"
     return header + json.dumps(config, indent=2) + "\n"

@@ -63,8 +63,14 @@ def ensure_jars(settings: Settings, quiet: bool = False) -> Path:
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     command = [
-        mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-        "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(POM),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging}",
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -103,4 +109,3 @@ def java_binary() -> str:
             "install a newer JDK (apt-get install openjdk-17-jre-headless) or point JAVA_HOME at one",
         )
     return candidate
-

@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from foundation.errors import GdxError
-from streams.local.kafka_jars import LOG4J_CONFIG, ensure_jars, java_binary, kafka_version
-from streams.kafka_probe import ClusterInfo, wait_for_cluster
 from foundation.ports import port_in_use
+from streams.kafka_probe import ClusterInfo, wait_for_cluster
+from streams.local.kafka_jars import LOG4J_CONFIG, ensure_jars, java_binary, kafka_version
 from streams.settings import Settings
 
 STOP_GRACE_S = 30.0
@@ -166,17 +166,28 @@ def _prepare_layout(settings: Settings, brokers: int) -> str:
         return str(layout["cluster_id"])
     cluster_id = new_cluster_id()
     cluster_dir(settings).mkdir(parents=True, exist_ok=True)
-    layout = {"cluster_id": cluster_id, "brokers": brokers, "kafka_port": settings.kafka_port,
-              "kafka_version": kafka_version()}
+    layout = {
+        "cluster_id": cluster_id,
+        "brokers": brokers,
+        "kafka_port": settings.kafka_port,
+        "kafka_version": kafka_version(),
+    }
     (cluster_dir(settings) / "cluster.json").write_text(json.dumps(layout, indent=2) + "\n")
     return cluster_id
 
 
 def _java_command(java: str, settings: Settings, jars: Path, main: str, *args: str) -> list[str]:
     return [
-        java, f"-Xms{settings.kafka_heap}", f"-Xmx{settings.kafka_heap}", "-XX:+UseG1GC",
-        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-        "-cp", f"{jars}/*", main, *args,
+        java,
+        f"-Xms{settings.kafka_heap}",
+        f"-Xmx{settings.kafka_heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        "-cp",
+        f"{jars}/*",
+        main,
+        *args,
     ]
 
 
@@ -184,20 +195,34 @@ def _format_storage(java: str, settings: Settings, jars: Path, node: Node, clust
     if (node.data_dir / "meta.properties").is_file():
         return
     node.data_dir.mkdir(parents=True, exist_ok=True)
-    command = _java_command(java, settings, jars, "kafka.tools.StorageTool",
-                            "format", "-t", cluster_id, "-c", str(node.properties.resolve()))
+    command = _java_command(
+        java,
+        settings,
+        jars,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(node.properties.resolve()),
+    )
     result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-5:])
-        raise GdxError(f"formatting the storage of Kafka node {node.node_id} failed:\n{tail}",
-                       "remove the state with `gdx kafka down --purge` and try again")
+        raise GdxError(
+            f"formatting the storage of Kafka node {node.node_id} failed:\n{tail}",
+            "remove the state with `gdx kafka down --purge` and try again",
+        )
 
 
 def _start_node(java: str, settings: Settings, jars: Path, node: Node) -> subprocess.Popen[bytes]:
     with node.log_file.open("ab") as log:
         process = subprocess.Popen(
             _java_command(java, settings, jars, "kafka.Kafka", str(node.properties.resolve())),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     node.pid_file.write_text(f"{process.pid}\n")
     return process
@@ -233,8 +258,11 @@ def up(settings: Settings, brokers: int, report: bool = True) -> UpResult:
     for state in states:
         if state.stale:
             if report:
-                print(f"node {state.node.node_id}: removing stale pid file {state.node.pid_file} "
-                      f"(pid {state.pid} is gone — the broker crashed or the machine restarted)", flush=True)
+                print(
+                    f"node {state.node.node_id}: removing stale pid file {state.node.pid_file} "
+                    f"(pid {state.pid} is gone — the broker crashed or the machine restarted)",
+                    flush=True,
+                )
             state.node.pid_file.unlink()
     to_start = [s.node for s in states if not s.running]
     _check_ports(settings, to_start)
@@ -246,8 +274,11 @@ def up(settings: Settings, brokers: int, report: bool = True) -> UpResult:
         _format_storage(java, settings, jars, node, cluster_id)
         processes[node] = _start_node(java, settings, jars, node)
         if report:
-            print(f"node {node.node_id}: started pid {processes[node].pid}, client port "
-                  f"{settings.client_port(node.node_id)}, log {node.log_file}", flush=True)
+            print(
+                f"node {node.node_id}: started pid {processes[node].pid}, client port "
+                f"{settings.client_port(node.node_id)}, log {node.log_file}",
+                flush=True,
+            )
     try:
         info = asyncio.run(_await_ready(settings, brokers, processes))
     except GdxError:
@@ -257,8 +288,11 @@ def up(settings: Settings, brokers: int, report: bool = True) -> UpResult:
     seconds = time.monotonic() - began
     if report:
         how = f"ready in {seconds:.1f} s" if to_start else "already running"
-        print(f"Kafka {kafka_version()} {how}: {brokers} broker(s) at "
-              f"{settings.bootstrap_servers} (cluster {info.cluster_id})", flush=True)
+        print(
+            f"Kafka {kafka_version()} {how}: {brokers} broker(s) at "
+            f"{settings.bootstrap_servers} (cluster {info.cluster_id})",
+            flush=True,
+        )
     return UpResult(info, seconds, tuple(n.node_id for n in to_start), settings.bootstrap_servers)
 
 
@@ -276,9 +310,7 @@ async def _every_node_answers(settings: Settings, brokers: int) -> ClusterInfo:
     return info
 
 
-async def _await_ready(
-    settings: Settings, brokers: int, started: dict[Node, subprocess.Popen[bytes]]
-) -> ClusterInfo:
+async def _await_ready(settings: Settings, brokers: int, started: dict[Node, subprocess.Popen[bytes]]) -> ClusterInfo:
     """Wait for the metadata answer while watching that no started JVM has died."""
     waiter = asyncio.ensure_future(_every_node_answers(settings, brokers))
     try:

@@ -114,8 +114,10 @@ def up(files: ServerFiles, listener: Listener, command: Sequence[str], timeout_s
         try:
             urllib.request.urlopen(urllib.request.Request(f"{listener.url}/-/reload", method="POST"), timeout=5).close()
         except OSError as exc:
-            raise GdxError(f"{files.name} (pid {current.pid}) is running but did not reload its configuration: {exc}",
-                           "restart it with `gdx prometheus down` and `gdx prometheus up`") from None
+            raise GdxError(
+                f"{files.name} (pid {current.pid}) is running but did not reload its configuration: {exc}",
+                "restart it with `gdx prometheus down` and `gdx prometheus up`",
+            ) from None
         return False, time.monotonic() - began
     if current.stale:
         files.pid_file.unlink()
@@ -125,21 +127,26 @@ def up(files: ServerFiles, listener: Listener, command: Sequence[str], timeout_s
             f"stop that process, or choose another port with {listener.port_setting}",
         )
     with files.log_file.open("ab") as log:
-        process = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     files.pid_file.write_text(f"{process.pid}\n")
     while time.monotonic() < began + timeout_s:
         if process.poll() is not None:
             files.pid_file.unlink(missing_ok=True)
-            raise GdxError(f"{files.name} exited with code {process.returncode} while starting:\n{log_tail(files)}",
-                           f"see {files.log_file}")
+            raise GdxError(
+                f"{files.name} exited with code {process.returncode} while starting:\n{log_tail(files)}",
+                f"see {files.log_file}",
+            )
         if is_ready(listener):
             return True, time.monotonic() - began
         time.sleep(0.2)
     stop_pid(process.pid)
     files.pid_file.unlink(missing_ok=True)
-    raise GdxError(f"{files.name} did not become ready within {timeout_s:.0f} s:\n{log_tail(files)}",
-                   f"see {files.log_file}, or raise {listener.timeout_setting}")
+    raise GdxError(
+        f"{files.name} did not become ready within {timeout_s:.0f} s:\n{log_tail(files)}",
+        f"see {files.log_file}, or raise {listener.timeout_setting}",
+    )
 
 
 def _gone(pid: int) -> bool:

@@ -17,13 +17,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitoring import scrape_targets
-from streams.local import local_server
-from streams.local.local_server import Listener, ProcessState, ServerFiles
 from foundation.errors import GdxError
 from foundation.http_get import http_get
-
-from monitoring import RULES_DIR
+from monitoring import RULES_DIR, scrape_targets
+from streams.local import local_server
+from streams.local.local_server import Listener, ProcessState, ServerFiles
 
 INSTALL_HINT = "install it with `apt-get install prometheus` (Debian's package brings prometheus and promtool)"
 EXIT_NOT_RUNNING = 3
@@ -118,7 +116,9 @@ def render_config(setup: PrometheusSetup) -> str:
         "scrape_configs": [
             {
                 "job_name": SCRAPE_JOB,
-                "file_sd_configs": [{"files": [str(setup.targets_dir.resolve() / "*.json")], "refresh_interval": "30s"}],
+                "file_sd_configs": [
+                    {"files": [str(setup.targets_dir.resolve() / "*.json")], "refresh_interval": "30s"}
+                ],
             },
             {"job_name": "prometheus", "static_configs": [{"targets": [f"{setup.host}:{setup.port}"]}]},
         ],

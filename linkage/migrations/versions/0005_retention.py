@@ -13,10 +13,12 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-_INDEXES = (("ix_processed_events_ms", "processed_events", "processed_ms"),
-            ("ix_version_gaps_ms", "version_gaps", "recorded_ms"),
-            ("ix_link_history_to", "link_history", "valid_to_ms"),
-            ("ix_notified_ms", "notified", "notified_ms"))
+_INDEXES = (
+    ("ix_processed_events_ms", "processed_events", "processed_ms"),
+    ("ix_version_gaps_ms", "version_gaps", "recorded_ms"),
+    ("ix_link_history_to", "link_history", "valid_to_ms"),
+    ("ix_notified_ms", "notified", "notified_ms"),
+)
 
 
 def upgrade() -> None:
