@@ -13,7 +13,8 @@ across a crash.
 | out_of_order  | per UPDATE event                  | versions delivered after a newer version of the entity|
 | malformed     | per event                         | extra records whose bytes do not decode               |
 | invalid_id    | per event                         | extra events carrying an ID with a wrong check digit  |
-| late_arrival  | per change creating an entity that other events of the change refer to | events published before the entity they reference |
+| late_arrival  | per change creating an entity that | events published before the entity they reference    |
+|               | other events of the change refer to |                                                     |
 | old_schema    | per event of a dataset with an older released schema | events written with the older schema |
 """
 

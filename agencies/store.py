@@ -46,8 +46,12 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 -- The publisher's progress. Rows are acknowledged in seq order, so one watermark says which are
 -- sent; publish times are fixed per range of rows before the range is first sent.
-CREATE TABLE IF NOT EXISTS outbox_sent (id INTEGER PRIMARY KEY CHECK (id = 1), through_seq INTEGER NOT NULL, sent_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox_stamp (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, published_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox_sent (
+    id INTEGER PRIMARY KEY CHECK (id = 1), through_seq INTEGER NOT NULL, sent_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_stamp (
+    first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, published_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fault (kind TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -104,7 +108,8 @@ class Transaction:
         version = row[0] + 1 if row else 1
         self.conn.execute(
             "INSERT INTO entity (dataset, key, version, state, updated_ms) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (dataset, key) DO UPDATE SET version=excluded.version, state=excluded.state, updated_ms=excluded.updated_ms",
+            "ON CONFLICT (dataset, key) DO UPDATE SET version=excluded.version, state=excluded.state, "
+            "updated_ms=excluded.updated_ms",
             (dataset, key, version, to_json(state), self.source_ms),
         )
         self.written(dataset, key)
@@ -128,7 +133,8 @@ class Transaction:
 
     def count_faults(self, counts: dict[str, int]) -> None:
         self.conn.executemany(
-            "INSERT INTO fault (kind, count) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET count = count + excluded.count",
+            "INSERT INTO fault (kind, count) VALUES (?, ?) "
+            "ON CONFLICT (kind) DO UPDATE SET count = count + excluded.count",
             [(k, n) for k, n in counts.items() if n],
         )
 
@@ -207,7 +213,8 @@ class AgencyStore:
     def referencing(self, ref_id: str, dataset: str | None = None) -> list[Stored]:
         """Entities that point at `ref_id` (e.g. the title deeds a citizen owns)."""
         rows = self.conn.execute(
-            "SELECT e.dataset, e.key, e.version, e.state FROM ref r JOIN entity e ON e.dataset=r.dataset AND e.key=r.key "
+            "SELECT e.dataset, e.key, e.version, e.state "
+            "FROM ref r JOIN entity e ON e.dataset=r.dataset AND e.key=r.key "
             "WHERE r.ref_id=? AND (? IS NULL OR r.dataset=?) ORDER BY e.dataset, e.key",
             (ref_id, dataset, dataset),
         ).fetchall()
@@ -250,7 +257,8 @@ class AgencyStore:
         self.conn.execute("BEGIN IMMEDIATE")
         self.conn.execute(
             "INSERT INTO outbox_sent (id, through_seq, sent_ms) VALUES (1, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq), sent_ms = excluded.sent_ms",
+            "ON CONFLICT (id) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq), "
+            "sent_ms = excluded.sent_ms",
             (seq, sent_ms),
         )
         self.conn.execute("DELETE FROM outbox_stamp WHERE last_seq <= ?", (seq,))

@@ -2,8 +2,9 @@
 
 Baseline, measured in the same run on the same records: fastavro's schemaless_writer and
 schemaless_reader with the same parsed schema, no header. Times are this process's CPU time
-(best of several interleaved rounds), so other work on a shared machine disturbs them less. The codec adds the single-object
-header, the fingerprint lookup, the typed-error guards and the trailing-bytes check. Target: the
+(best of several interleaved rounds), so other work on a shared machine disturbs them less. The
+codec adds the single-object header, the fingerprint lookup, the typed-error guards and the
+trailing-bytes check. Target: the
 codec costs at most 1.5x the baseline. A benchmark, not a test: it prints figures, it asserts nothing.
 
     python bench/codec.py [--seconds 0.5] [--rounds 7]
@@ -74,7 +75,8 @@ def main() -> int:
     events = example_events()
     print(f"codec benchmark: encode + decode, one core, best of {args.rounds} rounds of ~{args.seconds}s", flush=True)
     print(
-        f"{'agency':<6} {'schema':<34} {'bytes':>5} {'bare ev/s':>11} {'codec ev/s':>11} {'ratio':>6} {'+validate ev/s':>15}"
+        f"{'agency':<6} {'schema':<34} {'bytes':>5} {'bare ev/s':>11} {'codec ev/s':>11} {'ratio':>6} "
+        f"{'+validate ev/s':>15}"
     )
     total_bare = total_codec = 0.0
     for agency, name in TYPICAL.items():

@@ -203,7 +203,8 @@ def main() -> int:
             report = asyncio.run(replay(engine, settings.kafka, topic_datasets, progress=False))
             pipeline_rates.append(report.rate)
             print(
-                f"round {round_}: bare consumer {bare_rates[-1]:,.0f} ev/s, decoding consumer {decoding_rates[-1]:,.0f} ev/s, "
+                f"round {round_}: bare consumer {bare_rates[-1]:,.0f} ev/s, "
+                f"decoding consumer {decoding_rates[-1]:,.0f} ev/s, "
                 f"pipeline into index {report.rate:,.0f} ev/s ({total:,} events)",
                 flush=True,
             )
@@ -214,7 +215,8 @@ def main() -> int:
         print(f"\nevents: {total:,} (scale {args.scale:,}), index {index_url.split(':')[0]}")
         print(f"bare aiokafka consumer      {bare:>10,.0f} events/s")
         print(
-            f"decoding consumer           {decoding:>10,.0f} events/s   ratio {decoding / bare:.3f}  (reads and decodes only)"
+            f"decoding consumer           {decoding:>10,.0f} events/s   ratio {decoding / bare:.3f}  "
+            "(reads and decodes only)"
         )
         print(
             f"pipeline into the index     {pipeline:>10,.0f} events/s   ratio {pipeline / bare:.3f}, "

@@ -307,7 +307,8 @@ def main() -> int:
             p50, p99 = pct(run.latencies, 50), pct(run.latencies, 99)
             print(
                 f"{rate:>10,.0f} {answered:>11,.0f} {run.failures:>7} {p50:>8.2f} {p99:>8.2f} "
-                f"{max(run.latencies, default=0) * 1000:>8.1f} {cpu:>21.2f} {own:>17.2f} {pct(run.lateness, 99):>19.2f} "
+                f"{max(run.latencies, default=0) * 1000:>8.1f} {cpu:>21.2f} {own:>17.2f} "
+                f"{pct(run.lateness, 99):>19.2f} "
                 f"{pressure:>13}",
                 flush=True,
             )

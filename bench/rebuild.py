@@ -55,7 +55,8 @@ def main() -> int:
             f"of the bare consumer"
         )
         print(
-            f"outcomes: {dict(sorted(report.outcomes.items()))}; index {held:,} records, {links:,} links, digest {digest}"
+            f"outcomes: {dict(sorted(report.outcomes.items()))}; "
+            f"index {held:,} records, {links:,} links, digest {digest}"
         )
         print(
             f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB in this process, "

@@ -179,10 +179,8 @@ class AuditWriter:
         at once when an append fails and then every `retry_s` while the trail cannot be written, so
         an API that readiness took out of service finds out by itself that it can serve again."""
         while True:
-            try:
+            with suppress(AuditUnavailable):
                 await self.checkpoint()
-            except AuditUnavailable:
-                pass
             self._failed.clear()
             pause = interval_s if self.error is None else min(interval_s, retry_s)
             with suppress(TimeoutError):
@@ -214,7 +212,7 @@ def verify_partition(partition: int, messages: Iterable[tuple[int, bytes | None]
     expected_seq, prev = 0, GENESIS
     for offset, value in messages:
 
-        def fail(what: str) -> VerifyReport:
+        def fail(what: str, offset: int = offset) -> VerifyReport:
             report.problems.append(Problem(partition, offset, what))
             return report
 

@@ -189,7 +189,8 @@ the consumer registry, the notify subscriptions and the linkage index — never 
 {index_note}
 <table id="datasets">
 <thead><tr><th>Dataset</th><th>Appendix 2 no.</th><th>Owner</th><th>Schema subject</th><th>Versions</th>
-<th>Records</th><th>Last change applied</th><th>Freshness p50 ({window})</th><th>Freshness p99 ({window})</th></tr></thead>
+<th>Records</th><th>Last change applied</th><th>Freshness p50 ({window})</th>
+<th>Freshness p99 ({window})</th></tr></thead>
 <tbody>
 {rows}
 </tbody>

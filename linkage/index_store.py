@@ -167,7 +167,8 @@ class IndexStore:
         self._insert_history = f"INSERT INTO link_history ({history_columns}) VALUES ({self._in(7)})"
         self._retire_links = (
             f"INSERT INTO link_history ({history_columns}) "
-            f"SELECT l.dataset, l.entity_key, l.relation, l.party_kind, l.party_id, r.source_ms, CAST({self._ph} AS BIGINT) "
+            "SELECT l.dataset, l.entity_key, l.relation, l.party_kind, l.party_id, r.source_ms, "
+            f"CAST({self._ph} AS BIGINT) "
             f"FROM {_LINKED_RECORDS} WHERE l.dataset = {self._ph} AND l.entity_key = {self._ph}"
         )
 

@@ -294,11 +294,12 @@ class LookupService:
         decision = await self._read(
             authorize, consumer, request.purpose, request.operation, request.subject_id, self.consents, at, required
         )
-        if decision.allowed and decision.one_time_consent is not None:
-            if not await asyncio.to_thread(self.consents.use_up, decision.one_time_consent, at):
-                decision = Decision(
-                    403, "no_consent", "the one-time consent was already used", consent_reason="expired"
-                )
+        if (
+            decision.allowed
+            and decision.one_time_consent is not None
+            and not await asyncio.to_thread(self.consents.use_up, decision.one_time_consent, at)
+        ):
+            decision = Decision(403, "no_consent", "the one-time consent was already used", consent_reason="expired")
         return decision
 
     async def _answer(

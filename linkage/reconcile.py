@@ -50,7 +50,7 @@ def same_state(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return all(same_state(a.get(k), b.get(k)) for k in a.keys() | b.keys())
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same_state(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_state(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, str) and isinstance(b, str) and a != b and "." in a + b:
         left, right = _number(a), _number(b)
         return left is not None and left == right

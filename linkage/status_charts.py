@@ -58,7 +58,7 @@ def chart(agency: str, series: str, title: str, unit: str, points: Points, now_s
         )
 
     lines = "".join(
-        '<polyline points="' + " ".join("%.1f,%.1f" % xy(at, v) for at, v in segment) + '"/>'
+        '<polyline points="' + " ".join("{:.1f},{:.1f}".format(*xy(at, v)) for at, v in segment) + '"/>'
         for segment in _segments(points, step_s)
     )
     latest_at, latest = points[-1]

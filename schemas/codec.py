@@ -89,7 +89,8 @@ class Codec:
         """Decode one Kafka record value; every failure is a CodecError with its reason."""
         if len(data) < HEADER_SIZE or data[:2] != SINGLE_OBJECT_MAGIC:
             raise NotSingleObjectEncoded(
-                f"{len(data)} bytes starting {bytes(data[:2]).hex() or '(empty)'}, expected marker c301 and a fingerprint"
+                f"{len(data)} bytes starting {bytes(data[:2]).hex() or '(empty)'}, "
+                "expected marker c301 and a fingerprint"
             )
         fp = bytes(data[2:HEADER_SIZE])
         try:

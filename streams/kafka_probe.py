@@ -82,7 +82,8 @@ def require_cluster(kafka: KafkaClients, timeout_s: float) -> ClusterInfo:
         return asyncio.run(wait_for_cluster(kafka, timeout_s))
     except TimeoutError as exc:
         raise GdxError(
-            f"Kafka cluster at {kafka.bootstrap_servers} is unreachable (no metadata answer within {timeout_s:g} s; {exc})",
+            f"Kafka cluster at {kafka.bootstrap_servers} is unreachable "
+            f"(no metadata answer within {timeout_s:g} s; {exc})",
             "start it with `gdx kafka up`, or check KAFKA_BOOTSTRAP_SERVERS / the settings file",
         ) from None
 

@@ -110,7 +110,7 @@ class Pipeline:
             result.outcomes.append(APPLIED)
             events.append(event)
         result.batch = self.store.apply(events)
-        for slot, outcome in zip(slots, result.batch.outcomes):
+        for slot, outcome in zip(slots, result.batch.outcomes, strict=True):
             result.outcomes[slot] = outcome
         return result
 

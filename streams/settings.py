@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     )
     alert_receiver_url: str | None = Field(
         default=None,
-        description="the alert receiver the status page and `gdx alerts` read; unset: the local one on alert_receiver_port",
+        description="the alert receiver the status page and `gdx alerts` read; "
+        "unset: the local one on alert_receiver_port",
     )
     lag_monitor_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of the lag monitor (0: a free one, announced)"
@@ -102,7 +103,8 @@ class Settings(BaseSettings):
         default=1,
         ge=1,
         le=16,
-        description="lookup API processes sharing its port; each writes its own gdx.audit partition from audit_partition on",
+        description="lookup API processes sharing its port; "
+        "each writes its own gdx.audit partition from audit_partition on",
     )
     consumers_file: Path | None = Field(
         default=None, description="registry of consumer agencies (TOML); unset: linkage/consumers.toml"

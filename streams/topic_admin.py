@@ -151,7 +151,7 @@ class _Cluster:
         brokers = [b["node_id"] for b in (await self.admin.describe_cluster())["brokers"]]
         if not brokers:
             raise _NotYet("no broker is registered")
-        views = dict(zip(brokers, await asyncio.gather(*(self._broker_view(b, names) for b in brokers))))
+        views = dict(zip(brokers, await asyncio.gather(*(self._broker_view(b, names) for b in brokers)), strict=True))
         (first_id, first), *others = views.items()
         for node_id, other in others:
             for name in sorted(set(first) | set(other)):

@@ -135,7 +135,9 @@ class WorkerCore:
 
     def _count(self, records: Sequence[SourceRecord], result: PipelineResult) -> None:
         """Counted per batch and label set: a labelled child's lookup costs more than the count itself."""
-        outcomes = Counter((self.pipeline.topic_datasets[r.topic], o) for r, o in zip(records, result.outcomes))
+        outcomes = Counter(
+            (self.pipeline.topic_datasets[r.topic], o) for r, o in zip(records, result.outcomes, strict=True)
+        )
         for (dataset_name, outcome), count in outcomes.items():
             agency, dataset = dataset_name.split(".", 1)
             metrics.EVENTS_CONSUMED.labels(agency=agency, dataset=dataset).inc(count)

@@ -41,7 +41,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = list_topics(load_settings(), load_catalog())
     header = f"{'topic':<52} {'parts':>5} {'repl':>4} {'cleanup':<8} {'min.isr':>7} {'retention.ms':>13}  state"
     print(header)
-    for spec, name, live, change in rows:
+    for _spec, name, live, change in rows:
         if live is None:
             print(f"{name:<52} {'-':>5} {'-':>4} {'-':<8} {'-':>7} {'-':>13}  missing (run `gdx topics apply`)")
             continue

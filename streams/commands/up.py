@@ -2,8 +2,8 @@
 
 Start order: the broker, the topic catalog and the schemas on it, Alertmanager and Prometheus (when
 installed), then the stack's own processes (`managed_processes`) — the alert receiver, the lag
-monitor, the stream workers, the lookup API, the simulated agencies — each awaited until its `/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in
-reverse order.
+monitor, the stream workers, the lookup API, the simulated agencies — each awaited until its
+`/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order.
 """
 
 from __future__ import annotations
