@@ -8,13 +8,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup tools jars bench clean
+.PHONY: run test check setup tools jars bench clean
 
 run: setup
 	$(BIN)/gdx up
 
-test: setup
+test: setup check
 	$(BIN)/pytest
+
+# The code's shape, before any test runs: lint and format (ruff), types (mypy, strict). The rooms'
+# import contract (import-linter) runs inside the suite, tests/test_structure_imports.py.
+check: $(STAMP)
+	@echo "gdx: ruff check, ruff format --check, mypy …"
+	@$(BIN)/ruff check --quiet .
+	@$(BIN)/ruff format --check --quiet .
+	@$(BIN)/mypy
 
 setup: tools $(STAMP) jars
 

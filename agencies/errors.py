@@ -1,16 +1,10 @@
-"""The error the simulated agencies raise for input a user can correct.
-
-It mirrors foundation.errors.GdxError (what + fix) without depending upward on `streams`; the command
-layer turns it into a GdxError, so a bad parameter ends as one clear line, not a stack trace.
-"""
+"""The error the simulated agencies raise for input a user can correct: a GdxError, so the
+command line says it in one line ("gdx: what — what to do") like every other such failure."""
 
 from __future__ import annotations
 
+from foundation.errors import GdxError
 
-class SimulationError(Exception):
+
+class SimulationError(GdxError):
     """A bad parameter or state of the simulation, with the remedy."""
-
-    def __init__(self, what: str, fix: str = "") -> None:
-        super().__init__(what)
-        self.what = what
-        self.fix = fix

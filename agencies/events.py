@@ -40,11 +40,7 @@ class Change:
     version: int
     change_type: str
     state: dict[str, Any] | None
-    mentions: tuple[list[str], list[str]] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.mentions is None:
-            object.__setattr__(self, "mentions", references(self.state))
+    mentions: tuple[list[str], list[str]] = field(compare=False, repr=False)  # references(state), computed once
 
 
 @dataclass
@@ -208,7 +204,8 @@ class EventBuilder:
 
     def datum(self, dataset: str, stored: dict[str, Any]) -> dict[str, Any]:
         """A payload read back from the store, in the shape the codec writes."""
-        return self._from_json[dataset](stored)
+        datum: dict[str, Any] = self._from_json[dataset](stored)
+        return datum
 
     def older_schema(self, dataset: str, state: dict[str, Any] | None) -> KnownSchema | None:
         """The oldest released schema older than the current one that can carry `state` whole.

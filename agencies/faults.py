@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from agencies.errors import SimulationError
-from agencies.events import NO_STAMP, Change, EventBuilder, OutboxEvent, replace_value
+from agencies.events import NO_STAMP, Change, EventBuilder, OutboxEvent, references, replace_value
 from agencies.ids import with_wrong_check_digit
 
 KINDS = ("duplicate", "out_of_order", "malformed", "invalid_id", "late_arrival", "old_schema")
@@ -132,12 +132,14 @@ class FaultInjector:
             return None
         target = change.key if change.key in mentioned else mentioned[0]
         wrong = with_wrong_check_digit(target)
+        state = replace_value(change.state, target, wrong)
         bad = Change(
             change.dataset,
             wrong if target == change.key else change.key,
             change.version,
             change.change_type,
-            replace_value(change.state, target, wrong),
+            state,
+            references(state),
         )
         return builder.build(bad, source_ms)
 

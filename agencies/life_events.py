@@ -23,8 +23,8 @@ from typing import Any
 from agencies import reference as ref
 from agencies.ids import Scrambler, citizen_id, juristic_id
 from agencies.population import ADULT_AGE, MAX_NEW_ORDINALS, NEW_ORDINAL_START, Population, age_on, full_name, title
+from agencies.sampling import Stored
 from agencies.source import ChangeSet, SourceSystem
-from agencies.store import Stored
 
 _TH_TO_EN = {n.th: n.en for n in (*ref.MALE_FIRST_NAMES, *ref.FEMALE_FIRST_NAMES, *ref.SURNAMES)}
 _OFFICE_BY_PROVINCE = {s.province_code: s for s in ref.SUB_DISTRICTS}
@@ -226,7 +226,7 @@ class LifeEvents:
     def _spouse(self, cid: str) -> str | None:
         for record in self.sources["dopa"].store.referencing(cid, "marriage"):
             if record.state["event"] == "MARRIAGE":
-                a, b = record.state["spouse_a_citizen_id"], record.state["spouse_b_citizen_id"]
+                a, b = str(record.state["spouse_a_citizen_id"]), str(record.state["spouse_b_citizen_id"])
                 return b if a == cid else a
         return None
 

@@ -192,8 +192,13 @@ class Population:
         names = ref.MALE_FIRST_NAMES if sex == MALE else ref.FEMALE_FIRST_NAMES
         first, last = names[c.first[person]], ref.SURNAMES[c.surname[person]]
         prefix = title(sex, age_on(day(c.birth[person]), REFERENCE_DATE), bool(c.married[person]))
-        pick = (lambda n: n.en) if english else (lambda n: n.th)
-        return {"prefix": pick(prefix), "first_name": pick(first), "middle_name": None, "last_name": pick(last)}
+        language = "en" if english else "th"
+        return {
+            "prefix": getattr(prefix, language),
+            "first_name": getattr(first, language),
+            "middle_name": None,
+            "last_name": getattr(last, language),
+        }
 
     def citizen_party(self, person: int) -> dict[str, Any]:
         return {"kind": "CITIZEN", "id": self.citizen_id(person), "name": full_name(self.person_name(person))}
@@ -371,13 +376,12 @@ class Population:
                     {"citizen_id": self.citizen_id(p), "name": self.person_name(p), "authorised_signatory": n == 0}
                     for n, p in enumerate(people)
                 ]
-                state["shareholders"] = [
-                    {"holder": self.citizen_party(p), "shares": rng.randint(1, 50) * 1000} for p in people
-                ]
+                shareholders = [{"holder": self.citizen_party(p), "shares": rng.randint(1, 50) * 1000} for p in people]
                 if company > 0 and rng.random() < 0.2:
-                    state["shareholders"].append(
+                    shareholders.append(
                         {"holder": self.juristic_party(rng.randrange(company)), "shares": rng.randint(1, 50) * 1000}
                     )
+                state["shareholders"] = shareholders
             yield Entity("juristic-person", jid, state)
         for registration in range(self.sizes.commercial_registrations):
             owner = self.adult(rng)

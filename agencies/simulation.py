@@ -306,7 +306,7 @@ class Simulation:
     def _publishers(self) -> list[Publisher]:
         if self.plan.kafka is None:
             return []
-        publishers = []
+        publishers: list[Publisher] = []
         for agency in self.plan.agencies:
             try:
                 publisher = Publisher(

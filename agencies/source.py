@@ -81,7 +81,7 @@ class SourceSystem:
 
         def flush() -> None:
             source_ms = now_ms()
-            changes = [Change(e.dataset, e.key, 1, SNAPSHOT, e.state) for e in batch]
+            changes = [Change(e.dataset, e.key, 1, SNAPSHOT, e.state, references(e.state)) for e in batch]
             events, counts = self.faults.shape(changes, self.builder, source_ms, None)
             self.store.bulk_load(changes, events, counts, source_ms)
             if on_batch is not None:

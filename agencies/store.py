@@ -230,9 +230,11 @@ class AgencyStore:
             yield Stored(d, k, v, json.loads(s))
 
     def count(self, dataset: str | None = None) -> int:
-        return self.conn.execute(
-            "SELECT count(*) FROM entity WHERE (? IS NULL OR dataset=?)", (dataset, dataset)
-        ).fetchone()[0]
+        return int(
+            self.conn.execute(
+                "SELECT count(*) FROM entity WHERE (? IS NULL OR dataset=?)", (dataset, dataset)
+            ).fetchone()[0]
+        )
 
     def meta(self, name: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
@@ -277,10 +279,10 @@ class AgencyStore:
         )
 
     def last_seq(self) -> int:
-        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
+        return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0])
 
     def backlog(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM outbox WHERE seq > ?", (self.sent_through(),)).fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM outbox WHERE seq > ?", (self.sent_through(),)).fetchone()[0])
 
     def outbox_rows(self) -> list[tuple[int, str, str, str, bytes, int]]:
         """Every outbox row (seq, event_id, topic, key, value, copies), for audits and tests."""

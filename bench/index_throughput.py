@@ -24,13 +24,13 @@ import time
 import uuid
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from local_kafka import kafka
 
+from foundation.kafka_clients import KafkaClients
 from linkage.database import index_engine
 from linkage.index_event import IndexEvent
 from linkage.index_store import IndexStore
@@ -61,9 +61,7 @@ async def bare_read(
 ) -> tuple[int, float, list]:
     """Read every partition to its end offset, touching nothing (or, given a codec, only decoding
     each value: the least any consumer of these events has to do); optionally keep the records."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
-    )
+    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     kept: list = []
     try:
@@ -136,8 +134,9 @@ def worker_run(env: dict[str, str], bootstrap: str, prefix: str, tps: list[Topic
 
 async def worker_progress(bootstrap: str, group: str, tps: list[TopicPartition]) -> tuple[bool, int, int]:
     """(caught up, records committed, records in the topics) for the worker group."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    kafka = KafkaClients(bootstrap)
+    admin = kafka.admin()
+    consumer = kafka.consumer()
     await admin.start()
     await consumer.start()
     try:

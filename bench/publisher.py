@@ -24,7 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from agencies.events import Route, stamp, stamp_bytes
 from agencies.outbox import ProducerConfig, Publisher
@@ -44,7 +44,7 @@ def routes_for(agency: str) -> dict[str, Route]:
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
     """Create the topics and wait until every partition has a leader, so no run pays for that."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaClients(bootstrap).admin()
     await admin.start()
     try:
         await admin.create_topics([NewTopic(n, partitions, 1) for n in names])

@@ -59,7 +59,12 @@ class ConsumerRegistry:
 
 
 def _purpose(consumer_id: str, name: str, raw: dict[str, object]) -> Purpose:
-    operations = frozenset(raw.get("operations", []))  # type: ignore[arg-type]
+    listed = raw.get("operations", [])
+    if not isinstance(listed, list):
+        raise GdxError(
+            f"consumer {consumer_id}, purpose {name}: operations must be a list", f"use {sorted(OPERATIONS)}"
+        )
+    operations = frozenset(str(op) for op in listed)
     unknown = operations - OPERATIONS
     if unknown:
         raise GdxError(

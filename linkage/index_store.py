@@ -437,8 +437,12 @@ class IndexStore:
                     f"AND l.relation = {self._ph} AND r.change_type IN ({self._in(len(change_types))})"
                 )
                 params = (party_kind, *chunk, *watched_datasets, subscription.party_relation, *change_types)
-                for *change, party_id in conn.exec_driver_sql(sql, params):
-                    candidate = _Watched(*change, party_kind, party_id)
+                for dataset, key, version, change_type, event_id, trace_id, source_ms, party_id in conn.exec_driver_sql(
+                    sql, params
+                ):
+                    candidate = _Watched(
+                        dataset, key, version, change_type, event_id, trace_id, source_ms, party_kind, party_id
+                    )
                     if oldest_ms is not None and candidate.source_ms < oldest_ms:
                         continue
                     if any(
@@ -495,7 +499,7 @@ class IndexStore:
         with self.engine.connect() as conn:
             return [
                 tuple(row)
-                for row in conn.execute(  # type: ignore[misc]
+                for row in conn.execute(
                     select(
                         notify_outbox.c.id,
                         notify_outbox.c.consumer,

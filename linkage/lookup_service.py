@@ -391,6 +391,7 @@ class LookupService:
         """Write the audit record (and the subject's access-log row); an Outcome of 503 when it cannot be written."""
         at = now_ms()
         consumer_id = consumer.id if consumer else UNAUTHENTICATED
+        rate_limited_since = self._unaudited.pop(consumer_id, 0)
         entry = {
             "kind": ACCESS,
             "time_ms": at,
@@ -404,12 +405,12 @@ class LookupService:
             "status": status,
             "reason": reason,
             "basis": decision.basis if decision and decision.allowed else None,
-            "rate_limited_since": self._unaudited.pop(consumer_id, 0),
+            "rate_limited_since": rate_limited_since,
         }
         try:
             partition, offset = await self.audit.append(entry)
         except AuditUnavailable as exc:
-            self._unaudited[consumer_id] = self._unaudited.get(consumer_id, 0) + entry["rate_limited_since"]
+            self._unaudited[consumer_id] = self._unaudited.get(consumer_id, 0) + rate_limited_since
             body = problem(request, 503, "unavailable", f"{exc}: nothing is answered without its audit record")
             return self._count(request, consumer, Outcome(503, body), "unavailable")
         if consumer is not None and thai_id_problem(request.subject_id) is None:

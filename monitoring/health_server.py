@@ -99,7 +99,7 @@ def multiprocess_registry() -> CollectorRegistry:
     """The metrics of every process writing to the directory `PROMETHEUS_MULTIPROC_DIR` names
     (prometheus_client's multiprocess mode), summed: for processes that share one port."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
     return registry
 
 

@@ -28,7 +28,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 # The `_created` series prometheus_client adds to every counter and histogram double the series
 # count and are used by no rule or panel; the exchange's processes do not expose them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
 
 DEAD_LETTER_REASONS = (
     "undecodable",  # bytes that are not a known schema's single-object encoding

@@ -88,7 +88,7 @@ class Finding:
         return f"{self.schema}: {who}: " + "; ".join(self.reasons)
 
 
-_CHECKER = ReaderWriterCompatibilityChecker()
+_CHECKER = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]  # avro has no annotations
 
 
 def _avro(schema: dict[str, Any]) -> avro.schema.Schema:

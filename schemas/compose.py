@@ -32,7 +32,8 @@ class DatasetSource:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
 
 
 def dataset_sources(source_dir: Path = SOURCE_DIR) -> tuple[DatasetSource, ...]:
@@ -135,7 +136,8 @@ def compose_event(
         "doc": f"A change to {payload['name'].rsplit('.', 1)[-1]}: the envelope, then the payload. {payload['doc']}",
         "fields": fields,
     }
-    return split_full_names(inline_named_types(event, library, set()))
+    composed: dict[str, Any] = split_full_names(inline_named_types(event, library, set()))
+    return composed
 
 
 def composed_events(source_dir: Path = SOURCE_DIR) -> dict[tuple[str, str], dict[str, Any]]:

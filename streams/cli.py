@@ -1,6 +1,6 @@
 """The `gdx` command line: one entry point, one subcommand per concern.
 
-A GdxError anywhere below (or a room's own error of that kind, such as the simulation's) becomes
+A GdxError anywhere below (each room's user-facing errors are GdxErrors, from `foundation`) becomes
 one line on stderr ("gdx: what — what to do") and its exit code; so does a malformed command line
 and a file the user named that cannot be opened: nothing the user can fix ends in a stack trace.
 """
@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from agencies.errors import SimulationError
 from foundation.errors import GdxError
 from foundation.logs import configure_logging
 from streams.commands import agencies, alerts, index, kafka, lag, lookup, prometheus, schemas, topics, up
@@ -50,9 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GdxError as exc:
         print(f"gdx: {exc}", file=sys.stderr)
         return exc.exit_code
-    except SimulationError as exc:
-        print(f"gdx: {exc.what} — {exc.fix}" if exc.fix else f"gdx: {exc.what}", file=sys.stderr)
-        return 1
     except OSError as exc:
         if exc.filename is None:  # not a path the user gave: a bug or the machine, keep the trace
             raise

@@ -182,15 +182,15 @@ class LookupProcesses:
 
     def _supervise(self) -> None:
         while True:
-            sentinels: dict[object, int] = {p.sentinel: index for index, p in self._processes.items()}
-            for ready in wait(list(sentinels)):
-                self._restart(sentinels[ready])
+            ready = wait([p.sentinel for p in self._processes.values()])
+            for index in [i for i, p in self._processes.items() if p.sentinel in ready]:
+                self._restart(index)
 
     def _restart(self, index: int) -> None:
         process = self._processes[index]
         process.join()
         if process.pid is not None:
-            multiprocess.mark_process_dead(process.pid, str(self.metrics_dir))
+            multiprocess.mark_process_dead(process.pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
         lived = time.monotonic() - self._started[index]
         early = lived < EARLY_EXIT_S
         if early and index not in self._restarts:

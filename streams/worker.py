@@ -19,7 +19,7 @@ import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -162,9 +162,10 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     return app
 
 
-def _agent(core: WorkerCore, batch_size: int, within_s: float) -> Callable[[faust.StreamT], Awaitable[None]]:
-    async def apply(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(batch_size, within=within_s):
+def _agent(core: WorkerCore, batch_size: int, within_s: float) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
+    async def apply(stream: faust.StreamT[bytes]) -> None:
+        # faust's StreamT leaves out take_events, which every Stream has.
+        async for events in stream.take_events(batch_size, within=within_s):  # type: ignore[attr-defined]
             # Converted inside the try: an agent that raised would be restarted by faust's supervisor,
             # which acks the events it had buffered, so a record it choked on would be skipped.
             try:
@@ -202,8 +203,7 @@ class _Worker(faust.Worker):
         self.spinner = None
 
 
-def run_worker(settings: Settings, log_level: str = "warning") -> int:
+def run_worker(settings: Settings, log_level: str = "warning") -> NoReturn:
     app = build_app(settings)
     worker = _Worker(app, loglevel=log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
-    return 0

@@ -1,5 +1,6 @@
 """The rooms only look down: the import-linter contracts in pyproject.toml hold for the tree, and
-they fail, naming the import, when a room climbs or the contract reaches for the network."""
+they fail, naming the import, when a room climbs, the contract reaches for the network, or two
+modules of a room import each other."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def copy_of_the_rooms(tmp_path: Path) -> Path:
     ("foundation/errors.py", "import schemas.codec", "foundation.errors -> schemas.codec"),
     ("schemas/codec.py", "import aiokafka", "schemas.codec -> aiokafka"),
     ("schemas/catalog.py", "from foundation.errors import GdxError", "schemas.catalog -> foundation.errors"),
+    ("streams/settings.py", "import streams.commands.up", ".settings -> .commands"),
+    ("linkage/tables.py", "from linkage.api import create_app", ".tables -> .api"),
 ])
 def test_a_climbing_import_breaks_the_contract_and_is_named(copy_of_the_rooms: Path, module: str, line: str,
                                                             named: str) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from agencies.errors import SimulationError
 from agencies.events import Route
@@ -26,7 +27,7 @@ from streams.topic_catalog import load_catalog
 PROCESS = "agencies"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = sub.add_parser("simulate", help="run the simulated agencies: initial load, life events, publishing")
     sim.add_argument(
         "--scale", type=int, default=10_000, help="persons in the population, 1,000..1,000,000 (default 10,000)"
@@ -80,10 +81,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.set_defaults(handler=cmd_report)
 
 
-def _gdx(exc: SimulationError) -> GdxError:
-    return GdxError(exc.what, exc.fix)
-
-
 def _store_dir(args: argparse.Namespace, settings: Settings) -> Path:
     return args.store_dir if args.store_dir is not None else settings.state_dir / "agencies"
 
@@ -120,52 +117,47 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = load_settings()
     store_dir = _store_dir(args, settings)
     chosen = _agencies(args.agency)
-    try:
-        plan = Plan(
-            store_dir=store_dir,
-            scale=args.scale,
-            seed=args.seed,
-            agencies=chosen,
-            rate=args.rate,
-            duration_s=args.duration,
-            count=args.count,
-            faults=FaultRates(**{k: getattr(args, f"fault_{k}") for k in KINDS}),
-            kafka=None if args.no_publish else settings.kafka,
-            topic_prefix=settings.topic_prefix,
-            reset=args.reset,
-            load_workers=args.load_workers,
-        )
-        if args.publish_only:
-            missing = [a for a in chosen if not store_path(store_dir, a).is_file()]
-            if missing:
-                raise SimulationError(
-                    f"no store for {', '.join(missing)} in {store_dir}",
-                    "run `gdx simulate` without --publish-only first",
-                )
-        agency_routes = routes()
-        simulation = Simulation(
-            plan, agency_routes, load_schema_catalog(), observer=PublisherMetrics(agency_routes, plan.agencies)
-        )
-        readiness = Readiness()
-        publishing = plan.agencies if plan.kafka is not None else ()
-        readiness.add_check("agencies", simulation_ready(simulation.progress, publishing))
-        with HealthServer(
-            PROCESS,
-            "publisher",
-            port=settings.agencies_metrics_port,
-            readiness=readiness,
-            targets_dir=scrape_targets.targets_dir(settings.state_dir),
-            port_setting="GDX_AGENCIES_METRICS_PORT",
-        ) as health:
-            print(f"agencies: {health.url}/metrics", flush=True)
-            if plan.kafka is not None:
-                _apply_topics(settings)
-            life = asyncio.run(
-                simulation.run(load=not args.publish_only, life=not args.publish_only and args.count != 0)
+    plan = Plan(
+        store_dir=store_dir,
+        scale=args.scale,
+        seed=args.seed,
+        agencies=chosen,
+        rate=args.rate,
+        duration_s=args.duration,
+        count=args.count,
+        faults=FaultRates(**{k: getattr(args, f"fault_{k}") for k in KINDS}),
+        kafka=None if args.no_publish else settings.kafka,
+        topic_prefix=settings.topic_prefix,
+        reset=args.reset,
+        load_workers=args.load_workers,
+    )
+    if args.publish_only:
+        missing = [a for a in chosen if not store_path(store_dir, a).is_file()]
+        if missing:
+            raise SimulationError(
+                f"no store for {', '.join(missing)} in {store_dir}",
+                "run `gdx simulate` without --publish-only first",
             )
-    except SimulationError as exc:
-        raise _gdx(exc) from None
-    final = {
+    agency_routes = routes()
+    simulation = Simulation(
+        plan, agency_routes, load_schema_catalog(), observer=PublisherMetrics(agency_routes, plan.agencies)
+    )
+    readiness = Readiness()
+    publishing = plan.agencies if plan.kafka is not None else ()
+    readiness.add_check("agencies", simulation_ready(simulation.progress, publishing))
+    with HealthServer(
+        PROCESS,
+        "publisher",
+        port=settings.agencies_metrics_port,
+        readiness=readiness,
+        targets_dir=scrape_targets.targets_dir(settings.state_dir),
+        port_setting="GDX_AGENCIES_METRICS_PORT",
+    ) as health:
+        print(f"agencies: {health.url}/metrics", flush=True)
+        if plan.kafka is not None:
+            _apply_topics(settings)
+        life = asyncio.run(simulation.run(load=not args.publish_only, life=not args.publish_only and args.count != 0))
+    final: dict[str, Any] = {
         "life_events": dict(sorted(life.items())),
         "agencies": [report(a, store_path(store_dir, a)) for a in AGENCIES],
     }
@@ -186,15 +178,12 @@ def cmd_truth(args: argparse.Namespace) -> int:
     if agency not in AGENCIES:
         raise GdxError(f"unknown agency {args.agency!r}", f"choose from {', '.join(AGENCIES)}")
     path = store_path(_store_dir(args, settings), agency)
-    try:
-        if args.output is None:
-            dump(agency, path, sys.stdout, args.dataset)
-        else:
-            with args.output.open("w", encoding="utf-8") as out:
-                count = dump(agency, path, out, args.dataset)
-            print(f"{count:,} {agency} entities written to {args.output}", file=sys.stderr)
-    except SimulationError as exc:
-        raise _gdx(exc) from None
+    if args.output is None:
+        dump(agency, path, sys.stdout, args.dataset)
+    else:
+        with args.output.open("w", encoding="utf-8") as out:
+            count = dump(agency, path, out, args.dataset)
+        print(f"{count:,} {agency} entities written to {args.output}", file=sys.stderr)
     return 0
 
 

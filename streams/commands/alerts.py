@@ -19,7 +19,7 @@ from streams.settings import Settings, load_settings
 PROCESS = "alert-receiver"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     alerts = sub.add_parser("alerts", help="the alerts Alertmanager delivered, firing first")
     alerts.add_argument(
         "--serve",

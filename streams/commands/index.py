@@ -29,7 +29,7 @@ from streams.topic_catalog import load_catalog
 EXIT_MISMATCH = 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     worker = sub.add_parser("worker", help="run a stream worker: agency topics → linkage index (scale out: start more)")
     worker.add_argument("--log-level-faust", default="warning", help="faust's own log level")
     worker.set_defaults(handler=cmd_worker)
@@ -76,7 +76,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     require_cluster(settings.kafka, settings.kafka_request_timeout_s)
-    return run_worker(settings, args.log_level_faust)
+    run_worker(settings, args.log_level_faust)
 
 
 def _live_engine(settings: Settings) -> Engine:

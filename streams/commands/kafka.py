@@ -14,7 +14,7 @@ from streams.local.kafka_jars import ensure_jars
 from streams.settings import Settings, load_settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kafka = sub.add_parser("kafka", help="run the project's own Kafka broker(s)")
     verbs = kafka.add_subparsers(dest="verb", required=True, metavar="VERB")
 

@@ -26,7 +26,7 @@ log = logging.getLogger("gdx.lag")
 PROCESS = "lag-monitor"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lag = sub.add_parser("lag", help="consumer lag per group and partition, in messages and seconds")
     lag.add_argument(
         "--serve", action="store_true", help="keep measuring and serve /metrics, /healthz, /readyz until Ctrl-C"

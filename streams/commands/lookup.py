@@ -19,7 +19,7 @@ EXIT_TAMPERED = 1
 DAY_MS = 86_400_000
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the lookup API (consent, purpose, least data, audited) until Ctrl-C")
     serve.add_argument("--port", type=int, default=None, help="port (default GDX_LOOKUP_PORT; 0: a free one)")
     serve.add_argument(

@@ -15,7 +15,7 @@ from streams.local.prometheus import PrometheusNotInstalled, PrometheusSetup
 from streams.settings import Settings, load_settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = sub.add_parser("prometheus", help="run the project's own Prometheus (scrapes every gdx process)")
     verbs = command.add_subparsers(dest="verb", required=True, metavar="VERB")
 

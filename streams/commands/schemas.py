@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from schemas.catalog import SchemaCatalog
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schemas = sub.add_parser("schemas", help="event schemas: evolution gate, AsyncAPI, schema topic")
     verbs = schemas.add_subparsers(dest="verb", required=True, metavar="VERB")
 

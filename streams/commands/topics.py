@@ -11,7 +11,7 @@ from streams.topic_admin import apply_topics, list_topics
 from streams.topic_catalog import load_catalog
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     topics = sub.add_parser("topics", help="the topic catalog on the cluster")
     verbs = topics.add_subparsers(dest="verb", required=True, metavar="VERB")
     apply = verbs.add_parser(

@@ -34,7 +34,7 @@ LOAD_RECORDS_PER_S = 1_000
 machine (scale 2,000: 8,446 records in 6 s); the agencies' start timeout allows for a slower one."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = sub.add_parser("up", help="start the whole stack and keep it running until Ctrl-C")
     up.add_argument("--brokers", type=int, choices=(1, 3), default=None, help="local brokers (default 1)")
     up.add_argument("--workers", type=int, default=1, help="stream workers in the consumer group (default 1)")

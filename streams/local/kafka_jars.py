@@ -29,9 +29,10 @@ def kafka_version() -> str:
     """The Kafka version pinned in the pom."""
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
     node = ElementTree.parse(POM).getroot().find("m:properties/m:kafka.version", ns)
-    if node is None or not (node.text or "").strip():
+    version = (node.text or "").strip() if node is not None else ""
+    if not version:
         raise GdxError(f"{POM} does not pin <kafka.version>", "restore deploy/kafka/pom.xml from git")
-    return node.text.strip()
+    return version
 
 
 def jar_dir(settings: Settings) -> Path:

@@ -20,6 +20,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from foundation.errors import GdxError
 from foundation.ports import port_in_use
@@ -148,7 +149,7 @@ def _check_ports(settings: Settings, to_start: list[Node]) -> None:
                 )
 
 
-def _read_layout(settings: Settings) -> dict[str, object] | None:
+def _read_layout(settings: Settings) -> dict[str, Any] | None:
     path = cluster_dir(settings) / "cluster.json"
     return json.loads(path.read_text()) if path.is_file() else None
 

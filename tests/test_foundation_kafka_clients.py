@@ -1,0 +1,52 @@
+"""The one factory of Kafka clients: every client it builds carries the connection settings, and
+the runtime's settings hand it the cluster they name (a copy with more brokers, the new list)."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from foundation.kafka_clients import KafkaClients
+from streams.settings import Settings
+
+SERVERS = "127.0.0.1:19092,127.0.0.1:19094"
+
+
+class _Probe(AIOKafkaConsumer):
+    """A consumer subclass, as a test that delays the broker's answers would pass."""
+
+
+async def test_every_client_gets_the_servers_and_client_id_with_its_own_options() -> None:
+    kafka = KafkaClients(SERVERS, client_id="gdx-test")
+    producer = kafka.producer(acks="all", request_timeout_ms=4321)
+    assert isinstance(producer, AIOKafkaProducer)
+    assert producer.client._bootstrap_servers == SERVERS
+    assert producer.client._client_id == "gdx-test"
+    assert producer._request_timeout_ms == 4321
+    await producer.stop()  # never started: closes what the constructor opened
+
+    consumer = kafka.consumer("gdx.t", kind=_Probe, group_id=None, fetch_max_wait_ms=50)
+    assert type(consumer) is _Probe
+    assert consumer._client._bootstrap_servers == SERVERS
+    assert consumer._client._client_id == "gdx-test"
+    assert consumer._fetch_max_wait_ms == 50
+    await consumer.stop()
+
+    admin = kafka.admin(request_timeout_ms=1234)
+    assert isinstance(admin, AIOKafkaAdminClient)
+    assert admin._client._bootstrap_servers == SERVERS
+    assert admin._client._client_id == "gdx-test"
+    assert admin._request_timeout_ms == 1234
+    await admin.close()
+
+
+def test_the_faust_app_gets_one_broker_url_per_server() -> None:
+    assert KafkaClients(" 127.0.0.1:1 , 127.0.0.1:2").faust_brokers() == ["kafka://127.0.0.1:1", "kafka://127.0.0.1:2"]
+
+
+def test_the_settings_build_the_factory_for_the_cluster_they_name() -> None:
+    local = Settings(kafka_port=29092, kafka_brokers=1)
+    assert local.kafka == KafkaClients("127.0.0.1:29092")
+    wider = local.model_copy(update={"kafka_brokers": 3})  # what `gdx kafka up --brokers 3` does
+    assert wider.kafka.bootstrap_servers == "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"
+    assert Settings(kafka_bootstrap_servers="kafka.example:9092").kafka.bootstrap_servers == "kafka.example:9092"
