@@ -19,7 +19,7 @@ from agencies.faults import FaultRates
 from agencies.outbox import ProducerConfig, Publisher
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
-from agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
+from tests.support.agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
 from schemas.validation import validate_event
 from streams.settings import Settings
 from streams.topic_admin import apply_topics

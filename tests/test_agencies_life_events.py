@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agencies.events import references
-from agencies_support import CODEC, simulate, stores, truth
+from tests.support.agencies_support import CODEC, simulate, stores, truth
 from schemas.validation import validate_event
 
 LIFE_EVENTS = 400

@@ -18,8 +18,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from agencies.simulation import Plan, Simulation
-from agencies_support import SCHEMAS, routes, stores
-from cli_run import run_gdx
+from tests.support.agencies_support import SCHEMAS, routes, stores
+from tests.support.cli_run import run_gdx
 from monitoring import metrics
 from streams.publisher_metrics import PublisherMetrics
 from streams.settings import Settings

@@ -11,7 +11,7 @@ import pytest
 
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
 from agencies.simulation import store_path
-from agencies_support import announcer, simulate
+from tests.support.agencies_support import announcer, simulate
 from foundation.kafka_clients import KafkaClients
 
 

@@ -16,7 +16,7 @@ from agencies.events import references, to_json
 from agencies.faults import FaultRates
 from agencies.population import AGENCIES, Population
 from agencies.simulation import Plan, Simulation
-from agencies_support import CODEC, SCHEMAS, routes, stores
+from tests.support.agencies_support import CODEC, SCHEMAS, routes, stores
 from schemas.identifiers import is_valid_thai_id
 
 SCALE = 3_000

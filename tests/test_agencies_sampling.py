@@ -13,7 +13,7 @@ import pytest
 from agencies.population import Population
 from agencies.source import SourceSystem
 from agencies.store import AgencyStore
-from agencies_support import SCHEMAS, routes
+from tests.support.agencies_support import SCHEMAS, routes
 
 LICENCE = "driving-licence"
 

@@ -10,7 +10,7 @@ import pytest
 from agencies.events import stamp, stamp_bytes
 from agencies.population import Population
 from agencies.source import SourceSystem
-from agencies_support import CODEC, SCHEMAS, routes
+from tests.support.agencies_support import CODEC, SCHEMAS, routes
 
 
 @pytest.fixture

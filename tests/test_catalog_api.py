@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from linkage.data_catalog import DataCatalog
-from catalog_support import read_page
-from lookup_support import audit_records
+from tests.support.catalog_support import read_page
+from tests.support.lookup_support import audit_records
 from streams.settings import Settings
 from streams.topic_catalog import load_catalog
 

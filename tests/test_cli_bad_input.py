@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from linkage.index_store import IndexStore
 from linkage.migrate import drop_all, upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import links, notified, notify_outbox, records
-from linkage_support import citizen_party, index_event
+from tests.support.linkage_support import citizen_party, index_event
 from schemas.examples import MALEE
 from schemas.identifiers import with_check_digit
 

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, insert, select
 from linkage.database import index_engine
 from linkage.migrate import copy_kept, upgrade
 from linkage.tables import KEPT_TABLES, access_log, consents, notified, notify_outbox
-from linkage_support import decoded_record, encode
+from tests.support.linkage_support import decoded_record, encode
 from schemas.examples import SOMCHAI
-from stream_harness import Backbone, produce
+from tests.support.stream_harness import Backbone, produce
 
 pytestmark = pytest.mark.kafka
 

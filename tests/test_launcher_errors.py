@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from cli_run import CliResult, run_gdx
+from tests.support.cli_run import CliResult, run_gdx
 from streams.local.kafka_jars import jar_dir
 from foundation.ports import free_port_block
 from streams.settings import Settings

@@ -10,7 +10,7 @@ from linkage.database import index_engine
 from linkage.index_store import IndexStore
 from linkage.migrate import upgrade
 from linkage.reconcile import reconcile, same_state
-from linkage_support import index_event
+from tests.support.linkage_support import index_event
 
 
 def _truth(dataset: str, key: str, version: int, state: dict[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from linkage.consumers import load_consumers
 from linkage.index_store import IndexStore
 from linkage.database import index_engine
-from linkage_support import index_event
-from lookup_support import KEYS, audited, consent, get, lookup_client, lookup_deployment, publish, wait_until
+from tests.support.linkage_support import index_event
+from tests.support.lookup_support import KEYS, audited, consent, get, lookup_client, lookup_deployment, publish, wait_until
 from schemas.examples import KRUNG_BANK, MALEE, NIRAN, SIAM_TRADING, SOMCHAI
 from schemas.identifiers import with_check_digit
 from streams.settings import Settings

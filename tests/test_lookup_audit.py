@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fastapi.testclient import TestClient
 
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 from linkage.audit import (
     AUDIT_TOPIC,
     CHECKPOINT,
@@ -25,7 +25,7 @@ from linkage.audit import (
     record_hash,
     verify_partition,
 )
-from lookup_support import audit_records, get, lookup_client, lookup_deployment
+from tests.support.lookup_support import audit_records, get, lookup_client, lookup_deployment
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
 

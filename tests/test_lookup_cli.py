@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 from streams.lookup_server import bind
 from schemas.examples import SOMCHAI
 from foundation.errors import GdxError

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore, publish_consents
 from linkage.database import index_engine
 from linkage.migrate import upgrade
-from lookup_support import (consent, create_lookup_topics, get, granted, lookup_settings, publish, used_ms, wait_until)
+from tests.support.lookup_support import (consent, create_lookup_topics, get, granted, lookup_settings, publish, used_ms, wait_until)
 from schemas.examples import MALEE, SOMCHAI
 from schemas.identifiers import with_check_digit
 from streams.settings import Settings

@@ -18,7 +18,7 @@ from linkage.database import index_engine
 from linkage.lookup_service import AccessLogWriter
 from linkage.migrate import upgrade
 from linkage.tables import access_log
-from lookup_support import (PROBLEM_KEYS, audited, consent, create_lookup_topics, fill_index, get, granted,
+from tests.support.lookup_support import (PROBLEM_KEYS, audited, consent, create_lookup_topics, fill_index, get, granted,
                             lookup_client, lookup_settings, publish, wait_until)
 from schemas.examples import SOMCHAI
 from streams.settings import Settings

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 
 from streams.lookup_app import create_lookup_app
 from streams.lookup_server import LookupServer
-from lookup_support import KEYS, lookup_deployment, wait_until
+from tests.support.lookup_support import KEYS, lookup_deployment, wait_until
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka

@@ -12,11 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cli_run import run_gdx
-from lookup_support import KEYS, audit_records, create_lookup_topics, lookup_deployment, lookup_settings, wait_until
+from tests.support.cli_run import run_gdx
+from tests.support.lookup_support import KEYS, audit_records, create_lookup_topics, lookup_deployment, lookup_settings, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from serve_support import lookup_api
+from tests.support.serve_support import lookup_api
 
 from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_partition
 from streams.lookup_processes import EARLY_EXIT_S

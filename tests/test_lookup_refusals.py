@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from linkage.lookup_service import UNAUTHENTICATED_BURST, VERIFY_ATTEMPTS_PER_HOUR
 from linkage.rate_limit import PRUNE_EVERY, RateLimiter
-from lookup_support import KEYS, PROBLEM_KEYS, audit_records, audited, get
+from tests.support.lookup_support import KEYS, PROBLEM_KEYS, audit_records, audited, get
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
 

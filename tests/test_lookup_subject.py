@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lookup_support import get, lookup_client, lookup_deployment
+from tests.support.lookup_support import get, lookup_client, lookup_deployment
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 from monitoring import metrics
 from monitoring.alert_receiver import AlertBook, fetch_alerts, load_token, routes
 from streams.local.alertmanager import AlertmanagerSetup, Timing, render_config

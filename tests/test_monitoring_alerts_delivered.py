@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cli_run import clean_env, run_gdx
+from tests.support.cli_run import clean_env, run_gdx
 from monitoring import scrape_targets
 from streams.local import alertmanager, prometheus
 from monitoring.alert_receiver import ReceiverUnavailable, fetch_alerts
@@ -105,7 +105,7 @@ def test_alerts_fire_reach_the_receiver_and_resolve(tmp_path: Path) -> None:
         try:
             alertmanager.up(delivery)
             prometheus.up(watch)
-            with process([sys.executable, str(TESTS / "alert_feeder.py"), str(targets), str(control)], env,
+            with process([sys.executable, str(TESTS / "support" / "alert_feeder.py"), str(targets), str(control)], env,
                          tmp_path / "feeder.log"):
                 time.sleep(8)  # a healthy baseline: the windows fill with traffic, nothing fires
                 assert held() == {}, held()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from promql_names import DASHBOARD, base_metrics, known_names, metric_names
+from tests.support.promql_names import DASHBOARD, base_metrics, known_names, metric_names
 
 from monitoring import metrics
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 
 from monitoring import metrics
 from monitoring.consumer_lag import LagGauges, LagProbe

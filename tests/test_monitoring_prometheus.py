@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 from foundation.ports import free_port_block
 
 from monitoring import metrics

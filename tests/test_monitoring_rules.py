@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from promql_names import RULES_DIR, known_names, metric_names, rule_groups
+from tests.support.promql_names import RULES_DIR, known_names, metric_names, rule_groups
 
 
 def _promtool() -> str:

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from fastavro import parse_schema
 
-from schema_helpers import catalog
+from tests.support.schema_helpers import catalog
 from schemas.fingerprint import fingerprint
 from streams.asyncapi import SCHEMA_TOPIC, build_document
 from streams.cli import main

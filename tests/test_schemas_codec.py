@@ -10,7 +10,7 @@ from fastavro import parse_schema
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.utils import generate_many
 
-from schema_helpers import SCHEMA_NAMES, catalog, codec, example, example_record
+from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example, example_record
 from schemas.catalog import KnownSchema, SchemaCatalog
 from schemas.codec import Codec
 from schemas.errors import (

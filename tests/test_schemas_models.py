@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
+from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 from schemas.errors import DomainRuleViolation
 from schemas.identifiers import with_check_digit
 from schemas.models import EVENT_MODELS

@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from schema_helpers import SCHEMA_NAMES, catalog
+from tests.support.schema_helpers import SCHEMA_NAMES, catalog
 from schemas.catalog import RELEASED_DIR, read_released
 from schemas.compose import full_name
 

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
+from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 from schemas.codec import Codec
 from schemas.schema_records import NAME_HEADER, SCHEMA_TOPIC, VERSION_HEADER, SchemaTopicError
 from streams.schema_topic import load_schemas, publish_schemas

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from foundation.ports import free_port_block
-from stack_support import StackProcess, alive, children_of
+from tests.support.stack_support import StackProcess, alive, children_of
 
 pytestmark = pytest.mark.kafka
 AGENCIES = {"dopa", "dbd", "dol", "dlt"}

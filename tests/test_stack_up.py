@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 from foundation.ports import free_port_block
-from stack_support import StackProcess, alive, children_of
+from tests.support.stack_support import StackProcess, alive, children_of
 
 STOP_ORDER = ("agencies: stopped", "lookup API: stopped", "worker: stopped", "lag monitor: stopped", "prometheus: stopped",
               "node 1: stopped")

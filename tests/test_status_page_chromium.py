@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from lookup_support import create_lookup_topics
-from cli_run import clean_env, run_gdx
-from serve_support import lookup_api, stop
-from status_feeder import FRESHNESS_S
-from status_support import EXPECTED_INDEX, per_second, read_charts, read_page, seconds, seed_index
+from tests.support.lookup_support import create_lookup_topics
+from tests.support.cli_run import clean_env, run_gdx
+from tests.support.serve_support import lookup_api, stop
+from tests.support.status_feeder import FRESHNESS_S
+from tests.support.status_support import EXPECTED_INDEX, per_second, read_charts, read_page, seconds, seed_index
 
 from linkage.database import index_engine
 from linkage.migrate import upgrade
@@ -121,7 +121,7 @@ def _prometheus(env: dict[str, str]) -> Iterator[None]:
 def _feeder(state_dir: Path, logs: Path) -> Iterator[None]:
     targets = prometheus_root(state_dir) / "targets"
     with (logs / "feeder.err").open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, str(TESTS / "status_feeder.py"), str(targets)],
+        process = subprocess.Popen([sys.executable, str(TESTS / "support" / "status_feeder.py"), str(targets)],
                                    env=clean_env({}), stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         yield

@@ -11,9 +11,9 @@ from linkage.database import index_engine
 from linkage.index_store import IndexStore
 from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
-from linkage_support import CATALOG, CODEC, SCHEMA_OF, decoded_record, encode
+from tests.support.linkage_support import CATALOG, CODEC, SCHEMA_OF, decoded_record, encode
 from monitoring import metrics
-from recording_sink import RecordingSink
+from tests.support.recording_sink import RecordingSink
 from schemas.examples import MALEE, SOMCHAI
 from streams.pipeline import DEAD_LETTER, TOMBSTONE, Pipeline, SourceRecord
 from streams.worker_core import WorkerCore

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_env import running_cluster
-from stream_harness import (Backbone, Process, dead_letters, injected, notifications, owner_deaths, wait_caught_up,
+from tests.support.kafka_env import running_cluster
+from tests.support.stream_harness import (Backbone, Process, dead_letters, injected, notifications, owner_deaths, wait_caught_up,
                             wait_in_flight, worker)
 from streams.local import kafka_launcher as launcher
 from streams.settings import Settings

@@ -10,7 +10,7 @@ import pytest
 from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 from schemas.catalog import load_schema_catalog
 from streams.schema_topic import load_schemas
 from foundation.errors import GdxError

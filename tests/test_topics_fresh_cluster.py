@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cli_run import run_gdx
-from kafka_env import running_cluster
+from tests.support.cli_run import run_gdx
+from tests.support.kafka_env import running_cluster
 from streams.local import kafka_launcher as launcher
 from streams.settings import Settings
 from streams.topic_admin import apply_topics

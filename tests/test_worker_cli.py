@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_run import run_gdx
+from tests.support.cli_run import run_gdx
 from foundation.ports import free_port_block
 
 

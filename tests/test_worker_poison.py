@@ -18,10 +18,10 @@ from linkage.index_store import IndexStore
 from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import records
-from linkage_support import CATALOG, decoded_record, encode
+from tests.support.linkage_support import CATALOG, decoded_record, encode
 from monitoring import metrics
 from monitoring.health_server import Readiness
-from recording_sink import RecordingSink
+from tests.support.recording_sink import RecordingSink
 from streams.pipeline import DEAD_LETTER, Pipeline, SourceRecord
 from streams.worker_core import CONTENTION_PATIENCE, WorkerCore
 

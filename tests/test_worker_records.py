@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer
 
 from linkage.database import index_engine
 from linkage.views import record_view
-from linkage_support import decoded_record, encode
-from stream_harness import Backbone, produce, wait_caught_up, worker
+from tests.support.linkage_support import decoded_record, encode
+from tests.support.stream_harness import Backbone, produce, wait_caught_up, worker
 from streams.kafka_probe import topic_partitions
 from foundation.kafka_clients import KafkaClients
 

@@ -1,5 +1,5 @@
 """A stand-in for the agencies and a stream worker whose health a test switches while it runs:
-`python tests/alert_feeder.py TARGETS_DIR CONTROL_FILE` until SIGTERM.
+`python tests/support/alert_feeder.py TARGETS_DIR CONTROL_FILE` until SIGTERM.
 
 Every 100 ms each agency publishes, and the worker consumes and applies, 10 events. The control
 file holds words: `dead-letters` makes DLT dead-letter one in ten of its events, `silent-dopa`

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from cli_run import clean_env
+from tests.support.cli_run import clean_env
 
 
 def children_of(pid: int) -> set[int]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cli_run import clean_env
+from tests.support.cli_run import clean_env
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from linkage.index_store import IndexStore
 from linkage.status_page import StatusPage
-from linkage_support import index_event
+from tests.support.linkage_support import index_event
 from monitoring.alert_receiver import ReceiverUnavailable
 from monitoring.status import PrometheusUnavailable, Query, Sample
 

@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 
 from agencies.simulation import store_path
 from agencies.store import AgencyStore
-from cli_run import CliResult, clean_env, run_gdx
+from tests.support.cli_run import CliResult, clean_env, run_gdx
 from linkage.index_event import IndexEvent
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec

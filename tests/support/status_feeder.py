@@ -1,5 +1,5 @@
 """A stand-in for the agencies and a stream worker, run as its own process so Prometheus scrapes
-series no other test touched: `python tests/status_feeder.py TARGETS_DIR` until SIGTERM.
+series no other test touched: `python tests/support/status_feeder.py TARGETS_DIR` until SIGTERM.
 
 Every 50 ms, per agency: 4 events published and applied, each seen `FRESHNESS_S` after its source
 commit; DLT also dead-letters one event as invalid, so its exchange success is 4 / 5.

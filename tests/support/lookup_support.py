@@ -24,7 +24,7 @@ from linkage.migrate import upgrade
 from streams.lookup_app import create_lookup_app
 from linkage.api_models import Problem
 from linkage.tables import consents
-from linkage_support import index_event
+from tests.support.linkage_support import index_event
 from streams.settings import Settings
 
 KEYS = {"revenue": "demo-revenue-key", "dlt": "demo-dlt-key", "bank": "demo-bank-key",

@@ -14,7 +14,7 @@ import yaml
 
 from monitoring import metrics
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "monitoring" / "rules"
 DASHBOARD = ROOT / "monitoring" / "dashboards" / "gdx-exchange.json"
 
