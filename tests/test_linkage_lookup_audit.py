@@ -9,8 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from fastapi.testclient import TestClient
 
 from tests.support.cli_run import run_gdx
@@ -110,13 +109,13 @@ def test_tampering_is_detected_where_it_happened(trail: tuple[Settings, Messages
 
 def _copy_to_topic(settings: Settings, topic: str, partition: int, messages: Messages) -> None:
     async def copy() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        admin = settings.kafka.admin()
         await admin.start()
         try:
             await admin.create_topics([NewTopic(topic, partition + 1, 1)])
         finally:
             await admin.close()
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all")
+        producer = settings.kafka.producer(enable_idempotence=True, acks="all")
         await producer.start()
         try:
             for _offset, value in messages:

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
@@ -157,7 +157,7 @@ def test_the_consent_follower_outlives_a_failing_database_and_readiness_says_so(
 
 async def _audit_topic(settings: Settings, present: bool) -> None:
     """Delete or recreate the audit topic (the broker does not create topics on use)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = settings.kafka.admin()
     await admin.start()
     try:
         for _attempt in range(50):

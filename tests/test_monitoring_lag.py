@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic, RecordsToDelete
 from tests.support.cli_run import run_gdx
 
 from monitoring import metrics
@@ -33,13 +33,13 @@ async def _lagging_group(settings: Settings, group: str) -> str:
     """A 2-partition topic: partition 0 holds 10 records 100 s..91 s old, the group committed 4 of
     them (so the oldest unconsumed is 96 s old); partition 1 holds 3, all committed."""
     topic = settings.topic("gdx.itest.lag.v1")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = settings.kafka.admin()
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 2, 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = settings.kafka.producer(acks="all")
     await producer.start()
     now_ms = int(time.time() * 1000)
     try:
@@ -49,8 +49,7 @@ async def _lagging_group(settings: Settings, group: str) -> str:
             await producer.send_and_wait(topic, b"v", key=b"k", partition=1)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group,
-                                enable_auto_commit=False)
+    consumer = settings.kafka.consumer(group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign([TopicPartition(topic, 0), TopicPartition(topic, 1)])
@@ -80,7 +79,7 @@ async def test_lag_in_messages_and_seconds_per_partition(settings: Settings) -> 
 
 async def test_lag_in_seconds_is_unknown_not_zero_when_no_timestamp_can_be_read(settings: Settings) -> None:
     topic = await _lagging_group(settings, "itest-lag-unknown")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = settings.kafka.admin()
     await admin.start()
     try:  # retention took the records the group never consumed: 6 behind, and no timestamp to read
         await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(10)})

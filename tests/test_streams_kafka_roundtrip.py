@@ -9,15 +9,17 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
+
+from foundation.kafka_clients import KafkaClients
 
 MESSAGES = 120
 FIRST_BATCH = 50
 
 
 async def _create_topic(bootstrap: str, topic: str, partitions: int) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaClients(bootstrap).admin()
     await admin.start()
     try:
         brokers = len((await admin.describe_cluster())["brokers"])
@@ -31,9 +33,8 @@ async def _create_topic(bootstrap: str, topic: str, partitions: int) -> int:
 
 async def _consume(bootstrap: str, topic: str, group: str, limit: int) -> list[tuple[int, int, bytes]]:
     """Read up to `limit` records, commit exactly those, and leave the group."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-        auto_offset_reset="earliest", max_poll_records=7,
+    consumer = KafkaClients(bootstrap).consumer(
+        topic, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=7,
     )
     await consumer.start()
     seen: list[tuple[int, int, bytes]] = []
@@ -64,9 +65,7 @@ def cluster_bootstrap(request: pytest.FixtureRequest) -> str:
 async def test_idempotent_producer_round_trip_resumes_from_committed_offsets(cluster_bootstrap: str) -> None:
     topic = f"t{uuid.uuid4().hex[:10]}.roundtrip"
     replication = await _create_topic(cluster_bootstrap, topic, partitions=3)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=cluster_bootstrap, enable_idempotence=True, acks="all", linger_ms=5
-    )
+    producer = KafkaClients(cluster_bootstrap).producer(enable_idempotence=True, acks="all", linger_ms=5)
     await producer.start()
     try:
         sent = [f"event-{i}".encode() for i in range(MESSAGES)]

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 from schemas.codec import Codec
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.kafka
 
 async def create_schema_topic(settings: Settings) -> str:
     topic = settings.topic(SCHEMA_TOPIC)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = settings.kafka.admin()
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})])
@@ -33,7 +32,7 @@ async def create_schema_topic(settings: Settings) -> str:
 async def produce(
     settings: Settings, topic: str, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = settings.kafka.producer(acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(topic, key=key, value=value, headers=headers)

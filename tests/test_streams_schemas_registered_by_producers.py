@@ -1,6 +1,6 @@
 """Schemas are registered before they are used: a consumer that knows only the bootstrap servers
 reads `gdx.schemas` and decodes every event the simulated agencies published, though nobody ran a
-schema command. The consumer here imports nothing of this repository's schemas: only aiokafka,
+schema command. The consumer here imports nothing of this repository's schemas: only the Kafka client factory,
 fastavro and the topic names it lists from the cluster."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import Any
 
 import fastavro
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
+
+from foundation.kafka_clients import KafkaClients
 
 from tests.support.cli_run import run_gdx
 from streams.settings import Settings
@@ -26,7 +27,7 @@ CHANGE_TOPIC = re.compile(r"^gdx\.(dopa|dbd|dol|dlt)\.[a-z_-]+\.v\d+$")
 
 async def read_all(bootstrap: str, partitions: list[TopicPartition]) -> dict[str, list[Any]]:
     """Every record of `partitions` up to their end offsets now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -45,7 +46,7 @@ async def read_all(bootstrap: str, partitions: list[TopicPartition]) -> dict[str
 async def foreign_consumer(bootstrap: str, prefix: str) -> tuple[dict[str, int], dict[str, list[int]], dict[str, int]]:
     """Decode every change event with schemas from `gdx.schemas` alone: (events per topic, the
     versions each topic's events were written with, when each schema record was written)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaClients(bootstrap).admin()
     await admin.start()
     try:
         names = [n for n in await admin.list_topics() if n.startswith(prefix)]

@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from linkage.database import index_engine
 from linkage.views import record_view
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.kafka
 
 async def _headers_on(bootstrap: str, topic: str) -> list[list[tuple[str, bytes | None]]]:
     partitions = await topic_partitions(KafkaClients(bootstrap), [topic])
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)

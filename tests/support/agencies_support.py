@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 
 from agencies.events import Route
 from agencies.faults import FaultRates
@@ -60,7 +59,7 @@ def truth(store_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
 async def consume(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> list[Any]:
     """Every record now in `topics`, from the first offset to the end offsets taken at the start."""
     partitions = await topic_partitions(KafkaClients(bootstrap), topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False)
     await consumer.start()
     records: list[Any] = []
     try:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -37,7 +37,7 @@ INDEXED = ("dopa.person", "dopa.house", "dopa.residence", "dopa.marriage", "dbd.
 
 def create_lookup_topics(settings: Settings) -> None:
     async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        admin = settings.kafka.admin()
         await admin.start()
         try:
             await admin.create_topics([

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from agencies.simulation import store_path
@@ -112,8 +111,8 @@ def worker(backbone: Backbone, name: str = "worker") -> Iterator[Process]:
 
 async def _ends_and_committed(backbone: Backbone) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
     partitions = await topic_partitions(KafkaClients(backbone.bootstrap_servers), backbone.change_topics())
-    admin = AIOKafkaAdminClient(bootstrap_servers=backbone.bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=backbone.bootstrap_servers)
+    admin = KafkaClients(backbone.bootstrap_servers).admin()
+    consumer = KafkaClients(backbone.bootstrap_servers).consumer()
     await admin.start()
     await consumer.start()
     try:
@@ -170,7 +169,7 @@ def wait_in_flight(backbone: Backbone, timeout_s: float, *processes: Process, be
 async def produce(bootstrap: str, topic: str,
                   records: list[tuple[bytes, bytes, list[tuple[str, bytes | None]]]]) -> None:
     """Records (key, value, headers) produced as an agency's publisher does: idempotent, acks=all."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = KafkaClients(bootstrap).producer(enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for key, value, headers in records:
@@ -181,7 +180,7 @@ async def produce(bootstrap: str, topic: str,
 
 async def _count_records(bootstrap: str, topics: list[str]) -> int:
     partitions = await topic_partitions(KafkaClients(bootstrap), topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaClients(bootstrap).consumer()
     await consumer.start()
     try:
         begins = await consumer.beginning_offsets(partitions)
@@ -201,7 +200,7 @@ def injected(report: dict[str, Any], kind: str) -> int:
 
 async def _read_all(bootstrap: str, topics: list[str]) -> list[bytes]:
     partitions = await topic_partitions(KafkaClients(bootstrap), topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)
