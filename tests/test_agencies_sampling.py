@@ -78,7 +78,11 @@ def test_picks_of_rows_added_since_the_last_picks_include_them(dlt: SourceSystem
     with dlt.change() as changes:
         changes.put(LICENCE, second, state)
     with dlt.store.reading():
-        keys = {found.key for found in (next(dlt.store.random_entities(LICENCE, random.Random(seed))) for seed in range(20)) if found}
+        keys = {
+            found.key
+            for found in (next(dlt.store.random_entities(LICENCE, random.Random(seed))) for seed in range(20))
+            if found
+        }
     assert keys == {first, second}
 
 

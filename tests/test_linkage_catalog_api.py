@@ -52,7 +52,10 @@ def test_a_program_gets_json_by_accept_or_by_format(lookup: tuple[Settings, Test
     status = next(f for f in person["fields"] if f["name"] == "status")
     assert status["type"] == "enum th.go.gdx.dopa.PersonStatus" and status["doc"].startswith("ACTIVE, DECEASED")
     assert {(v["consumer"], v["purpose"]) for v in status["visible_to"]} == {
-        ("revenue", "estate-tax"), ("dlt", "licence-application"), ("bank", "kyc")}
+        ("revenue", "estate-tax"),
+        ("dlt", "licence-application"),
+        ("bank", "kyc"),
+    }
 
 
 def test_the_openapi_document_describes_the_catalog(lookup: tuple[Settings, TestClient]) -> None:

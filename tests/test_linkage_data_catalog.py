@@ -32,8 +32,13 @@ HTML, JSON = "text/html", "application/json"
 
 def build(schemas: SchemaCatalog | None = None, registry: ConsumerRegistry | None = None) -> dict[str, CatalogDataset]:
     topics = load_catalog()
-    entries = describe(topics.datasets, topics.agencies, schemas or load_schema_catalog(),
-                       registry or load_consumers(), load_subscriptions())
+    entries = describe(
+        topics.datasets,
+        topics.agencies,
+        schemas or load_schema_catalog(),
+        registry or load_consumers(),
+        load_subscriptions(),
+    )
     return {entry.dataset: entry for entry in entries}
 
 
@@ -49,8 +54,11 @@ def payload_fields(source_dir: Path = SOURCE_DIR) -> dict[str, list[dict]]:
 
 def test_every_dataset_of_the_topic_catalog_is_listed_with_its_owner_codes_topic_and_schema() -> None:
     raw = tomllib.loads((Path(__file__).parents[1] / "streams" / CATALOG_FILE).read_text(encoding="utf-8"))
-    expected = [(f"{agency}.{dataset}", agency, body["name"], tuple(codes), f"gdx.{agency}.{dataset}.v1")
-                for agency, body in raw["agencies"].items() for dataset, codes in body["datasets"].items()]
+    expected = [
+        (f"{agency}.{dataset}", agency, body["name"], tuple(codes), f"gdx.{agency}.{dataset}.v1")
+        for agency, body in raw["agencies"].items()
+        for dataset, codes in body["datasets"].items()
+    ]
     catalog = build()
     assert [(d.dataset, d.agency, d.agency_name, d.codes, d.topic) for d in catalog.values()] == expected
     assert catalog["dbd.juristic-person"].codes == (15, 16)
@@ -60,7 +68,8 @@ def test_every_dataset_of_the_topic_catalog_is_listed_with_its_owner_codes_topic
         agency, dataset = key.split(".", 1)
         assert entry.schema.subject == schemas.datasets[(agency, dataset)]
         assert [(v.version, v.released) for v in entry.schema.versions] == [
-            (k.version, k.released) for k in schemas.versions(entry.schema.subject)]
+            (k.version, k.released) for k in schemas.versions(entry.schema.subject)
+        ]
     vehicle = catalog["dlt.vehicle"].schema
     assert vehicle is not None and vehicle.subject == "th.go.gdx.dlt.VehicleEvent"
     assert [(v.version, v.released) for v in vehicle.versions] == [(1, True), (2, True)]
@@ -95,16 +104,20 @@ def test_every_purpose_is_listed_on_the_datasets_it_reaches_with_its_fields_and_
         for purpose, spec in body.get("purposes", {}).items():
             for dataset, fields in spec.get("datasets", {}).items():
                 expected[dataset].add((consumer, purpose, spec.get("mandate", CONSENT), tuple(fields)))
-    assert {key: {(a.consumer, a.purpose, a.basis, a.fields) for a in entry.access}
-            for key, entry in catalog.items()} == expected
+    assert {
+        key: {(a.consumer, a.purpose, a.basis, a.fields) for a in entry.access} for key, entry in catalog.items()
+    } == expected
     for key, entry in catalog.items():
         for field in entry.fields:
             assert {(v.consumer, v.purpose) for v in field.visible_to} == {
-                (a.consumer, a.purpose) for a in entry.access if field.name in a.fields}, (key, field.name)
+                (a.consumer, a.purpose) for a in entry.access if field.name in a.fields
+            }, (key, field.name)
     name = next(f for f in catalog["dopa.person"].fields if f.name == "name")
     assert [(v.consumer, v.purpose, v.basis) for v in name.visible_to] == [
         ("revenue", "estate-tax", "Revenue Code, sections 3 sexies and 19 (summons of information for assessment)"),
-        ("dlt", "licence-application", "consent"), ("bank", "kyc", "consent")]
+        ("dlt", "licence-application", "consent"),
+        ("bank", "kyc", "consent"),
+    ]
     identity_check = next(a for a in catalog["dopa.person"].access if a.purpose == "identity-check")
     assert identity_check.fields == () and identity_check.operations == ("verify",)
 
@@ -113,7 +126,8 @@ def test_every_subscription_is_listed_on_the_datasets_it_watches_and_links_to() 
     raw = tomllib.loads(SUBSCRIPTIONS_FILE.read_text(encoding="utf-8"))["subscriptions"]
     catalog = build()
     expected = {(d, s["consumer"], "watched") for s in raw for d in s["datasets"]} | {
-        (d, s["consumer"], "linked") for s in raw for d in s.get("linked_to", [])}
+        (d, s["consumer"], "linked") for s in raw for d in s.get("linked_to", [])
+    }
     assert {(key, n.consumer, n.role) for key, entry in catalog.items() for n in entry.subscriptions} == expected
 
 
@@ -122,16 +136,33 @@ def test_a_field_added_to_a_copy_of_the_schemas_appears_with_its_type_and_doc(tm
     shutil.copytree(SOURCE_DIR, sources)
     person = sources / "dopa" / "person.avsc"
     schema = json.loads(person.read_text(encoding="utf-8"))
-    schema["fields"].append({"name": "registered_at", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}],
-                             "default": None, "doc": "When the person was first entered in the registry (UTC)."})
-    schema["fields"].append({"name": "previous_card", "type": ["null", "IdCard"], "default": None,
-                             "doc": "The card before the current one."})
+    schema["fields"].append(
+        {
+            "name": "registered_at",
+            "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}],
+            "default": None,
+            "doc": "When the person was first entered in the registry (UTC).",
+        }
+    )
+    schema["fields"].append(
+        {
+            "name": "previous_card",
+            "type": ["null", "IdCard"],
+            "default": None,
+            "doc": "The card before the current one.",
+        }
+    )
     person.write_text(json.dumps(schema), encoding="utf-8")
     entry = build(load_schema_catalog(sources, RELEASED_DIR))["dopa.person"]
     added = entry.fields[[f.name for f in entry.fields].index("status") + 1]
     assert (added.name, added.kind, added.type, added.doc, added.since_version, added.visible_to) == (
-        "registered_at", "payload", "null | long (timestamp-millis)",
-        "When the person was first entered in the registry (UTC).", 2, ())
+        "registered_at",
+        "payload",
+        "null | long (timestamp-millis)",
+        "When the person was first entered in the registry (UTC).",
+        2,
+        (),
+    )
     previous = next(f for f in entry.fields if f.name == "previous_card")
     assert previous.type == "null | record th.go.gdx.dopa.IdCard", "a simple name resolves in its namespace"
     assert entry.schema is not None
@@ -154,12 +185,15 @@ def test_a_purpose_removed_from_a_copy_of_the_registry_disappears(tmp_path: Path
         assert all(("bank", "kyc") not in {(v.consumer, v.purpose) for v in f.visible_to} for f in entry.fields)
     assert after["dbd.juristic-person"].access == ()
     assert [v.purpose for f in after["dopa.person"].fields if f.name == "name" for v in f.visible_to] == [
-        "estate-tax", "licence-application"]
+        "estate-tax",
+        "licence-application",
+    ]
 
 
 def test_parties_and_names_the_schema_lacks_are_listed_beside_the_payload(tmp_path: Path) -> None:
     text = CONSUMERS_FILE.read_text(encoding="utf-8").replace(
-        '"dopa.house" = ["address"]', '"dopa.house" = ["address", "parties", "colour_of_roof"]')
+        '"dopa.house" = ["address"]', '"dopa.house" = ["address", "parties", "colour_of_roof"]'
+    )
     copy = tmp_path / "consumers.toml"
     copy.write_text(text, encoding="utf-8")
     fields = {f.name: f for f in build(registry=load_consumers(copy))["dopa.house"].fields}
@@ -204,8 +238,10 @@ def test_an_unreadable_index_is_a_sentence_on_the_page_and_null_in_the_data(tmp_
     assert catalog.index_problem == "OperationalError"
     assert all(d.index is None for d in catalog.datasets)
     page = read_page(render(catalog))
-    assert page.paragraphs["index-problem"] == ("The linkage index cannot be read (OperationalError): records, last "
-                                                "change applied and freshness are unavailable.")
+    assert page.paragraphs["index-problem"] == (
+        "The linkage index cannot be read (OperationalError): records, last "
+        "change applied and freshness are unavailable."
+    )
     assert page.summary["dopa.person"]["records"] == "unavailable"
     assert page.fields["dopa.person"]["name"]["type"] == "record th.go.gdx.common.PersonName", "the rest still shows"
 
@@ -216,25 +252,38 @@ def test_the_page_shows_every_dataset_and_field_with_who_may_see_it(engine: Engi
     page = read_page(render(catalog))
     assert list(page.summary) == list(page.fields) == [d.dataset for d in catalog.datasets]
     assert page.summary["dbd.juristic-person"] | {"last-applied": ""} == {
-        "dataset": "dbd.juristic-person", "codes": "15, 16", "agency": "DBD",
-        "subject": "th.go.gdx.dbd.JuristicPersonEvent", "versions": "v1 released", "records": "1",
-        "last-applied": "", "freshness-p50": "4.00 s", "freshness-p99": "4.00 s"}
+        "dataset": "dbd.juristic-person",
+        "codes": "15, 16",
+        "agency": "DBD",
+        "subject": "th.go.gdx.dbd.JuristicPersonEvent",
+        "versions": "v1 released",
+        "records": "1",
+        "last-applied": "",
+        "freshness-p50": "4.00 s",
+        "freshness-p99": "4.00 s",
+    }
     assert page.summary["dopa.person"]["last-applied"].endswith("UTC (30 s ago)")
     assert page.summary["dlt.vehicle"]["versions"] == "v1, v2 released"
     for key, fields in payload_fields().items():
         assert [f["name"] for f in fields] + list(INDEX_FIELDS) == list(page.fields[key]), key
     name = page.fields["dopa.person"]["name"]
     assert name["doc"] == "Registered name in Thai." and name["since"] == "v1"
-    assert name["visible"] == ("revenue / estate-tax — Revenue Code, sections 3 sexies and 19 (summons of information "
-                               "for assessment) dlt / licence-application — consent bank / kyc — consent")
+    assert name["visible"] == (
+        "revenue / estate-tax — Revenue Code, sections 3 sexies and 19 (summons of information "
+        "for assessment) dlt / licence-application — consent bank / kyc — consent"
+    )
     assert page.fields["dopa.person"]["citizen_id"]["visible"] == "no purpose"
 
 
 def test_every_value_on_the_page_is_escaped(tmp_path: Path) -> None:
-    text = CONSUMERS_FILE.read_text(encoding="utf-8").replace(
-        'description = "open an account for a customer or a company"',
-        'description = "<script>alert(1)</script> & co"').replace('"dopa.house" = ["address"]',
-                                                                  '"dopa.house" = ["address", "<b>"]')
+    text = (
+        CONSUMERS_FILE.read_text(encoding="utf-8")
+        .replace(
+            'description = "open an account for a customer or a company"',
+            'description = "<script>alert(1)</script> & co"',
+        )
+        .replace('"dopa.house" = ["address"]', '"dopa.house" = ["address", "<b>"]')
+    )
     copy = tmp_path / "consumers.toml"
     copy.write_text(text, encoding="utf-8")
     empty = index_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")
@@ -246,12 +295,22 @@ def test_every_value_on_the_page_is_escaped(tmp_path: Path) -> None:
     assert "<b>" not in html and 'data-field="&lt;b&gt;"' in html
 
 
-@pytest.mark.parametrize(("accept", "chosen"), [
-    (None, HTML), ("", HTML), ("*/*", HTML),
-    ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", HTML),
-    ("application/json", JSON), ("application/json, text/html;q=0.5", JSON), ("application/*", JSON),
-    ("text/*;q=0.2, application/json;q=0.1", HTML), ("*/*;q=0.5, text/html;q=0", JSON),
-    ("image/png", None), ("application/json;q=0, text/html;q=0", None), ("application/json;q=oops", None),
-])
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [
+        (None, HTML),
+        ("", HTML),
+        ("*/*", HTML),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", HTML),
+        ("application/json", JSON),
+        ("application/json, text/html;q=0.5", JSON),
+        ("application/*", JSON),
+        ("text/*;q=0.2, application/json;q=0.1", HTML),
+        ("*/*;q=0.5, text/html;q=0", JSON),
+        ("image/png", None),
+        ("application/json;q=0, text/html;q=0", None),
+        ("application/json;q=oops", None),
+    ],
+)
 def test_the_accept_header_chooses_html_or_json(accept: str | None, chosen: str | None) -> None:
     assert negotiate(accept, (HTML, JSON)) == chosen

@@ -44,15 +44,44 @@ def _story(index: int) -> list[list[IndexEvent]]:
     person = with_check_digit(f"3{index:011d}")
     chassis = f"MR0FZ29G2{index:08d}"
     vehicle = [
-        index_event("dlt.vehicle", 1, "CREATE", source_ms=DEATH_MS - 9000, chassis_number=chassis,
-                    owner=citizen_party(person), possessor=None),
-        index_event("dlt.vehicle", 2, "UPDATE", source_ms=DEATH_MS - 5000, chassis_number=chassis,
-                    owner=citizen_party(person), possessor=None, colour="ดำ"),
-        index_event("dlt.vehicle", 3, "UPDATE", source_ms=DEATH_MS + 500, chassis_number=chassis,
-                    owner=citizen_party(MALEE), possessor=None),
+        index_event(
+            "dlt.vehicle",
+            1,
+            "CREATE",
+            source_ms=DEATH_MS - 9000,
+            chassis_number=chassis,
+            owner=citizen_party(person),
+            possessor=None,
+        ),
+        index_event(
+            "dlt.vehicle",
+            2,
+            "UPDATE",
+            source_ms=DEATH_MS - 5000,
+            chassis_number=chassis,
+            owner=citizen_party(person),
+            possessor=None,
+            colour="ดำ",
+        ),
+        index_event(
+            "dlt.vehicle",
+            3,
+            "UPDATE",
+            source_ms=DEATH_MS + 500,
+            chassis_number=chassis,
+            owner=citizen_party(MALEE),
+            possessor=None,
+        ),
     ]
-    death = [index_event("dopa.death", source_ms=DEATH_MS, certificate_number=f"D-{index}", citizen_id=person,
-                         informant_citizen_id=MALEE)]
+    death = [
+        index_event(
+            "dopa.death",
+            source_ms=DEATH_MS,
+            certificate_number=f"D-{index}",
+            citizen_id=person,
+            informant_citizen_id=MALEE,
+        )
+    ]
     return [vehicle, death]
 
 
@@ -75,7 +104,7 @@ def _apply_all(store: IndexStore, events: Sequence[IndexEvent], batch: int, star
     for first in range(0, len(events), batch):
         while True:
             try:
-                store.apply(events[first:first + batch])
+                store.apply(events[first : first + batch])
                 break
             except Exception as exc:
                 if transient_reason(exc) is None:
@@ -84,11 +113,21 @@ def _apply_all(store: IndexStore, events: Sequence[IndexEvent], batch: int, star
 
 def _state(engine: Engine) -> tuple[object, ...]:
     with engine.connect() as conn:
-        held = sorted(tuple(r) for r in conn.execute(
-            select(records.c.dataset, records.c.entity_key, records.c.entity_version, records.c.event_id)))
-        linked = Counter(tuple(r) for r in conn.execute(
-            select(links.c.dataset, links.c.entity_key, links.c.relation, links.c.party_id, links.c.share)))
-        told = sorted(tuple(r) for r in conn.execute(select(notified.c.consumer, notified.c.event_id, notified.c.party_id)))
+        held = sorted(
+            tuple(r)
+            for r in conn.execute(
+                select(records.c.dataset, records.c.entity_key, records.c.entity_version, records.c.event_id)
+            )
+        )
+        linked = Counter(
+            tuple(r)
+            for r in conn.execute(
+                select(links.c.dataset, links.c.entity_key, links.c.relation, links.c.party_id, links.c.share)
+            )
+        )
+        told = sorted(
+            tuple(r) for r in conn.execute(select(notified.c.consumer, notified.c.event_id, notified.c.party_id))
+        )
         queued: Counter[tuple[str, str]] = Counter()
         for consumer, message in conn.execute(select(notify_outbox.c.consumer, notify_outbox.c.message)):
             body = json.loads(message)
@@ -125,8 +164,10 @@ def test_overlapping_concurrent_workers_equal_a_serial_one(index_url: str, tmp_p
             except BaseException as exc:  # noqa: BLE001 — reported by the main thread
                 errors.append(exc)
 
-        threads = [threading.Thread(target=run, args=(first, 3 + round_ % 4)),
-                   threading.Thread(target=run, args=(second, 4 + round_ % 3))]
+        threads = [
+            threading.Thread(target=run, args=(first, 3 + round_ % 4)),
+            threading.Thread(target=run, args=(second, 4 + round_ % 3)),
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -21,12 +21,32 @@ from tests.support.stream_harness import Backbone, produce
 pytestmark = pytest.mark.kafka
 
 _KEPT_ROWS = {
-    consents: {"consent_id": "c-1", "subject_id": SOMCHAI, "consumer": "revenue", "purpose": "tax-assessment",
-               "datasets": '["dlt.vehicle"]', "kind": "one-time", "granted_ms": 1, "expires_ms": 2**40,
-               "revoked_ms": None, "used_ms": 5, "applied_ms": 2},
-    access_log: {"subject_id": SOMCHAI, "request_id": str(uuid.uuid4()), "time_ms": 5, "consumer": "revenue",
-                 "purpose": "tax-assessment", "operation": "lookup", "datasets": '["dlt.vehicle"]',
-                 "decision": "allow", "reason": None, "audit_partition": 0, "audit_offset": 7},
+    consents: {
+        "consent_id": "c-1",
+        "subject_id": SOMCHAI,
+        "consumer": "revenue",
+        "purpose": "tax-assessment",
+        "datasets": '["dlt.vehicle"]',
+        "kind": "one-time",
+        "granted_ms": 1,
+        "expires_ms": 2**40,
+        "revoked_ms": None,
+        "used_ms": 5,
+        "applied_ms": 2,
+    },
+    access_log: {
+        "subject_id": SOMCHAI,
+        "request_id": str(uuid.uuid4()),
+        "time_ms": 5,
+        "consumer": "revenue",
+        "purpose": "tax-assessment",
+        "operation": "lookup",
+        "datasets": '["dlt.vehicle"]',
+        "decision": "allow",
+        "reason": None,
+        "audit_partition": 0,
+        "audit_offset": 7,
+    },
     notify_outbox: {"consumer": "revenue", "message_key": SOMCHAI, "message": "{}", "created_ms": 5},
     notified: {"consumer": "revenue", "event_id": str(uuid.uuid4()), "party_id": SOMCHAI, "notified_ms": 5},
 }
@@ -42,8 +62,13 @@ def test_a_rebuild_keeps_what_no_topic_holds(bootstrap_servers: str, tmp_path: P
     backbone = Backbone(bootstrap_servers, f"b{uuid.uuid4().hex[:8]}.", tmp_path / "state", index_url)
     assert backbone.gdx("topics", "apply").code == 0
     vehicle = decoded_record("dlt.vehicle")
-    asyncio.run(produce(bootstrap_servers, f"{backbone.prefix}gdx.dlt.vehicle.v1",
-                        [(vehicle["entity_key"].encode(), encode("dlt.vehicle", vehicle), [])]))
+    asyncio.run(
+        produce(
+            bootstrap_servers,
+            f"{backbone.prefix}gdx.dlt.vehicle.v1",
+            [(vehicle["entity_key"].encode(), encode("dlt.vehicle", vehicle), [])],
+        )
+    )
     first = backbone.gdx("index", "rebuild")  # the live index was empty: "differs", and now holds the topics
     assert "applied 1" in first.out, first.out + first.err
     live = index_engine(index_url)

@@ -34,18 +34,34 @@ def _day(day: int) -> list[IndexEvent]:
     person = with_check_digit(f"5{day:011d}")
     chassis = f"MR0FZ29G2{day:08d}"
     return [
-        index_event("dlt.vehicle", 1, source_ms=at, chassis_number=chassis, owner=citizen_party(person), possessor=None),
-        index_event("dlt.vehicle", 3, "UPDATE", source_ms=at + HOUR_MS, chassis_number=chassis,
-                    owner=citizen_party(MALEE), possessor=None),
-        index_event("dopa.death", source_ms=at + 30 * 60 * 1000, certificate_number=f"D-{day}", citizen_id=person,
-                    informant_citizen_id=MALEE),
+        index_event(
+            "dlt.vehicle", 1, source_ms=at, chassis_number=chassis, owner=citizen_party(person), possessor=None
+        ),
+        index_event(
+            "dlt.vehicle",
+            3,
+            "UPDATE",
+            source_ms=at + HOUR_MS,
+            chassis_number=chassis,
+            owner=citizen_party(MALEE),
+            possessor=None,
+        ),
+        index_event(
+            "dopa.death",
+            source_ms=at + 30 * 60 * 1000,
+            certificate_number=f"D-{day}",
+            citizen_id=person,
+            informant_citizen_id=MALEE,
+        ),
     ]
 
 
 def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                for t in (processed_events, link_history, notified, version_gaps)}
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (processed_events, link_history, notified, version_gaps)
+        }
 
 
 @BOTH_DATABASES
@@ -74,8 +90,13 @@ def test_pruned_memories_keep_their_guarantees(engine: Engine) -> None:
     again = store.apply(first, applied_ms=later)
     assert set(again.outcomes) <= {DUPLICATE, STALE} and again.notifications == 0
     person = first[2].payload["citizen_id"]  # type: ignore[index]
-    deed = index_event("dol.title-deed", source_ms=START_MS, deed_number="777", mortgages=[],
-                       owners=[{"owner": citizen_party(person), "share_numerator": 1, "share_denominator": 1}])
+    deed = index_event(
+        "dol.title-deed",
+        source_ms=START_MS,
+        deed_number="777",
+        mortgages=[],
+        owners=[{"owner": citizen_party(person), "share_numerator": 1, "share_denominator": 1}],
+    )
     assert store.apply([deed], applied_ms=later).notifications == 0, "a death past the horizon is not told again"
 
 

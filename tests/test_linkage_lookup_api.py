@@ -11,7 +11,16 @@ from linkage.consumers import load_consumers
 from linkage.index_store import IndexStore
 from linkage.database import index_engine
 from tests.support.linkage_support import index_event
-from tests.support.lookup_support import KEYS, audited, consent, get, lookup_client, lookup_deployment, publish, wait_until
+from tests.support.lookup_support import (
+    KEYS,
+    audited,
+    consent,
+    get,
+    lookup_client,
+    lookup_deployment,
+    publish,
+    wait_until,
+)
 from schemas.examples import KRUNG_BANK, MALEE, NIRAN, SIAM_TRADING, SOMCHAI
 from schemas.identifiers import with_check_digit
 from streams.settings import Settings
@@ -27,9 +36,11 @@ def test_a_mandated_lookup_answers_only_the_permitted_datasets_and_fields(lookup
     body = answer.json()
     assert body["basis"].startswith("mandate: Revenue Code")
     assert body["status"] == "ACTIVE"
-    assert body["record"]["fields"] == {"name": {"prefix": "นาย", "first_name": "สมชาย", "middle_name": None,
-                                                 "last_name": "ใจดี"},
-                                        "date_of_birth": "1985-03-14", "status": "ACTIVE"}
+    assert body["record"]["fields"] == {
+        "name": {"prefix": "นาย", "first_name": "สมชาย", "middle_name": None, "last_name": "ใจดี"},
+        "date_of_birth": "1985-03-14",
+        "status": "ACTIVE",
+    }
     assert {item["dataset"] for item in body["linked"]} == {"dlt.vehicle", "dol.title-deed"}
     vehicle = next(item for item in body["linked"] if item["dataset"] == "dlt.vehicle")
     assert set(vehicle["fields"]) == {"plate", "vehicle_class", "make", "model", "status"}
@@ -49,27 +60,45 @@ def test_a_mandated_lookup_answers_only_the_permitted_datasets_and_fields(lookup
 def test_a_consented_juristic_lookup_is_cut_to_the_purpose(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
     publish(settings, consent(SIAM_TRADING, "bank", "kyc", ["dbd.juristic-person"]))
-    wait_until(lambda: get(client, f"/v1/juristic-persons/{SIAM_TRADING}", "bank", "kyc").status_code == 200,
-               what="consent applied")
+    wait_until(
+        lambda: get(client, f"/v1/juristic-persons/{SIAM_TRADING}", "bank", "kyc").status_code == 200,
+        what="consent applied",
+    )
     body = get(client, f"/v1/juristic-persons/{SIAM_TRADING}", "bank", "kyc").json()
-    assert set(body["record"]["fields"]) == {"name_th", "name_en", "juristic_type", "status", "registered_on", "directors"}
+    assert set(body["record"]["fields"]) == {
+        "name_th",
+        "name_en",
+        "juristic_type",
+        "status",
+        "registered_on",
+        "directors",
+    }
     assert body["linked"] == [] and body["status"] == "ACTIVE"
 
 
-@pytest.mark.parametrize(("path", "consumer", "purpose", "key", "status", "reason"), [
-    (f"/v1/citizens/{SOMCHAI}", None, "estate-tax", None, 401, "unauthorised"),
-    (f"/v1/citizens/{SOMCHAI}", None, "estate-tax", "not-a-key", 401, "unauthorised"),
-    (f"/v1/citizens/{SOMCHAI[:12]}0", "revenue", "estate-tax", None, 422, "invalid_request"),
-    ("/v1/citizens/12345", "revenue", "estate-tax", None, 422, "invalid_request"),
-    (f"/v1/citizens/{UNKNOWN_PERSON}", "revenue", "estate-tax", None, 404, "not_found"),
-    (f"/v1/citizens/{SOMCHAI}", "revenue", "marketing", None, 403, "purpose_not_allowed"),
-    (f"/v1/citizens/{SOMCHAI}", "dlt", "identity-check", None, 403, "purpose_not_allowed"),
-    (f"/v1/citizens/{SOMCHAI}", "dlt", "licence-application", None, 403, "no_consent"),
-    (f"/v1/juristic-persons/{KRUNG_BANK}", "revenue", "estate-tax", None, 403, "purpose_not_allowed"),
-])
-def test_refusals_carry_status_reason_and_are_audited(lookup: tuple[Settings, TestClient], path: str,
-                                                      consumer: str | None, purpose: str, key: str | None,
-                                                      status: int, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "consumer", "purpose", "key", "status", "reason"),
+    [
+        (f"/v1/citizens/{SOMCHAI}", None, "estate-tax", None, 401, "unauthorised"),
+        (f"/v1/citizens/{SOMCHAI}", None, "estate-tax", "not-a-key", 401, "unauthorised"),
+        (f"/v1/citizens/{SOMCHAI[:12]}0", "revenue", "estate-tax", None, 422, "invalid_request"),
+        ("/v1/citizens/12345", "revenue", "estate-tax", None, 422, "invalid_request"),
+        (f"/v1/citizens/{UNKNOWN_PERSON}", "revenue", "estate-tax", None, 404, "not_found"),
+        (f"/v1/citizens/{SOMCHAI}", "revenue", "marketing", None, 403, "purpose_not_allowed"),
+        (f"/v1/citizens/{SOMCHAI}", "dlt", "identity-check", None, 403, "purpose_not_allowed"),
+        (f"/v1/citizens/{SOMCHAI}", "dlt", "licence-application", None, 403, "no_consent"),
+        (f"/v1/juristic-persons/{KRUNG_BANK}", "revenue", "estate-tax", None, 403, "purpose_not_allowed"),
+    ],
+)
+def test_refusals_carry_status_reason_and_are_audited(
+    lookup: tuple[Settings, TestClient],
+    path: str,
+    consumer: str | None,
+    purpose: str,
+    key: str | None,
+    status: int,
+    reason: str,
+) -> None:
     settings, client = lookup
     answer = get(client, path, consumer, purpose, key)
     assert answer.status_code == status, answer.text
@@ -92,11 +121,14 @@ def test_malformed_requests_are_422_not_500(lookup: tuple[Settings, TestClient])
     headers = {"X-API-Key": KEYS["dlt"]}
     missing_purpose = client.get(f"/v1/citizens/{SOMCHAI}", headers=headers)
     assert missing_purpose.status_code == 422 and missing_purpose.json()["reason"] == "invalid_request"
-    bad_body = client.post("/v1/verify", params={"purpose": "identity-check"}, headers=headers,
-                           content=b"{not json")
+    bad_body = client.post("/v1/verify", params={"purpose": "identity-check"}, headers=headers, content=b"{not json")
     assert bad_body.status_code == 422
-    bad_date = client.post("/v1/verify", params={"purpose": "identity-check"}, headers=headers,
-                           json={"citizen_id": SOMCHAI, "date_of_birth": "2566-13-40"})
+    bad_date = client.post(
+        "/v1/verify",
+        params={"purpose": "identity-check"},
+        headers=headers,
+        json={"citizen_id": SOMCHAI, "date_of_birth": "2566-13-40"},
+    )
     assert bad_date.status_code == 422 and "date_of_birth" in bad_date.json()["detail"]
 
 
@@ -110,7 +142,12 @@ def test_verify_answers_yes_or_no_without_personal_data(lookup: tuple[Settings, 
         return answer.json()
 
     match = verify(citizen_id=SOMCHAI, first_name="สมชาย", last_name="ใจดี", date_of_birth="1985-03-14")
-    assert (match["exists"], match["alive"], match["name_matches"], match["date_of_birth_matches"]) == (True, True, True, True)
+    assert (match["exists"], match["alive"], match["name_matches"], match["date_of_birth_matches"]) == (
+        True,
+        True,
+        True,
+        True,
+    )
     assert match["provenance"]["dataset"] == "dopa.person"
     assert "name" not in match and "fields" not in match and "record" not in match
     latin = verify(citizen_id=SOMCHAI, first_name="somchai", last_name="JAIDEE")
@@ -122,7 +159,9 @@ def test_verify_answers_yes_or_no_without_personal_data(lookup: tuple[Settings, 
     engine = index_engine(settings.index_database_url)
     IndexStore(engine).apply([index_event("dopa.death", citizen_id=SOMCHAI, informant_citizen_id=MALEE)])
     assert verify(citizen_id=SOMCHAI)["alive"] is False
-    bad = client.post("/v1/verify", params={"purpose": "identity-check"}, headers=headers, json={"citizen_id": NIRAN[:12] + "0"})
+    bad = client.post(
+        "/v1/verify", params={"purpose": "identity-check"}, headers=headers, json={"citizen_id": NIRAN[:12] + "0"}
+    )
     assert bad.status_code == 422 and "check digit" in bad.json()["detail"]
 
 
@@ -159,12 +198,21 @@ def test_health_readiness_metrics_and_openapi(lookup: tuple[Settings, TestClient
     assert 'gdx_consent_denials_total{consumer="dlt",purpose="licence-application",reason="missing"}' in metrics
     assert 'gdx_audit_last_checkpoint_timestamp_seconds{chain="' in metrics
     paths = client.get("/openapi.json").json()["paths"]
-    assert set(paths) == {"/v1/citizens/{citizen_id}", "/v1/juristic-persons/{juristic_id}", "/v1/verify",
-                          "/v1/citizens/{citizen_id}/access-log", "/catalog"}
+    assert set(paths) == {
+        "/v1/citizens/{citizen_id}",
+        "/v1/juristic-persons/{juristic_id}",
+        "/v1/verify",
+        "/v1/citizens/{citizen_id}/access-log",
+        "/catalog",
+    }
 
 
 def test_an_undecodable_body_is_422(lookup: tuple[Settings, TestClient]) -> None:
     _settings, client = lookup
-    answer = client.post("/v1/verify", params={"purpose": "identity-check"},
-                         headers={"X-API-Key": KEYS["dlt"], "Content-Type": "application/json"}, content=b"\xa3\xff")
+    answer = client.post(
+        "/v1/verify",
+        params={"purpose": "identity-check"},
+        headers={"X-API-Key": KEYS["dlt"], "Content-Type": "application/json"},
+        content=b"\xa3\xff",
+    )
     assert answer.status_code == 422 and answer.json()["reason"] == "invalid_request"

@@ -90,21 +90,28 @@ def _rewritten(messages: Messages) -> Messages:
     return [(offset, canonical(record)) for (offset, _), record in zip(messages, records)]
 
 
-@pytest.mark.parametrize(("tamper", "position", "words"), [
-    (_altered, 2, "altered"),
-    (lambda m: [*m[:2], *m[3:]], 2, "removed or reordered"),
-    (lambda m: [*m[:2], m[3], m[2], *m[4:]], 2, "removed or reordered"),
-    (lambda m: [*m[:4], m[1], *m[4:]], 4, "reordered or replayed"),
-    (_rewritten, 4, "invalid signature"),
-], ids=["altered", "removed", "swapped", "replayed", "rewritten-tail"])
-def test_tampering_is_detected_where_it_happened(trail: tuple[Settings, Messages], tamper: Callable[[Messages], Messages],
-                                                 position: int, words: str) -> None:
+@pytest.mark.parametrize(
+    ("tamper", "position", "words"),
+    [
+        (_altered, 2, "altered"),
+        (lambda m: [*m[:2], *m[3:]], 2, "removed or reordered"),
+        (lambda m: [*m[:2], m[3], m[2], *m[4:]], 2, "removed or reordered"),
+        (lambda m: [*m[:4], m[1], *m[4:]], 4, "reordered or replayed"),
+        (_rewritten, 4, "invalid signature"),
+    ],
+    ids=["altered", "removed", "swapped", "replayed", "rewritten-tail"],
+)
+def test_tampering_is_detected_where_it_happened(
+    trail: tuple[Settings, Messages], tamper: Callable[[Messages], Messages], position: int, words: str
+) -> None:
     settings, messages = trail
     tampered = [(offset, value) for offset, (_, value) in enumerate(tamper(messages))]
     report = verify_partition(settings.audit_partition, tampered, _key(settings))
     assert not report.ok
     problem = report.problems[0]
-    assert (problem.partition, problem.offset) == (settings.audit_partition, position) and words in problem.what, problem
+    assert (problem.partition, problem.offset) == (settings.audit_partition, position) and words in problem.what, (
+        problem
+    )
 
 
 def _copy_to_topic(settings: Settings, topic: str, partition: int, messages: Messages) -> None:
@@ -122,13 +129,17 @@ def _copy_to_topic(settings: Settings, topic: str, partition: int, messages: Mes
                 await producer.send_and_wait(topic, value, partition=partition)
         finally:
             await producer.stop()
+
     asyncio.run(copy())
 
 
 def test_gdx_audit_verify_passes_an_intact_trail_and_names_a_removed_record(trail: tuple[Settings, Messages]) -> None:
     settings, messages = trail
-    env = {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "GDX_TOPIC_PREFIX": settings.topic_prefix,
-           "GDX_STATE_DIR": str(settings.state_dir)}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "GDX_TOPIC_PREFIX": settings.topic_prefix,
+        "GDX_STATE_DIR": str(settings.state_dir),
+    }
     intact = run_gdx("audit", "verify", env=env)
     assert intact.code == 0, intact.err
     assert f"partition {settings.audit_partition}: {len(messages)} records, 3 checkpoints" in intact.out
@@ -146,7 +157,8 @@ def test_audit_verify_without_the_key_is_one_clear_line(settings: Settings) -> N
     assert result.code == 1 and "Traceback" not in result.err
     assert result.err.strip().splitlines() == [
         f"gdx: audit signing key {settings.state_dir / 'audit.key'} does not exist — "
-        "give the key the lookup API signs with (GDX_AUDIT_KEY_FILE)"]
+        "give the key the lookup API signs with (GDX_AUDIT_KEY_FILE)"
+    ]
 
 
 def test_a_restarted_api_continues_the_chain(trail: tuple[Settings, Messages]) -> None:
@@ -154,7 +166,7 @@ def test_a_restarted_api_continues_the_chain(trail: tuple[Settings, Messages]) -
     with lookup_client(settings) as client:
         _requests(client)
     after = audit_records(settings)[settings.audit_partition]
-    assert after[:len(messages)] == messages and len(after) > len(messages)
+    assert after[: len(messages)] == messages and len(after) > len(messages)
     assert verify_partition(settings.audit_partition, after, _key(settings)).ok
 
 

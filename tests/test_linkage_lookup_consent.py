@@ -15,7 +15,16 @@ from sqlalchemy import Engine
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore, publish_consents
 from linkage.database import index_engine
 from linkage.migrate import upgrade
-from tests.support.lookup_support import (consent, create_lookup_topics, get, granted, lookup_settings, publish, used_ms, wait_until)
+from tests.support.lookup_support import (
+    consent,
+    create_lookup_topics,
+    get,
+    granted,
+    lookup_settings,
+    publish,
+    used_ms,
+    wait_until,
+)
 from schemas.examples import MALEE, SOMCHAI
 from schemas.identifiers import with_check_digit
 from streams.settings import Settings
@@ -29,7 +38,9 @@ def _licence(client: TestClient, subject: str = SOMCHAI) -> tuple[int, dict[str,
     return answer.status_code, answer.json()
 
 
-def test_a_granted_consent_allows_and_its_revocation_refuses_the_next_request(lookup: tuple[Settings, TestClient]) -> None:
+def test_a_granted_consent_allows_and_its_revocation_refuses_the_next_request(
+    lookup: tuple[Settings, TestClient],
+) -> None:
     settings, client = lookup
     assert _licence(client)[1]["consent_reason"] == "missing"
     granted = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person", "dopa.house"])
@@ -103,21 +114,25 @@ def test_the_answer_holds_only_what_both_purpose_and_consent_cover(lookup: tuple
     body = _licence(client)[1]
     assert set(body["record"]["fields"]) == {"name", "name_en", "date_of_birth", "house_id", "status"}
     assert "card" not in body["record"]["fields"]
-    assert body["linked"] == []  # dlt.vehicle: consented, but not in the purpose; dopa.house: in the purpose, not consented
+    assert (
+        body["linked"] == []
+    )  # dlt.vehicle: consented, but not in the purpose; dopa.house: in the purpose, not consented
 
 
 def test_a_consent_without_the_subjects_registry_covers_nothing(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
     publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.house"]))
-    wait_until(lambda: _licence(client)[1].get("consent_reason") == "data_not_covered", timeout_s=10,
-               what="consent applied")
+    wait_until(
+        lambda: _licence(client)[1].get("consent_reason") == "data_not_covered", timeout_s=10, what="consent applied"
+    )
 
 
 def test_a_consent_for_another_purpose_is_a_purpose_mismatch(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
     publish(settings, consent(SOMCHAI, "dlt", "road-tax", ["dopa.person"]))
-    wait_until(lambda: _licence(client)[1].get("consent_reason") == "purpose_mismatch", timeout_s=10,
-               what="consent applied")
+    wait_until(
+        lambda: _licence(client)[1].get("consent_reason") == "purpose_mismatch", timeout_s=10, what="consent applied"
+    )
 
 
 @pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
@@ -181,8 +196,9 @@ def test_the_consent_wait_is_at_most_its_timeout_in_all(settings: Settings) -> N
         following = asyncio.create_task(follower.run())
         try:
             await asyncio.wait_for(follower.caught_up.wait(), 20)
-            await publish_consents(settings.kafka, topic,
-                                   [consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])])
+            await publish_consents(
+                settings.kafka, topic, [consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])]
+            )
             began = time.monotonic()
             assert not await follower.current(1.0)
             return time.monotonic() - began

@@ -18,8 +18,19 @@ from linkage.database import index_engine
 from linkage.lookup_service import AccessLogWriter
 from linkage.migrate import upgrade
 from linkage.tables import access_log
-from tests.support.lookup_support import (PROBLEM_KEYS, audited, consent, create_lookup_topics, fill_index, get, granted,
-                            lookup_client, lookup_settings, publish, wait_until)
+from tests.support.lookup_support import (
+    PROBLEM_KEYS,
+    audited,
+    consent,
+    create_lookup_topics,
+    fill_index,
+    get,
+    granted,
+    lookup_client,
+    lookup_settings,
+    publish,
+    wait_until,
+)
 from schemas.examples import SOMCHAI
 from streams.settings import Settings
 
@@ -54,21 +65,32 @@ def _refusing(settings: Settings, table: str, operation: str) -> None:
     """A trigger that makes the database refuse every `operation` on `table`."""
     name = f"refuse_{operation.lower()}_{table}"
     if settings.index_database_url.startswith("sqlite"):
-        _sql(settings, f"CREATE TRIGGER {name} BEFORE {operation} ON {table} "
-                       "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+        _sql(
+            settings,
+            f"CREATE TRIGGER {name} BEFORE {operation} ON {table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        )
         return
-    _sql(settings, "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                   "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$")
+    _sql(
+        settings,
+        "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+    )
     _sql(settings, f"CREATE TRIGGER {name} BEFORE {operation} ON {table} FOR EACH ROW EXECUTE FUNCTION refuse()")
 
 
 FAILURES: dict[str, tuple[Callable[[Settings], object], str, str]] = {
     # where the index fails: (break it, consumer, purpose)
-    "decision": (lambda s: (granted(s, SOMCHAI), _sql(s, "ALTER TABLE consents RENAME TO gone")),
-                 "dlt", "licence-application"),
+    "decision": (
+        lambda s: (granted(s, SOMCHAI), _sql(s, "ALTER TABLE consents RENAME TO gone")),
+        "dlt",
+        "licence-application",
+    ),
     "read": (lambda s: _sql(s, "ALTER TABLE records RENAME TO gone"), "revenue", "estate-tax"),
-    "use_up": (lambda s: (granted(s, SOMCHAI, "one-time"), _refusing(s, "consents", "UPDATE")),
-               "dlt", "licence-application"),
+    "use_up": (
+        lambda s: (granted(s, SOMCHAI, "one-time"), _refusing(s, "consents", "UPDATE")),
+        "dlt",
+        "licence-application",
+    ),
 }
 
 
@@ -102,9 +124,19 @@ def test_the_access_log_authenticates_before_it_writes(lookup: tuple[Settings, T
 
 
 def _row(request_id: str) -> dict[str, object]:
-    return {"subject_id": SOMCHAI, "request_id": request_id, "time_ms": 1, "consumer": "revenue",
-            "purpose": "estate-tax", "operation": "lookup", "datasets": "[]", "decision": "allow", "reason": None,
-            "audit_partition": 0, "audit_offset": 0}
+    return {
+        "subject_id": SOMCHAI,
+        "request_id": request_id,
+        "time_ms": 1,
+        "consumer": "revenue",
+        "purpose": "estate-tax",
+        "operation": "lookup",
+        "datasets": "[]",
+        "decision": "allow",
+        "reason": None,
+        "audit_partition": 0,
+        "audit_offset": 0,
+    }
 
 
 def _written(engine: Engine) -> list[str]:
@@ -117,8 +149,12 @@ def test_a_failed_access_log_flush_keeps_its_rows_and_the_writer_retries(index_u
     upgrade(engine)
     writer = AccessLogWriter(engine, interval_s=0.01, retry_s=0.05)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TRIGGER refuse_insert_access_log BEFORE INSERT ON access_log "
-                          "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"))
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_insert_access_log BEFORE INSERT ON access_log "
+                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            )
+        )
 
     async def outage() -> None:
         running = asyncio.create_task(writer.run())
@@ -143,7 +179,8 @@ def test_a_failed_access_log_flush_keeps_its_rows_and_the_writer_retries(index_u
 
 @pytest.mark.kafka
 def test_the_consent_follower_outlives_a_failing_database_and_readiness_says_so(
-        lookup: tuple[Settings, TestClient]) -> None:
+    lookup: tuple[Settings, TestClient],
+) -> None:
     settings, client = lookup
     _refusing(settings, "consents", "INSERT")
     publish(settings, consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"]))

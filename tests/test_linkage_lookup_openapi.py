@@ -13,8 +13,11 @@ import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                                status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from streams.lookup_app import create_lookup_app
 from streams.lookup_server import LookupServer
@@ -27,9 +30,13 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def running_api(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
-    settings = lookup_deployment(Settings(kafka_bootstrap_servers=bootstrap_servers,
-                                          topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-                                          state_dir=tmp_path_factory.mktemp("lookup-openapi") / "state"))
+    settings = lookup_deployment(
+        Settings(
+            kafka_bootstrap_servers=bootstrap_servers,
+            topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+            state_dir=tmp_path_factory.mktemp("lookup-openapi") / "state",
+        )
+    )
     app = create_lookup_app(settings)
     server = LookupServer(settings, app=app, port=0)
     loop = asyncio.new_event_loop()
@@ -44,10 +51,19 @@ def running_api(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE])
-@pytest.mark.parametrize("path", ["/v1/citizens/{citizen_id}", "/v1/juristic-persons/{juristic_id}", "/v1/verify",
-                                  "/v1/citizens/{citizen_id}/access-log", "/catalog"])
-def test_no_server_errors_and_every_answer_matches_the_schema(running_api: tuple[str, dict], path: str,
-                                                              mode: schemathesis.GenerationMode) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/citizens/{citizen_id}",
+        "/v1/juristic-persons/{juristic_id}",
+        "/v1/verify",
+        "/v1/citizens/{citizen_id}/access-log",
+        "/catalog",
+    ],
+)
+def test_no_server_errors_and_every_answer_matches_the_schema(
+    running_api: tuple[str, dict], path: str, mode: schemathesis.GenerationMode
+) -> None:
     url, document = running_api
     operations = [result.ok() for result in schemathesis.openapi.from_dict(document).get_all_operations()]
     (operation,) = [op for op in operations if op.path == path]

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 from tests.support.cli_run import run_gdx
-from tests.support.lookup_support import KEYS, audit_records, create_lookup_topics, lookup_deployment, lookup_settings, wait_until
+from tests.support.lookup_support import (
+    KEYS,
+    audit_records,
+    create_lookup_topics,
+    lookup_deployment,
+    lookup_settings,
+    wait_until,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from tests.support.serve_support import lookup_api
@@ -28,15 +35,22 @@ pytestmark = pytest.mark.kafka
 
 
 def _env(settings: Settings, workers: int) -> dict[str, str]:
-    return {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "GDX_TOPIC_PREFIX": settings.topic_prefix,
-            "GDX_STATE_DIR": str(settings.state_dir), "GDX_INDEX_URL": settings.index_database_url,
-            "GDX_LOOKUP_PORT": "0", "GDX_LOOKUP_WORKERS": str(workers), "GDX_LOG_LEVEL": "INFO"}
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "GDX_TOPIC_PREFIX": settings.topic_prefix,
+        "GDX_STATE_DIR": str(settings.state_dir),
+        "GDX_INDEX_URL": settings.index_database_url,
+        "GDX_LOOKUP_PORT": "0",
+        "GDX_LOOKUP_WORKERS": str(workers),
+        "GDX_LOG_LEVEL": "INFO",
+    }
 
 
 def _lookup(url: str) -> int:
     """One lookup on a connection of its own, so the processes share the requests between them."""
-    request = urllib.request.Request(f"{url}/v1/citizens/{SOMCHAI}?purpose=estate-tax",
-                                     headers={"X-API-Key": KEYS["revenue"], "Connection": "close"})
+    request = urllib.request.Request(
+        f"{url}/v1/citizens/{SOMCHAI}?purpose=estate-tax", headers={"X-API-Key": KEYS["revenue"], "Connection": "close"}
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return answer.status
 
@@ -86,8 +100,10 @@ def test_two_processes_share_the_port_each_with_its_own_audit_chain(settings: Se
         time.sleep(max(0.0, EARLY_EXIT_S - (time.monotonic() - began)))
         killed_at = time.time()
         os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: _sealed(url)[victims_chain] > killed_at,
-                   what="the killed process started again, continuing its chain")
+        wait_until(
+            lambda: _sealed(url)[victims_chain] > killed_at,
+            what="the killed process started again, continuing its chain",
+        )
         assert victim not in _lookup_processes(server.pid) and len(_lookup_processes(server.pid)) == 2
         assert [_lookup(url) for _ in range(10)] == [200] * 10
         assert _lookups_counted(url) == 40, "the killed process's counts stay in the sum"
@@ -104,8 +120,12 @@ def test_two_processes_share_the_port_each_with_its_own_audit_chain(settings: Se
     # A checkpoint at each of three starts, the killed process's successor continuing its chain.
     assert reports[0].checkpoints[0] >= 1 and reports[1].checkpoints[1] >= 1
     assert reports[0].checkpoints[0] + reports[1].checkpoints[1] >= 3
-    served = sum(1 for messages in trail.values() for _offset, value in messages
-                 if json.loads(value or b"{}").get("kind") == "access")
+    served = sum(
+        1
+        for messages in trail.values()
+        for _offset, value in messages
+        if json.loads(value or b"{}").get("kind") == "access"
+    )
     assert served == 40
 
 
@@ -114,13 +134,16 @@ def test_more_processes_than_audit_partitions_is_one_line(settings: Settings) ->
     result = run_gdx("serve", "--workers", "4", env=_env(settings, 1), timeout=60)
     assert result.code == 1 and "Traceback" not in result.err
     (line,) = result.err.strip().splitlines()
-    assert line == (f"gdx: 4 lookup processes from audit partition 0 need 4 partitions of "
-                    f"{settings.topic(AUDIT_TOPIC)}; it has 3 — use fewer --workers, or add partitions to the topic "
-                    f"(kafka-topics.sh --alter --partitions)")
+    assert line == (
+        f"gdx: 4 lookup processes from audit partition 0 need 4 partitions of "
+        f"{settings.topic(AUDIT_TOPIC)}; it has 3 — use fewer --workers, or add partitions to the topic "
+        f"(kafka-topics.sh --alter --partitions)"
+    )
 
 
-def test_on_a_fresh_index_they_start_and_they_stop_when_their_parent_is_killed(settings: Settings,
-                                                                              tmp_path: Path) -> None:
+def test_on_a_fresh_index_they_start_and_they_stop_when_their_parent_is_killed(
+    settings: Settings, tmp_path: Path
+) -> None:
     """No index and no audit key yet: the parent makes both once before the processes start (two
     migrations at once can fail, two key files can differ), and one key seals both chains."""
     settings = lookup_settings(settings)

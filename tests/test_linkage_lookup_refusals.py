@@ -20,12 +20,16 @@ PERSON = f"/v1/citizens/{SOMCHAI}"
 
 
 def _unauthenticated_records(settings: Settings) -> int:
-    return sum(b'"consumer":"unauthenticated"' in (value or b"")
-               for messages in audit_records(settings).values() for _offset, value in messages)
+    return sum(
+        b'"consumer":"unauthenticated"' in (value or b"")
+        for messages in audit_records(settings).values()
+        for _offset, value in messages
+    )
 
 
 def test_a_flood_without_a_key_is_limited_and_costs_the_trail_a_bounded_number_of_records(
-        lookup: tuple[Settings, TestClient]) -> None:
+    lookup: tuple[Settings, TestClient],
+) -> None:
     settings, client = lookup
     statuses = [get(client, PERSON, None, "estate-tax", key=f"guess-{i}").status_code for i in range(60)]
     assert statuses[:UNAUTHENTICATED_BURST] == [401] * UNAUTHENTICATED_BURST
@@ -47,15 +51,24 @@ def test_the_next_audited_record_counts_the_429s_before_it(lookup: tuple[Setting
     assert audited(settings, answer.json()["request_id"])["rate_limited_since"] == since_last_record
 
 
-@pytest.mark.parametrize(("content", "headers", "status"), [
-    (b'{"citizen_id": "' + b"1" * 100_000 + b'"}', {}, 413),
-    (iter([b'{"citizen_id": ', b'"1"}']), {}, 411),
-], ids=["too-long", "no-length"])
-def test_a_body_over_the_cap_or_without_a_length_is_refused_unread(lookup: tuple[Settings, TestClient], content: object,
-                                                                   headers: dict[str, str], status: int) -> None:
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [
+        (b'{"citizen_id": "' + b"1" * 100_000 + b'"}', {}, 413),
+        (iter([b'{"citizen_id": ', b'"1"}']), {}, 411),
+    ],
+    ids=["too-long", "no-length"],
+)
+def test_a_body_over_the_cap_or_without_a_length_is_refused_unread(
+    lookup: tuple[Settings, TestClient], content: object, headers: dict[str, str], status: int
+) -> None:
     settings, client = lookup
-    answer = client.post("/v1/verify", params={"purpose": "identity-check"}, content=content,  # type: ignore[arg-type]
-                         headers={"X-API-Key": KEYS["dlt"], "Content-Type": "application/json", **headers})
+    answer = client.post(
+        "/v1/verify",
+        params={"purpose": "identity-check"},
+        content=content,  # type: ignore[arg-type]
+        headers={"X-API-Key": KEYS["dlt"], "Content-Type": "application/json", **headers},
+    )
     assert answer.status_code == status, answer.text
     assert set(answer.json()) == PROBLEM_KEYS and answer.json()["reason"] == "invalid_request"
     assert audited(settings, answer.json()["request_id"])["status"] == status
@@ -65,8 +78,12 @@ def test_verify_answers_a_consumer_about_one_subject_a_few_times_an_hour(lookup:
     _settings, client = lookup
 
     def guess(subject: str, day: int) -> int:
-        return client.post("/v1/verify", params={"purpose": "identity-check"}, headers={"X-API-Key": KEYS["dlt"]},
-                           json={"citizen_id": subject, "date_of_birth": f"1985-03-{day:02d}"}).status_code
+        return client.post(
+            "/v1/verify",
+            params={"purpose": "identity-check"},
+            headers={"X-API-Key": KEYS["dlt"]},
+            json={"citizen_id": subject, "date_of_birth": f"1985-03-{day:02d}"},
+        ).status_code
 
     assert [guess(SOMCHAI, day) for day in range(1, 1 + VERIFY_ATTEMPTS_PER_HOUR)] == [200] * VERIFY_ATTEMPTS_PER_HOUR
     assert guess(SOMCHAI, 28) == 429

@@ -25,7 +25,11 @@ def test_a_person_sees_every_access_to_their_data_and_nobody_elses(settings: Set
         assert set(accesses) == {allowed["request_id"], denied["request_id"]}
         mine = accesses[allowed["request_id"]]
         assert (mine["consumer"], mine["consumer_name"], mine["purpose"], mine["decision"]) == (
-            "revenue", "Revenue Department", "estate-tax", "allow")
+            "revenue",
+            "Revenue Department",
+            "estate-tax",
+            "allow",
+        )
         assert mine["datasets"] == ["dlt.vehicle", "dol.title-deed", "dopa.person"] and mine["time"].endswith("Z")
         refused = accesses[denied["request_id"]]
         assert (refused["consumer"], refused["decision"], refused["reason"]) == ("dlt", "deny", "no_consent")

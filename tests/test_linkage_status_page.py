@@ -25,8 +25,12 @@ from monitoring.status import QUERIES, PrometheusClient, PrometheusUnavailable, 
 from tests.support.status_support import EXPECTED_INDEX, read_page, seed_index, status_page
 
 NOW_MS = 1_760_000_000_000
-AGENCIES = {"dopa": "Department of Provincial Administration (civil registry)", "dbd": "Department of Business "
-            "Development (business registry)", "dol": "Department of Lands", "dlt": "Department of Land Transport"}
+AGENCIES = {
+    "dopa": "Department of Provincial Administration (civil registry)",
+    "dbd": "Department of Business Development (business registry)",
+    "dol": "Department of Lands",
+    "dlt": "Department of Land Transport",
+}
 
 
 def _sample(value: float | str, **labels: str) -> Sample:
@@ -34,13 +38,19 @@ def _sample(value: float | str, **labels: str) -> Sample:
 
 
 ANSWERS: dict[str, list[Sample]] = {
-    QUERIES["freshness_p50_s"]: [_sample(0.375, agency="dopa"), _sample(45, agency="dlt"), _sample("NaN", agency="dol")],
+    QUERIES["freshness_p50_s"]: [
+        _sample(0.375, agency="dopa"),
+        _sample(45, agency="dlt"),
+        _sample("NaN", agency="dol"),
+    ],
     QUERIES["freshness_p99_s"]: [_sample(0.4975, agency="dopa"), _sample(59.7, agency="dlt")],
     QUERIES["published_per_s"]: [_sample(12.25, agency="dopa"), _sample(0.05, agency="dlt"), _sample(0, agency="dbd")],
     QUERIES["applied_per_s"]: [_sample(12.0, agency="dopa"), _sample(4, agency="dlt"), _sample(1234.5, agency="dbd")],
     QUERIES["success_ratio"]: [_sample(1, agency="dopa"), _sample(0.8, agency="dlt")],
-    QUERIES["dead_letters_per_s"]: [_sample(1.0, agency="dlt", reason="invalid"),
-                                    _sample(0, agency="dlt", reason="undecodable")],
+    QUERIES["dead_letters_per_s"]: [
+        _sample(1.0, agency="dlt", reason="invalid"),
+        _sample(0, agency="dlt", reason="undecodable"),
+    ],
 }
 
 
@@ -89,15 +99,35 @@ def test_one_failing_query_makes_prometheus_unavailable() -> None:
         read_agencies(partly, budget_s=2)
 
 
-@pytest.mark.parametrize("sample", [
-    {"value": [NOW_MS / 1000, "1"]}, {"metric": {"agency": "dopa"}}, {"metric": {"agency": "dopa"}, "value": "1"},
-    {"metric": {"agency": "dopa"}, "value": [NOW_MS / 1000, "many"]}, {"metric": None, "value": [0, "1"]},
-    {"metric": {"agency": 7}, "value": [0, "1"]}, "not a sample",
-], ids=["no-labels", "no-value", "value-not-a-pair", "value-not-a-number", "labels-null", "agency-not-text",
-        "not-an-object"])
+@pytest.mark.parametrize(
+    "sample",
+    [
+        {"value": [NOW_MS / 1000, "1"]},
+        {"metric": {"agency": "dopa"}},
+        {"metric": {"agency": "dopa"}, "value": "1"},
+        {"metric": {"agency": "dopa"}, "value": [NOW_MS / 1000, "many"]},
+        {"metric": None, "value": [0, "1"]},
+        {"metric": {"agency": 7}, "value": [0, "1"]},
+        "not a sample",
+    ],
+    ids=[
+        "no-labels",
+        "no-value",
+        "value-not-a-pair",
+        "value-not-a-number",
+        "labels-null",
+        "agency-not-text",
+        "not-an-object",
+    ],
+)
 def test_a_malformed_answer_is_prometheus_unavailable_on_the_page(engine: Engine, sample: object) -> None:
-    page = status_page(engine, AGENCIES, "http://127.0.0.1:9090", lambda _promql: [sample],  # type: ignore[list-item]
-                       clock=lambda: NOW_MS / 1000)
+    page = status_page(
+        engine,
+        AGENCIES,
+        "http://127.0.0.1:9090",
+        lambda _promql: [sample],  # type: ignore[list-item]
+        clock=lambda: NOW_MS / 1000,
+    )
     _rows, paragraphs = read_page(render(page.report()))
     assert "malformed answer" in paragraphs["source"]
 
@@ -113,8 +143,11 @@ class _StandIn(BaseHTTPRequestHandler):
         if self.behaviour == "http-503":
             self.send_error(503)
             return
-        body = ({"status": "success", "data": {"resultType": "vector", "result": [_sample(3, agency="dol")]}}
-                if self.behaviour == "ok" else {"status": "error", "error": "parse error at char 3"})
+        body = (
+            {"status": "success", "data": {"resultType": "vector", "result": [_sample(3, agency="dol")]}}
+            if self.behaviour == "ok"
+            else {"status": "error", "error": "parse error at char 3"}
+        )
         payload = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -127,10 +160,15 @@ class _StandIn(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize(("behaviour", "problem"), [
-    ("ok", None), ("error", "query failed: parse error at char 3"), ("http-503", "answered HTTP 503"),
-    ("slow", "timed out"),
-])
+@pytest.mark.parametrize(
+    ("behaviour", "problem"),
+    [
+        ("ok", None),
+        ("error", "query failed: parse error at char 3"),
+        ("http-503", "answered HTTP 503"),
+        ("slow", "timed out"),
+    ],
+)
 def test_the_client_says_why_prometheus_gave_no_answer(behaviour: str, problem: str | None) -> None:
     handler = type("Handler", (_StandIn,), {"behaviour": behaviour})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -159,8 +197,10 @@ def test_a_closed_port_is_connection_refused() -> None:
 @pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
 def test_the_index_summary_counts_live_records_and_the_recent_ones_freshness(engine: Engine) -> None:
     seed_index(engine, NOW_MS)
-    IndexStore(engine).apply([dataclasses.replace(index_event("dol.title-deed", version=2, change_type="DELETE"),
-                                                  source_ms=NOW_MS - 7_000)], applied_ms=NOW_MS - 5_000)
+    IndexStore(engine).apply(
+        [dataclasses.replace(index_event("dol.title-deed", version=2, change_type="DELETE"), source_ms=NOW_MS - 7_000)],
+        applied_ms=NOW_MS - 5_000,
+    )
     summary = summarise(engine, NOW_MS, 300_000, with_freshness=True)
     assert {agency: s.records for agency, s in summary.items()} == {"dopa": 4, "dbd": 2, "dol": 0, "dlt": 2}
     assert summary["dol"].last_applied_ms == NOW_MS - 5_000 and summary["dol"].freshness_p50_s == 2.0
@@ -191,8 +231,16 @@ def test_with_prometheus_the_page_shows_its_freshness_rates_and_errors(engine: E
     rows, paragraphs = read_page(html)
     assert paragraphs["source"].startswith("Freshness, rates and dead letters: Prometheus at http://127.0.0.1:9090")
     assert rows["dopa"] | {"agency": "", "last-applied": ""} == {
-        "agency": "", "freshness-p50": "0.38 s", "freshness-p99": "0.50 s", "published": "12.2/s",
-        "applied": "12.0/s", "dead-letters": "none", "success": "100.0%", "records": "4", "last-applied": ""}
+        "agency": "",
+        "freshness-p50": "0.38 s",
+        "freshness-p99": "0.50 s",
+        "published": "12.2/s",
+        "applied": "12.0/s",
+        "dead-letters": "none",
+        "success": "100.0%",
+        "records": "4",
+        "last-applied": "",
+    }
     assert rows["dlt"]["freshness-p50"] == "45 s (over the 30 s objective)"
     assert rows["dlt"]["freshness-p99"] == "1 min 0 s (over the 30 s objective)"
     assert (rows["dlt"]["published"], rows["dlt"]["dead-letters"]) == ("<0.1/s", "invalid 1.0/s, undecodable 0/s")
@@ -232,6 +280,7 @@ def test_an_unreadable_index_is_a_sentence_on_the_page_not_an_error(tmp_path: Pa
         rows, paragraphs = read_page(render(status_page(empty, AGENCIES, "http://prometheus", answering).report()))
     finally:
         empty.dispose()
-    assert paragraphs["index-problem"] == ("The linkage index cannot be read (OperationalError): records and last "
-                                           "applied change are unavailable.")
+    assert paragraphs["index-problem"] == (
+        "The linkage index cannot be read (OperationalError): records and last applied change are unavailable."
+    )
     assert rows["dopa"]["records"] == "unavailable" and rows["dopa"]["freshness-p50"] == "0.38 s"

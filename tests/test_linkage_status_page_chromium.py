@@ -38,21 +38,42 @@ def _dom(url: str, profile: Path) -> str:
     """The page's DOM after Chromium loaded it (`--dump-dom`), in a throwaway profile."""
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.fail("chromium is not installed — apt-get install chromium (deploy/ensure-tools.sh does it in CI)",
-                    pytrace=False)
+        pytest.fail(
+            "chromium is not installed — apt-get install chromium (deploy/ensure-tools.sh does it in CI)", pytrace=False
+        )
     done = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--no-first-run", f"--user-data-dir={profile}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=90, check=False)
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     assert done.returncode == 0 and "agencies" in done.stdout, done.stderr[-3000:]
     return done.stdout
 
 
 def _env(settings: Settings, prometheus_port: int) -> dict[str, str]:
-    return {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "GDX_TOPIC_PREFIX": settings.topic_prefix,
-            "GDX_STATE_DIR": str(settings.state_dir), "GDX_LOOKUP_PORT": "0",
-            "GDX_PROMETHEUS_PORT": str(prometheus_port), "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1",
-            "GDX_ALERTMANAGER_PORT": str(free_port_block(1)), "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1))}
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "GDX_TOPIC_PREFIX": settings.topic_prefix,
+        "GDX_STATE_DIR": str(settings.state_dir),
+        "GDX_LOOKUP_PORT": "0",
+        "GDX_PROMETHEUS_PORT": str(prometheus_port),
+        "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1",
+        "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
+        "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1)),
+    }
 
 
 @pytest.fixture
@@ -80,7 +101,9 @@ def test_without_prometheus_the_page_shows_the_index_and_says_so(seeded: Setting
     rows, paragraphs = read_page(dom)
     assert "cannot be charted" in paragraphs["charts-unavailable"] and read_charts(dom) == {}
     assert "delivered alerts are unavailable" in paragraphs["alerts-unavailable"]
-    assert paragraphs["source"].startswith(f"Prometheus at http://127.0.0.1:{closed} is not reachable (Connection refused)")
+    assert paragraphs["source"].startswith(
+        f"Prometheus at http://127.0.0.1:{closed} is not reachable (Connection refused)"
+    )
     assert "rates, dead letters and exchange success are unavailable" in paragraphs["source"]
     assert list(rows) == list(AGENCIES)
     _assert_index_columns(rows)
@@ -106,8 +129,10 @@ def _wait_for_every_agency(port: int, promql: str, timeout_s: float = 60) -> Non
 @contextmanager
 def _prometheus(env: dict[str, str]) -> Iterator[None]:
     if shutil.which("prometheus") is None:
-        pytest.fail("Prometheus is not installed — apt-get install prometheus (deploy/ensure-tools.sh does it in CI)",
-                    pytrace=False)
+        pytest.fail(
+            "Prometheus is not installed — apt-get install prometheus (deploy/ensure-tools.sh does it in CI)",
+            pytrace=False,
+        )
     started = run_gdx("prometheus", "up", env=env, timeout=90)
     assert started.code == 0, started.err
     try:
@@ -121,27 +146,38 @@ def _prometheus(env: dict[str, str]) -> Iterator[None]:
 def _feeder(state_dir: Path, logs: Path) -> Iterator[None]:
     targets = prometheus_root(state_dir) / "targets"
     with (logs / "feeder.err").open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, str(TESTS / "support" / "status_feeder.py"), str(targets)],
-                                   env=clean_env({}), stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            [sys.executable, str(TESTS / "support" / "status_feeder.py"), str(targets)],
+            env=clean_env({}),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
         yield
     finally:
         stop(process)
 
 
-def test_with_prometheus_the_page_shows_each_agencys_freshness_rates_and_errors(seeded: Settings,
-                                                                                tmp_path: Path) -> None:
+def test_with_prometheus_the_page_shows_each_agencys_freshness_rates_and_errors(
+    seeded: Settings, tmp_path: Path
+) -> None:
     port = free_port_block(1)
     env = _env(seeded, port)
     with _prometheus(env), _feeder(seeded.state_dir, tmp_path), lookup_api(env, tmp_path) as (url, _):
-        for recorded in ("agency:gdx_freshness_seconds:p99_5m", "agency:gdx_exchange_success:ratio_rate5m",
-                         "sum by (agency) (agency_dataset:gdx_events_published:rate5m > 0)"):
+        for recorded in (
+            "agency:gdx_freshness_seconds:p99_5m",
+            "agency:gdx_exchange_success:ratio_rate5m",
+            "sum by (agency) (agency_dataset:gdx_events_published:rate5m > 0)",
+        ):
             _wait_for_every_agency(port, recorded)
         dom = _dom(f"{url}/status", tmp_path / "chromium")
     rows, paragraphs = read_page(dom)
     charts = read_charts(dom)
-    assert all(charts[(agency, series)] >= 1 for agency in AGENCIES
-               for series in ("freshness_p99_s", "applied_per_s", "dead_letters_per_s")), charts
+    assert all(
+        charts[(agency, series)] >= 1
+        for agency in AGENCIES
+        for series in ("freshness_p99_s", "applied_per_s", "dead_letters_per_s")
+    ), charts
     assert paragraphs["source"].startswith(f"Freshness, rates and dead letters: Prometheus at http://127.0.0.1:{port}")
     assert list(rows) == list(AGENCIES)
     _assert_index_columns(rows)

@@ -40,12 +40,17 @@ def test_every_charted_query_reads_metrics_that_exist() -> None:
 
 
 def test_each_agency_gets_a_chart_per_series_with_its_points(engine: Engine) -> None:
-    page = status_page(engine, AGENCIES, "http://prometheus", lambda q: [], range_query=answering,
-                       clock=lambda: NOW_S)
+    page = status_page(engine, AGENCIES, "http://prometheus", lambda q: [], range_query=answering, clock=lambda: NOW_S)
     html = render(page.report())
     charts = read_charts(html)
-    assert charts == {("dopa", "freshness_p99_s"): 121, ("dopa", "applied_per_s"): 60, ("dopa", "dead_letters_per_s"): 0,
-                      ("dlt", "freshness_p99_s"): 2, ("dlt", "applied_per_s"): 0, ("dlt", "dead_letters_per_s"): 0}
+    assert charts == {
+        ("dopa", "freshness_p99_s"): 121,
+        ("dopa", "applied_per_s"): 60,
+        ("dopa", "dead_letters_per_s"): 0,
+        ("dlt", "freshness_p99_s"): 2,
+        ("dlt", "applied_per_s"): 0,
+        ("dlt", "dead_letters_per_s"): 0,
+    }
     assert html.count("<polyline") == 1 + 1 + 2, "a gap of more than two steps splits DLT's line in two"
     assert html.count(">no data</text>") == 3
     assert "now 0.40 s" in html and "max 20.0/s" in html
@@ -60,12 +65,18 @@ def test_without_prometheus_the_page_says_the_hour_cannot_be_charted(engine: Eng
 
 def test_malformed_series_are_skipped_not_fatal() -> None:
     def odd(promql: str, start: float, end: float, step: float) -> list[Any]:
-        return [{"metric": {"agency": "dopa"}, "values": "nope"}, "junk", {"values": [[1, "2"]]},
-                {"metric": {"agency": "dlt"}, "values": [[NOW_S, "1"], [None, "x"], ["a"]]}]
+        return [
+            {"metric": {"agency": "dopa"}, "values": "nope"},
+            "junk",
+            {"values": [[1, "2"]]},
+            {"metric": {"agency": "dlt"}, "values": [[NOW_S, "1"], [None, "x"], ["a"]]},
+        ]
 
     history = read_history(odd, 2, NOW_S)
-    assert history == {"dopa": {name: () for name in HISTORY_QUERIES},
-                       "dlt": {name: ((NOW_S, 1.0),) for name in HISTORY_QUERIES}}
+    assert history == {
+        "dopa": {name: () for name in HISTORY_QUERIES},
+        "dlt": {name: ((NOW_S, 1.0),) for name in HISTORY_QUERIES},
+    }
 
 
 def test_a_real_range_query_against_a_stand_in_prometheus() -> None:
@@ -74,8 +85,9 @@ def test_a_real_range_query_against_a_stand_in_prometheus() -> None:
     class StandIn(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             asked.append(self.path)
-            body = json.dumps({"status": "success", "data": {"resultType": "matrix",
-                                                              "result": [_series("dol", ["3"])]}}).encode()
+            body = json.dumps(
+                {"status": "success", "data": {"resultType": "matrix", "result": [_series("dol", ["3"])]}}
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -96,21 +108,33 @@ def test_a_real_range_query_against_a_stand_in_prometheus() -> None:
 
 
 ALERTS = [
-    {"status": "firing", "labels": {"alertname": "DeadLetterRateHigh", "severity": "ticket", "agency": "dlt",
-                                    "dataset": "vehicle"},
-     "annotations": {"summary": "dlt/vehicle: 5% <b>dead</b>-lettered"}, "starts_at": "2025-10-09T08:50:00Z",
-     "ends_at": "", "received_ms": int(NOW_S * 1000) - 60_000, "fingerprint": "a", "notifications": []},
-    {"status": "resolved", "labels": {"alertname": "AgencySilent", "severity": "ticket", "agency": "dopa"},
-     "annotations": {}, "starts_at": "2025-10-09T08:40:00Z", "ends_at": "", "received_ms": int(NOW_S * 1000) - 600_000,
-     "fingerprint": "b", "notifications": []},
+    {
+        "status": "firing",
+        "labels": {"alertname": "DeadLetterRateHigh", "severity": "ticket", "agency": "dlt", "dataset": "vehicle"},
+        "annotations": {"summary": "dlt/vehicle: 5% <b>dead</b>-lettered"},
+        "starts_at": "2025-10-09T08:50:00Z",
+        "ends_at": "",
+        "received_ms": int(NOW_S * 1000) - 60_000,
+        "fingerprint": "a",
+        "notifications": [],
+    },
+    {
+        "status": "resolved",
+        "labels": {"alertname": "AgencySilent", "severity": "ticket", "agency": "dopa"},
+        "annotations": {},
+        "starts_at": "2025-10-09T08:40:00Z",
+        "ends_at": "",
+        "received_ms": int(NOW_S * 1000) - 600_000,
+        "fingerprint": "b",
+        "notifications": [],
+    },
 ]
 
 
 def test_the_delivered_alerts_are_listed_firing_first_and_escaped(engine: Engine) -> None:
-    page = status_page(engine, AGENCIES, "http://prometheus", lambda q: [], alerts=lambda: ALERTS,
-                       clock=lambda: NOW_S)
+    page = status_page(engine, AGENCIES, "http://prometheus", lambda q: [], alerts=lambda: ALERTS, clock=lambda: NOW_S)
     html = render(page.report())
-    table = html[html.index('<table id="alerts">'):]
+    table = html[html.index('<table id="alerts">') :]
     assert table.index("DeadLetterRateHigh") < table.index("AgencySilent")
     assert '<tr class="firing"><td class="alert-status">firing</td><td>ticket</td>' in table
     assert "dlt/vehicle" in table and "(1 min 0 s ago)" in table

@@ -65,7 +65,9 @@ async def test_lag_in_messages_and_seconds_per_partition(settings: Settings) -> 
         lags = [lag for lag in await probe.measure() if lag.group == "itest-lag"]
         again = [lag for lag in await probe.measure() if lag.group == "itest-lag"]
     assert [(lag.topic, lag.partition, lag.committed, lag.end, lag.lag) for lag in lags] == [
-        (topic, 0, 4, 10, 6), (topic, 1, 3, 3, 0)]
+        (topic, 0, 4, 10, 6),
+        (topic, 1, 3, 3, 0),
+    ]
     assert AGE_OF_FIFTH_S <= lags[0].lag_seconds < AGE_OF_FIFTH_S + 30
     assert lags[1].lag_seconds == 0.0
     assert [lag.lag for lag in again] == [6, 0], "measuring twice with one probe gives the same answer"
@@ -112,10 +114,20 @@ def test_gdx_lag_against_a_dead_cluster_is_one_line() -> None:
 
 def test_the_lag_monitor_serves_metrics_and_stops_cleanly(settings: Settings, tmp_path: Path) -> None:
     topic = asyncio.run(_lagging_group(settings, "itest-serve"))
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "GDX_TOPIC_PREFIX": settings.topic_prefix, "GDX_STATE_DIR": str(tmp_path), "GDX_LAG_INTERVAL_S": "0.5"}
-    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "lag", "--serve"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "GDX_TOPIC_PREFIX": settings.topic_prefix,
+        "GDX_STATE_DIR": str(tmp_path),
+        "GDX_LAG_INTERVAL_S": "0.5",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "lag", "--serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         first = process.stdout.readline()

@@ -23,14 +23,23 @@ from tests.support.cli_run import run_gdx
         (["index", "show", "person", "1"], {}, 2, "gdx index show: argument kind: invalid choice: 'person'"),
         (["consent", "revoke"], {}, 2, "gdx consent revoke: the following arguments are required: consent_id"),
         (["nosuch"], {}, 2, "gdx: argument COMMAND: invalid choice: 'nosuch'"),
-        (["index", "digest"], {"GDX_INDEX_URL": "postgresql://gdx:s3cret@127.0.0.1:1/index"}, 1,
-         "gdx: the index database postgresql+psycopg://gdx:***@127.0.0.1:1/index cannot be opened"),
-        (["schemas", "asyncapi", "--out", "/nonexistent/asyncapi.json"], {}, 1,
-         "gdx: No such file or directory: /nonexistent/asyncapi.json"),
+        (
+            ["index", "digest"],
+            {"GDX_INDEX_URL": "postgresql://gdx:s3cret@127.0.0.1:1/index"},
+            1,
+            "gdx: the index database postgresql+psycopg://gdx:***@127.0.0.1:1/index cannot be opened",
+        ),
+        (
+            ["schemas", "asyncapi", "--out", "/nonexistent/asyncapi.json"],
+            {},
+            1,
+            "gdx: No such file or directory: /nonexistent/asyncapi.json",
+        ),
     ],
 )
-def test_a_user_mistake_is_one_line(args: list[str], env: dict[str, str], code: int, expected: str,
-                                    tmp_path: Path) -> None:
+def test_a_user_mistake_is_one_line(
+    args: list[str], env: dict[str, str], code: int, expected: str, tmp_path: Path
+) -> None:
     done = run_gdx(*args, env={"GDX_STATE_DIR": str(tmp_path), **env}, timeout=60)
     assert done.code == code, done.err
     assert done.err.startswith(expected), done.err

@@ -34,7 +34,11 @@ async def _create_topic(bootstrap: str, topic: str, partitions: int) -> int:
 async def _consume(bootstrap: str, topic: str, group: str, limit: int) -> list[tuple[int, int, bytes]]:
     """Read up to `limit` records, commit exactly those, and leave the group."""
     consumer = KafkaClients(bootstrap).consumer(
-        topic, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=7,
+        topic,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=7,
     )
     await consumer.start()
     seen: list[tuple[int, int, bytes]] = []

@@ -55,7 +55,7 @@ def test_java_too_old(tmp_path: Path) -> None:
     old_jdk = tmp_path / "jdk8" / "bin"
     old_jdk.mkdir(parents=True)
     fake = old_jdk / "java"
-    fake.write_text('#!/bin/sh\necho \'openjdk version "1.8.0_392"\' >&2\n')
+    fake.write_text("#!/bin/sh\necho 'openjdk version \"1.8.0_392\"' >&2\n")
     fake.chmod(0o755)
     result = run_gdx("kafka", "up", env=_local_env(tmp_path, JAVA_HOME=str(old_jdk.parent)))
     _assert_clear_failure(result, "Java 8 found", "needs Java 17+")
@@ -90,8 +90,11 @@ def test_broker_not_ready_in_time_is_stopped(tmp_path: Path) -> None:
 
 
 def test_unreachable_external_cluster(tmp_path: Path) -> None:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port_block(1)}", "GDX_KAFKA_REQUEST_TIMEOUT_S": "2",
-           "GDX_STATE_DIR": str(tmp_path / "state")}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port_block(1)}",
+        "GDX_KAFKA_REQUEST_TIMEOUT_S": "2",
+        "GDX_STATE_DIR": str(tmp_path / "state"),
+    }
     for command in (("kafka", "up"), ("kafka", "status"), ("topics", "apply"), ("topics", "list")):
         result = run_gdx(*command, env=env)
         _assert_clear_failure(result, "unreachable", "KAFKA_BOOTSTRAP_SERVERS")

@@ -41,7 +41,7 @@ def test_each_bad_input_becomes_a_dead_letter_with_its_reason(pipeline: Pipeline
     wrong_fingerprint = good[:2] + bytes(8) + good[10:]
     person_on_vehicle_topic = _valid("dopa.person")
     cases = {
-        "not-single-object": b"{\"json\": true}",
+        "not-single-object": b'{"json": true}',
         "unknown-fingerprint": wrong_fingerprint,
         "body-mismatch": good[:-7],
         "schema-mismatch": person_on_vehicle_topic,
@@ -61,26 +61,42 @@ def test_each_bad_input_becomes_a_dead_letter_with_its_reason(pipeline: Pipeline
 
 def test_tombstones_are_skipped_and_duplicates_recognised(pipeline: Pipeline) -> None:
     value = _valid("dlt.vehicle")
-    result = pipeline.process([_record("gdx.dlt.vehicle.v1", value), _record("gdx.dlt.vehicle.v1", None),
-                               _record("gdx.dlt.vehicle.v1", value)])
+    result = pipeline.process(
+        [
+            _record("gdx.dlt.vehicle.v1", value),
+            _record("gdx.dlt.vehicle.v1", None),
+            _record("gdx.dlt.vehicle.v1", value),
+        ]
+    )
     assert result.outcomes == ["applied", TOMBSTONE, "duplicate"]
 
 
 async def test_worker_sends_dead_letters_and_notifications_and_counts(pipeline: Pipeline) -> None:
     sink = RecordingSink()
-    core = WorkerCore(pipeline, sink, {t: f"gdx.dlq.{t}" for t in TOPICS}, {"revenue": "gdx.notify.revenue",
-                                                                          "social-security": "gdx.notify.social-security"})
+    core = WorkerCore(
+        pipeline,
+        sink,
+        {t: f"gdx.dlq.{t}" for t in TOPICS},
+        {"revenue": "gdx.notify.revenue", "social-security": "gdx.notify.social-security"},
+    )
     applied = metrics.EVENTS_APPLIED.labels(agency="dopa", dataset="death")._value.get()
     dead = metrics.EVENTS_DEAD_LETTERED.labels(agency="dlt", dataset="vehicle", reason="undecodable")._value.get()
-    await core.handle([_record("gdx.dlt.vehicle.v1", _valid("dlt.vehicle")),
-                       _record("gdx.dopa.person.v1", _valid("dopa.person")),
-                       _record("gdx.dlt.vehicle.v1", b"garbage", 7)])
-    await core.handle([_record("gdx.dopa.death.v1", _valid("dopa.death", citizen_id=SOMCHAI,
-                                                           informant_citizen_id=MALEE))])
+    await core.handle(
+        [
+            _record("gdx.dlt.vehicle.v1", _valid("dlt.vehicle")),
+            _record("gdx.dopa.person.v1", _valid("dopa.person")),
+            _record("gdx.dlt.vehicle.v1", b"garbage", 7),
+        ]
+    )
+    await core.handle(
+        [_record("gdx.dopa.death.v1", _valid("dopa.death", citizen_id=SOMCHAI, informant_citizen_id=MALEE))]
+    )
     topics = [topic for topic, *_ in sink.sent]
     assert topics == ["gdx.dlq.gdx.dlt.vehicle.v1", "gdx.notify.revenue"]
     assert sink.sent[0][2] == b"garbage" and sink.sent[1][1] == SOMCHAI.encode()
     assert pipeline.store.notifications() == []
     assert metrics.EVENTS_APPLIED.labels(agency="dopa", dataset="death")._value.get() == applied + 1
-    assert metrics.EVENTS_DEAD_LETTERED.labels(agency="dlt", dataset="vehicle",
-                                               reason="undecodable")._value.get() == dead + 1
+    assert (
+        metrics.EVENTS_DEAD_LETTERED.labels(agency="dlt", dataset="vehicle", reason="undecodable")._value.get()
+        == dead + 1
+    )

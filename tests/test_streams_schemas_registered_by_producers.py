@@ -51,8 +51,11 @@ async def foreign_consumer(bootstrap: str, prefix: str) -> tuple[dict[str, int],
     try:
         names = [n for n in await admin.list_topics() if n.startswith(prefix)]
         wanted = [prefix + "gdx.schemas", *sorted(n for n in names if CHANGE_TOPIC.match(n.removeprefix(prefix)))]
-        partitions = [TopicPartition(t["topic"], p["partition"]) for t in await admin.describe_topics(wanted)
-                      for p in t["partitions"]]
+        partitions = [
+            TopicPartition(t["topic"], p["partition"])
+            for t in await admin.describe_topics(wanted)
+            for p in t["partitions"]
+        ]
     finally:
         await admin.close()
     records = await read_all(bootstrap, partitions)
@@ -83,8 +86,22 @@ async def foreign_consumer(bootstrap: str, prefix: str) -> tuple[dict[str, int],
 def test_a_consumer_with_only_the_bootstrap_servers_decodes_every_published_event(settings: Settings) -> None:
     env = {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "GDX_TOPIC_PREFIX": settings.topic_prefix}
     report = settings.state_dir / "report.json"
-    done = run_gdx("simulate", "--scale", "1000", "--count", "300", "--rate", "10000", "--fault-old-schema", "0.3",
-                   "--store-dir", str(settings.state_dir / "agencies"), "--report", str(report), env=env)
+    done = run_gdx(
+        "simulate",
+        "--scale",
+        "1000",
+        "--count",
+        "300",
+        "--rate",
+        "10000",
+        "--fault-old-schema",
+        "0.3",
+        "--store-dir",
+        str(settings.state_dir / "agencies"),
+        "--report",
+        str(report),
+        env=env,
+    )
     assert done.code == 0, done.err
     published = sum(agency["sent_through"] for agency in json.loads(report.read_text())["agencies"])
     decoded, versions, schemas = asyncio.run(foreign_consumer(settings.bootstrap_servers, settings.topic_prefix))

@@ -82,8 +82,9 @@ def test_plan_clamps_replication_and_reports_each_difference() -> None:
     matching = LiveTopic("p", spec.partitions, 1, dict(desired), dict(desired))
     assert _plan(spec, "p", matching, brokers=1)[0].action == "unchanged"
 
-    drifted = LiveTopic("p", spec.partitions, 1, {**desired, "cleanup.policy": "delete"},
-                        {**desired, "cleanup.policy": "delete"})
+    drifted = LiveTopic(
+        "p", spec.partitions, 1, {**desired, "cleanup.policy": "delete"}, {**desired, "cleanup.policy": "delete"}
+    )
     update = _plan(spec, "p", drifted, brokers=1)[0]
     assert update.action == "update" and update.details == ["cleanup.policy delete → compact"]
 

@@ -37,8 +37,12 @@ def _query(url: str, promql: str) -> list[dict]:
 
 def _values(url: str, promql: str, by: str | None = None) -> dict[str, float]:
     """Each series' value, keyed by the label `by` (or by its whole label set)."""
-    return {(series["metric"].get(by, "") if by else json.dumps(series["metric"], sort_keys=True)):
-            float(series["value"][1]) for series in _query(url, promql)}
+    return {
+        (series["metric"].get(by, "") if by else json.dumps(series["metric"], sort_keys=True)): float(
+            series["value"][1]
+        )
+        for series in _query(url, promql)
+    }
 
 
 def _problems(url: str) -> list[str]:
@@ -74,11 +78,17 @@ def test_prometheus_scrapes_the_whole_stack_and_its_series_are_sane(tmp_path: Pa
     assert shutil.which("prometheus"), "Prometheus is not installed — apt-get install prometheus"
     state = tmp_path / "state"
     prometheus_port = free_port_block(1)
-    env = {"GDX_STATE_DIR": str(state), "GDX_KAFKA_PORT": str(free_port_block(2)), "GDX_KAFKA_HEAP": "384m",
-           "GDX_PROMETHEUS_PORT": str(prometheus_port), "GDX_LOOKUP_PORT": str(free_port_block(1)),
-           "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1", "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
-           "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1)),
-           "GDX_LAG_INTERVAL_S": "1"}
+    env = {
+        "GDX_STATE_DIR": str(state),
+        "GDX_KAFKA_PORT": str(free_port_block(2)),
+        "GDX_KAFKA_HEAP": "384m",
+        "GDX_PROMETHEUS_PORT": str(prometheus_port),
+        "GDX_LOOKUP_PORT": str(free_port_block(1)),
+        "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1",
+        "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
+        "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1)),
+        "GDX_LAG_INTERVAL_S": "1",
+    }
     stack = StackProcess(env, "--scale", "1000", "--rate", "50")
     try:
         assert stack.wait_for("Press Ctrl-C", timeout=180), f"{stack.output}\n{stack.errors}"
@@ -87,15 +97,19 @@ def test_prometheus_scrapes_the_whole_stack_and_its_series_are_sane(tmp_path: Pa
         assert prometheus == f"http://127.0.0.1:{prometheus_port}"
         began = time.monotonic()
         problems = _problems(prometheus)
-        while (problems or time.monotonic() < began + SCRAPE_AT_LEAST_S) and time.monotonic() < began + SCRAPE_AT_MOST_S:
+        while (
+            problems or time.monotonic() < began + SCRAPE_AT_LEAST_S
+        ) and time.monotonic() < began + SCRAPE_AT_MOST_S:
             time.sleep(2)
             problems = _problems(prometheus)
         assert not problems, f"after {time.monotonic() - began:.0f} s of scraping: {problems}"
-        print(f"\nsane after {time.monotonic() - began:.1f} s of scraping: freshness p99 over 30 s "
-              f"{_values(prometheus, P99_30S)}, over 5 m by agency "
-              f"{_values(prometheus, 'agency:gdx_freshness_seconds:p99_5m', by='agency')}, applied/s "
-              f"{_values(prometheus, 'sum by (agency) (rate(gdx_events_applied_total[30s]))', by='agency')}, "
-              f"max lag {max(_values(prometheus, 'gdx_consumer_lag_offsets').values())} messages")
+        print(
+            f"\nsane after {time.monotonic() - began:.1f} s of scraping: freshness p99 over 30 s "
+            f"{_values(prometheus, P99_30S)}, over 5 m by agency "
+            f"{_values(prometheus, 'agency:gdx_freshness_seconds:p99_5m', by='agency')}, applied/s "
+            f"{_values(prometheus, 'sum by (agency) (rate(gdx_events_applied_total[30s]))', by='agency')}, "
+            f"max lag {max(_values(prometheus, 'gdx_consumer_lag_offsets').values())} messages"
+        )
         assert len(children) >= 5, f"broker, Prometheus, lag monitor, worker, agencies: {children}"
         code = stack.stop(signal.SIGINT, timeout=150)
     finally:

@@ -18,8 +18,14 @@ from tests.support.cli_run import run_gdx
 from foundation.ports import free_port_block
 from tests.support.stack_support import StackProcess, alive, children_of
 
-STOP_ORDER = ("agencies: stopped", "lookup API: stopped", "worker: stopped", "lag monitor: stopped", "prometheus: stopped",
-              "node 1: stopped")
+STOP_ORDER = (
+    "agencies: stopped",
+    "lookup API: stopped",
+    "worker: stopped",
+    "lag monitor: stopped",
+    "prometheus: stopped",
+    "node 1: stopped",
+)
 
 
 def _status(url: str) -> int:
@@ -33,10 +39,16 @@ def test_up_prints_where_and_stops_everything_in_reverse_order_on_sigterm(tmp_pa
     port = free_port_block(2)
     prometheus_port = free_port_block(1)
     state = tmp_path / "state"
-    env = {"GDX_STATE_DIR": str(state), "GDX_KAFKA_PORT": str(port), "GDX_KAFKA_HEAP": "384m",
-           "GDX_TOPIC_PREFIX": "stack.", "GDX_PROMETHEUS_PORT": str(prometheus_port),
-           "GDX_LOOKUP_PORT": str(free_port_block(1)), "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
-           "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1))}
+    env = {
+        "GDX_STATE_DIR": str(state),
+        "GDX_KAFKA_PORT": str(port),
+        "GDX_KAFKA_HEAP": "384m",
+        "GDX_TOPIC_PREFIX": "stack.",
+        "GDX_PROMETHEUS_PORT": str(prometheus_port),
+        "GDX_LOOKUP_PORT": str(free_port_block(1)),
+        "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
+        "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1)),
+    }
     stack = StackProcess(env, "--scale", "1000")
     try:
         assert stack.wait_for("Press Ctrl-C", timeout=180), f"{stack.output}\n{stack.errors}"
@@ -67,15 +79,21 @@ def test_up_prints_where_and_stops_everything_in_reverse_order_on_sigterm(tmp_pa
 
 
 @pytest.mark.kafka
-def test_a_process_that_cannot_bind_its_port_stops_the_stack_and_says_why(bootstrap_servers: str, tmp_path: Path) -> None:
+def test_a_process_that_cannot_bind_its_port_stops_the_stack_and_says_why(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         busy = holder.getsockname()[1]
-        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "GDX_TOPIC_PREFIX": "stackbusy.",
-               "GDX_STATE_DIR": str(tmp_path / "state"), "GDX_PROMETHEUS_PORT": str(free_port_block(1)),
-               "GDX_LOOKUP_PORT": str(free_port_block(1)),
-               "GDX_WORKER_METRICS_PORT": str(busy)}
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+            "GDX_TOPIC_PREFIX": "stackbusy.",
+            "GDX_STATE_DIR": str(tmp_path / "state"),
+            "GDX_PROMETHEUS_PORT": str(free_port_block(1)),
+            "GDX_LOOKUP_PORT": str(free_port_block(1)),
+            "GDX_WORKER_METRICS_PORT": str(busy),
+        }
         stack = StackProcess(env, "--no-agencies")
         try:
             code = stack.popen.wait(timeout=150)
@@ -94,10 +112,15 @@ def test_a_process_that_cannot_bind_its_port_stops_the_stack_and_says_why(bootst
 
 @pytest.mark.kafka
 def test_without_prometheus_the_stack_runs_and_says_how_to_install_it(bootstrap_servers: str, tmp_path: Path) -> None:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "GDX_TOPIC_PREFIX": "stacknoprom.",
-           "GDX_STATE_DIR": str(tmp_path / "state"), "PATH": str(tmp_path),
-           "GDX_LOOKUP_PORT": str(free_port_block(1)), "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
-           "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1))}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "GDX_TOPIC_PREFIX": "stacknoprom.",
+        "GDX_STATE_DIR": str(tmp_path / "state"),
+        "PATH": str(tmp_path),
+        "GDX_LOOKUP_PORT": str(free_port_block(1)),
+        "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
+        "GDX_ALERT_RECEIVER_PORT": str(free_port_block(1)),
+    }
     stack = StackProcess(env, "--no-agencies")
     try:
         assert stack.wait_for("Press Ctrl-C", timeout=150), f"{stack.output}\n{stack.errors}"

@@ -70,7 +70,11 @@ def test_apply_repairs_config_drift_and_adds_partitions(settings: Settings) -> N
     async def drift() -> None:
         async with admin_client(settings) as admin:
             await admin.alter_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, dlq, configs={"cleanup.policy": "delete", "retention.ms": "1000"})]
+                [
+                    ConfigResource(
+                        ConfigResourceType.TOPIC, dlq, configs={"cleanup.policy": "delete", "retention.ms": "1000"}
+                    )
+                ]
             )
 
     asyncio.run(drift())

@@ -60,8 +60,14 @@ def test_a_cluster_without_its_controller_quorum_fails_in_one_line_within_the_bo
             os.kill(state.pid, signal.SIGTERM)
             _wait_stopped(state.node)
         try:
-            result = run_gdx("topics", "apply", env={"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-                                                     "GDX_KAFKA_REQUEST_TIMEOUT_S": str(BOUND_S)})
+            result = run_gdx(
+                "topics",
+                "apply",
+                env={
+                    "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+                    "GDX_KAFKA_REQUEST_TIMEOUT_S": str(BOUND_S),
+                },
+            )
         finally:
             _kill([survivor])  # without a quorum it cannot shut down cleanly
     assert result.code != 0, result.out

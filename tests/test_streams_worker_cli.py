@@ -17,16 +17,30 @@ def test_a_busy_metrics_port_is_reported_and_exits(bootstrap_servers: str, tmp_p
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        result = run_gdx("worker", env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "GDX_STATE_DIR": str(tmp_path),
-                                        "GDX_WORKER_METRICS_PORT": str(port)}, timeout=120)
+        result = run_gdx(
+            "worker",
+            env={
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+                "GDX_STATE_DIR": str(tmp_path),
+                "GDX_WORKER_METRICS_PORT": str(port),
+            },
+            timeout=120,
+        )
     assert result.code != 0
     assert "Traceback" not in result.err
     assert str(port) in result.err and "GDX_WORKER_METRICS_PORT" in result.err
 
 
 def test_an_unreachable_cluster_is_reported_and_exits(tmp_path: Path) -> None:
-    result = run_gdx("worker", env={"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port_block(1)}",
-                                    "GDX_KAFKA_REQUEST_TIMEOUT_S": "2", "GDX_STATE_DIR": str(tmp_path)}, timeout=60)
+    result = run_gdx(
+        "worker",
+        env={
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port_block(1)}",
+            "GDX_KAFKA_REQUEST_TIMEOUT_S": "2",
+            "GDX_STATE_DIR": str(tmp_path),
+        },
+        timeout=60,
+    )
     assert result.code != 0 and "unreachable" in result.err and "Traceback" not in result.err
 
 

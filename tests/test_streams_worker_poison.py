@@ -43,8 +43,10 @@ BEGIN
 END $$;
 CREATE TRIGGER refuse BEFORE INSERT ON records FOR EACH ROW EXECUTE FUNCTION refuse();
 """
-_SQLITE_REFUSE = ("CREATE TRIGGER refuse BEFORE INSERT ON records WHEN NEW.dataset = 'dopa.death' "
-                  "BEGIN SELECT RAISE(ABORT, 'value too long for the column'); END")
+_SQLITE_REFUSE = (
+    "CREATE TRIGGER refuse BEFORE INSERT ON records WHEN NEW.dataset = 'dopa.death' "
+    "BEGIN SELECT RAISE(ABORT, 'value too long for the column'); END"
+)
 
 
 @pytest.fixture
@@ -65,10 +67,13 @@ def engine(index_url: str) -> Iterator[Engine]:
 
 
 def _core(engine: Engine, sink: RecordingSink, readiness: Readiness | None = None) -> WorkerCore:
-    return WorkerCore(Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS), sink,
-                      {t: f"gdx.dlq.{t}" for t in TOPICS}, {"revenue": "gdx.notify.revenue",
-                                                            "social-security": "gdx.notify.social-security"},
-                      readiness or Readiness())
+    return WorkerCore(
+        Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS),
+        sink,
+        {t: f"gdx.dlq.{t}" for t in TOPICS},
+        {"revenue": "gdx.notify.revenue", "social-security": "gdx.notify.social-security"},
+        readiness or Readiness(),
+    )
 
 
 def _record(dataset: str, offset: int, **changes: object) -> SourceRecord:
@@ -84,8 +89,13 @@ def _held(engine: Engine) -> int:
 async def test_a_record_the_index_refuses_is_dead_lettered_and_the_rest_applied(engine: Engine) -> None:
     sink = RecordingSink()
     before = metrics.EVENTS_DEAD_LETTERED.labels(agency="dopa", dataset="death", reason="apply_failed")._value.get()
-    batch = [_record("dlt.vehicle", 0), _record("dopa.person", 1), _record("dopa.death", 2),
-             SourceRecord(TOPIC_OF["dlt.vehicle"], 0, 3, b"k", b"garbage"), _record("dlt.vehicle", 4, version=2)]
+    batch = [
+        _record("dlt.vehicle", 0),
+        _record("dopa.person", 1),
+        _record("dopa.death", 2),
+        SourceRecord(TOPIC_OF["dlt.vehicle"], 0, 3, b"k", b"garbage"),
+        _record("dlt.vehicle", 4, version=2),
+    ]
     result = await _core(engine, sink).handle(batch)
     assert result.outcomes == ["applied", "applied", DEAD_LETTER, DEAD_LETTER, "applied"]
     assert _held(engine) == 2
@@ -93,15 +103,20 @@ async def test_a_record_the_index_refuses_is_dead_lettered_and_the_rest_applied(
     assert [topic for topic, *_ in sink.sent] == ["gdx.dlq.gdx.dopa.death.v1", "gdx.dlq.gdx.dlt.vehicle.v1"]
     assert refused["gdx-dlq-reason"] == b"apply-failed" and refused["gdx-source-offset"] == b"2"
     assert b"value too long" in refused["gdx-dlq-detail"] and b"[parameters" not in refused["gdx-dlq-detail"]
-    assert metrics.EVENTS_DEAD_LETTERED.labels(agency="dopa", dataset="death",
-                                               reason="apply_failed")._value.get() == before + 1
+    assert (
+        metrics.EVENTS_DEAD_LETTERED.labels(agency="dopa", dataset="death", reason="apply_failed")._value.get()
+        == before + 1
+    )
 
 
 @pytest.mark.parametrize("index_url", ["postgresql"], indirect=True)
-@pytest.mark.parametrize(("sqlstate", "reason"), [("40001", "contention"), ("40P01", "contention"),
-                                                  ("55P03", "contention"), ("53000", "unavailable")])
+@pytest.mark.parametrize(
+    ("sqlstate", "reason"),
+    [("40001", "contention"), ("40P01", "contention"), ("55P03", "contention"), ("53000", "unavailable")],
+)
 async def test_a_transient_refusal_is_retried_until_it_passes_and_shows_in_readiness(
-        engine: Engine, sqlstate: str, reason: str) -> None:
+    engine: Engine, sqlstate: str, reason: str
+) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(f"INSERT INTO outage VALUES ('{sqlstate}')")
     readiness = Readiness()
@@ -130,8 +145,9 @@ async def test_a_fault_of_the_index_itself_never_dead_letters_the_batch(engine: 
         conn.exec_driver_sql("DROP TABLE processed_events")
     sink = RecordingSink()
     readiness = Readiness()
-    handled = asyncio.create_task(_core(engine, sink, readiness).handle([_record("dlt.vehicle", 0),
-                                                                         _record("dopa.person", 1)]))
+    handled = asyncio.create_task(
+        _core(engine, sink, readiness).handle([_record("dlt.vehicle", 0), _record("dopa.person", 1)])
+    )
     if engine.dialect.name == "postgresql":
         with pytest.raises(Exception, match="processed_events"):
             await asyncio.wait_for(handled, 30)

@@ -38,16 +38,23 @@ async def _headers_on(bootstrap: str, topic: str) -> list[list[tuple[str, bytes 
 
 
 def test_a_header_without_a_value_neither_stops_the_worker_nor_is_lost(bootstrap_servers: str, tmp_path: Path) -> None:
-    backbone = Backbone(bootstrap_servers, f"r{uuid.uuid4().hex[:8]}.", tmp_path / "state",
-                        f"sqlite:///{tmp_path / 'index.db'}")
+    backbone = Backbone(
+        bootstrap_servers, f"r{uuid.uuid4().hex[:8]}.", tmp_path / "state", f"sqlite:///{tmp_path / 'index.db'}"
+    )
     assert backbone.gdx("topics", "apply").code == 0
     topic = f"{backbone.prefix}gdx.dlt.vehicle.v1"
     vehicle = encode("dlt.vehicle", decoded_record("dlt.vehicle"))
     null_header: list[tuple[str, bytes | None]] = [("traceparent", None), ("origin", b"test")]
-    asyncio.run(produce(bootstrap_servers, topic, [
-        (b"MR0FZ29G201234567", vehicle, null_header),
-        (b"garbage-key", b"garbage", null_header),
-    ]))
+    asyncio.run(
+        produce(
+            bootstrap_servers,
+            topic,
+            [
+                (b"MR0FZ29G201234567", vehicle, null_header),
+                (b"garbage-key", b"garbage", null_header),
+            ],
+        )
+    )
     with worker(backbone) as process:
         wait_caught_up(backbone, 120, process)
     assert record_view(index_engine(backbone.index_url), "dlt.vehicle", "MR0FZ29G201234567") is not None

@@ -31,13 +31,23 @@ def announcer(topic_prefix: str = "") -> SchemaAnnouncer:
 
 def routes() -> dict[str, dict[str, Route]]:
     catalog = load_catalog()
-    return {a: {d.name: Route(d.topic, d.codes[0]) for d in catalog.datasets if d.agency == a} for a in catalog.agencies}
+    return {
+        a: {d.name: Route(d.topic, d.codes[0]) for d in catalog.datasets if d.agency == a} for a in catalog.agencies
+    }
 
 
-def simulate(store_dir: Path, scale: int = 1_000, seed: int = 7, count: int = 0,
-             faults: FaultRates | None = None, agencies: tuple[str, ...] = ("dopa", "dbd", "dol", "dlt")) -> None:
+def simulate(
+    store_dir: Path,
+    scale: int = 1_000,
+    seed: int = 7,
+    count: int = 0,
+    faults: FaultRates | None = None,
+    agencies: tuple[str, ...] = ("dopa", "dbd", "dol", "dlt"),
+) -> None:
     """Initial load plus `count` life events, written to the stores only (nothing published)."""
-    plan = Plan(store_dir, scale=scale, seed=seed, agencies=agencies, rate=1e6, count=count, faults=faults or FaultRates())
+    plan = Plan(
+        store_dir, scale=scale, seed=seed, agencies=agencies, rate=1e6, count=count, faults=faults or FaultRates()
+    )
     with open("/dev/null", "w") as quiet:
         asyncio.run(Simulation(plan, routes(), SCHEMAS, out=quiet).run(life=count > 0))
 

@@ -28,6 +28,10 @@ def run_gdx(*args: str, env: dict[str, str] | None = None, timeout: float = 180)
     began = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
-        env=clean_env(env), capture_output=True, text=True, timeout=timeout, check=False,
+        env=clean_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     return CliResult(done.returncode, done.stdout, done.stderr, time.monotonic() - began)

@@ -27,12 +27,24 @@ from linkage.tables import consents
 from tests.support.linkage_support import index_event
 from streams.settings import Settings
 
-KEYS = {"revenue": "demo-revenue-key", "dlt": "demo-dlt-key", "bank": "demo-bank-key",
-        "citizen-portal": "demo-portal-key"}
+KEYS = {
+    "revenue": "demo-revenue-key",
+    "dlt": "demo-dlt-key",
+    "bank": "demo-bank-key",
+    "citizen-portal": "demo-portal-key",
+}
 PROBLEM_KEYS = set(Problem.model_fields)
 """Every refusal's body, whatever went wrong."""
-INDEXED = ("dopa.person", "dopa.house", "dopa.residence", "dopa.marriage", "dbd.juristic-person",
-           "dol.title-deed", "dlt.vehicle", "dlt.driving-licence")
+INDEXED = (
+    "dopa.person",
+    "dopa.house",
+    "dopa.residence",
+    "dopa.marriage",
+    "dbd.juristic-person",
+    "dol.title-deed",
+    "dlt.vehicle",
+    "dlt.driving-licence",
+)
 
 
 def create_lookup_topics(settings: Settings) -> None:
@@ -40,12 +52,15 @@ def create_lookup_topics(settings: Settings) -> None:
         admin = settings.kafka.admin()
         await admin.start()
         try:
-            await admin.create_topics([
-                NewTopic(settings.topic(AUDIT_TOPIC), 3, 1),
-                NewTopic(settings.topic(CONSENT_TOPIC), 3, 1, topic_configs={"cleanup.policy": "compact"}),
-            ])
+            await admin.create_topics(
+                [
+                    NewTopic(settings.topic(AUDIT_TOPIC), 3, 1),
+                    NewTopic(settings.topic(CONSENT_TOPIC), 3, 1, topic_configs={"cleanup.policy": "compact"}),
+                ]
+            )
         finally:
             await admin.close()
+
     asyncio.run(create())
 
 
@@ -90,12 +105,27 @@ def get(client: TestClient, path: str, consumer: str | None, purpose: str, key: 
     return client.get(path, params={"purpose": purpose}, headers=headers)
 
 
-def consent(subject: str, consumer: str, purpose: str, datasets: list[str], *, kind: str = "periodic",
-            valid_s: float = 3600.0, consent_id: str | None = None) -> ConsentRecord:
+def consent(
+    subject: str,
+    consumer: str,
+    purpose: str,
+    datasets: list[str],
+    *,
+    kind: str = "periodic",
+    valid_s: float = 3600.0,
+    consent_id: str | None = None,
+) -> ConsentRecord:
     now = int(time.time() * 1000)
-    return ConsentRecord(consent_id=consent_id or str(uuid.uuid4()), subject_id=subject, consumer=consumer,
-                         purpose=purpose, datasets=datasets, kind=kind,  # type: ignore[arg-type]
-                         granted_ms=now, expires_ms=now + int(valid_s * 1000))
+    return ConsentRecord(
+        consent_id=consent_id or str(uuid.uuid4()),
+        subject_id=subject,
+        consumer=consumer,
+        purpose=purpose,
+        datasets=datasets,
+        kind=kind,  # type: ignore[arg-type]
+        granted_ms=now,
+        expires_ms=now + int(valid_s * 1000),
+    )
 
 
 def publish(settings: Settings, *records: ConsentRecord | str) -> None:
@@ -105,6 +135,7 @@ def publish(settings: Settings, *records: ConsentRecord | str) -> None:
 def audit_records(settings: Settings, topic: str | None = None) -> dict[int, list[tuple[int, bytes | None]]]:
     async def read() -> dict[int, list[tuple[int, bytes | None]]]:
         return {p: m async for p, m in read_partitions(settings.kafka, topic or settings.topic(AUDIT_TOPIC))}
+
     return asyncio.run(read())
 
 

@@ -49,9 +49,25 @@ def postgres_server() -> Iterator[str]:
         os.chown(base, account.pw_uid, account.pw_gid)
     data, port = base / "data", free_port_block(1)
     try:
-        _run([str(bin_dir / "initdb"), "-D", str(data), "-U", "gdx", "--auth=trust", "-E", "UTF8", "--no-sync"], as_user)
-        _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "-o",
-              f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], as_user)
+        _run(
+            [str(bin_dir / "initdb"), "-D", str(data), "-U", "gdx", "--auth=trust", "-E", "UTF8", "--no-sync"], as_user
+        )
+        _run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(base / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ],
+            as_user,
+        )
         try:
             _run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "gdx", "gdx"], as_user)
             yield f"postgresql://gdx@127.0.0.1:{port}/gdx"

@@ -42,14 +42,20 @@ def lookup_api(env: dict[str, str], logs: Path, *args: str) -> Iterator[tuple[st
     /healthz answers, and stops it on exit."""
     out, err = logs / "serve.out", logs / "serve.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "streams.cli", "serve", *args], env=clean_env(env),
-                                   stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "serve", *args],
+            env=clean_env(env),
+            stdout=stdout,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         deadline = time.monotonic() + 60
         url = None
         while url is None or not answers(f"{url}/healthz"):
-            assert process.poll() is None and time.monotonic() < deadline, \
+            assert process.poll() is None and time.monotonic() < deadline, (
                 f"gdx serve did not start:\n{out.read_text()}\n{err.read_text()[-3000:]}"
+            )
             found = re.search(r"lookup API: (http://\S+)", out.read_text())
             url = found.group(1) if found else None
             time.sleep(0.1)

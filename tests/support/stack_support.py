@@ -54,9 +54,14 @@ class StackProcess:
     """`gdx up ARGS` in the background, its stdout collected line by line by a reader thread."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.popen = subprocess.Popen([sys.executable, "-m", "streams.cli", "up", *args], env=clean_env(env),
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                      text=True)
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "up", *args],
+            env=clean_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._errors: list[str] = []

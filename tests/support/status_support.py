@@ -25,12 +25,13 @@ def no_receiver() -> list[dict[str, Any]]:
     raise ReceiverUnavailable("Connection refused")
 
 
-def status_page(engine: Engine, agencies: dict[str, str], prometheus_url: str, query: Query,
-                **overrides: Any) -> StatusPage:
+def status_page(
+    engine: Engine, agencies: dict[str, str], prometheus_url: str, query: Query, **overrides: Any
+) -> StatusPage:
     """The page over these sources; the charts' range query and the alert receiver refuse unless given."""
-    sources: dict[str, Any] = {"range_query": no_history, "alerts_url": "http://127.0.0.1:9098",
-                               "alerts": no_receiver}
+    sources: dict[str, Any] = {"range_query": no_history, "alerts_url": "http://127.0.0.1:9098", "alerts": no_receiver}
     return StatusPage(engine, agencies, prometheus_url, query, **(sources | overrides))
+
 
 SEEDS: dict[str, tuple[tuple[str, float], ...]] = {
     "dopa": (("dopa.person", 1.0), ("dopa.house", 2.0), ("dopa.residence", 2.0), ("dopa.marriage", 8.0)),

@@ -29,8 +29,14 @@ from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
 from foundation.kafka_clients import KafkaClients
 
-FAULTS = ("--fault-duplicate", "--fault-out-of-order", "--fault-malformed", "--fault-invalid-id",
-          "--fault-late-arrival", "--fault-old-schema")
+FAULTS = (
+    "--fault-duplicate",
+    "--fault-out-of-order",
+    "--fault-malformed",
+    "--fault-invalid-id",
+    "--fault-late-arrival",
+    "--fault-old-schema",
+)
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,12 @@ class Backbone:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers, "GDX_TOPIC_PREFIX": self.prefix,
-                "GDX_STATE_DIR": str(self.state_dir), "GDX_INDEX_URL": self.index_url}
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "GDX_TOPIC_PREFIX": self.prefix,
+            "GDX_STATE_DIR": str(self.state_dir),
+            "GDX_INDEX_URL": self.index_url,
+        }
 
     @property
     def group(self) -> str:
@@ -85,8 +95,13 @@ class Process:
         self.log = backbone.state_dir / f"{name}.log"
         backbone.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            self.popen = subprocess.Popen([sys.executable, "-m", "streams.cli", *args], env=clean_env(backbone.env),
-                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", *args],
+                env=clean_env(backbone.env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.popen.poll() is None:
@@ -124,8 +139,9 @@ async def _ends_and_committed(backbone: Backbone) -> tuple[dict[TopicPartition, 
         await admin.close()
 
 
-def _group_progress(backbone: Backbone, processes: tuple[Process, ...]
-                    ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]] | None:
+def _group_progress(
+    backbone: Backbone, processes: tuple[Process, ...]
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]] | None:
     """(ends, committed) of the change topics, after checking the workers still live; None while
     the group coordinator moves or starts up."""
     for process in processes:
@@ -166,8 +182,9 @@ def wait_in_flight(backbone: Backbone, timeout_s: float, *processes: Process, be
     raise AssertionError(f"no work in flight within {timeout_s} s: committed {totals[0]} of {totals[1]}")
 
 
-async def produce(bootstrap: str, topic: str,
-                  records: list[tuple[bytes, bytes, list[tuple[str, bytes | None]]]]) -> None:
+async def produce(
+    bootstrap: str, topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes | None]]]]
+) -> None:
     """Records (key, value, headers) produced as an agency's publisher does: idempotent, acks=all."""
     producer = KafkaClients(bootstrap).producer(enable_idempotence=True, acks="all")
     await producer.start()
@@ -267,7 +284,9 @@ def owner_deaths(backbone: Backbone) -> dict[str, str]:
         if death.dataset != "dopa.death" or death.payload is None or death.change_type == "SNAPSHOT":
             continue
         deceased = str(death.payload["citizen_id"])
-        if any(start <= death.source_ms and (until is None or death.source_ms <= until)
-               for start, until in held.get(deceased, [])):
+        if any(
+            start <= death.source_ms and (until is None or death.source_ms <= until)
+            for start, until in held.get(deceased, [])
+        ):
             deaths[death.event_id] = deceased
     return deaths
