@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from streams.settings import Settings
 from tests.support.kafka_env import running_cluster
 from tests.support.postgres_env import postgres_server
-from streams.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,12 @@ from agencies.faults import FaultRates
 from agencies.outbox import ProducerConfig, Publisher
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
-from tests.support.agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
+from foundation.kafka_clients import KafkaClients
 from schemas.validation import validate_event
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
-from foundation.kafka_clients import KafkaClients
+from tests.support.agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agencies.events import references
-from tests.support.agencies_support import CODEC, simulate, stores, truth
 from schemas.validation import validate_event
+from tests.support.agencies_support import CODEC, simulate, stores, truth
 
 LIFE_EVENTS = 400
 

@@ -18,13 +18,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from agencies.simulation import Plan, Simulation
-from tests.support.agencies_support import SCHEMAS, routes, stores
-from tests.support.cli_run import run_gdx
 from monitoring import metrics
 from streams.publisher_metrics import PublisherMetrics
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
+from tests.support.agencies_support import SCHEMAS, routes, stores
+from tests.support.cli_run import run_gdx
 
 pytestmark = pytest.mark.kafka
 

@@ -11,8 +11,8 @@ import pytest
 
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
 from agencies.simulation import store_path
-from tests.support.agencies_support import announcer, simulate
 from foundation.kafka_clients import KafkaClients
+from tests.support.agencies_support import announcer, simulate
 
 
 def _closed_port() -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
-from open_loop import offered_load  # noqa: E402
+from open_loop import offered_load
 
 BODY = b'{"answer": "' + b"x" * 3000 + b'"}'
 

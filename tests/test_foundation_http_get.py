@@ -13,7 +13,7 @@ from foundation.ports import free_port_block
 
 
 class _Answers(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:  # the standard library's name
         status = 503 if self.path == "/readyz" else 200
         body = b"not ready" if status == 503 else b"ok"
         self.send_response(status)

@@ -13,7 +13,7 @@ def test_blocks_stay_below_the_kernels_ephemeral_range_and_are_free() -> None:
     low = ephemeral_low()
     for _ in range(50):
         base = free_port_block(4)
-        assert 20000 <= base and base + 4 <= low
+        assert base >= 20000 and base + 4 <= low
         assert not any(port_in_use(base + offset) for offset in range(4))
 
 

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from linkage.data_catalog import DataCatalog
-from tests.support.catalog_support import read_page
-from tests.support.lookup_support import audit_records
 from streams.settings import Settings
 from streams.topic_catalog import load_catalog
+from tests.support.catalog_support import read_page
+from tests.support.lookup_support import audit_records
 
 pytestmark = pytest.mark.kafka
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"

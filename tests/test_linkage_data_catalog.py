@@ -22,9 +22,9 @@ from linkage.policy import PARTIES_FIELD, RECORD_FIELDS
 from linkage.subscriptions import SUBSCRIPTIONS_FILE, load_subscriptions
 from schemas.catalog import RELEASED_DIR, SchemaCatalog, load_schema_catalog
 from schemas.compose import SOURCE_DIR, composed_events
+from streams.topic_catalog import CATALOG_FILE, load_catalog
 from tests.support.catalog_support import read_page
 from tests.support.status_support import seed_index
-from streams.topic_catalog import CATALOG_FILE, load_catalog
 
 NOW_MS = 1_760_000_000_000
 HTML, JSON = "text/html", "application/json"

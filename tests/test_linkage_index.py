@@ -22,9 +22,9 @@ from linkage.migrate import drop_all, migration_config, upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import links, metadata, notify_outbox, records, version_gaps
 from linkage.views import party_view, record_view
-from tests.support.linkage_support import DATASET_OF, index_event
 from schemas.errors import CodecError
 from schemas.examples import KRUNG_BANK, MALEE, SIAM_TRADING, SOMCHAI
+from tests.support.linkage_support import DATASET_OF, index_event
 
 ALL_DATASETS = sorted(DATASET_OF.values())
 

@@ -25,9 +25,9 @@ from linkage.index_store import IndexStore
 from linkage.migrate import drop_all, upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import links, notified, notify_outbox, records
-from tests.support.linkage_support import citizen_party, index_event
 from schemas.examples import MALEE
 from schemas.identifiers import with_check_digit
+from tests.support.linkage_support import citizen_party, index_event
 
 DEATH_MS = 1_717_234_200_000
 PEOPLE = 12
@@ -158,15 +158,15 @@ def test_overlapping_concurrent_workers_equal_a_serial_one(index_url: str, tmp_p
         start = threading.Barrier(2)
         errors: list[BaseException] = []
 
-        def run(events: list[IndexEvent], batch: int) -> None:
+        def run(events: list[IndexEvent], batch: int, start: threading.Barrier, errors: list[BaseException]) -> None:
             try:
                 _apply_all(IndexStore(engine, subscriptions), events, batch, start)
             except BaseException as exc:  # noqa: BLE001 — reported by the main thread
                 errors.append(exc)
 
         threads = [
-            threading.Thread(target=run, args=(first, 3 + round_ % 4)),
-            threading.Thread(target=run, args=(second, 4 + round_ % 3)),
+            threading.Thread(target=run, args=(first, 3 + round_ % 4, start, errors)),
+            threading.Thread(target=run, args=(second, 4 + round_ % 3, start, errors)),
         ]
         for thread in threads:
             thread.start()

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, insert, select
 from linkage.database import index_engine
 from linkage.migrate import copy_kept, upgrade
 from linkage.tables import KEPT_TABLES, access_log, consents, notified, notify_outbox
-from tests.support.linkage_support import decoded_record, encode
 from schemas.examples import SOMCHAI
+from tests.support.linkage_support import decoded_record, encode
 from tests.support.stream_harness import Backbone, produce
 
 pytestmark = pytest.mark.kafka

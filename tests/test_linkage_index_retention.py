@@ -15,10 +15,10 @@ from linkage.index_event import IndexEvent
 from linkage.index_store import DUPLICATE, STALE, IndexStore, Retention
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import link_history, notified, processed_events, version_gaps
-from tests.support.linkage_support import citizen_party, index_event
 from schemas.examples import MALEE
 from schemas.identifiers import with_check_digit
 from streams.worker import prune_run_dirs
+from tests.support.linkage_support import citizen_party, index_event
 
 HOUR_MS = 3600 * 1000
 DAY_MS = 24 * HOUR_MS

@@ -8,8 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from linkage.consumers import load_consumers
-from linkage.index_store import IndexStore
 from linkage.database import index_engine
+from linkage.index_store import IndexStore
+from schemas.examples import KRUNG_BANK, MALEE, NIRAN, SIAM_TRADING, SOMCHAI
+from schemas.identifiers import with_check_digit
+from streams.settings import Settings
 from tests.support.linkage_support import index_event
 from tests.support.lookup_support import (
     KEYS,
@@ -21,9 +24,6 @@ from tests.support.lookup_support import (
     publish,
     wait_until,
 )
-from schemas.examples import KRUNG_BANK, MALEE, NIRAN, SIAM_TRADING, SOMCHAI
-from schemas.identifiers import with_check_digit
-from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
 UNKNOWN_PERSON = with_check_digit("199999999999")

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 
 import pytest
 from aiokafka.admin import NewTopic
 from fastapi.testclient import TestClient
 
-from tests.support.cli_run import run_gdx
 from linkage.audit import (
     AUDIT_TOPIC,
     CHECKPOINT,
@@ -24,9 +24,10 @@ from linkage.audit import (
     record_hash,
     verify_partition,
 )
-from tests.support.lookup_support import audit_records, get, lookup_client, lookup_deployment
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
+from tests.support.cli_run import run_gdx
+from tests.support.lookup_support import audit_records, get, lookup_client, lookup_deployment
 
 pytestmark = pytest.mark.kafka
 Messages = list[tuple[int, bytes | None]]
@@ -64,7 +65,7 @@ def test_every_request_is_chained_and_the_trail_verifies(trail: tuple[Settings, 
     records = _records(messages)
     assert [r["seq"] for r in records] == list(range(len(records)))
     assert records[0]["prev_hash"] == GENESIS and records[0]["kind"] == CHECKPOINT
-    assert all(later["prev_hash"] == earlier["hash"] for earlier, later in zip(records, records[1:]))
+    assert all(later["prev_hash"] == earlier["hash"] for earlier, later in pairwise(records))
     access = [r for r in records if r["kind"] == "access"]
     assert [(r["decision"], r["status"]) for r in access] == [("allow", 200), ("deny", 403), ("deny", 401)] * 2
     assert access[1]["reason"] == "no_consent" and access[1]["subject"] == {"kind": "citizen", "id": MALEE}
@@ -87,7 +88,7 @@ def _rewritten(messages: Messages) -> Messages:
     for index in range(2, len(records)):
         records[index]["prev_hash"] = records[index - 1]["hash"]
         records[index]["hash"] = record_hash(records[index])
-    return [(offset, canonical(record)) for (offset, _), record in zip(messages, records)]
+    return [(offset, canonical(record)) for (offset, _), record in zip(messages, records, strict=True)]
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from tests.support.cli_run import run_gdx
-from streams.lookup_server import bind
-from schemas.examples import SOMCHAI
 from foundation.errors import GdxError
+from schemas.examples import SOMCHAI
+from streams.lookup_server import bind
+from tests.support.cli_run import run_gdx
 
 
 def test_a_consent_with_a_wrong_check_digit_is_refused_in_one_line() -> None:

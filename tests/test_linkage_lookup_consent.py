@@ -15,6 +15,9 @@ from sqlalchemy import Engine
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore, publish_consents
 from linkage.database import index_engine
 from linkage.migrate import upgrade
+from schemas.examples import MALEE, SOMCHAI
+from schemas.identifiers import with_check_digit
+from streams.settings import Settings
 from tests.support.lookup_support import (
     consent,
     create_lookup_topics,
@@ -25,9 +28,6 @@ from tests.support.lookup_support import (
     used_ms,
     wait_until,
 )
-from schemas.examples import MALEE, SOMCHAI
-from schemas.identifiers import with_check_digit
-from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
 PERSON = f"/v1/citizens/{SOMCHAI}"

@@ -18,6 +18,8 @@ from linkage.database import index_engine
 from linkage.lookup_service import AccessLogWriter
 from linkage.migrate import upgrade
 from linkage.tables import access_log
+from schemas.examples import SOMCHAI
+from streams.settings import Settings
 from tests.support.lookup_support import (
     PROBLEM_KEYS,
     audited,
@@ -31,8 +33,6 @@ from tests.support.lookup_support import (
     publish,
     wait_until,
 )
-from schemas.examples import SOMCHAI
-from streams.settings import Settings
 
 PERSON = f"/v1/citizens/{SOMCHAI}"
 

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
 
 from streams.lookup_app import create_lookup_app
 from streams.lookup_server import LookupServer
-from tests.support.lookup_support import KEYS, lookup_deployment, wait_until
 from streams.settings import Settings
+from tests.support.lookup_support import KEYS, lookup_deployment, wait_until
 
 pytestmark = pytest.mark.kafka
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -12,6 +12,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_partition
+from monitoring.scrape_targets import targets_dir
+from schemas.examples import SOMCHAI
+from streams.lookup_processes import EARLY_EXIT_S
+from streams.settings import Settings
 from tests.support.cli_run import run_gdx
 from tests.support.lookup_support import (
     KEYS,
@@ -21,15 +29,7 @@ from tests.support.lookup_support import (
     lookup_settings,
     wait_until,
 )
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 from tests.support.serve_support import lookup_api
-
-from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_partition
-from streams.lookup_processes import EARLY_EXIT_S
-from monitoring.scrape_targets import targets_dir
-from schemas.examples import SOMCHAI
-from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
 

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from linkage.lookup_service import UNAUTHENTICATED_BURST, VERIFY_ATTEMPTS_PER_HOUR
 from linkage.rate_limit import PRUNE_EVERY, RateLimiter
-from tests.support.lookup_support import KEYS, PROBLEM_KEYS, audit_records, audited, get
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
+from tests.support.lookup_support import KEYS, PROBLEM_KEYS, audit_records, audited, get
 
 pytestmark = pytest.mark.kafka
 PERSON = f"/v1/citizens/{SOMCHAI}"

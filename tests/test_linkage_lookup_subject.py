@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.lookup_support import get, lookup_client, lookup_deployment
 from schemas.examples import MALEE, SOMCHAI
 from streams.settings import Settings
+from tests.support.lookup_support import get, lookup_client, lookup_deployment
 
 pytestmark = pytest.mark.kafka
 

@@ -13,15 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from tests.support.promql_names import known_names, metric_names
 from sqlalchemy import Engine
 
 from linkage.database import index_engine
 from linkage.index_store import IndexStore
 from linkage.index_summary import summarise
 from linkage.status_html import render
-from tests.support.linkage_support import index_event
 from monitoring.status import QUERIES, PrometheusClient, PrometheusUnavailable, Sample, read_agencies
+from tests.support.linkage_support import index_event
+from tests.support.promql_names import known_names, metric_names
 from tests.support.status_support import EXPECTED_INDEX, read_page, seed_index, status_page
 
 NOW_MS = 1_760_000_000_000

@@ -17,17 +17,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from tests.support.lookup_support import create_lookup_topics
-from tests.support.cli_run import clean_env, run_gdx
-from tests.support.serve_support import lookup_api, stop
-from tests.support.status_feeder import FRESHNESS_S
-from tests.support.status_support import EXPECTED_INDEX, per_second, read_charts, read_page, seconds, seed_index
 
+from foundation.ports import free_port_block
 from linkage.database import index_engine
 from linkage.migrate import upgrade
 from streams.local.prometheus import prometheus_root
-from foundation.ports import free_port_block
 from streams.settings import Settings
+from tests.support.cli_run import clean_env, run_gdx
+from tests.support.lookup_support import create_lookup_topics
+from tests.support.serve_support import lookup_api, stop
+from tests.support.status_feeder import FRESHNESS_S
+from tests.support.status_support import EXPECTED_INDEX, per_second, read_charts, read_page, seconds, seed_index
 
 pytestmark = pytest.mark.kafka
 TESTS = Path(__file__).resolve().parent

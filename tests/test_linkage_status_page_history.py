@@ -9,11 +9,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support.promql_names import known_names, metric_names
 from sqlalchemy import Engine
 
 from linkage.status_html import render
 from monitoring.status import HISTORY_QUERIES, HISTORY_S, HISTORY_STEP_S, PrometheusClient, Sample, read_history
+from tests.support.promql_names import known_names, metric_names
 from tests.support.status_support import no_history, read_charts, read_page, status_page
 
 NOW_S = 1_760_000_000.0

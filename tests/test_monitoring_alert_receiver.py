@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli_run import run_gdx
 from monitoring import metrics
 from monitoring.alert_receiver import AlertBook, fetch_alerts, load_token, routes
-from streams.local.alertmanager import AlertmanagerSetup, Timing, render_config
 from monitoring.health_server import HealthServer
+from streams.local.alertmanager import AlertmanagerSetup, Timing, render_config
+from tests.support.cli_run import run_gdx
 
 
 def notification(status: str, alertname: str = "DeadLetterRateHigh", fingerprint: str = "f1") -> bytes:
@@ -82,14 +82,15 @@ def test_the_webhook_keeps_firing_and_resolved_alerts_and_refuses_strangers(tmp_
 
 def test_an_oversized_body_is_refused_before_it_is_read(tmp_path: Path) -> None:
     book = AlertBook(tmp_path / "alerts.json")
-    with HealthServer("alert-receiver-test", "alerts", routes=routes(book, "t")) as server:
-        with socket.create_connection((server.host, server.port), timeout=5) as raw:
-            raw.sendall(
-                f"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
-                f"Content-Length: {2 << 20}\r\n\r\n".encode()
-            )
-            raw.shutdown(socket.SHUT_WR)
-            answer = b"".join(iter(lambda: raw.recv(65536), b"")).decode()
+    with (
+        HealthServer("alert-receiver-test", "alerts", routes=routes(book, "t")) as server,
+        socket.create_connection((server.host, server.port), timeout=5) as raw,
+    ):
+        raw.sendall(
+            f"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: {2 << 20}\r\n\r\n".encode()
+        )
+        raw.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: raw.recv(65536), b"")).decode()
     assert answer.startswith("HTTP/1.0 413") and "at most" in answer
 
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli_run import clean_env, run_gdx
+from foundation.ports import free_port_block
 from monitoring import scrape_targets
-from streams.local import alertmanager, prometheus
 from monitoring.alert_receiver import ReceiverUnavailable, fetch_alerts
+from monitoring.status import PrometheusClient
+from streams.local import alertmanager, prometheus
 from streams.local.alertmanager import AlertmanagerSetup, Timing
 from streams.local.prometheus import RULES_DIR, PrometheusSetup
-from monitoring.status import PrometheusClient
-from foundation.ports import free_port_block
+from tests.support.cli_run import clean_env, run_gdx
 
 TESTS = Path(__file__).resolve().parent
 SCALE = 60

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.support.promql_names import DASHBOARD, base_metrics, known_names, metric_names
-
 from monitoring import metrics
+from tests.support.promql_names import DASHBOARD, base_metrics, known_names, metric_names
 
 
 def _dashboard() -> dict:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import GdxError
 from monitoring import metrics, scrape_targets
 from monitoring.health_server import HealthServer, Readiness
-from foundation.errors import GdxError
 
 
 def _get(url: str) -> tuple[int, str, str]:

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic, RecordsToDelete
-from tests.support.cli_run import run_gdx
 
 from monitoring import metrics
 from monitoring.consumer_lag import LagGauges, LagProbe
 from monitoring.scrape_targets import targets_dir
 from streams.settings import Settings
+from tests.support.cli_run import run_gdx
 
 pytestmark = pytest.mark.kafka
 

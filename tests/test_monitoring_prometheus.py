@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.cli_run import run_gdx
-from foundation.ports import free_port_block
 
+from foundation.ports import free_port_block
 from monitoring import metrics
 from monitoring.health_server import HealthServer
-from streams.local.prometheus import PrometheusSetup, prometheus_root, render_config
 from streams.commands.prometheus import start_prometheus
+from streams.local.prometheus import PrometheusSetup, prometheus_root, render_config
 from streams.settings import Settings
+from tests.support.cli_run import run_gdx
 
 AGENCY = "itest"
 
@@ -143,7 +143,8 @@ def test_prometheus_scrapes_processes_and_evaluates_the_rules(env: dict[str, str
             "mean freshness",
             lambda: _query(
                 port,
-                f'sum(gdx_freshness_seconds_sum{{agency="{AGENCY}"}}) / sum(gdx_freshness_seconds_count{{agency="{AGENCY}"}})',
+                f'sum(gdx_freshness_seconds_sum{{agency="{AGENCY}"}})'
+                f' / sum(gdx_freshness_seconds_count{{agency="{AGENCY}"}})',
             ),
         )
         assert _value(mean) == pytest.approx(0.3)

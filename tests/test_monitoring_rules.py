@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from tests.support.promql_names import RULES_DIR, known_names, metric_names, rule_groups
 
 

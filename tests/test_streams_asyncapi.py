@@ -11,13 +11,13 @@ import jsonschema
 import pytest
 from fastavro import parse_schema
 
-from tests.support.schema_helpers import catalog
+from foundation.errors import GdxError
 from schemas.fingerprint import fingerprint
 from streams.asyncapi import SCHEMA_TOPIC, build_document
 from streams.cli import main
-from foundation.errors import GdxError
 from streams.settings import Settings
 from streams.topic_catalog import Catalog, Dataset, load_catalog
+from tests.support.schema_helpers import catalog
 
 OFFICIAL_SCHEMA = Path(__file__).parent / "data" / "asyncapi-3.0.0.schema.json"
 

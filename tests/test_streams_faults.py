@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.local import kafka_launcher as launcher
+from streams.settings import Settings
 from tests.support.kafka_env import running_cluster
 from tests.support.stream_harness import (
     Backbone,
@@ -28,8 +30,6 @@ from tests.support.stream_harness import (
     wait_in_flight,
     worker,
 )
-from streams.local import kafka_launcher as launcher
-from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
 

@@ -13,10 +13,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.cli_run import CliResult, run_gdx
-from streams.local.kafka_jars import jar_dir
 from foundation.ports import free_port_block
+from streams.local.kafka_jars import jar_dir
 from streams.settings import Settings
+from tests.support.cli_run import CliResult, run_gdx
 
 BOUND_S = 60
 

@@ -11,12 +11,12 @@ from linkage.database import index_engine
 from linkage.index_store import IndexStore
 from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
-from tests.support.linkage_support import CATALOG, CODEC, SCHEMA_OF, decoded_record, encode
 from monitoring import metrics
-from tests.support.recording_sink import RecordingSink
 from schemas.examples import MALEE, SOMCHAI
 from streams.pipeline import DEAD_LETTER, TOMBSTONE, Pipeline, SourceRecord
 from streams.worker_core import WorkerCore
+from tests.support.linkage_support import CATALOG, CODEC, SCHEMA_OF, decoded_record, encode
+from tests.support.recording_sink import RecordingSink
 
 TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death", "gdx.dopa.person.v1": "dopa.person"}
 

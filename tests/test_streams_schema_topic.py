@@ -8,12 +8,12 @@ import asyncio
 import pytest
 from aiokafka.admin import NewTopic
 
-from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 from schemas.codec import Codec
 from schemas.schema_records import NAME_HEADER, SCHEMA_TOPIC, VERSION_HEADER, SchemaTopicError
-from streams.schema_topic import load_schemas, publish_schemas
 from streams.cli import main
+from streams.schema_topic import load_schemas, publish_schemas
 from streams.settings import Settings
+from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 
 pytestmark = pytest.mark.kafka
 

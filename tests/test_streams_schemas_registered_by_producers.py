@@ -16,9 +16,8 @@ import pytest
 from aiokafka import TopicPartition
 
 from foundation.kafka_clients import KafkaClients
-
-from tests.support.cli_run import run_gdx
 from streams.settings import Settings
+from tests.support.cli_run import run_gdx
 
 pytestmark = pytest.mark.kafka
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli_run import run_gdx
 from foundation.ports import free_port_block
+from tests.support.cli_run import run_gdx
 from tests.support.stack_support import StackProcess, alive, children_of
 
 STOP_ORDER = (

@@ -10,13 +10,13 @@ import pytest
 from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from tests.support.cli_run import run_gdx
+from foundation.errors import GdxError
 from schemas.catalog import load_schema_catalog
 from streams.schema_topic import load_schemas
-from foundation.errors import GdxError
 from streams.settings import Settings
 from streams.topic_admin import admin_client, apply_topics, list_topics
 from streams.topic_catalog import Catalog, TopicSpec, load_catalog
+from tests.support.cli_run import run_gdx
 
 pytestmark = pytest.mark.kafka
 
@@ -115,7 +115,7 @@ def test_apply_on_three_brokers_keeps_the_catalog_replication(three_broker_boots
     apply_topics(settings, catalog)
     rows = list_topics(settings, catalog)
     assert all(change.action == "unchanged" for *_, change in rows)
-    for spec, _, live, _ in rows:
+    for _spec, _, live, _ in rows:
         assert live is not None and live.replication_factor == 3
         assert live.configs["min.insync.replicas"] == "2"
 

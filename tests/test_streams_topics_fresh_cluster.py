@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli_run import run_gdx
-from tests.support.kafka_env import running_cluster
 from streams.local import kafka_launcher as launcher
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
+from tests.support.cli_run import run_gdx
+from tests.support.kafka_env import running_cluster
 
 pytestmark = pytest.mark.cluster
 

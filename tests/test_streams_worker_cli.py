@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli_run import run_gdx
 from foundation.ports import free_port_block
+from tests.support.cli_run import run_gdx
 
 
 @pytest.mark.kafka

@@ -18,12 +18,12 @@ from linkage.index_store import IndexStore
 from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import records
-from tests.support.linkage_support import CATALOG, decoded_record, encode
 from monitoring import metrics
 from monitoring.health_server import Readiness
-from tests.support.recording_sink import RecordingSink
 from streams.pipeline import DEAD_LETTER, Pipeline, SourceRecord
 from streams.worker_core import CONTENTION_PATIENCE, WorkerCore
+from tests.support.linkage_support import CATALOG, decoded_record, encode
+from tests.support.recording_sink import RecordingSink
 
 TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death", "gdx.dopa.person.v1": "dopa.person"}
 TOPIC_OF = {dataset: topic for topic, dataset in TOPICS.items()}

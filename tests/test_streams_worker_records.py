@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from foundation.kafka_clients import KafkaClients
 from linkage.database import index_engine
 from linkage.views import record_view
+from streams.kafka_probe import topic_partitions
 from tests.support.linkage_support import decoded_record, encode
 from tests.support.stream_harness import Backbone, produce, wait_caught_up, worker
-from streams.kafka_probe import topic_partitions
-from foundation.kafka_clients import KafkaClients
 
 pytestmark = pytest.mark.kafka
 

@@ -7,18 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
 from agencies.events import Route
 from agencies.faults import FaultRates
+from agencies.schema_announcer import SchemaAnnouncer
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
+from foundation.kafka_clients import KafkaClients
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
-from agencies.schema_announcer import SchemaAnnouncer
 from schemas.schema_records import SCHEMA_TOPIC
 from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
-from foundation.kafka_clients import KafkaClients
 
 SCHEMAS = load_schema_catalog()
 CODEC = Codec(SCHEMAS)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from streams.local import kafka_launcher as launcher
 from foundation.ports import free_port_block
+from streams.local import kafka_launcher as launcher
 from streams.settings import Settings
 
 

@@ -15,17 +15,17 @@ from aiokafka.admin import NewTopic
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from linkage.api_models import Problem
 from linkage.audit import AUDIT_TOPIC, read_partitions
 from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
 from linkage.consumers import ConsumerRegistry
 from linkage.database import index_engine
 from linkage.index_store import IndexStore
 from linkage.migrate import upgrade
-from streams.lookup_app import create_lookup_app
-from linkage.api_models import Problem
 from linkage.tables import consents
-from tests.support.linkage_support import index_event
+from streams.lookup_app import create_lookup_app
 from streams.settings import Settings
+from tests.support.linkage_support import index_event
 
 KEYS = {
     "revenue": "demo-revenue-key",

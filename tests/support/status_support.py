@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 
 from linkage.index_store import IndexStore
 from linkage.status_page import StatusPage
-from tests.support.linkage_support import index_event
 from monitoring.alert_receiver import ReceiverUnavailable
 from monitoring.status import PrometheusUnavailable, Query, Sample
+from tests.support.linkage_support import index_event
 
 
 def no_history(promql: str, start: float, end: float, step: float) -> list[Sample]:

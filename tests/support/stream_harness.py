@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 
 from agencies.simulation import store_path
 from agencies.store import AgencyStore
-from tests.support.cli_run import CliResult, clean_env, run_gdx
+from foundation.kafka_clients import KafkaClients
 from linkage.index_event import IndexEvent
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
@@ -27,7 +27,7 @@ from schemas.errors import CodecError
 from schemas.validation import validate_event
 from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
-from foundation.kafka_clients import KafkaClients
+from tests.support.cli_run import CliResult, clean_env, run_gdx
 
 FAULTS = (
     "--fault-duplicate",
@@ -276,7 +276,7 @@ def owner_deaths(backbone: Backbone) -> dict[str, str]:
     held: dict[str, list[tuple[int, int | None]]] = {}
     for by_version in versions.values():
         ordered = [by_version[v] for v in sorted(by_version)]
-        for event, following in zip(ordered, [*ordered[1:], None]):
+        for event, following in zip(ordered, [*ordered[1:], None], strict=True):
             for citizen in event.citizen_ids:
                 held.setdefault(citizen, []).append((event.source_ms, following.source_ms if following else None))
     deaths = {}
