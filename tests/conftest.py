@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from kafka_env import running_cluster
-from postgres_env import postgres_server
 from streams.settings import Settings
+from tests.support.kafka_env import running_cluster
+from tests.support.postgres_env import postgres_server
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +56,7 @@ def engine(index_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
     """A lookup API of the test's own over the example index, started and ready."""
-    from lookup_support import lookup_client, lookup_deployment
+    from tests.support.lookup_support import lookup_client, lookup_deployment
 
     deployed = lookup_deployment(settings)
     with lookup_client(deployed) as client:

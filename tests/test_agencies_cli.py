@@ -23,7 +23,9 @@ from streams.cli import main
         (["agencies", "truth", "--agency", "rd"], "unknown agency 'rd'"),
     ],
 )
-def test_bad_input_gets_one_clear_line(argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_gets_one_clear_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main([*argv, "--store-dir", str(tmp_path)] if argv[0] == "simulate" else argv)
     err = capsys.readouterr().err.strip()
     assert code == 1
@@ -39,8 +41,24 @@ def test_missing_stores_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_simulate_then_dump_truth_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / "report.json"
-    code = main(["simulate", "--no-publish", "--scale", "1000", "--count", "40", "--rate", "10000",
-                 "--fault-malformed", "0.2", "--store-dir", str(tmp_path), "--report", str(report)])
+    code = main(
+        [
+            "simulate",
+            "--no-publish",
+            "--scale",
+            "1000",
+            "--count",
+            "40",
+            "--rate",
+            "10000",
+            "--fault-malformed",
+            "0.2",
+            "--store-dir",
+            str(tmp_path),
+            "--report",
+            str(report),
+        ]
+    )
     assert code == 0
     final = json.loads(report.read_text())
     assert sum(final["life_events"].values()) == 40
@@ -63,8 +81,22 @@ def test_a_long_run_never_runs_out_of_adults(tmp_path: Path, capsys: pytest.Capt
     """Deaths take adults and births bring children who do not grow up during a run: without adults
     entering the registry, the smallest population had no life event left after about 10,000."""
     report = tmp_path / "report.json"
-    code = main(["simulate", "--no-publish", "--scale", "1000", "--count", "15000", "--rate", "1000000",
-                 "--store-dir", str(tmp_path), "--report", str(report)])
+    code = main(
+        [
+            "simulate",
+            "--no-publish",
+            "--scale",
+            "1000",
+            "--count",
+            "15000",
+            "--rate",
+            "1000000",
+            "--store-dir",
+            str(tmp_path),
+            "--report",
+            str(report),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     events = json.loads(report.read_text())["life_events"]
     assert sum(events.values()) == 15_000 and events["dopa.add-name"] > 0 and events["dopa.death"] > 0

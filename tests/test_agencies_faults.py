@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from agencies.faults import KINDS, FaultRates
-from agencies_support import CODEC, SCHEMAS, simulate, stores
 from schemas.errors import CodecError, DomainRuleViolation
 from schemas.validation import validate_event
+from tests.support.agencies_support import CODEC, SCHEMAS, simulate, stores
 
 RATE = 0.3
 

@@ -19,12 +19,12 @@ from agencies.faults import FaultRates
 from agencies.outbox import ProducerConfig, Publisher
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
-from agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
+from foundation.kafka_clients import KafkaClients
 from schemas.validation import validate_event
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
-from foundation.kafka_clients import KafkaClients
+from tests.support.agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[1]
@@ -34,10 +34,13 @@ def _topics(settings: Settings, agencies: tuple[str, ...]) -> list[str]:
     return [settings.topic(d.topic) for d in load_catalog().datasets if d.agency in agencies]
 
 
-async def test_simulate_publishes_every_event_and_each_decodes_with_the_codec(settings: Settings, tmp_path: Path) -> None:
+async def test_simulate_publishes_every_event_and_each_decodes_with_the_codec(
+    settings: Settings, tmp_path: Path
+) -> None:
     await asyncio.to_thread(apply_topics, settings, load_catalog())
-    plan = Plan(tmp_path, scale=1_000, seed=4, rate=1e6, count=60,
-                kafka=settings.kafka, topic_prefix=settings.topic_prefix)
+    plan = Plan(
+        tmp_path, scale=1_000, seed=4, rate=1e6, count=60, kafka=settings.kafka, topic_prefix=settings.topic_prefix
+    )
     with open(os.devnull, "w") as quiet:
         await Simulation(plan, routes(), SCHEMAS, out=quiet).run()
     outbox = {row[1]: row for _, store in stores(tmp_path) for row in store.outbox_rows()}
@@ -60,12 +63,25 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_a_killed_publisher_loses_nothing_and_only_resends_exact_copies(settings: Settings, tmp_path: Path) -> None:
+async def test_a_killed_publisher_loses_nothing_and_only_resends_exact_copies(
+    settings: Settings, tmp_path: Path
+) -> None:
     await asyncio.to_thread(simulate, tmp_path, 10_000, 9, 0, FaultRates(duplicate=0.02), ("dopa",))
     await asyncio.to_thread(apply_topics, settings, load_catalog())
     path = store_path(tmp_path, "dopa")
-    command = [sys.executable, "-m", "streams.outbox_relay", "--store", str(path), "--bootstrap-servers",
-               settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix, "--batch-rows", "100"]
+    command = [
+        sys.executable,
+        "-m",
+        "streams.outbox_relay",
+        "--store",
+        str(path),
+        "--bootstrap-servers",
+        settings.bootstrap_servers,
+        "--topic-prefix",
+        settings.topic_prefix,
+        "--batch-rows",
+        "100",
+    ]
     watcher = AgencyStore(path)
     total = watcher.last_seq()
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -80,7 +96,9 @@ async def test_a_killed_publisher_loses_nothing_and_only_resends_exact_copies(se
             first.kill()
     killed_at = watcher.sent_through()
     assert 0 < killed_at < total, "the publisher was not killed mid-drain"
-    second = await asyncio.to_thread(subprocess.run, [*command, "--until-drained"], cwd=REPO, capture_output=True, timeout=180)
+    second = await asyncio.to_thread(
+        subprocess.run, [*command, "--until-drained"], cwd=REPO, capture_output=True, timeout=180
+    )
     assert second.returncode == 0, second.stderr.decode()[-2000:]
     assert watcher.backlog() == 0
     rows = watcher.outbox_rows()
@@ -128,8 +146,14 @@ async def test_the_publisher_resumes_when_the_broker_comes_back(settings: Settin
     await asyncio.to_thread(simulate, tmp_path, 1_000, 5, 0, None, ("dol",))
     await asyncio.to_thread(apply_topics, settings, load_catalog())
     proxy = _Proxy(_free_port(), settings.bootstrap_servers)
-    publisher = Publisher(store_path(tmp_path, "dol"), ProducerConfig(KafkaClients(f"127.0.0.1:{proxy.port}"), request_timeout_ms=5_000),
-                          announcer(settings.topic_prefix), topic_prefix=settings.topic_prefix, backoff_initial_s=0.1, backoff_max_s=0.5)
+    publisher = Publisher(
+        store_path(tmp_path, "dol"),
+        ProducerConfig(KafkaClients(f"127.0.0.1:{proxy.port}"), request_timeout_ms=5_000),
+        announcer(settings.topic_prefix),
+        topic_prefix=settings.topic_prefix,
+        backoff_initial_s=0.1,
+        backoff_max_s=0.5,
+    )
     rows = publisher.store.last_seq()
     task = asyncio.create_task(publisher.run(until_drained=True))
     await asyncio.sleep(1.5)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agencies.events import references
-from agencies_support import CODEC, simulate, stores, truth
 from schemas.validation import validate_event
+from tests.support.agencies_support import CODEC, simulate, stores, truth
 
 LIFE_EVENTS = 400
 
@@ -44,7 +44,9 @@ def test_life_events_of_every_agency_happened(store_dir: Path) -> None:
         assert kinds[dataset] > 0, dataset
     deceased = {p["citizen_id"] for (d, _), p in state.items() if d == "person" and p["status"] == "DECEASED"}
     assert deceased == {p["citizen_id"] for (d, _), p in state.items() if d == "death"}
-    transfers = Counter((s.get("last_transfer") or {}).get("transfer_type") for (d, _), s in state.items() if d == "title-deed")
+    transfers = Counter(
+        (s.get("last_transfer") or {}).get("transfer_type") for (d, _), s in state.items() if d == "title-deed"
+    )
     assert transfers["SALE"] > 0
 
 

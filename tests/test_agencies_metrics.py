@@ -18,28 +18,42 @@ import pytest
 from prometheus_client import REGISTRY
 
 from agencies.simulation import Plan, Simulation
-from agencies_support import SCHEMAS, routes, stores
-from cli_run import run_gdx
 from monitoring import metrics
 from streams.publisher_metrics import PublisherMetrics
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
+from tests.support.agencies_support import SCHEMAS, routes, stores
+from tests.support.cli_run import run_gdx
 
 pytestmark = pytest.mark.kafka
 
 
 def _published(agency: str) -> float:
-    return sum(sample.value for family in metrics.EVENTS_PUBLISHED.collect() for sample in family.samples
-               if sample.name.endswith("_total") and sample.labels["agency"] == agency)
+    return sum(
+        sample.value
+        for family in metrics.EVENTS_PUBLISHED.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels["agency"] == agency
+    )
 
 
-async def test_published_counter_counts_every_acknowledged_record_per_dataset(settings: Settings, tmp_path: Path) -> None:
+async def test_published_counter_counts_every_acknowledged_record_per_dataset(
+    settings: Settings, tmp_path: Path
+) -> None:
     await asyncio.to_thread(apply_topics, settings, load_catalog())
     agencies = ("dol", "dlt")
     before = {agency: _published(agency) for agency in agencies}
-    plan = Plan(tmp_path, scale=1_000, seed=5, agencies=agencies, rate=1e6, count=40,
-                kafka=settings.kafka, topic_prefix=settings.topic_prefix)
+    plan = Plan(
+        tmp_path,
+        scale=1_000,
+        seed=5,
+        agencies=agencies,
+        rate=1e6,
+        count=40,
+        kafka=settings.kafka,
+        topic_prefix=settings.topic_prefix,
+    )
     with open(os.devnull, "w") as quiet:
         await Simulation(plan, routes(), SCHEMAS, out=quiet, observer=PublisherMetrics(routes(), agencies)).run()
     for agency, store in stores(tmp_path):
@@ -65,12 +79,19 @@ def _target(targets: Path, pid: int) -> str | None:
 
 
 def test_simulate_serves_metrics_health_and_readiness_and_announces_itself(settings: Settings, tmp_path: Path) -> None:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GDX_")},
-           "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "GDX_TOPIC_PREFIX": settings.topic_prefix,
-           "GDX_STATE_DIR": str(settings.state_dir)}
-    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "simulate", "--scale", "1000", "--rate", "20",
-                                "--agency", "dopa"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GDX_")},
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "GDX_TOPIC_PREFIX": settings.topic_prefix,
+        "GDX_STATE_DIR": str(settings.state_dir),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "simulate", "--scale", "1000", "--rate", "20", "--agency", "dopa"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     targets = settings.state_dir / "prometheus" / "targets"
     try:
         deadline = time.monotonic() + 90
@@ -90,8 +111,11 @@ def test_simulate_serves_metrics_health_and_readiness_and_announces_itself(setti
         published = 0.0
         while published == 0.0 and time.monotonic() < deadline:
             text = _get(f"http://{address}/metrics")[1].decode()
-            published = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                            if line.startswith('gdx_events_published_total{agency="dopa"'))
+            published = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith('gdx_events_published_total{agency="dopa"')
+            )
             time.sleep(0.2)
         assert published > 0
         assert 'gdx_outbox_backlog{agency="dopa"}' in text
@@ -107,8 +131,15 @@ def test_simulate_on_a_busy_metrics_port_says_so_in_one_line(tmp_path: Path) -> 
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        done = run_gdx("simulate", "--no-publish", "--count", "0", "--scale", "1000",
-                       env={"GDX_STATE_DIR": str(tmp_path), "GDX_AGENCIES_METRICS_PORT": str(port)})
+        done = run_gdx(
+            "simulate",
+            "--no-publish",
+            "--count",
+            "0",
+            "--scale",
+            "1000",
+            env={"GDX_STATE_DIR": str(tmp_path), "GDX_AGENCIES_METRICS_PORT": str(port)},
+        )
     assert done.code == 1
     assert done.err.strip().startswith(f"gdx: agencies: port {port} on 127.0.0.1 is already in use")
     assert "GDX_AGENCIES_METRICS_PORT" in done.err and "\n" not in done.err.strip()

@@ -11,8 +11,8 @@ import pytest
 
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
 from agencies.simulation import store_path
-from agencies_support import announcer, simulate
 from foundation.kafka_clients import KafkaClients
+from tests.support.agencies_support import announcer, simulate
 
 
 def _closed_port() -> int:
@@ -21,11 +21,16 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     await asyncio.to_thread(simulate, tmp_path, agencies=("dbd",))
     publisher = Publisher(
-        store_path(tmp_path, "dbd"), ProducerConfig(KafkaClients(f"127.0.0.1:{_closed_port()}"), request_timeout_ms=2_000),
-        announcer(), backoff_initial_s=0.05, backoff_max_s=0.2,
+        store_path(tmp_path, "dbd"),
+        ProducerConfig(KafkaClients(f"127.0.0.1:{_closed_port()}"), request_timeout_ms=2_000),
+        announcer(),
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
     )
     rows = publisher.store.last_seq()
     stop = asyncio.Event()

@@ -16,8 +16,8 @@ from agencies.events import references, to_json
 from agencies.faults import FaultRates
 from agencies.population import AGENCIES, Population
 from agencies.simulation import Plan, Simulation
-from agencies_support import CODEC, SCHEMAS, routes, stores
 from schemas.identifiers import is_valid_thai_id
+from tests.support.agencies_support import CODEC, SCHEMAS, routes, stores
 
 SCALE = 3_000
 
@@ -53,9 +53,8 @@ def test_every_reference_resolves_in_the_ground_truth(records: dict) -> None:
         unresolved += [(dataset, key, c) for c in citizens if c not in persons]
         unresolved += [(dataset, key, j) for j in juristic if j not in companies]
         for field in ("house_id",):
-            if state.get(field) is not None and dataset != "house":
-                if state[field] not in houses:
-                    unresolved.append((dataset, key, state[field]))
+            if state.get(field) is not None and dataset != "house" and state[field] not in houses:
+                unresolved.append((dataset, key, state[field]))
     assert not unresolved
 
 

@@ -13,7 +13,7 @@ import pytest
 from agencies.population import Population
 from agencies.source import SourceSystem
 from agencies.store import AgencyStore
-from agencies_support import SCHEMAS, routes
+from tests.support.agencies_support import SCHEMAS, routes
 
 LICENCE = "driving-licence"
 
@@ -78,7 +78,11 @@ def test_picks_of_rows_added_since_the_last_picks_include_them(dlt: SourceSystem
     with dlt.change() as changes:
         changes.put(LICENCE, second, state)
     with dlt.store.reading():
-        keys = {found.key for found in (next(dlt.store.random_entities(LICENCE, random.Random(seed))) for seed in range(20)) if found}
+        keys = {
+            found.key
+            for found in (next(dlt.store.random_entities(LICENCE, random.Random(seed))) for seed in range(20))
+            if found
+        }
     assert keys == {first, second}
 
 

@@ -10,7 +10,7 @@ import pytest
 from agencies.events import stamp, stamp_bytes
 from agencies.population import Population
 from agencies.source import SourceSystem
-from agencies_support import CODEC, SCHEMAS, routes
+from tests.support.agencies_support import CODEC, SCHEMAS, routes
 
 
 @pytest.fixture
@@ -36,7 +36,10 @@ def test_a_change_and_its_event_commit_together(dlt: SourceSystem) -> None:
     assert (created.version, created.change_type, updated.version, updated.change_type) == (1, "CREATE", 2, "UPDATE")
     rows = dlt.store.outbox_rows()
     decoded = [CODEC.decode(value).record for _, _, _, _, value, _ in rows]
-    assert [(d["entity_key"], d["entity_version"], d["change_type"]) for d in decoded] == [(key, 1, "CREATE"), (key, 2, "UPDATE")]
+    assert [(d["entity_key"], d["entity_version"], d["change_type"]) for d in decoded] == [
+        (key, 1, "CREATE"),
+        (key, 2, "UPDATE"),
+    ]
     assert decoded[1]["payload"]["status"] == "SUSPENDED"
     assert dlt.store.get("driving-licence", key).version == 2
 
@@ -54,9 +57,11 @@ def test_stamping_sets_published_time_and_nothing_else(dlt: SourceSystem) -> Non
     key, state = _licence()
     with dlt.change() as changes:
         changes.put("driving-licence", key, state)
-    (_, _, _, _, value, _), = dlt.store.outbox_rows()
+    ((_, _, _, _, value, _),) = dlt.store.outbox_rows()
     before = CODEC.decode(value).record
     published = before["source_time"].timestamp() * 1000 + 1234
     after = CODEC.decode(stamp(value, dlt.store.pending(0, 1)[0][4], stamp_bytes(int(published)))).record
     assert after["published_time"].timestamp() * 1000 == int(published)
-    assert {k: v for k, v in after.items() if k != "published_time"} == {k: v for k, v in before.items() if k != "published_time"}
+    assert {k: v for k, v in after.items() if k != "published_time"} == {
+        k: v for k, v in before.items() if k != "published_time"
+    }

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
-from open_loop import offered_load  # noqa: E402
+from open_loop import offered_load
 
 BODY = b'{"answer": "' + b"x" * 3000 + b'"}'
 
@@ -26,7 +26,9 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, co
                 await writer.drain()
                 break
             status = b"200 OK" if path == b"/ok" else b"404 Not Found"
-            head = b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(BODY)
+            head = (
+                b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(BODY)
+            )
             writer.write(head + BODY[:10])  # the body arrives in two reads
             await writer.drain()
             await asyncio.sleep(0.001)

@@ -22,9 +22,9 @@ from linkage.migrate import drop_all, migration_config, upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.tables import links, metadata, notify_outbox, records, version_gaps
 from linkage.views import party_view, record_view
-from linkage_support import DATASET_OF, index_event
 from schemas.errors import CodecError
 from schemas.examples import KRUNG_BANK, MALEE, SIAM_TRADING, SOMCHAI
+from tests.support.linkage_support import DATASET_OF, index_event
 
 ALL_DATASETS = sorted(DATASET_OF.values())
 
@@ -49,7 +49,9 @@ def test_every_dataset_applies_and_links_its_parties(engine: Engine) -> None:
     deed = record_view(engine, "dol.title-deed", "12-45872")
     assert deed is not None
     assert {(p["relation"], p["id"], p["share"]) for p in deed["parties"]} >= {
-        ("owns-share-of", SOMCHAI, "1/2"), ("owns-share-of", MALEE, "1/2")}
+        ("owns-share-of", SOMCHAI, "1/2"),
+        ("owns-share-of", MALEE, "1/2"),
+    }
 
 
 def test_redelivery_and_older_versions_change_nothing(engine: Engine) -> None:
@@ -129,11 +131,29 @@ def test_the_migration_finds_the_pending_links_an_index_already_holds(index_url:
     drop_all(engine)
     with engine.begin() as connection:
         command.upgrade(migration_config(connection), "0003")
-        connection.execute(insert(links), [
-            {"dataset": "dlt.vehicle", "entity_key": "V1", "relation": "possessor", "party_kind": "citizen",
-             "party_id": SOMCHAI, "share": None, "linked_ms": 5},
-            {"dataset": "dlt.vehicle", "entity_key": "V1", "relation": "lives_at", "party_kind": "house",
-             "party_id": "10010000001", "share": None, "linked_ms": 7}])
+        connection.execute(
+            insert(links),
+            [
+                {
+                    "dataset": "dlt.vehicle",
+                    "entity_key": "V1",
+                    "relation": "possessor",
+                    "party_kind": "citizen",
+                    "party_id": SOMCHAI,
+                    "share": None,
+                    "linked_ms": 5,
+                },
+                {
+                    "dataset": "dlt.vehicle",
+                    "entity_key": "V1",
+                    "relation": "lives_at",
+                    "party_kind": "house",
+                    "party_id": "10010000001",
+                    "share": None,
+                    "linked_ms": 7,
+                },
+            ],
+        )
     upgrade(engine)
     assert IndexStore(engine).pending_links() == {"dlt.vehicle": (2, 5)}
 
@@ -182,8 +202,9 @@ def test_a_death_of_an_owner_is_queued_for_the_subscribed_consumer(engine: Engin
 def test_snapshots_notify_nobody(engine: Engine) -> None:
     store = IndexStore(engine, load_subscriptions())
     store.apply([index_event("dlt.vehicle")])
-    result = store.apply([index_event("dopa.death", change_type="SNAPSHOT", citizen_id=SOMCHAI,
-                                      informant_citizen_id=MALEE)])
+    result = store.apply(
+        [index_event("dopa.death", change_type="SNAPSHOT", citizen_id=SOMCHAI, informant_citizen_id=MALEE)]
+    )
     assert result.notifications == 0
 
 
@@ -201,13 +222,20 @@ def _vehicle(version: int, owner: str, at_ms: int) -> IndexEvent:
 
 
 def _deed(version: int, owner: str, at_ms: int) -> IndexEvent:
-    return index_event("dol.title-deed", version, "UPDATE", source_ms=at_ms, mortgages=[],
-                       owners=[{"owner": _citizen(owner), "share_numerator": 1, "share_denominator": 1}])
+    return index_event(
+        "dol.title-deed",
+        version,
+        "UPDATE",
+        source_ms=at_ms,
+        mortgages=[],
+        owners=[{"owner": _citizen(owner), "share_numerator": 1, "share_denominator": 1}],
+    )
 
 
 def _death(event_id: str | None = None) -> IndexEvent:
-    return index_event("dopa.death", event_id=event_id, source_ms=DEATH_MS, citizen_id=SOMCHAI,
-                       informant_citizen_id=MALEE)
+    return index_event(
+        "dopa.death", event_id=event_id, source_ms=DEATH_MS, citizen_id=SOMCHAI, informant_citizen_id=MALEE
+    )
 
 
 def _revenue_notices(store: IndexStore) -> list[dict[str, Any]]:
@@ -244,12 +272,16 @@ def test_a_vehicle_sold_before_the_death_notifies_nobody(engine: Engine) -> None
 # the vehicle's versions, in one batch or several; the notice must not depend on which.
 @pytest.mark.parametrize("order", ["death-first", "death-between", "death-last"])
 @pytest.mark.parametrize("one_batch", [True, False], ids=["one-batch", "batch-each"])
-def test_the_death_of_an_owner_notifies_once_whatever_order_it_arrives_in(engine: Engine, order: str,
-                                                                         one_batch: bool) -> None:
+def test_the_death_of_an_owner_notifies_once_whatever_order_it_arrives_in(
+    engine: Engine, order: str, one_batch: bool
+) -> None:
     store = IndexStore(engine, load_subscriptions())
     owned, inherited, death = _vehicle(1, SOMCHAI, DEATH_MS - 9000), _vehicle(2, MALEE, DEATH_MS + 500), _death()
-    events = {"death-first": [death, owned, inherited], "death-between": [owned, death, inherited],
-              "death-last": [owned, inherited, death]}[order]
+    events = {
+        "death-first": [death, owned, inherited],
+        "death-between": [owned, death, inherited],
+        "death-last": [owned, inherited, death],
+    }[order]
     for batch in [events] if one_batch else [[event] for event in events]:
         store.apply(batch)
     [notice] = _revenue_notices(store)
@@ -285,7 +317,6 @@ def test_payload_is_stored_as_plain_json(engine: Engine) -> None:
     assert payload["last_transfer"]["registered_on"] == "2019-04-03"
 
 
-
 def _accepted(dataset: str, **payload: Any) -> IndexEvent | None:
     """The event if the contract (codec and domain rules) accepts it, else None."""
     try:
@@ -294,8 +325,9 @@ def _accepted(dataset: str, **payload: Any) -> IndexEvent | None:
         return None
 
 
-@pytest.mark.parametrize("key", ["9" * 16, "9" * 61, "9" * 64, "9" * 65, "9" * 200, "12\x0034"],
-                         ids=["16", "61", "64", "65", "200", "nul"])
+@pytest.mark.parametrize(
+    "key", ["9" * 16, "9" * 61, "9" * 64, "9" * 65, "9" * 200, "12\x0034"], ids=["16", "61", "64", "65", "200", "nul"]
+)
 def test_every_key_the_contract_accepts_fits_the_index(engine: Engine, key: str) -> None:
     """Whatever passes validation must be writable on both databases: a key the columns cannot hold
     is a poison pill that stops the worker on PostgreSQL, so the contract rejects it instead."""
@@ -316,12 +348,20 @@ def test_the_largest_share_the_contract_accepts_fits_the_index(engine: Engine, s
     """Not a poison pill: the Avro schema carries a share's numerator and denominator as 32-bit
     ints, so the longest share is 21 characters and `links.share` (32) holds it; a 64-bit one is
     not encodable at all."""
-    owners = [{"owner": {"kind": "CITIZEN", "id": SOMCHAI, "name": "สมชาย ใจดี"},
-               "share_numerator": share, "share_denominator": share}]
+    owners = [
+        {
+            "owner": {"kind": "CITIZEN", "id": SOMCHAI, "name": "สมชาย ใจดี"},
+            "share_numerator": share,
+            "share_denominator": share,
+        }
+    ]
     event = _accepted("dol.title-deed", owners=owners)
     if share >= 2**31:
         assert event is None
         return
     assert event is not None and IndexStore(engine).apply([event]).outcomes == [APPLIED]
     with engine.connect() as conn:
-        assert conn.execute(select(links.c.share).where(links.c.relation == "owns-share-of")).scalar() == f"{share}/{share}"
+        assert (
+            conn.execute(select(links.c.share).where(links.c.relation == "owns-share-of")).scalar()
+            == f"{share}/{share}"
+        )

@@ -10,7 +10,7 @@ from linkage.database import index_engine
 from linkage.index_store import IndexStore
 from linkage.migrate import upgrade
 from linkage.reconcile import reconcile, same_state
-from linkage_support import index_event
+from tests.support.linkage_support import index_event
 
 
 def _truth(dataset: str, key: str, version: int, state: dict[str, Any]) -> dict[str, Any]:
@@ -32,16 +32,22 @@ def test_every_mismatch_kind_is_reported(tmp_path: Path) -> None:
     events = [index_event("dlt.vehicle", 2), index_event("dlt.driving-licence", 1), index_event("dopa.person", 1)]
     IndexStore(engine).apply(events)
     vehicle, licence, person = (json.loads(json.dumps(e.payload, default=str)) for e in events)
-    matching = [_truth("dlt.vehicle", events[0].entity_key, 2, vehicle),
-                _truth("dlt.driving-licence", events[1].entity_key, 1, licence)]
+    matching = [
+        _truth("dlt.vehicle", events[0].entity_key, 2, vehicle),
+        _truth("dlt.driving-licence", events[1].entity_key, 1, licence),
+    ]
     assert reconcile(engine, matching, ["dlt"]).ok
 
     changed = {**vehicle, "colour": "ม่วง"}
-    report = reconcile(engine, [
-        _truth("dlt.vehicle", events[0].entity_key, 2, changed),
-        _truth("dlt.driving-licence", events[1].entity_key, 2, licence),
-        _truth("dlt.vehicle", "NOT-IN-INDEX", 1, vehicle),
-    ], ["dlt", "dopa"])
+    report = reconcile(
+        engine,
+        [
+            _truth("dlt.vehicle", events[0].entity_key, 2, changed),
+            _truth("dlt.driving-licence", events[1].entity_key, 2, licence),
+            _truth("dlt.vehicle", "NOT-IN-INDEX", 1, vehicle),
+        ],
+        ["dlt", "dopa"],
+    )
     assert dict(report.mismatches) == {"state": 1, "version": 1, "missing": 1, "extra": 1}
     assert any("dopa.person" in example for example in report.examples)
     assert person["citizen_id"] == events[2].entity_key

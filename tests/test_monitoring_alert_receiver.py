@@ -16,17 +16,22 @@ from typing import Any
 
 import pytest
 
-from cli_run import run_gdx
 from monitoring import metrics
 from monitoring.alert_receiver import AlertBook, fetch_alerts, load_token, routes
-from streams.local.alertmanager import AlertmanagerSetup, Timing, render_config
 from monitoring.health_server import HealthServer
+from streams.local.alertmanager import AlertmanagerSetup, Timing, render_config
+from tests.support.cli_run import run_gdx
 
 
 def notification(status: str, alertname: str = "DeadLetterRateHigh", fingerprint: str = "f1") -> bytes:
-    alert = {"status": status, "labels": {"alertname": alertname, "severity": "ticket", "agency": "dlt"},
-             "annotations": {"summary": "dlt/vehicle: 5% of events dead-lettered"},
-             "startsAt": "2026-12-02T07:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fingerprint}
+    alert = {
+        "status": status,
+        "labels": {"alertname": alertname, "severity": "ticket", "agency": "dlt"},
+        "annotations": {"summary": "dlt/vehicle: 5% of events dead-lettered"},
+        "startsAt": "2026-12-02T07:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": fingerprint,
+    }
     return json.dumps({"version": "4", "status": status, "receiver": "gdx-receiver", "alerts": [alert]}).encode()
 
 
@@ -49,8 +54,9 @@ def test_the_token_file_is_private_from_its_first_byte(tmp_path: Path) -> None:
 def test_the_webhook_keeps_firing_and_resolved_alerts_and_refuses_strangers(tmp_path: Path) -> None:
     book = AlertBook(tmp_path / "alerts.json")
     token = load_token(tmp_path / "token")
-    before = metrics.ALERT_NOTIFICATIONS.labels(alertname="DeadLetterRateHigh", severity="ticket",
-                                                status="firing")._value.get()
+    before = metrics.ALERT_NOTIFICATIONS.labels(
+        alertname="DeadLetterRateHigh", severity="ticket", status="firing"
+    )._value.get()
     with HealthServer("alert-receiver-test", "alerts", routes=routes(book, token)) as server:
         url = f"{server.url}/alerts"
         assert post(url, notification("firing"), None)[0] == 401
@@ -76,12 +82,15 @@ def test_the_webhook_keeps_firing_and_resolved_alerts_and_refuses_strangers(tmp_
 
 def test_an_oversized_body_is_refused_before_it_is_read(tmp_path: Path) -> None:
     book = AlertBook(tmp_path / "alerts.json")
-    with HealthServer("alert-receiver-test", "alerts", routes=routes(book, "t")) as server:
-        with socket.create_connection((server.host, server.port), timeout=5) as raw:
-            raw.sendall(f"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
-                        f"Content-Length: {2 << 20}\r\n\r\n".encode())
-            raw.shutdown(socket.SHUT_WR)
-            answer = b"".join(iter(lambda: raw.recv(65536), b"")).decode()
+    with (
+        HealthServer("alert-receiver-test", "alerts", routes=routes(book, "t")) as server,
+        socket.create_connection((server.host, server.port), timeout=5) as raw,
+    ):
+        raw.sendall(
+            f"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: {2 << 20}\r\n\r\n".encode()
+        )
+        raw.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: raw.recv(65536), b"")).decode()
     assert answer.startswith("HTTP/1.0 413") and "at most" in answer
 
 
@@ -107,7 +116,21 @@ def test_the_generated_alertmanager_configuration_passes_amtool(tmp_path: Path) 
     config.write_text(render_config(setup))
     checked = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    routed = subprocess.run(["amtool", "config", "routes", "test", "--config.file", str(config), "--verify.receivers",
-                             "gdx-receiver", "severity=page", "alertname=GdxProcessDown"],
-                            capture_output=True, text=True, check=False)
+    routed = subprocess.run(
+        [
+            "amtool",
+            "config",
+            "routes",
+            "test",
+            "--config.file",
+            str(config),
+            "--verify.receivers",
+            "gdx-receiver",
+            "severity=page",
+            "alertname=GdxProcessDown",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert routed.returncode == 0, routed.stdout + routed.stderr

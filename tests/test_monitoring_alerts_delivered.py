@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from cli_run import clean_env, run_gdx
+from foundation.ports import free_port_block
 from monitoring import scrape_targets
-from streams.local import alertmanager, prometheus
 from monitoring.alert_receiver import ReceiverUnavailable, fetch_alerts
+from monitoring.status import PrometheusClient
+from streams.local import alertmanager, prometheus
 from streams.local.alertmanager import AlertmanagerSetup, Timing
 from streams.local.prometheus import RULES_DIR, PrometheusSetup
-from monitoring.status import PrometheusClient
-from foundation.ports import free_port_block
+from tests.support.cli_run import clean_env, run_gdx
 
 TESTS = Path(__file__).resolve().parent
 SCALE = 60
@@ -72,13 +72,22 @@ def test_alerts_fire_reach_the_receiver_and_resolve(tmp_path: Path) -> None:
     control = tmp_path / "feeder.control"
     control.write_text("healthy")
     targets = scrape_targets.targets_dir(state)
-    delivery = AlertmanagerSetup(state / "alertmanager", free_port_block(1), f"{receiver_url}/alerts",
-                                 state / "alerts" / "receiver.token", 30,
-                                 Timing(group_wait_s=1, group_interval_s=1, repeat_interval_s=3600,
-                                        page_repeat_interval_s=3600))
-    watch = PrometheusSetup(root=prometheus.prometheus_root(state), port=free_port_block(1), scrape_interval_s=1,
-                            start_timeout_s=30, alertmanager=delivery.address,
-                            rules_dir=shortened_rules(tmp_path / "rules"))
+    delivery = AlertmanagerSetup(
+        state / "alertmanager",
+        free_port_block(1),
+        f"{receiver_url}/alerts",
+        state / "alerts" / "receiver.token",
+        30,
+        Timing(group_wait_s=1, group_interval_s=1, repeat_interval_s=3600, page_repeat_interval_s=3600),
+    )
+    watch = PrometheusSetup(
+        root=prometheus.prometheus_root(state),
+        port=free_port_block(1),
+        scrape_interval_s=1,
+        start_timeout_s=30,
+        alertmanager=delivery.address,
+        rules_dir=shortened_rules(tmp_path / "rules"),
+    )
 
     def held() -> dict[str, dict[str, Any]]:
         try:
@@ -105,23 +114,35 @@ def test_alerts_fire_reach_the_receiver_and_resolve(tmp_path: Path) -> None:
         try:
             alertmanager.up(delivery)
             prometheus.up(watch)
-            with process([sys.executable, str(TESTS / "alert_feeder.py"), str(targets), str(control)], env,
-                         tmp_path / "feeder.log"):
+            with process(
+                [sys.executable, str(TESTS / "support" / "alert_feeder.py"), str(targets), str(control)],
+                env,
+                tmp_path / "feeder.log",
+            ):
                 time.sleep(8)  # a healthy baseline: the windows fill with traffic, nothing fires
                 assert held() == {}, held()
                 control.write_text("dead-letters silent-dopa")
-                wait_until("dead letters over 1% reach the receiver",
-                           lambda: status_of("DeadLetterRateHigh/dlt") == "firing", 90)
-                wait_until("the silent agency reaches the receiver",
-                           lambda: status_of("AgencySilent/dopa") == "firing", 90)
+                wait_until(
+                    "dead letters over 1% reach the receiver",
+                    lambda: status_of("DeadLetterRateHigh/dlt") == "firing",
+                    90,
+                )
+                wait_until(
+                    "the silent agency reaches the receiver", lambda: status_of("AgencySilent/dopa") == "firing", 90
+                )
                 listed = run_gdx("alerts", env=env, timeout=60)
                 assert listed.code == 0 and "DeadLetterRateHigh" in listed.out and "AgencySilent" in listed.out
                 assert set(held()) == {"DeadLetterRateHigh/dlt", "AgencySilent/dopa"}, held()
                 control.write_text("healthy")
-                wait_until("the dead-letter alert resolves", lambda: status_of("DeadLetterRateHigh/dlt") == "resolved", 90)
+                wait_until(
+                    "the dead-letter alert resolves", lambda: status_of("DeadLetterRateHigh/dlt") == "resolved", 90
+                )
                 wait_until("the silence alert resolves", lambda: status_of("AgencySilent/dopa") == "resolved", 90)
-                wait_until("Prometheus scrapes the receiver's count of both notifications",
-                           lambda: notifications_counted() == {"firing", "resolved"}, 30)
+                wait_until(
+                    "Prometheus scrapes the receiver's count of both notifications",
+                    lambda: notifications_counted() == {"firing", "resolved"},
+                    30,
+                )
         finally:
             prometheus.down(watch)
             alertmanager.down(delivery)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from promql_names import DASHBOARD, base_metrics, known_names, metric_names
-
 from monitoring import metrics
+from tests.support.promql_names import DASHBOARD, base_metrics, known_names, metric_names
 
 
 def _dashboard() -> dict:
@@ -22,10 +21,12 @@ def _expressions() -> list[tuple[str, str]]:
 
 
 def test_the_name_extractor_sees_metrics_and_nothing_else() -> None:
-    expr = ('sum by (agency, le) (rate(gdx_freshness_seconds_bucket{agency=~"$agency",le="30.0"}[$__rate_interval]))'
-            ' / on (agency) group_left () (agency:gdx_x:rate5m > 0) or vector(0) offset 5m and bool up')
+    expr = (
+        'sum by (agency, le) (rate(gdx_freshness_seconds_bucket{agency=~"$agency",le="30.0"}[$__rate_interval]))'
+        " / on (agency) group_left () (agency:gdx_x:rate5m > 0) or vector(0) offset 5m and bool up"
+    )
     assert metric_names(expr) == {"gdx_freshness_seconds_bucket", "agency:gdx_x:rate5m", "up"}
-    assert metric_names('histogram_quantile(0.95, sum by (le) (rate(gdx_typo_total[5m])))') == {"gdx_typo_total"}
+    assert metric_names("histogram_quantile(0.95, sum by (le) (rate(gdx_typo_total[5m])))") == {"gdx_typo_total"}
     assert metric_names("1e3 * time()") == set()
 
 
@@ -48,8 +49,7 @@ def test_the_agency_variable_reads_an_existing_metric() -> None:
 def test_every_metric_is_on_the_dashboard() -> None:
     shown = base_metrics(set().union(*(metric_names(expr) for _, expr in _expressions())))
     families = {name for name in metrics.series_names() if not name.endswith(("_sum", "_count"))}
-    missing = {name for name in families
-               if name not in shown and name.replace("_bucket", "_count") not in shown}
+    missing = {name for name in families if name not in shown and name.replace("_bucket", "_count") not in shown}
     assert not missing, f"metrics not shown on any panel: {sorted(missing)}"
 
 

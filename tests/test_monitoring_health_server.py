@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import GdxError
 from monitoring import metrics, scrape_targets
 from monitoring.health_server import HealthServer, Readiness
-from foundation.errors import GdxError
 
 
 def _get(url: str) -> tuple[int, str, str]:
@@ -90,15 +90,17 @@ def test_the_process_announces_itself_as_a_scrape_target_and_withdraws(tmp_path:
         files = list(targets.glob("*.json"))
         assert len(files) == 1
         group = json.loads(files[0].read_text())
-        assert group == [{"targets": [f"127.0.0.1:{server.port}"],
-                          "labels": {"process": "publisher-dbd", "role": "publisher"}}]
+        assert group == [
+            {"targets": [f"127.0.0.1:{server.port}"], "labels": {"process": "publisher-dbd", "role": "publisher"}}
+        ]
     assert not list(targets.glob("*.json"))
 
 
 def test_targets_of_dead_processes_are_pruned(tmp_path: Path) -> None:
     targets = scrape_targets.targets_dir(tmp_path)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     targets.mkdir(parents=True)
     leftover = targets / f"worker-crashed-{gone.stdout.strip()}.json"
     leftover.write_text("[]")

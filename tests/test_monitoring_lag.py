@@ -15,14 +15,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
-from cli_run import run_gdx
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic, RecordsToDelete
 
 from monitoring import metrics
 from monitoring.consumer_lag import LagGauges, LagProbe
 from monitoring.scrape_targets import targets_dir
 from streams.settings import Settings
+from tests.support.cli_run import run_gdx
 
 pytestmark = pytest.mark.kafka
 
@@ -33,13 +33,13 @@ async def _lagging_group(settings: Settings, group: str) -> str:
     """A 2-partition topic: partition 0 holds 10 records 100 s..91 s old, the group committed 4 of
     them (so the oldest unconsumed is 96 s old); partition 1 holds 3, all committed."""
     topic = settings.topic("gdx.itest.lag.v1")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = settings.kafka.admin()
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 2, 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = settings.kafka.producer(acks="all")
     await producer.start()
     now_ms = int(time.time() * 1000)
     try:
@@ -49,8 +49,7 @@ async def _lagging_group(settings: Settings, group: str) -> str:
             await producer.send_and_wait(topic, b"v", key=b"k", partition=1)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group,
-                                enable_auto_commit=False)
+    consumer = settings.kafka.consumer(group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign([TopicPartition(topic, 0), TopicPartition(topic, 1)])
@@ -66,7 +65,9 @@ async def test_lag_in_messages_and_seconds_per_partition(settings: Settings) -> 
         lags = [lag for lag in await probe.measure() if lag.group == "itest-lag"]
         again = [lag for lag in await probe.measure() if lag.group == "itest-lag"]
     assert [(lag.topic, lag.partition, lag.committed, lag.end, lag.lag) for lag in lags] == [
-        (topic, 0, 4, 10, 6), (topic, 1, 3, 3, 0)]
+        (topic, 0, 4, 10, 6),
+        (topic, 1, 3, 3, 0),
+    ]
     assert AGE_OF_FIFTH_S <= lags[0].lag_seconds < AGE_OF_FIFTH_S + 30
     assert lags[1].lag_seconds == 0.0
     assert [lag.lag for lag in again] == [6, 0], "measuring twice with one probe gives the same answer"
@@ -80,7 +81,7 @@ async def test_lag_in_messages_and_seconds_per_partition(settings: Settings) -> 
 
 async def test_lag_in_seconds_is_unknown_not_zero_when_no_timestamp_can_be_read(settings: Settings) -> None:
     topic = await _lagging_group(settings, "itest-lag-unknown")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = settings.kafka.admin()
     await admin.start()
     try:  # retention took the records the group never consumed: 6 behind, and no timestamp to read
         await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(10)})
@@ -113,10 +114,20 @@ def test_gdx_lag_against_a_dead_cluster_is_one_line() -> None:
 
 def test_the_lag_monitor_serves_metrics_and_stops_cleanly(settings: Settings, tmp_path: Path) -> None:
     topic = asyncio.run(_lagging_group(settings, "itest-serve"))
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "GDX_TOPIC_PREFIX": settings.topic_prefix, "GDX_STATE_DIR": str(tmp_path), "GDX_LAG_INTERVAL_S": "0.5"}
-    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "lag", "--serve"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "GDX_TOPIC_PREFIX": settings.topic_prefix,
+        "GDX_STATE_DIR": str(tmp_path),
+        "GDX_LAG_INTERVAL_S": "0.5",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "lag", "--serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         first = process.stdout.readline()

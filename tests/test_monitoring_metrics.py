@@ -37,12 +37,23 @@ def test_labels_are_bounded() -> None:
 
 def test_every_metric_the_issue_asks_for_exists() -> None:
     wanted = {
-        "gdx_events_published_total", "gdx_events_consumed_total", "gdx_events_applied_total",
-        "gdx_events_dead_lettered_total", "gdx_events_duplicate_total", "gdx_events_stale_total",
-        "gdx_pending_links", "gdx_pending_link_oldest_age_seconds", "gdx_freshness_seconds_bucket",
-        "gdx_consumer_lag_offsets", "gdx_consumer_lag_seconds", "gdx_lookups_total", "gdx_lookup_errors_total",
-        "gdx_lookup_duration_seconds_bucket", "gdx_consent_denials_total",
-        "gdx_audit_last_checkpoint_timestamp_seconds", "gdx_outbox_backlog",
+        "gdx_events_published_total",
+        "gdx_events_consumed_total",
+        "gdx_events_applied_total",
+        "gdx_events_dead_lettered_total",
+        "gdx_events_duplicate_total",
+        "gdx_events_stale_total",
+        "gdx_pending_links",
+        "gdx_pending_link_oldest_age_seconds",
+        "gdx_freshness_seconds_bucket",
+        "gdx_consumer_lag_offsets",
+        "gdx_consumer_lag_seconds",
+        "gdx_lookups_total",
+        "gdx_lookup_errors_total",
+        "gdx_lookup_duration_seconds_bucket",
+        "gdx_consent_denials_total",
+        "gdx_audit_last_checkpoint_timestamp_seconds",
+        "gdx_outbox_backlog",
     }
     assert wanted <= metrics.series_names()
 

@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_run import run_gdx
-from foundation.ports import free_port_block
 
+from foundation.ports import free_port_block
 from monitoring import metrics
 from monitoring.health_server import HealthServer
-from streams.local.prometheus import PrometheusSetup, prometheus_root, render_config
 from streams.commands.prometheus import start_prometheus
+from streams.local.prometheus import PrometheusSetup, prometheus_root, render_config
 from streams.settings import Settings
+from tests.support.cli_run import run_gdx
 
 AGENCY = "itest"
 
@@ -34,8 +34,12 @@ def _require_prometheus() -> None:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"GDX_STATE_DIR": str(tmp_path / "state"), "GDX_PROMETHEUS_PORT": str(free_port_block(1)),
-            "GDX_ALERTMANAGER_PORT": str(free_port_block(1)), "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1"}
+    return {
+        "GDX_STATE_DIR": str(tmp_path / "state"),
+        "GDX_PROMETHEUS_PORT": str(free_port_block(1)),
+        "GDX_ALERTMANAGER_PORT": str(free_port_block(1)),
+        "GDX_PROMETHEUS_SCRAPE_INTERVAL_S": "1",
+    }
 
 
 def _query(port: str, promql: str) -> list[dict]:
@@ -113,39 +117,56 @@ def test_prometheus_scrapes_processes_and_evaluates_the_rules(env: dict[str, str
         assert {s["metric"]["process"] for s in lag} == {"worker-itest"}
         seconds = _query(port, 'gdx_consumer_lag_seconds{group="linkage-itest"}')
         assert _value(seconds) == 3.5
-        summed = _eventually("recorded lag", lambda: _query(
-            port, 'group_topic:gdx_consumer_lag_offsets:sum{group="linkage-itest"}'))
+        summed = _eventually(
+            "recorded lag", lambda: _query(port, 'group_topic:gdx_consumer_lag_offsets:sum{group="linkage-itest"}')
+        )
         assert _value(summed) == 42
 
         # A 5-minute rate of a series seconds old is its increase spread over 5 minutes: only > 0
         # is meaningful for the recorded rate; the short-window rate shows the real pace.
-        _eventually("recorded applied rate", lambda: _query(
-            port, f'agency_dataset:gdx_events_applied:rate5m{{agency="{AGENCY}"}} > 0'))
-        applied_rate = _eventually("applied rate", lambda: _query(
-            port, f'rate(gdx_events_applied_total{{agency="{AGENCY}"}}[5s])'))
+        _eventually(
+            "recorded applied rate",
+            lambda: _query(port, f'agency_dataset:gdx_events_applied:rate5m{{agency="{AGENCY}"}} > 0'),
+        )
+        applied_rate = _eventually(
+            "applied rate", lambda: _query(port, f'rate(gdx_events_applied_total{{agency="{AGENCY}"}}[5s])')
+        )
         assert 20 < _value(applied_rate) < 250, "about 10 events per 50 ms"
 
-        success = _eventually("exchange success KPI", lambda: _query(
-            port, f'agency:gdx_exchange_success:ratio_rate5m{{agency="{AGENCY}"}}'))
+        success = _eventually(
+            "exchange success KPI",
+            lambda: _query(port, f'agency:gdx_exchange_success:ratio_rate5m{{agency="{AGENCY}"}}'),
+        )
         assert _value(success) == pytest.approx(10 / 11, abs=0.01)
 
-        mean = _eventually("mean freshness", lambda: _query(
-            port, f'sum(gdx_freshness_seconds_sum{{agency="{AGENCY}"}}) / sum(gdx_freshness_seconds_count{{agency="{AGENCY}"}})'))
+        mean = _eventually(
+            "mean freshness",
+            lambda: _query(
+                port,
+                f'sum(gdx_freshness_seconds_sum{{agency="{AGENCY}"}})'
+                f' / sum(gdx_freshness_seconds_count{{agency="{AGENCY}"}})',
+            ),
+        )
         assert _value(mean) == pytest.approx(0.3)
-        p95 = _eventually("freshness p95", lambda: _query(port, f'agency:gdx_freshness_seconds:p95_5m{{agency="{AGENCY}"}}'))
+        p95 = _eventually(
+            "freshness p95", lambda: _query(port, f'agency:gdx_freshness_seconds:p95_5m{{agency="{AGENCY}"}}')
+        )
         assert _value(p95) == pytest.approx(0.25 + 0.95 * (0.5 - 0.25)), "interpolated inside the 0.25-0.5 s bucket"
 
         late = HealthServer("publisher-late", "publisher", targets_dir=targets).start()
-        _eventually("a process started after Prometheus",
-                    lambda: _query(port, 'up{job="gdx",process="publisher-late"} == 1'))
+        _eventually(
+            "a process started after Prometheus", lambda: _query(port, 'up{job="gdx",process="publisher-late"} == 1')
+        )
         status = run_gdx("prometheus", "status", env=env)
         assert status.code == 0, status.err
         assert "worker-itest" in status.out and "publisher-late" in status.out and "down" not in status.out
 
         late.stop()
         late = None
-        _eventually("the stopped process leaving the targets",
-                    lambda: [] if "publisher-late" in run_gdx("prometheus", "status", env=env).out else [{}])
+        _eventually(
+            "the stopped process leaving the targets",
+            lambda: [] if "publisher-late" in run_gdx("prometheus", "status", env=env).out else [{}],
+        )
     finally:
         if late is not None:
             late.stop()
@@ -158,12 +179,18 @@ def test_prometheus_scrapes_processes_and_evaluates_the_rules(env: dict[str, str
 
 def test_the_generated_configuration_passes_promtool(tmp_path: Path) -> None:
     _require_prometheus()
-    setup = PrometheusSetup(root=tmp_path / "prometheus", port=19090, scrape_interval_s=1.5, start_timeout_s=5,
-                            alertmanager="127.0.0.1:19099")
+    setup = PrometheusSetup(
+        root=tmp_path / "prometheus",
+        port=19090,
+        scrape_interval_s=1.5,
+        start_timeout_s=5,
+        alertmanager="127.0.0.1:19099",
+    )
     setup.root.mkdir()
     setup.config_file.write_text(render_config(setup))
-    checked = subprocess.run(["promtool", "check", "config", str(setup.config_file)], capture_output=True,
-                             text=True, timeout=60, check=False)
+    checked = subprocess.run(
+        ["promtool", "check", "config", str(setup.config_file)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS" in checked.stdout and "rules found" in checked.stdout
     assert '"scrape_interval": "1500ms"' in setup.config_file.read_text()
@@ -177,8 +204,9 @@ def test_not_installed_is_one_line_saying_how_to_install(env: dict[str, str], tm
     assert done.err.count("\n") == 1 and "apt-get install prometheus" in done.err, done.err
 
 
-def test_the_stack_runs_on_without_prometheus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_stack_runs_on_without_prometheus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert start_prometheus(Settings(state_dir=tmp_path / "state")) is None
     out = capsys.readouterr().out

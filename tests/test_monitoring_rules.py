@@ -6,14 +6,17 @@ import shutil
 import subprocess
 
 import pytest
-from promql_names import RULES_DIR, known_names, metric_names, rule_groups
+
+from tests.support.promql_names import RULES_DIR, known_names, metric_names, rule_groups
 
 
 def _promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        pytest.fail("promtool is not installed — install Prometheus (apt-get install prometheus, "
-                    "or run deploy/ensure-tools.sh as CI does)")
+        pytest.fail(
+            "promtool is not installed — install Prometheus (apt-get install prometheus, "
+            "or run deploy/ensure-tools.sh as CI does)"
+        )
     return found
 
 
@@ -57,5 +60,9 @@ def test_every_alert_has_a_severity_and_a_summary_and_a_unit_test() -> None:
 
 def test_the_kpi_and_slo_rules_exist() -> None:
     recorded = {rule["record"] for group in rule_groups() for rule in group["rules"] if "record" in rule}
-    assert {"agency:gdx_exchange_success:ratio_rate5m", "agency:gdx_exchange_success:ratio_rate1h",
-            "agency:gdx_freshness_slo_burn_rate:1h", "chain:gdx_audit_checkpoint_age:seconds"} <= recorded
+    assert {
+        "agency:gdx_exchange_success:ratio_rate5m",
+        "agency:gdx_exchange_success:ratio_rate1h",
+        "agency:gdx_freshness_slo_burn_rate:1h",
+        "chain:gdx_audit_checkpoint_age:seconds",
+    } <= recorded

@@ -10,7 +10,6 @@ from fastavro import parse_schema
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.utils import generate_many
 
-from schema_helpers import SCHEMA_NAMES, catalog, codec, example, example_record
 from schemas.catalog import KnownSchema, SchemaCatalog
 from schemas.codec import Codec
 from schemas.errors import (
@@ -27,6 +26,7 @@ from schemas.fingerprint import schema_json
 from schemas.models import EVENT_MODELS
 from schemas.validation import validate_event
 from streams.topic_catalog import load_catalog
+from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example, example_record
 
 # CRC-64-AVRO exactly as the Avro specification gives it, independent of fastavro.
 _EMPTY = 0xC15D213AA4D7A795

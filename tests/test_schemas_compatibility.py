@@ -65,7 +65,8 @@ def test_adding_a_required_field_breaks_old_events_and_names_the_field(tree: tup
     sources, released = tree
     edit_person(sources, lambda f: f.append({"name": "religion", "type": "string", "doc": "religion"}))
     assert findings_for(sources, released) == [
-        f"{PERSON}: v2 cannot read data written with v1: payload.religion: field is missing on the writer side and has no default"
+        f"{PERSON}: v2 cannot read data written with v1: payload.religion: "
+        "field is missing on the writer side and has no default"
     ]
 
 

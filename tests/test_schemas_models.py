@@ -5,7 +5,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 from schemas.errors import DomainRuleViolation
 from schemas.identifiers import with_check_digit
 from schemas.models import EVENT_MODELS
 from schemas.validation import validate_event
+from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -181,7 +181,7 @@ def test_every_dataset_has_a_domain_rule_case() -> None:
     assert {f"th.go.gdx.{short}" for short, _, _ in DOMAIN_CASES} == set(SCHEMA_NAMES)
 
 
-NOW = datetime(2024, 6, 1, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 1, 9, 30, tzinfo=UTC)
 
 ENVELOPE_CASES: list[tuple[dict[str, Any], str]] = [
     ({"change_type": "DELETE"}, "a DELETE carries no payload"),
@@ -215,5 +215,5 @@ def test_timestamps_are_normalised_to_utc_milliseconds() -> None:
     bangkok = timezone(timedelta(hours=7))
     record["source_time"] = datetime(2024, 6, 1, 16, 30, 0, 125999, tzinfo=bangkok)
     model = EVENT_MODELS[name].model_validate(record)
-    assert model.source_time == datetime(2024, 6, 1, 9, 30, 0, 125000, tzinfo=timezone.utc)
+    assert model.source_time == datetime(2024, 6, 1, 9, 30, 0, 125000, tzinfo=UTC)
     assert validate_event(codec().decode(codec().encode(name, model.to_avro()))) == model

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from schema_helpers import SCHEMA_NAMES, catalog
 from schemas.catalog import RELEASED_DIR, read_released
 from schemas.compose import full_name
+from tests.support.schema_helpers import SCHEMA_NAMES, catalog
 
 
 def walk(schema: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -16,11 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from kafka_env import running_cluster
-from stream_harness import (Backbone, Process, dead_letters, injected, notifications, owner_deaths, wait_caught_up,
-                            wait_in_flight, worker)
 from streams.local import kafka_launcher as launcher
 from streams.settings import Settings
+from tests.support.kafka_env import running_cluster
+from tests.support.stream_harness import (
+    Backbone,
+    Process,
+    dead_letters,
+    injected,
+    notifications,
+    owner_deaths,
+    wait_caught_up,
+    wait_in_flight,
+    worker,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -51,7 +60,9 @@ def _assert_owner_deaths_notified(backbone: Backbone, exactly_once: bool) -> Non
     for notice in notices:
         assert notice["dataset"] == "dopa.death" and notice["party"]["kind"] == "citizen"
         assert notice["linked"] and {link["dataset"] for link in notice["linked"]} <= {"dlt.vehicle", "dol.title-deed"}
-    assert all(notice["party"]["id"] == expected[notice["event_id"]] for notice in notices if notice["event_id"] in expected)
+    assert all(
+        notice["party"]["id"] == expected[notice["event_id"]] for notice in notices if notice["event_id"] in expected
+    )
     sent = Counter(notice["event_id"] for notice in notices)
     missing = sorted(set(expected) - set(sent))
     assert not missing, f"{len(missing)} of {len(expected)} deaths of owners never notified: {missing[:5]}"
@@ -76,8 +87,13 @@ def test_every_injected_fault_is_absorbed_or_dead_lettered(backbone: Backbone) -
 
 def _publishing(backbone: Backbone, seed: str, count: int = 1500, rate: int = 150) -> Process:
     """Agencies loading and then living at `rate` events/s in the background."""
-    return Process(backbone, *backbone.simulate_args("--scale", "1000", "--seed", seed, "--count", str(count),
-                                                     "--rate", str(rate), faults=0.02), name=f"simulate-{seed}")
+    return Process(
+        backbone,
+        *backbone.simulate_args(
+            "--scale", "1000", "--seed", seed, "--count", str(count), "--rate", str(rate), faults=0.02
+        ),
+        name=f"simulate-{seed}",
+    )
 
 
 def _still_publishing(publisher: Process) -> None:
@@ -134,8 +150,9 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 
 def _deployment(cluster: Settings, tmp_path: Path) -> Backbone:
-    deployment = Backbone(cluster.bootstrap_servers, f"r{uuid.uuid4().hex[:8]}.", tmp_path / "state",
-                          f"sqlite:///{tmp_path / 'index.db'}")
+    deployment = Backbone(
+        cluster.bootstrap_servers, f"r{uuid.uuid4().hex[:8]}.", tmp_path / "state", f"sqlite:///{tmp_path / 'index.db'}"
+    )
     applied = deployment.gdx("topics", "apply")
     assert applied.code == 0, applied.err
     return deployment

@@ -19,8 +19,9 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(root)}  # this copy of the rooms, ahead of the installed tree
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_tree_keeps_every_contract() -> None:
@@ -37,18 +38,22 @@ def copy_of_the_rooms(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize(("module", "line", "named"), [
-    ("linkage/api.py", "from streams.settings import Settings", "linkage.api -> streams.settings"),
-    ("monitoring/status.py", "from linkage.views import party_view", "monitoring.status -> linkage.views"),
-    ("agencies/outbox.py", "from linkage.audit import AuditWriter", "agencies.outbox -> linkage.audit"),
-    ("foundation/errors.py", "import schemas.codec", "foundation.errors -> schemas.codec"),
-    ("schemas/codec.py", "import aiokafka", "schemas.codec -> aiokafka"),
-    ("schemas/catalog.py", "from foundation.errors import GdxError", "schemas.catalog -> foundation.errors"),
-    ("streams/settings.py", "import streams.commands.up", ".settings -> .commands"),
-    ("linkage/tables.py", "from linkage.api import create_app", ".tables -> .api"),
-])
-def test_a_climbing_import_breaks_the_contract_and_is_named(copy_of_the_rooms: Path, module: str, line: str,
-                                                            named: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "line", "named"),
+    [
+        ("linkage/api.py", "from streams.settings import Settings", "linkage.api -> streams.settings"),
+        ("monitoring/status.py", "from linkage.views import party_view", "monitoring.status -> linkage.views"),
+        ("agencies/outbox.py", "from linkage.audit import AuditWriter", "agencies.outbox -> linkage.audit"),
+        ("foundation/errors.py", "import schemas.codec", "foundation.errors -> schemas.codec"),
+        ("schemas/codec.py", "import aiokafka", "schemas.codec -> aiokafka"),
+        ("schemas/catalog.py", "from foundation.errors import GdxError", "schemas.catalog -> foundation.errors"),
+        ("streams/settings.py", "import streams.commands.up", ".settings -> .commands"),
+        ("linkage/tables.py", "from linkage.api import create_app", ".tables -> .api"),
+    ],
+)
+def test_a_climbing_import_breaks_the_contract_and_is_named(
+    copy_of_the_rooms: Path, module: str, line: str, named: str
+) -> None:
     path = copy_of_the_rooms / module
     path.write_text(f"{path.read_text()}\n{line}  # the import under test\n")
     result = lint_imports(copy_of_the_rooms)

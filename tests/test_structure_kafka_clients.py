@@ -33,7 +33,9 @@ def test_only_the_factory_builds_kafka_clients() -> None:
 
 def test_the_check_sees_a_direct_construction(tmp_path: Path) -> None:
     rogue = tmp_path / "rogue.py"
-    rogue.write_text("import aiokafka\nfrom aiokafka import AIOKafkaProducer\n\n"
-                     "p = AIOKafkaProducer(bootstrap_servers='x')\nc = aiokafka.AIOKafkaConsumer('t')\n")
+    rogue.write_text(
+        "import aiokafka\nfrom aiokafka import AIOKafkaProducer\n\n"
+        "p = AIOKafkaProducer(bootstrap_servers='x')\nc = aiokafka.AIOKafkaConsumer('t')\n"
+    )
     assert constructor_calls(rogue) == ["rogue.py:4 AIOKafkaProducer(…)", "rogue.py:5 AIOKafkaConsumer(…)"]
     assert len(constructor_calls(FACTORY)) == 2  # its producer and admin client; a consumer is built by `kind`

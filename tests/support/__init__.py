@@ -1,0 +1,1 @@
+"""Helpers the tests share: fixtures' building blocks, fakes, and the processes some tests run."""

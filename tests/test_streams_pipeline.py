@@ -1,0 +1,102 @@
+"""The pipeline and the worker's batch handling, without a broker: a recording sink at the seam
+the Kafka producer fills in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from linkage.database import index_engine
+from linkage.index_store import IndexStore
+from linkage.migrate import upgrade
+from linkage.subscriptions import load_subscriptions
+from monitoring import metrics
+from schemas.examples import MALEE, SOMCHAI
+from streams.pipeline import DEAD_LETTER, TOMBSTONE, Pipeline, SourceRecord
+from streams.worker_core import WorkerCore
+from tests.support.linkage_support import CATALOG, CODEC, SCHEMA_OF, decoded_record, encode
+from tests.support.recording_sink import RecordingSink
+
+TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death", "gdx.dopa.person.v1": "dopa.person"}
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Pipeline:
+    engine = index_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    upgrade(engine)
+    return Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS)
+
+
+def _record(topic: str, value: bytes | None, offset: int = 0) -> SourceRecord:
+    return SourceRecord(topic, 0, offset, b"k", value, (("traceparent", b"00-abc"),))
+
+
+def _valid(dataset: str, **changes: object) -> bytes:
+    return encode(dataset, decoded_record(dataset, **changes))
+
+
+def test_each_bad_input_becomes_a_dead_letter_with_its_reason(pipeline: Pipeline) -> None:
+    good = _valid("dlt.vehicle")
+    wrong_fingerprint = good[:2] + bytes(8) + good[10:]
+    person_on_vehicle_topic = _valid("dopa.person")
+    cases = {
+        "not-single-object": b'{"json": true}',
+        "unknown-fingerprint": wrong_fingerprint,
+        "body-mismatch": good[:-7],
+        "schema-mismatch": person_on_vehicle_topic,
+    }
+    record = decoded_record("dlt.vehicle")
+    record["references"]["citizen_ids"] = [SOMCHAI[:-1] + str((int(SOMCHAI[-1]) + 1) % 10)]
+    cases["domain-rule"] = CODEC.encode(SCHEMA_OF["dlt.vehicle"], record)
+    batch = [_record("gdx.dlt.vehicle.v1", value, i) for i, value in enumerate(cases.values())]
+    batch.append(_record("gdx.dlt.vehicle.v1", good, 99))
+    result = pipeline.process(batch)
+    assert result.outcomes == [DEAD_LETTER] * len(cases) + ["applied"]
+    assert [d.reason for d in result.dead_letters] == list(cases)
+    first = dict(result.dead_letters[0].headers())
+    assert first["traceparent"] == b"00-abc" and first["gdx-dlq-reason"] == b"not-single-object"
+    assert first["gdx-source-topic"] == b"gdx.dlt.vehicle.v1" and first["gdx-source-offset"] == b"0"
+
+
+def test_tombstones_are_skipped_and_duplicates_recognised(pipeline: Pipeline) -> None:
+    value = _valid("dlt.vehicle")
+    result = pipeline.process(
+        [
+            _record("gdx.dlt.vehicle.v1", value),
+            _record("gdx.dlt.vehicle.v1", None),
+            _record("gdx.dlt.vehicle.v1", value),
+        ]
+    )
+    assert result.outcomes == ["applied", TOMBSTONE, "duplicate"]
+
+
+async def test_worker_sends_dead_letters_and_notifications_and_counts(pipeline: Pipeline) -> None:
+    sink = RecordingSink()
+    core = WorkerCore(
+        pipeline,
+        sink,
+        {t: f"gdx.dlq.{t}" for t in TOPICS},
+        {"revenue": "gdx.notify.revenue", "social-security": "gdx.notify.social-security"},
+    )
+    applied = metrics.EVENTS_APPLIED.labels(agency="dopa", dataset="death")._value.get()
+    dead = metrics.EVENTS_DEAD_LETTERED.labels(agency="dlt", dataset="vehicle", reason="undecodable")._value.get()
+    await core.handle(
+        [
+            _record("gdx.dlt.vehicle.v1", _valid("dlt.vehicle")),
+            _record("gdx.dopa.person.v1", _valid("dopa.person")),
+            _record("gdx.dlt.vehicle.v1", b"garbage", 7),
+        ]
+    )
+    await core.handle(
+        [_record("gdx.dopa.death.v1", _valid("dopa.death", citizen_id=SOMCHAI, informant_citizen_id=MALEE))]
+    )
+    topics = [topic for topic, *_ in sink.sent]
+    assert topics == ["gdx.dlq.gdx.dlt.vehicle.v1", "gdx.notify.revenue"]
+    assert sink.sent[0][2] == b"garbage" and sink.sent[1][1] == SOMCHAI.encode()
+    assert pipeline.store.notifications() == []
+    assert metrics.EVENTS_APPLIED.labels(agency="dopa", dataset="death")._value.get() == applied + 1
+    assert (
+        metrics.EVENTS_DEAD_LETTERED.labels(agency="dlt", dataset="vehicle", reason="undecodable")._value.get()
+        == dead + 1
+    )
