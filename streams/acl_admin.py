@@ -32,6 +32,7 @@ from confluent_kafka.admin import (
     AclOperation,
     AclPermissionType,
     AdminClient,
+    ConfigResource,
     ResourcePatternType,
     ResourceType,
 )
@@ -107,7 +108,25 @@ class ConfluentAclAdmin:
                 "check that the cluster is up (`gdx kafka status`) and that the operator principal is a super user",
             ) from None
 
+    def _require_authorizer(self) -> None:
+        """A broker without an authorizer answers DescribeAcls with an empty list, as if it held no
+        ACLs; only its `authorizer.class.name` tells the two apart."""
+
+        def authorizer() -> object:
+            nodes = self._admin.describe_cluster(request_timeout=self.timeout_s).result(self.timeout_s).nodes
+            broker = ConfigResource(ResourceType.BROKER, str(nodes[0].id))
+            configs = self._admin.describe_configs([broker], request_timeout=self.timeout_s)[broker]
+            entry = configs.result(self.timeout_s).get("authorizer.class.name")
+            return entry.value if entry is not None else None
+
+        if not self._call("reading the broker's authorizer", authorizer):
+            raise GdxError(
+                f"the cluster at {self.bootstrap} has no authorizer, so it holds no ACLs",
+                "run the broker with authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            )
+
     def describe(self) -> list[AclRow]:
+        self._require_authorizer()
         # None matches any name, principal and host (the stubs say str, the documentation says None).
         every = AclBindingFilter(
             ResourceType.ANY,
