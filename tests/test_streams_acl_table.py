@@ -201,3 +201,13 @@ def test_unused_registry_entries_do_not_matter() -> None:
     assert [r for r in rows if r.principal == "consumer-lone"] == [
         AclRow("consumer-lone", GROUP, "consumer-lone.", PREFIXED, READ)
     ]
+
+
+def test_the_readme_shows_the_table_as_generated() -> None:
+    """The README's table is `gdx acl list --offline`'s output; a registry change must regenerate it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Authorization", 1)[1]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    assert block[1:-1] == [str(row) for row in table()], "regenerate with `gdx acl list --offline`"
