@@ -4,12 +4,16 @@ bindings touched, a lagging broker waited for, the admin config built in one pla
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
+from cli_run import run_gdx
 
 from foundation.errors import GdxError
 from streams.acl_admin import AclDrift, acl_admin_config, acl_drift, apply_acls, compare, is_ours
 from streams.acl_table import DESCRIBE, GROUP, LITERAL, PREFIXED, READ, TOPIC, WRITE, AclRow
+from streams.commands.acl import REVOKED_FILE, revoked_principals
+from streams.settings import Settings
 
 DESIRED = [
     AclRow("agency-dopa", TOPIC, "gdx.dopa.person.v1", LITERAL, WRITE),
@@ -112,3 +116,20 @@ def test_the_admin_config_is_built_in_one_place_with_security_passed_through() -
         "k:9093", {"security.protocol": "SSL", "ssl.ca.location": "/ca.pem", "ssl.key.location": "/k.pem"}
     )
     assert secured["security.protocol"] == "SSL" and secured["ssl.ca.location"] == "/ca.pem"
+
+
+def test_revoked_principals_come_from_a_file_one_a_line(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    assert revoked_principals(settings, None) == frozenset(), "no default file: nobody revoked"
+    (tmp_path / REVOKED_FILE).write_text("# revoked 2026-12-01\nagency-dlt\n\nUser:consumer-bank  # lost key\n")
+    assert revoked_principals(settings, None) == {"agency-dlt", "consumer-bank"}
+    with pytest.raises(GdxError, match="no revocation file"):
+        revoked_principals(settings, tmp_path / "missing.txt")
+
+
+def test_acl_list_offline_prints_the_table_without_the_revoked(tmp_path: Path) -> None:
+    (tmp_path / "revoked").write_text("agency-dlt\n")
+    listed = run_gdx("acl", "list", "--offline", "--revoked", str(tmp_path / "revoked"))
+    assert listed.code == 0, listed.err
+    assert "agency-dopa" in listed.out and "agency-dlt " not in listed.out
+    assert "revoked, no rights: agency-dlt" in listed.out
