@@ -4,7 +4,8 @@
 The launcher has no way to add listeners or an authorizer (the TLS work adds that), so this test
 starts the project's own broker through `launcher.up` with `render_properties` wrapped: the
 launcher's PLAINTEXT listener stays (its readiness probe speaks plaintext; there a client is
-User:ANONYMOUS, which no ACL names), and a SASL_PLAINTEXT listener (PLAIN, users in the JAAS
+User:ANONYMOUS, which no ACL names and no super user list holds), the controller listener and a
+new SASL_PLAINTEXT listener (PLAIN, users in the JAAS
 config) authenticates the principals, so each check runs as the principal the table speaks of.
 When the TLS branch lands, the same checks should run over mTLS with the launcher's own secured
 broker.
@@ -46,6 +47,7 @@ REGISTRY = load_consumers()
 SUBSCRIPTIONS = load_subscriptions()
 WIRE = wire_fields(load_schema_catalog())
 NAMES = ["broker", "gdx-operator", *principals(CATALOG, REGISTRY, SUBSCRIPTIONS), "rogue"]
+PLAIN_PORT: list[int] = []
 PASSWORDS = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in NAMES}
 
 
@@ -66,18 +68,22 @@ def _secured(render: object, sasl_port: int) -> object:
         )
         lines["listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{sasl_port}"
         lines["advertised.listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{sasl_port}"
-        lines["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+        # The controller listener authenticates too, so no unauthenticated principal is a super user.
+        lines["listener.security.protocol.map"] = (
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+        )
         lines["inter.broker.listener.name"] = "SASL_PLAINTEXT"
         lines.update(
             {
                 "sasl.enabled.mechanisms": "PLAIN",
                 "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                "sasl.mechanism.controller.protocol": "PLAIN",
                 "listener.name.sasl_plaintext.plain.sasl.jaas.config": _jaas("broker"),
+                "listener.name.controller.plain.sasl.jaas.config": _jaas("broker"),
+                "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
                 "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
                 "allow.everyone.if.no.acl.found": "false",
-                # The controller listener stays plaintext (ANONYMOUS) in this single combined node:
-                # the broker part registers with its own controller as that principal.
-                "super.users": "User:broker;User:gdx-operator;User:ANONYMOUS",
+                "super.users": "User:broker;User:gdx-operator",
             }
         )
         return "\n".join(f"{k}={v}" for k, v in lines.items()) + "\n"
@@ -97,6 +103,7 @@ def security(principal: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def sasl_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = local_settings(tmp_path_factory.mktemp("kafka-acl"), brokers=1)
+    PLAIN_PORT[:] = [settings.client_port(1)]
     sasl_port = free_port_block(1)
     try:
         with pytest.MonkeyPatch.context() as patch:  # only while this broker is started
@@ -247,6 +254,17 @@ def test_the_table_is_what_the_broker_enforces(sasl_bootstrap: str) -> None:
     with pytest.raises(KafkaException, match="(?i)authoriz"):
         for future in lookup.incremental_alter_configs([resource], request_timeout=TIMEOUT_S).values():
             future.result(TIMEOUT_S)
+
+
+def test_an_anonymous_plaintext_client_can_do_nothing(sasl_bootstrap: str) -> None:
+    """The launcher's plaintext listener answers metadata (its readiness probe) and nothing else."""
+    apply_acls(operator(sasl_bootstrap), table(), ours, TIMEOUT_S)
+    plain = f"127.0.0.1:{PLAIN_PORT[0]}"
+    errors: list[KafkaError | None] = []
+    producer = Producer({**acl_admin_config(plain, timeout_s=TIMEOUT_S), "message.timeout.ms": 5000, "acks": "all"})
+    producer.produce(PREFIX + "gdx.dopa.person.v1", b"{}", key=b"k", on_delivery=lambda err, _m: errors.append(err))
+    producer.flush(TIMEOUT_S)
+    assert errors and errors[0] is not None and errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
 def test_a_revoked_principal_loses_every_right_on_the_next_apply(sasl_bootstrap: str) -> None:
