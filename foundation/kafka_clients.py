@@ -1,5 +1,5 @@
 """The one place every Kafka client of the project is built: aiokafka producers, consumers and
-admin clients, and the faust app's broker list.
+admin clients, the faust app's broker list, and librdkafka's configuration for the ACL client.
 
 The runtime (`streams`) makes one `KafkaClients` from the settings and hands it down; a library
 that talks to Kafka receives it and never names a bootstrap server itself. Whatever every
@@ -37,6 +37,11 @@ class KafkaClients:
 
     def admin(self, **options: Any) -> AIOKafkaAdminClient:
         return AIOKafkaAdminClient(**self._connection(), **options)
+
+    def librdkafka_config(self) -> dict[str, str]:
+        """The same connection in librdkafka's terms, for the one client of another library (the
+        ACL admin calls, which aiokafka lacks, go through confluent-kafka)."""
+        return {"bootstrap.servers": self.bootstrap_servers, "client.id": self.client_id}
 
     def faust_brokers(self) -> list[str]:
         """The broker URLs a faust app is given (`faust.App(broker=…)`)."""

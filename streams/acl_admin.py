@@ -2,9 +2,8 @@
 
 aiokafka has no ACL API, so the admin calls go through confluent-kafka's AdminClient (librdkafka:
 CreateAcls, DescribeAcls, DeleteAcls, the same requests Kafka's own `kafka-acls.sh` sends, from a
-maintained, typed client with no JVM to start per call). Its configuration is built in one place,
-`acl_admin_config`, which takes the bootstrap servers and the connection security, so the TLS work
-plugs in there.
+maintained, typed client with no JVM to start per call). Its connection comes from the same
+`KafkaClients` as every other client's (`acl_admin_config`).
 
 Which bindings are "ours": those of a principal the table speaks for, of a revoked principal, or of
 any principal named by the project's scheme (`agency-*`, `consumer-*`, `gdx-*`: a consumer dropped
@@ -38,6 +37,7 @@ from confluent_kafka.admin import (
 )
 
 from foundation.errors import GdxError
+from foundation.kafka_clients import KafkaClients
 from streams.acl_table import SUPER_USERS, AclRow
 
 PRINCIPAL_TYPE = "User:"
@@ -46,24 +46,16 @@ CLUSTER_RESOURCE = "kafka-cluster"
 RETRY_PAUSE_S = 0.2
 
 
-def acl_admin_config(
-    bootstrap_servers: str, security: Mapping[str, str] | None = None, timeout_s: float = 15.0
-) -> dict[str, str | int]:
-    """The AdminClient's configuration: the one place that knows how the ACL client connects.
-
-    `security`: librdkafka's connection settings (`security.protocol`, `ssl.ca.location`,
-    `ssl.certificate.location`, `ssl.key.location`, `sasl.mechanism`, `sasl.username`,
-    `sasl.password`), passed through as they are; none means plaintext.
-    """
+def acl_admin_config(kafka: KafkaClients, timeout_s: float = 15.0) -> dict[str, str | int]:
+    """The AdminClient's configuration: the connection (and its security) as every client of the
+    project gets it, from `KafkaClients`, with the ACL calls' timeouts."""
     timeout_ms = max(1000, int(timeout_s * 1000))
     return {
-        "bootstrap.servers": bootstrap_servers,
-        "client.id": "gdx-acl",
+        **kafka.librdkafka_config(),
         "socket.timeout.ms": timeout_ms,
         "socket.connection.setup.timeout.ms": timeout_ms,
         # librdkafka logs every refused connection; the call's own error is our one line instead.
         "log_level": 0,
-        **dict(security or {}),
     }
 
 

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from cli_run import run_gdx
 
 from foundation.errors import GdxError
+from foundation.kafka_clients import KafkaClients
 from streams.acl_admin import AclDrift, acl_admin_config, acl_drift, apply_acls, compare, is_ours
 from streams.acl_table import DESCRIBE, GROUP, LITERAL, PREFIXED, READ, TOPIC, WRITE, AclRow
 from streams.commands.acl import REVOKED_FILE, revoked_principals
 from streams.settings import Settings
+from tests.support.cli_run import run_gdx
 
 DESIRED = [
     AclRow("agency-dopa", TOPIC, "gdx.dopa.person.v1", LITERAL, WRITE),
@@ -107,15 +108,12 @@ def test_list_shows_missing_and_extra() -> None:
     assert not drift.in_step
 
 
-def test_the_admin_config_is_built_in_one_place_with_security_passed_through() -> None:
-    plain = acl_admin_config("127.0.0.1:9092", timeout_s=4)
+def test_the_admin_config_takes_its_connection_from_the_client_factory() -> None:
+    plain = acl_admin_config(KafkaClients("127.0.0.1:9092"), timeout_s=4)
     assert plain["bootstrap.servers"] == "127.0.0.1:9092"
+    assert plain["client.id"] == "gdx"
     assert plain["socket.timeout.ms"] == 4000
     assert "security.protocol" not in plain
-    secured = acl_admin_config(
-        "k:9093", {"security.protocol": "SSL", "ssl.ca.location": "/ca.pem", "ssl.key.location": "/k.pem"}
-    )
-    assert secured["security.protocol"] == "SSL" and secured["ssl.ca.location"] == "/ca.pem"
 
 
 def test_revoked_principals_come_from_a_file_one_a_line(tmp_path: Path) -> None:

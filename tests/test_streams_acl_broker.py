@@ -21,8 +21,8 @@ from collections.abc import Iterator, Sequence
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
-from kafka_env import local_settings
 
+from foundation.kafka_clients import KafkaClients
 from foundation.ports import free_port_block
 from linkage.consumers import load_consumers
 from linkage.subscriptions import load_subscriptions
@@ -31,6 +31,7 @@ from streams.acl_admin import AclDrift, ConfluentAclAdmin, acl_admin_config, acl
 from streams.acl_table import LITERAL, TOPIC, WRITE, AclRow, acl_table, principals, wire_fields
 from streams.local import kafka_launcher as launcher
 from streams.topic_catalog import load_catalog
+from tests.support.kafka_env import local_settings
 
 pytestmark = [
     pytest.mark.kafka,
@@ -91,6 +92,13 @@ def _secured(render: object, sasl_port: int) -> object:
     return render_properties
 
 
+def connection(bootstrap: str, principal: str | None = None) -> dict[str, str | int]:
+    """The ACL client's configuration as the command builds it, logged in as `principal` (SASL/PLAIN
+    on this test broker; none: anonymous)."""
+    config = acl_admin_config(KafkaClients(bootstrap), TIMEOUT_S)
+    return config if principal is None else {**config, **security(principal)}
+
+
 def security(principal: str) -> dict[str, str]:
     return {
         "security.protocol": "SASL_PLAINTEXT",
@@ -117,7 +125,7 @@ def sasl_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _create_topics(bootstrap: str) -> None:
-    admin = AdminClient(acl_admin_config(bootstrap, security("gdx-operator"), TIMEOUT_S))
+    admin = AdminClient(connection(bootstrap, "gdx-operator"))
     topics = [NewTopic(PREFIX + spec.name, 1, 1) for spec in CATALOG.topics]
     for future in admin.create_topics(topics, request_timeout=TIMEOUT_S).values():
         future.result(TIMEOUT_S)
@@ -138,7 +146,7 @@ class Recording(ConfluentAclAdmin):
 
 
 def operator(bootstrap: str) -> Recording:
-    admin = Recording(acl_admin_config(bootstrap, security("gdx-operator"), TIMEOUT_S), TIMEOUT_S)
+    admin = Recording(connection(bootstrap, "gdx-operator"), TIMEOUT_S)
     admin.changes = []
     return admin
 
@@ -156,7 +164,7 @@ def produce(bootstrap: str, principal: str, topic: str) -> KafkaError | None:
     errors: list[KafkaError | None] = []
     producer = Producer(
         {
-            **acl_admin_config(bootstrap, security(principal), TIMEOUT_S),
+            **connection(bootstrap, principal),
             "enable.idempotence": True,
             "acks": "all",
             "message.timeout.ms": int(TIMEOUT_S * 1000),
@@ -174,7 +182,7 @@ def consume(bootstrap: str, principal: str, topic: str, group: str) -> KafkaErro
     """Join `group` and poll `topic` as `principal` until a record or an error; the error, or None."""
     consumer = Consumer(
         {
-            **acl_admin_config(bootstrap, security(principal), TIMEOUT_S),
+            **connection(bootstrap, principal),
             "group.id": PREFIX + group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -248,7 +256,7 @@ def test_the_table_is_what_the_broker_enforces(sasl_bootstrap: str) -> None:
     worker_in_other_group = consume(sasl_bootstrap, "consumer-revenue", "gdx.notify.revenue", "gdx-index")
     assert worker_in_other_group is not None and worker_in_other_group.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
 
-    lookup = AdminClient(acl_admin_config(sasl_bootstrap, security("gdx-lookup"), TIMEOUT_S))
+    lookup = AdminClient(connection(sasl_bootstrap, "gdx-lookup"))
     compact = ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET)
     resource = ConfigResource("TOPIC", PREFIX + "gdx.audit", incremental_configs=[compact])
     with pytest.raises(KafkaException, match="(?i)authoriz"):
@@ -261,7 +269,7 @@ def test_an_anonymous_plaintext_client_can_do_nothing(sasl_bootstrap: str) -> No
     apply_acls(operator(sasl_bootstrap), table(), ours, TIMEOUT_S)
     plain = f"127.0.0.1:{PLAIN_PORT[0]}"
     errors: list[KafkaError | None] = []
-    producer = Producer({**acl_admin_config(plain, timeout_s=TIMEOUT_S), "message.timeout.ms": 5000, "acks": "all"})
+    producer = Producer({**connection(plain), "message.timeout.ms": 5000, "acks": "all"})
     producer.produce(PREFIX + "gdx.dopa.person.v1", b"{}", key=b"k", on_delivery=lambda err, _m: errors.append(err))
     producer.flush(TIMEOUT_S)
     assert errors and errors[0] is not None and errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from cli_run import run_gdx
 
 from foundation.errors import GdxError
+from foundation.kafka_clients import KafkaClients
 from streams.acl_admin import ConfluentAclAdmin, acl_admin_config
+from tests.support.cli_run import run_gdx
 
 pytestmark = pytest.mark.kafka
 
 
 def test_a_broker_without_an_authorizer_is_one_line(bootstrap_servers: str) -> None:
-    admin = ConfluentAclAdmin(acl_admin_config(bootstrap_servers, timeout_s=15), 15)
+    admin = ConfluentAclAdmin(acl_admin_config(KafkaClients(bootstrap_servers), timeout_s=15), 15)
     with pytest.raises(GdxError, match="no authorizer"):
         admin.describe()
 

@@ -58,7 +58,7 @@ def desired_table(settings: Settings, revoked: frozenset[str]) -> tuple[list[Acl
 
 def _admin(settings: Settings) -> ConfluentAclAdmin:
     timeout_s = settings.kafka_request_timeout_s
-    return ConfluentAclAdmin(acl_admin_config(settings.bootstrap_servers, timeout_s=timeout_s), timeout_s)
+    return ConfluentAclAdmin(acl_admin_config(settings.kafka, timeout_s=timeout_s), timeout_s)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
