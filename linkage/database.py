@@ -9,6 +9,7 @@ not the pipeline, the busiest part of a rebuild.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +89,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def without_password(url: str) -> str:
+    """The URL as it may be shown: a malformed one too, so what sits between `user:` and `@` goes."""
+    return re.sub(r"(//[^/:@]*:)[^/]*@", r"\1***@", url)
+
+
 def index_engine(url: str) -> Engine:
     """An engine for `url`; PostgreSQL URLs use psycopg 3 unless they name a driver."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise GdxError(
-            f"index URL {url!r} is not a database URL", "use sqlite:///path/index.db or postgresql://user@host:port/db"
+            f"index URL {without_password(url)!r} is not a database URL",
+            "use sqlite:///path/index.db or postgresql://user@host:port/db",
         ) from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
