@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from foundation.errors import GdxError
 from foundation.kafka_clients import KafkaClients
+from foundation.secret_files import create_secret
 from linkage.index_store import now_ms
 from monitoring import metrics
 
@@ -63,9 +64,7 @@ def load_signing_key(path: Path, create: bool) -> bytes:
                 f"audit signing key {path} does not exist",
                 "give the key the lookup API signs with (GDX_AUDIT_KEY_FILE)",
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32) + "\n")
-        path.chmod(0o600)
+        create_secret(path, secrets.token_hex(32) + "\n")
     try:
         return bytes.fromhex(path.read_text().strip())
     except ValueError:

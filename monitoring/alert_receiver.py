@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from foundation.http_get import http_get
+from foundation.secret_files import create_secret
 from monitoring import metrics
 from monitoring.health_server import Answer, Route
 
@@ -162,10 +162,7 @@ class AlertBook:
 def load_token(path: Path) -> str:
     """The webhook's bearer token, made on first use with mode 0600 from the start."""
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            out.write(secrets.token_urlsafe(32))
+        create_secret(path, secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
