@@ -19,4 +19,3 @@ def create_secret(path: Path, content: str | bytes) -> bool:
     with os.fdopen(descriptor, "wb") as out:
         out.write(content.encode() if isinstance(content, str) else content)
     return True
-

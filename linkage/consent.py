@@ -28,6 +28,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from foundation.kafka_clients import KafkaClients
+from foundation.redaction import redact_ids
 from linkage.index_store import now_ms
 from linkage.tables import consents
 from schemas.identifiers import thai_id_problem
@@ -91,7 +92,9 @@ class ConsentStore:
         try:
             record = ConsentRecord.model_validate_json(value)
         except ValidationError as exc:
-            log.warning("malformed consent record skipped", extra={"key": key, "error": str(exc)})
+            log.warning(
+                "malformed consent record skipped", extra={"key": redact_ids(key), "error": redact_ids(str(exc))}
+            )
             return
         if record.consent_id != key:  # its tombstone, keyed by `key`, would revoke nothing
             log.warning(

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
+from foundation.redaction import redact_ids
 from linkage.database import CONTENTION, error_text, refuses_the_data, transient_reason
 from linkage.index_store import now_ms
 from monitoring import metrics
@@ -87,8 +88,8 @@ class WorkerCore:
             if not refuses_the_data(exc):
                 raise
             if len(records) == 1:
-                detail = error_text(exc)
-                log.warning("the index refused a record; dead-lettering it", extra={"error": detail[:300]})
+                detail = error_text(exc)  # the dead letter keeps it whole: its topic is the operators' alone
+                log.warning("the index refused a record; dead-lettering it", extra={"error": redact_ids(detail)[:300]})
                 return self.pipeline.refused(records[0], detail)
             middle = len(records) // 2
             result = await self._process(records[:middle])
@@ -107,7 +108,7 @@ class WorkerCore:
                     raise
                 metrics.INDEX_WRITE_RETRIES.labels(reason=reason).inc()
                 attempt += 1
-                detail = error_text(exc)
+                detail = redact_ids(error_text(exc))
                 if reason != CONTENTION or attempt >= CONTENTION_PATIENCE:
                     self.readiness.set_not_ready("index", f"index write failed ({reason}), retrying: {detail[:200]}")
                     log.warning("index write failed, retrying", extra={"attempt": attempt, "error": detail[:300]})
