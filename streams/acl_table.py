@@ -41,20 +41,18 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from linkage.audit import AUDIT_TOPIC
+from linkage.consent import CONSENT_TOPIC
 from linkage.consumers import ConsumerRegistry
 from linkage.subscriptions import Subscription
 from schemas.catalog import SchemaCatalog
 from schemas.schema_records import SCHEMA_TOPIC
-from streams.topic_catalog import Catalog, dead_letter_topic, notify_topic
+from streams.topic_catalog import INDEX_GROUP, Catalog, dead_letter_topic, notify_topic
 
 TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID = "TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"
 LITERAL, PREFIXED = "LITERAL", "PREFIXED"
 READ, WRITE, DESCRIBE = "READ", "WRITE", "DESCRIBE"
 ALLOW = "ALLOW"
-
-AUDIT_TOPIC = "gdx.audit"
-CONSENT_TOPIC = "gdx.consent.v1"
-INDEX_GROUP = "gdx-index"
 
 BROKER = "broker"
 OPERATOR = "gdx-operator"

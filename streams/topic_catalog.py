@@ -71,6 +71,10 @@ def change_topic(agency: str, dataset: str, major: int = CHANGE_EVENT_MAJOR) -> 
     return f"gdx.{agency}.{dataset}.v{major}"
 
 
+INDEX_GROUP = "gdx-index"
+"""The stream workers' consumer group (under the topic prefix): the one group that reads the change topics."""
+
+
 def dead_letter_topic(source_topic: str) -> str:
     return f"gdx.dlq.{source_topic}"
 

@@ -34,7 +34,7 @@ from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
 from streams.pipeline import Pipeline, SourceRecord
 from streams.settings import Settings
-from streams.topic_catalog import dead_letter_topic, load_catalog, notify_topic
+from streams.topic_catalog import INDEX_GROUP, dead_letter_topic, load_catalog, notify_topic
 from streams.worker_core import WorkerCore
 
 log = logging.getLogger("gdx.worker")
@@ -61,7 +61,7 @@ class KafkaSink:
 
 
 def group_id(settings: Settings) -> str:
-    return f"{settings.topic_prefix}gdx-index"
+    return f"{settings.topic_prefix}{INDEX_GROUP}"
 
 
 def build_core(settings: Settings, sink: KafkaSink, readiness: Readiness) -> WorkerCore:
