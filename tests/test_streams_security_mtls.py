@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -28,6 +29,7 @@ from streams.settings import Settings
 pytestmark = pytest.mark.kafka
 
 REFUSED_WITHIN_S = 15
+SSL_REFUSED = "SSL handshake failed"
 
 
 @contextmanager
@@ -89,17 +91,33 @@ async def round_trip(kafka: KafkaClients, name: str, count: int = 5) -> list[byt
         await consumer.stop()
 
 
-async def refused(kafka: KafkaClients) -> str:
-    """Try one metadata round trip; the broker must refuse it. Returns what the client saw."""
+async def refused(settings: Settings, kafka: KafkaClients, reason: str) -> None:
+    """One metadata round trip that the broker must refuse, and say why in its log.
+
+    The client sees only "unable to bootstrap" whatever the cause, so the broker's own account
+    (`Failed authentication with /127.0.0.1 (…reason…)`) tells a refusal from a broker that is away.
+    """
+    (node,) = launcher.local_nodes(settings)
+    start = node.log_file.stat().st_size
     admin = kafka.admin(request_timeout_ms=REFUSED_WITHIN_S * 1000)
     try:
         await asyncio.wait_for(admin.start(), REFUSED_WITHIN_S)
         await asyncio.wait_for(admin.describe_cluster(), REFUSED_WITHIN_S)
-    except (KafkaError, OSError, TimeoutError) as exc:
-        return f"{type(exc).__name__}: {exc}"
+    except (KafkaError, OSError, TimeoutError):
+        pass
+    else:
+        raise AssertionError("the broker answered a client it should have refused")
     finally:
         await admin.close()
-    raise AssertionError("the broker answered a client it should have refused")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with node.log_file.open("rb") as log:
+            log.seek(start)
+            said = log.read().decode(errors="replace")
+        if any("Failed authentication" in line and reason in line for line in said.splitlines()):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the broker did not log a failed authentication ({reason}):\n{said[-2000:]}")
 
 
 async def test_a_client_with_a_project_certificate_produces_and_consumes(mtls: Settings) -> None:
@@ -111,12 +129,12 @@ async def test_a_client_with_a_project_certificate_produces_and_consumes(mtls: S
 
 
 async def test_an_anonymous_plaintext_connection_is_refused(mtls: Settings) -> None:
-    await refused(KafkaClients(mtls.bootstrap_servers))
+    await refused(mtls, KafkaClients(mtls.bootstrap_servers), SSL_REFUSED)
 
 
 async def test_a_tls_client_without_a_certificate_is_refused(mtls: Settings) -> None:
     ca = Pki.of(mtls.state_dir.resolve()).ca_cert
-    await refused(KafkaClients(mtls.bootstrap_servers, security=ClientSecurity("SSL", cafile=ca)))
+    await refused(mtls, KafkaClients(mtls.bootstrap_servers, security=ClientSecurity("SSL", cafile=ca)), SSL_REFUSED)
 
 
 async def test_a_certificate_from_another_ca_is_refused_even_with_the_operators_name(
@@ -125,7 +143,7 @@ async def test_a_certificate_from_another_ca_is_refused_even_with_the_operators_
     ours = Pki.of(mtls.state_dir.resolve())
     forged = Pki(tmp_path / "other-pki").issue("gdx-operator")
     security = ClientSecurity("SSL", cafile=ours.ca_cert, certfile=forged.cert, keyfile=forged.key)
-    await refused(KafkaClients(mtls.bootstrap_servers, security=security))
+    await refused(mtls, KafkaClients(mtls.bootstrap_servers, security=security), SSL_REFUSED)
 
 
 async def test_a_principal_without_acls_is_authenticated_but_denied(mtls: Settings) -> None:
