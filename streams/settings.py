@@ -324,6 +324,35 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}{name}"
 
 
+CLIENT_VARIABLES = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SSL_CAFILE",
+    "KAFKA_SSL_CERTFILE",
+    "KAFKA_SSL_KEYFILE",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD_FILE",
+)
+
+
+def client_environment(kafka: KafkaClients) -> dict[str, str]:
+    """The variables that make a child process's `Settings.kafka` the same clients as `kafka` (an
+    external cluster to the child): the servers and their security, the password by its file."""
+    security = kafka.security
+    values: tuple[str | Path | None, ...] = (
+        kafka.bootstrap_servers,
+        security.security_protocol,
+        security.cafile,
+        security.certfile,
+        security.keyfile,
+        security.sasl_mechanism,
+        security.sasl_username,
+        security.sasl_password_file,
+    )
+    return {name: str(value) for name, value in zip(CLIENT_VARIABLES, values, strict=True) if value is not None}
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning a malformed value or settings file into a GdxError that names it."""
     import tomllib
