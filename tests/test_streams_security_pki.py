@@ -21,7 +21,7 @@ from foundation.kafka_clients import ClientSecurity, KafkaClients
 from streams.local import kafka_launcher as launcher
 from streams.security.pki import Pki
 from streams.security.scram import ScramStore
-from streams.settings import Settings
+from streams.settings import Settings, client_environment
 
 
 def _mode(path: Path) -> int:
@@ -225,3 +225,19 @@ def test_plaintext_server_properties_are_unchanged(tmp_path: Path) -> None:
     text = launcher.render_properties(settings, launcher.nodes(settings, 1)[0], 1)
     assert "listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093" in text.splitlines()
     assert "ssl." not in text and "authorizer" not in text
+
+
+def test_a_child_process_given_the_client_environment_builds_the_same_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gdx up` hands its children the local cluster as an external one: the security must survive."""
+    for mode in ("mtls", "scram"):
+        parent = Settings(state_dir=tmp_path, kafka_port=29092, kafka_security=mode).kafka  # type: ignore[arg-type]
+        with monkeypatch.context() as env:
+            for name, value in client_environment(parent).items():
+                env.setenv(name, value)
+            assert Settings().kafka == parent, mode
+    assert client_environment(KafkaClients("127.0.0.1:1")) == {
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+    }
