@@ -1,19 +1,81 @@
 """The one place every Kafka client of the project is built: aiokafka producers, consumers and
-admin clients, the faust app's broker list, and librdkafka's configuration for the ACL client.
+admin clients, the faust app's broker list and credentials, and librdkafka's configuration for the
+ACL client.
 
 The runtime (`streams`) makes one `KafkaClients` from the settings and hands it down; a library
 that talks to Kafka receives it and never names a bootstrap server itself. Whatever every
-connection must carry (today the servers and a client id; tomorrow TLS and credentials) is added
-here once and reaches every client.
+connection must carry — the servers, a client id, and its security (TLS with the CA and a client
+certificate, or SASL/SCRAM over TLS) — is added here once and reaches every client.
+
+`KafkaClients` is a plain value (strings and paths): it crosses process boundaries as it is. The
+SSL context and the SASL password are made when a client is built, the password read from its
+file then and never kept in the value, logged or shown in its repr.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SECURITY_PROTOCOLS: tuple[SecurityProtocol, ...] = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class ClientSecurity:
+    """How a connection authenticates and is encrypted; the default is plaintext and anonymous."""
+
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password_file: Path | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        from aiokafka.helpers import create_ssl_context
+
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=str(self.cafile) if self.cafile else None,
+            certfile=str(self.certfile) if self.certfile else None,
+            keyfile=str(self.keyfile) if self.keyfile else None,
+        )
+        return context
+
+    def sasl_password(self) -> str | None:
+        if self.sasl_password_file is None:
+            return None
+        return self.sasl_password_file.read_text(encoding="utf-8").strip()
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments every aiokafka client takes for this security."""
+        if self.security_protocol == "PLAINTEXT":
+            return {}
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.tls:
+            options["ssl_context"] = self.ssl_context()
+        if self.sasl:
+            options["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password()
+        return options
 
 
 @dataclass(frozen=True)
@@ -22,9 +84,10 @@ class KafkaClients:
 
     bootstrap_servers: str
     client_id: str = "gdx"
+    security: ClientSecurity = field(default_factory=ClientSecurity)
 
     def _connection(self) -> dict[str, Any]:
-        return {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id}
+        return {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id, **self.security.options()}
 
     def producer(self, **options: Any) -> AIOKafkaProducer:
         return AIOKafkaProducer(**self._connection(), **options)
@@ -41,8 +104,41 @@ class KafkaClients:
     def librdkafka_config(self) -> dict[str, str]:
         """The same connection in librdkafka's terms, for the one client of another library (the
         ACL admin calls, which aiokafka lacks, go through confluent-kafka)."""
-        return {"bootstrap.servers": self.bootstrap_servers, "client.id": self.client_id}
+        security = self.security
+        config = {"bootstrap.servers": self.bootstrap_servers, "client.id": self.client_id}
+        if security.security_protocol == "PLAINTEXT":
+            return config
+        config["security.protocol"] = security.security_protocol
+        for key, path in (
+            ("ssl.ca.location", security.cafile),
+            ("ssl.certificate.location", security.certfile),
+            ("ssl.key.location", security.keyfile),
+        ):
+            if path is not None:
+                config[key] = str(path)
+        if security.sasl:
+            config["sasl.mechanism"] = security.sasl_mechanism or "PLAIN"
+            config["sasl.username"] = security.sasl_username or ""
+            config["sasl.password"] = security.sasl_password() or ""
+        return config
 
     def faust_brokers(self) -> list[str]:
         """The broker URLs a faust app is given (`faust.App(broker=…)`)."""
         return [f"kafka://{server.strip()}" for server in self.bootstrap_servers.split(",")]
+
+    def faust_credentials(self) -> Any:
+        """What a faust app is given as `broker_credentials=`: None for plaintext, else faust's
+        SSLCredentials or SASLCredentials carrying the same context and login as every client."""
+        security = self.security
+        if security.security_protocol == "PLAINTEXT":
+            return None
+        import faust
+
+        if security.sasl:
+            return faust.SASLCredentials(
+                username=security.sasl_username,
+                password=security.sasl_password(),
+                ssl_context=security.ssl_context(),
+                mechanism=security.sasl_mechanism or "PLAIN",
+            )
+        return faust.SSLCredentials(security.ssl_context())

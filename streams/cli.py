@@ -14,10 +14,10 @@ from typing import NoReturn
 
 from foundation.errors import GdxError
 from foundation.logs import configure_logging
-from streams.commands import acl, agencies, alerts, index, kafka, lag, lookup, prometheus, schemas, topics, up
+from streams.commands import acl, agencies, alerts, index, kafka, lag, lookup, pki, prometheus, schemas, topics, up
 
 Handler = Callable[[argparse.Namespace], int]
-COMMAND_MODULES = (kafka, topics, acl, schemas, agencies, index, lag, lookup, prometheus, alerts, up)
+COMMAND_MODULES = (kafka, topics, acl, schemas, agencies, index, lag, lookup, prometheus, alerts, pki, up)
 
 
 class OneLineParser(argparse.ArgumentParser):

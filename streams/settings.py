@@ -7,8 +7,11 @@ in the working directory), then the defaults below.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
@@ -19,9 +22,30 @@ from pydantic_settings import (
 )
 
 from foundation.errors import GdxError
-from foundation.kafka_clients import KafkaClients
+from foundation.kafka_clients import ClientSecurity, KafkaClients, SecurityProtocol
 
 DEFAULT_SETTINGS_FILE = "gdx.toml"
+LocalSecurity = Literal["plaintext", "mtls", "scram"]
+log = logging.getLogger("gdx.settings")
+_warned_plaintext: set[str] = set()
+
+
+def _external(name: str) -> AliasChoices:
+    """The conventional unprefixed variable, the GDX_ one, and the settings file's name."""
+    return AliasChoices(name.upper(), f"GDX_{name.upper()}", name)
+
+
+def _loopback(servers: str) -> bool:
+    for server in servers.split(","):
+        host = server.strip().rsplit(":", 1)[0].strip("[]")
+        if host == "localhost":
+            continue
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return False
+        except ValueError:
+            return False
+    return True
 
 
 def settings_file() -> Path | None:
@@ -60,6 +84,44 @@ class Settings(BaseSettings):
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mg]$", description="JVM heap per broker")
     kafka_start_timeout_s: float = Field(default=90.0, gt=0, description="wait for a broker to answer")
     kafka_request_timeout_s: float = Field(default=15.0, gt=0, description="admin and metadata calls")
+    kafka_security: LocalSecurity = Field(
+        default="plaintext",
+        description="the local broker's listeners: plaintext, mtls (TLS with client certificates from the "
+        "project CA on every listener), or scram (clients: SASL_SSL SCRAM-SHA-512; brokers: mTLS)",
+    )
+    kafka_internal_port: int | None = Field(
+        default=None,
+        ge=1024,
+        le=65000,
+        description="inter-broker port of local broker 1 under scram (broker n: +n-1); unset: GDX_KAFKA_PORT + 10",
+    )
+    kafka_security_protocol: SecurityProtocol | None = Field(
+        default=None,
+        validation_alias=_external("kafka_security_protocol"),
+        description="an external cluster's protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        validation_alias=_external("kafka_ssl_cafile"),
+        description="CA bundle (PEM) of an external cluster",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, validation_alias=_external("kafka_ssl_certfile"), description="client certificate (PEM)"
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, validation_alias=_external("kafka_ssl_keyfile"), description="client private key (PEM)"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, validation_alias=_external("kafka_sasl_mechanism"), description="SASL mechanism"
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, validation_alias=_external("kafka_sasl_username"), description="SASL user name"
+    )
+    kafka_sasl_password_file: Path | None = Field(
+        default=None,
+        validation_alias=_external("kafka_sasl_password_file"),
+        description="file holding the SASL password (never the password itself in a variable)",
+    )
     index_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the linkage index; unset: SQLite at <state_dir>/index.db",
@@ -160,8 +222,71 @@ class Settings(BaseSettings):
 
     @property
     def kafka(self) -> KafkaClients:
-        """The factory every Kafka client of this configuration is built by."""
-        return KafkaClients(self.bootstrap_servers)
+        """The factory every Kafka client of this configuration is built by: an external cluster
+        with its configured security, or the local broker as the operator (`kafka_as`)."""
+        if self.external_kafka:
+            return KafkaClients(self.bootstrap_servers, security=self.external_security())
+        from streams.security.principals import OPERATOR
+
+        return self.kafka_as(OPERATOR)
+
+    def external_security(self) -> ClientSecurity:
+        """The connection security of the external cluster, from the KAFKA_SSL_* / KAFKA_SASL_* settings."""
+        protocol = self.kafka_security_protocol or "PLAINTEXT"
+        if protocol == "PLAINTEXT":
+            servers = self.bootstrap_servers
+            # One line per process. A loopback cluster (this machine's own, as the test suite's) is
+            # not warned about while plaintext is still the local default (see GDX_KAFKA_SECURITY).
+            if servers not in _warned_plaintext and not _loopback(servers):
+                _warned_plaintext.add(servers)
+                log.warning(
+                    "Kafka cluster %s is reached in PLAINTEXT: unauthenticated and unencrypted "
+                    "(set KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL with KAFKA_SSL_* / KAFKA_SASL_*)",
+                    servers,
+                )
+            return ClientSecurity()
+        if protocol.startswith("SASL") and not (self.kafka_sasl_username and self.kafka_sasl_password_file):
+            raise GdxError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE",
+                "set both (the password is read from the file, never from a variable)",
+            )
+        return ClientSecurity(
+            security_protocol=protocol,
+            cafile=self.kafka_ssl_cafile,
+            certfile=self.kafka_ssl_certfile,
+            keyfile=self.kafka_ssl_keyfile,
+            sasl_mechanism=(self.kafka_sasl_mechanism or "SCRAM-SHA-512") if protocol.startswith("SASL") else None,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password_file=self.kafka_sasl_password_file,
+        )
+
+    def kafka_as(self, principal: str) -> KafkaClients:
+        """Clients of the local broker connecting as `principal`: its certificate from the project
+        CA (mtls, issued on first use), or its SCRAM credentials (scram); plaintext: anonymous."""
+        if self.external_kafka:
+            raise GdxError(
+                f"an external cluster ({self.kafka_bootstrap_servers}) has no local principals",
+                "its identity is configured with KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_* and KAFKA_SASL_*",
+            )
+        if self.kafka_security == "plaintext":
+            return KafkaClients(self.bootstrap_servers)
+        from streams.security.pki import Pki
+        from streams.security.scram import MECHANISM, ScramStore
+
+        state = self.state_dir.resolve()
+        pki = Pki.of(state)
+        if self.kafka_security == "mtls":
+            issued = pki.ensure(principal)
+            security = ClientSecurity("SSL", cafile=issued.ca, certfile=issued.cert, keyfile=issued.key)
+        else:
+            security = ClientSecurity(
+                "SASL_SSL",
+                cafile=pki.ensure_ca(),
+                sasl_mechanism=MECHANISM,
+                sasl_username=principal,
+                sasl_password_file=ScramStore.of(state).password_file(principal),
+            )
+        return KafkaClients(self.bootstrap_servers, security=security)
 
     @property
     def audit_key_path(self) -> Path:
@@ -190,9 +315,42 @@ class Settings(BaseSettings):
     def controller_port(self, node_id: int) -> int:
         return self.client_port(node_id) + 1
 
+    def internal_port(self, node_id: int) -> int:
+        """Inter-broker port of local broker `node_id`, used only when clients log in with SCRAM."""
+        return (self.kafka_internal_port or self.kafka_port + 10) + node_id - 1
+
     def topic(self, name: str) -> str:
         """The physical name of a catalog topic under this environment's prefix."""
         return f"{self.topic_prefix}{name}"
+
+
+CLIENT_VARIABLES = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SSL_CAFILE",
+    "KAFKA_SSL_CERTFILE",
+    "KAFKA_SSL_KEYFILE",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD_FILE",
+)
+
+
+def client_environment(kafka: KafkaClients) -> dict[str, str]:
+    """The variables that make a child process's `Settings.kafka` the same clients as `kafka` (an
+    external cluster to the child): the servers and their security, the password by its file."""
+    security = kafka.security
+    values: tuple[str | Path | None, ...] = (
+        kafka.bootstrap_servers,
+        security.security_protocol,
+        security.cafile,
+        security.certfile,
+        security.keyfile,
+        security.sasl_mechanism,
+        security.sasl_username,
+        security.sasl_password_file,
+    )
+    return {name: str(value) for name, value in zip(CLIENT_VARIABLES, values, strict=True) if value is not None}
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -104,9 +104,11 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     datadir = settings.state_dir / "worker" / str(os.getpid())
     datadir.parent.mkdir(parents=True, exist_ok=True)
     prune_run_dirs(datadir.parent)
+    kafka = settings.kafka
     app = faust.App(
         group_id(settings),
-        broker=settings.kafka.faust_brokers(),
+        broker=kafka.faust_brokers(),
+        broker_credentials=kafka.faust_credentials(),
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
@@ -119,7 +121,7 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
         broker_commit_interval=1.0,
         datadir=str(datadir),
     )
-    sink = KafkaSink(settings.kafka)
+    sink = KafkaSink(kafka)
     readiness = Readiness()
     core = build_core(settings, sink, readiness)
     readiness.set_not_ready("producer", "the dead-letter and notify producer is not started yet")

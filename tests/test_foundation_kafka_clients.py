@@ -3,10 +3,12 @@ the runtime's settings hand it the cluster they name (a copy with more brokers, 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from foundation.kafka_clients import KafkaClients
+from foundation.kafka_clients import ClientSecurity, KafkaClients
 from streams.settings import Settings
 
 SERVERS = "127.0.0.1:19092,127.0.0.1:19094"
@@ -50,3 +52,29 @@ def test_the_settings_build_the_factory_for_the_cluster_they_name() -> None:
     wider = local.model_copy(update={"kafka_brokers": 3})  # what `gdx kafka up --brokers 3` does
     assert wider.kafka.bootstrap_servers == "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"
     assert Settings(kafka_bootstrap_servers="kafka.example:9092").kafka.bootstrap_servers == "kafka.example:9092"
+
+
+def test_librdkafka_gets_the_same_connection_and_security(tmp_path: Path) -> None:
+    password = tmp_path / "operator.password"
+    password.write_text("s3cret\n")
+    assert KafkaClients(SERVERS).librdkafka_config() == {"bootstrap.servers": SERVERS, "client.id": "gdx"}
+    mtls = ClientSecurity("SSL", cafile=Path("/pki/ca.pem"), certfile=Path("/pki/w.pem"), keyfile=Path("/pki/w.key"))
+    assert KafkaClients(SERVERS, security=mtls).librdkafka_config() == {
+        "bootstrap.servers": SERVERS,
+        "client.id": "gdx",
+        "security.protocol": "SSL",
+        "ssl.ca.location": "/pki/ca.pem",
+        "ssl.certificate.location": "/pki/w.pem",
+        "ssl.key.location": "/pki/w.key",
+    }
+    scram = ClientSecurity(
+        "SASL_SSL",
+        cafile=Path("/pki/ca.pem"),
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="gdx-operator",
+        sasl_password_file=password,
+    )
+    config = KafkaClients(SERVERS, security=scram).librdkafka_config()
+    assert config["security.protocol"] == "SASL_SSL" and config["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert config["sasl.username"] == "gdx-operator" and config["sasl.password"] == "s3cret"
+    assert "ssl.certificate.location" not in config

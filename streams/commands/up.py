@@ -21,7 +21,7 @@ from streams.commands.prometheus import alertmanager_from, setup_from, start_ale
 from streams.local import alertmanager, prometheus
 from streams.local import kafka_launcher as launcher
 from streams.schema_publish import publish_catalog, repository_catalog
-from streams.settings import Settings, load_settings
+from streams.settings import CLIENT_VARIABLES, Settings, client_environment, load_settings
 from streams.stack import ManagedProcess, Stack, interrupt_on_stop_signals
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
@@ -106,10 +106,14 @@ def _start_monitoring(settings: Settings, stack: Stack) -> tuple[str | None, str
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
-    """Children see the stack's settings, whatever the environment said (e.g. the chosen brokers)."""
+    """Children see the stack's settings, whatever the environment said (e.g. the chosen brokers):
+    the local cluster as an external one, with the connection security of `settings.kafka`."""
+    connection = client_environment(settings.kafka)
+    replaced = {name for key in CLIENT_VARIABLES for name in (key, f"GDX_{key}")}
+    inherited = {k: v for k, v in os.environ.items() if k not in replaced}
     return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        **inherited,
+        **connection,
         "GDX_STATE_DIR": str(settings.state_dir.resolve()),
         "GDX_TOPIC_PREFIX": settings.topic_prefix,
     }

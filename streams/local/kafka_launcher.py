@@ -4,6 +4,13 @@ Everything a local cluster owns lives under `<state_dir>/kafka/`: `cluster.json`
 layout), and per node `node-<id>/` with `server.properties`, `broker.pid`, `broker.log` and `data/`.
 Each node is a combined broker+controller; the controller quorum is the static voter set of all
 nodes, so the storage is formatted once per node with one shared cluster id.
+
+Connection security (`GDX_KAFKA_SECURITY`): `plaintext` (today's default), `mtls` — TLS on every
+listener (client, inter-broker, controller) with client certificates from the project CA required,
+the principal being the certificate's CN, the StandardAuthorizer denying whatever no ACL allows
+(only `broker` and `gdx-operator` are superusers) — or `scram`, where clients log in with
+SCRAM-SHA-512 over TLS on the client listener while brokers and controllers keep mTLS on their own.
+`server.properties` is written 0600 (it names the key material).
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from foundation.errors import GdxError
 from foundation.ports import port_in_use
 from streams.kafka_probe import ClusterInfo, wait_for_cluster
 from streams.local.kafka_jars import LOG4J_CONFIG, ensure_jars, java_binary, kafka_version
+from streams.security import principals
+from streams.security.pki import Pki, write_private
+from streams.security.scram import ScramStore, storage_tool_argument
 from streams.settings import Settings
 
 STOP_GRACE_S = 30.0
@@ -86,16 +96,11 @@ def render_properties(settings: Settings, node: Node, brokers: int) -> str:
     voters = ",".join(f"{n}@127.0.0.1:{settings.controller_port(n)}" for n in range(1, brokers + 1))
     replication = min(3, brokers)
     min_isr = 2 if brokers >= 3 else 1
-    client, controller = settings.client_port(node.node_id), settings.controller_port(node.node_id)
-    lines = {
+    lines: dict[str, object] = {
         "process.roles": "broker,controller",
         "node.id": node.node_id,
         "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{client}",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        **_listener_lines(settings, node),
         "log.dirs": node.data_dir.resolve(),
         "num.partitions": 3,
         "default.replication.factor": replication,
@@ -113,6 +118,72 @@ def render_properties(settings: Settings, node: Node, brokers: int) -> str:
     }
     body = "\n".join(f"{k}={v}" for k, v in lines.items())
     return f"# written by `gdx kafka up` for node {node.node_id} of {brokers}; edits are overwritten\n{body}\n"
+
+
+SSL_PRINCIPAL_RULES = "RULE:^CN=([^,]+).*$/$1/,DEFAULT"
+"""`User:<CN>`: a certificate's principal is its common name, the name the PKI issued it for."""
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SCRAM_JAAS = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+
+
+def _listener_lines(settings: Settings, node: Node) -> dict[str, object]:
+    client, controller = settings.client_port(node.node_id), settings.controller_port(node.node_id)
+    if settings.kafka_security == "plaintext":
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{client}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        }
+    pki = Pki.of(settings.state_dir.resolve())
+    broker = pki.paths(principals.BROKER)
+    tls: dict[str, object] = {
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": broker.keystore,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": pki.ca_cert,
+        "ssl.client.auth": "required",
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.principal.mapping.rules": SSL_PRINCIPAL_RULES,
+        "authorizer.class.name": AUTHORIZER,
+        "allow.everyone.if.no.acl.found": "false",
+        "super.users": ";".join(f"User:{name}" for name in principals.SUPER_USERS),
+    }
+    if settings.kafka_security == "mtls":
+        return {
+            "listeners": f"CLIENT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"CLIENT://127.0.0.1:{client}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "CLIENT",
+            "listener.security.protocol.map": "CLIENT:SSL,CONTROLLER:SSL",
+            **tls,
+        }
+    internal = settings.internal_port(node.node_id)
+    return {
+        "listeners": f"CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}",
+        "advertised.listeners": f"CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "INTERNAL",
+        "listener.security.protocol.map": "CLIENT:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL",
+        **tls,
+        "listener.name.client.ssl.client.auth": "none",
+        "listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.client.scram-sha-512.sasl.jaas.config": SCRAM_JAAS,
+    }
+
+
+def _prepare_security(settings: Settings) -> None:
+    """The broker's certificate and keystore (and the CA) before the first secured start."""
+    if settings.kafka_security == "plaintext":
+        return
+    pki = Pki.of(settings.state_dir.resolve())
+    issued = pki.ensure(principals.BROKER, server=True)
+    if not issued.keystore.is_file():
+        raise GdxError(
+            f"{issued.keystore} is missing although {issued.cert} exists",
+            f"reissue the broker's certificate with `gdx pki issue {principals.BROKER}`",
+        )
 
 
 def _pid_alive_as_broker(pid: int, node: Node) -> bool:
@@ -141,7 +212,10 @@ def node_state(node: Node) -> NodeState:
 
 def _check_ports(settings: Settings, to_start: list[Node]) -> None:
     for n in (node.node_id for node in to_start):
-        for port in (settings.client_port(n), settings.controller_port(n)):
+        ports = [settings.client_port(n), settings.controller_port(n)]
+        if settings.kafka_security == "scram":
+            ports.append(settings.internal_port(n))
+        for port in ports:
             if port_in_use(port):
                 raise GdxError(
                     f"port {port} on 127.0.0.1 is already in use by another process (needed by Kafka node {n})",
@@ -164,6 +238,13 @@ def _prepare_layout(settings: Settings, brokers: int) -> str:
                 f"not the {brokers}-broker cluster on port {settings.kafka_port} asked for",
                 "stop it and remove its data with `gdx kafka down --purge`, or use another GDX_STATE_DIR",
             )
+        formatted = str(layout.get("security", "plaintext"))
+        if settings.kafka_security == "scram" and formatted != "scram":
+            raise GdxError(
+                f"{cluster_dir(settings)} was formatted without SCRAM credentials ({formatted}); "
+                "they are created when the storage is formatted",
+                "remove its data with `gdx kafka down --purge` and start again with GDX_KAFKA_SECURITY=scram",
+            )
         return str(layout["cluster_id"])
     cluster_id = new_cluster_id()
     cluster_dir(settings).mkdir(parents=True, exist_ok=True)
@@ -172,14 +253,14 @@ def _prepare_layout(settings: Settings, brokers: int) -> str:
         "brokers": brokers,
         "kafka_port": settings.kafka_port,
         "kafka_version": kafka_version(),
+        "security": settings.kafka_security,
     }
     (cluster_dir(settings) / "cluster.json").write_text(json.dumps(layout, indent=2) + "\n")
     return cluster_id
 
 
-def _java_command(java: str, settings: Settings, jars: Path, main: str, *args: str) -> list[str]:
+def _java_options(settings: Settings, jars: Path) -> list[str]:
     return [
-        java,
         f"-Xms{settings.kafka_heap}",
         f"-Xmx{settings.kafka_heap}",
         "-XX:+UseG1GC",
@@ -187,27 +268,46 @@ def _java_command(java: str, settings: Settings, jars: Path, main: str, *args: s
         f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
         "-cp",
         f"{jars}/*",
-        main,
-        *args,
     ]
+
+
+def _java_command(java: str, settings: Settings, jars: Path, main: str, *args: str) -> list[str]:
+    return [java, *_java_options(settings, jars), main, *args]
+
+
+def storage_format_command(
+    java: str, settings: Settings, jars: Path, node: Node, cluster_id: str
+) -> tuple[list[str], str | None]:
+    """The storage tool's command line, and the content of its argument file when it carries secrets.
+
+    Under scram the `--add-scram` values hold passwords; the java launcher reads the main class and
+    its arguments from an `@file` (mode 0600, removed after the format), so the passwords never
+    appear in the process's command line (/proc/<pid>/cmdline is readable by every user), and
+    `-XX:-UsePerfData` keeps the JVM from publishing its command in /tmp/hsperfdata_*.
+    """
+    arguments = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(node.properties.resolve())]
+    if settings.kafka_security != "scram":
+        return _java_command(java, settings, jars, *arguments), None
+    store = ScramStore.of(settings.state_dir.resolve())
+    for name in principals.known_principals(settings.consumers_file):
+        arguments += ["--add-scram", storage_tool_argument(name, store.password(name))]
+    argfile = node.root / "format.args"
+    command = [java, *_java_options(settings, jars), "-XX:-UsePerfData", f"@{argfile.resolve()}"]
+    return command, "\n".join(arguments) + "\n"
 
 
 def _format_storage(java: str, settings: Settings, jars: Path, node: Node, cluster_id: str) -> None:
     if (node.data_dir / "meta.properties").is_file():
         return
     node.data_dir.mkdir(parents=True, exist_ok=True)
-    command = _java_command(
-        java,
-        settings,
-        jars,
-        "kafka.tools.StorageTool",
-        "format",
-        "-t",
-        cluster_id,
-        "-c",
-        str(node.properties.resolve()),
-    )
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+    command, argfile_text = storage_format_command(java, settings, jars, node, cluster_id)
+    argfile = node.root / "format.args"
+    if argfile_text is not None:
+        write_private(argfile, argfile_text.encode())
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+    finally:
+        argfile.unlink(missing_ok=True)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-5:])
         raise GdxError(
@@ -268,10 +368,12 @@ def up(settings: Settings, brokers: int, report: bool = True) -> UpResult:
     to_start = [s.node for s in states if not s.running]
     _check_ports(settings, to_start)
     began = time.monotonic()
+    if to_start:
+        _prepare_security(settings)
     processes: dict[Node, subprocess.Popen[bytes]] = {}
     for node in to_start:
         node.root.mkdir(parents=True, exist_ok=True)
-        node.properties.write_text(render_properties(settings, node, brokers))
+        write_private(node.properties, render_properties(settings, node, brokers).encode())
         _format_storage(java, settings, jars, node, cluster_id)
         processes[node] = _start_node(java, settings, jars, node)
         if report:

@@ -1,0 +1,193 @@
+"""The local broker under GDX_KAFKA_SECURITY=mtls, for real: TLS on every listener, a client
+certificate from the project CA required, principals named by the certificate's CN, and the
+StandardAuthorizer denying whatever no ACL allows.
+
+Each test module starts its own secured broker through the launcher, in a temporary state
+directory on free ports, so the rest of the suite keeps its plaintext broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import NewTopic
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+
+from foundation.kafka_clients import ClientSecurity, KafkaClients
+from foundation.ports import free_port_block
+from streams.local import kafka_launcher as launcher
+from streams.security.pki import Pki
+from streams.settings import Settings
+
+pytestmark = pytest.mark.kafka
+
+REFUSED_WITHIN_S = 15
+SSL_REFUSED = "SSL handshake failed"
+
+
+@contextmanager
+def secured_cluster(state_dir: Path, brokers: int, security: str = "mtls") -> Iterator[Settings]:
+    """The project's own cluster with `security` on, always stopped afterwards (logs kept in tmp)."""
+    base = free_port_block(3 * brokers)
+    settings = Settings(
+        state_dir=state_dir,
+        kafka_port=base,
+        kafka_internal_port=base + 2 * brokers,
+        kafka_brokers=brokers,
+        kafka_heap="384m",
+        kafka_start_timeout_s=120,
+        kafka_security=security,  # type: ignore[arg-type]
+    )
+    try:
+        launcher.up(settings, brokers, report=False)
+        yield settings
+    finally:
+        launcher.down(settings)
+
+
+@pytest.fixture(scope="module")
+def mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    with secured_cluster(tmp_path_factory.mktemp("kafka-mtls"), brokers=1) as settings:
+        yield settings
+
+
+@asynccontextmanager
+async def topic(kafka: KafkaClients, replication: int = 1) -> AsyncIterator[str]:
+    name = f"t{uuid.uuid4().hex[:10]}.security"
+    admin = kafka.admin()
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 1, replication)])
+    finally:
+        await admin.close()
+    yield name
+
+
+async def round_trip(kafka: KafkaClients, name: str, count: int = 5) -> list[bytes]:
+    producer = kafka.producer(acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for i in range(count):
+            await producer.send_and_wait(name, f"record-{i}".encode(), key=b"k")
+    finally:
+        await producer.stop()
+    consumer = kafka.consumer(name, group_id=f"g-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        seen: list[bytes] = []
+        while len(seen) < count:
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
+            seen += [record.value for records in batch.values() for record in records]
+        await consumer.commit()
+        return seen
+    finally:
+        await consumer.stop()
+
+
+async def refused(settings: Settings, kafka: KafkaClients, reason: str) -> None:
+    """One metadata round trip that the broker must refuse, and say why in its log.
+
+    The client sees only "unable to bootstrap" whatever the cause, so the broker's own account
+    (`Failed authentication with /127.0.0.1 (…reason…)`) tells a refusal from a broker that is away.
+    """
+    (node,) = launcher.local_nodes(settings)
+    start = node.log_file.stat().st_size
+    admin = kafka.admin(request_timeout_ms=REFUSED_WITHIN_S * 1000)
+    try:
+        await asyncio.wait_for(admin.start(), REFUSED_WITHIN_S)
+        await asyncio.wait_for(admin.describe_cluster(), REFUSED_WITHIN_S)
+    except (KafkaError, OSError, TimeoutError):
+        pass
+    else:
+        raise AssertionError("the broker answered a client it should have refused")
+    finally:
+        await admin.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with node.log_file.open("rb") as log:
+            log.seek(start)
+            said = log.read().decode(errors="replace")
+        if any("Failed authentication" in line and reason in line for line in said.splitlines()):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the broker did not log a failed authentication ({reason}):\n{said[-2000:]}")
+
+
+async def test_a_client_with_a_project_certificate_produces_and_consumes(mtls: Settings) -> None:
+    operator = mtls.kafka
+    assert operator.security.security_protocol == "SSL"
+    assert operator.security.certfile is not None and operator.security.certfile.name == "gdx-operator.pem"
+    async with topic(operator) as name:
+        assert await round_trip(operator, name) == [f"record-{i}".encode() for i in range(5)]
+
+
+async def test_an_anonymous_plaintext_connection_is_refused(mtls: Settings) -> None:
+    await refused(mtls, KafkaClients(mtls.bootstrap_servers), SSL_REFUSED)
+
+
+async def test_a_tls_client_without_a_certificate_is_refused(mtls: Settings) -> None:
+    ca = Pki.of(mtls.state_dir.resolve()).ca_cert
+    await refused(mtls, KafkaClients(mtls.bootstrap_servers, security=ClientSecurity("SSL", cafile=ca)), SSL_REFUSED)
+
+
+async def test_a_certificate_from_another_ca_is_refused_even_with_the_operators_name(
+    mtls: Settings, tmp_path: Path
+) -> None:
+    ours = Pki.of(mtls.state_dir.resolve())
+    forged = Pki(tmp_path / "other-pki").issue("gdx-operator")
+    security = ClientSecurity("SSL", cafile=ours.ca_cert, certfile=forged.cert, keyfile=forged.key)
+    await refused(mtls, KafkaClients(mtls.bootstrap_servers, security=security), SSL_REFUSED)
+
+
+async def test_a_principal_without_acls_is_authenticated_but_denied(mtls: Settings) -> None:
+    """Allow-everyone is off: a known member with no ACL can neither write nor read a topic."""
+    async with topic(mtls.kafka) as name:
+        agency = mtls.kafka_as("agency-dlt")
+        assert agency.security.certfile is not None and agency.security.certfile.name == "agency-dlt.pem"
+        producer = agency.producer(acks="all", request_timeout_ms=10_000)
+        await producer.start()
+        try:
+            with pytest.raises(TopicAuthorizationFailedError):
+                await asyncio.wait_for(producer.send_and_wait(name, b"not allowed"), 30)
+        finally:
+            await producer.stop()
+
+
+def test_server_properties_and_keys_are_private(mtls: Settings) -> None:
+    (node,) = launcher.local_nodes(mtls)
+    assert stat.S_IMODE(node.properties.stat().st_mode) == 0o600
+    pki = Pki.of(mtls.state_dir.resolve())
+    assert stat.S_IMODE(pki.root.stat().st_mode) == 0o700
+    for key in (pki.ca_key, pki.paths("broker").key, pki.paths("broker").keystore):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
+    text = node.properties.read_text()
+    for line in (
+        "listener.security.protocol.map=CLIENT:SSL,CONTROLLER:SSL",
+        "ssl.client.auth=required",
+        "ssl.keystore.type=PEM",
+        "ssl.truststore.type=PEM",
+        "allow.everyone.if.no.acl.found=false",
+        "super.users=User:broker;User:gdx-operator",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    ):
+        assert line in text.splitlines(), line
+    assert "PLAINTEXT" not in text
+
+
+@pytest.mark.cluster
+def test_a_three_broker_mtls_cluster_replicates_with_acks_all(tmp_path: Path) -> None:
+    """Inter-broker replication and the controller quorum run over mTLS too."""
+
+    async def replicated(kafka: KafkaClients) -> int:
+        async with topic(kafka, replication=3) as name:
+            return len(await round_trip(kafka, name))
+
+    with secured_cluster(tmp_path / "kafka-mtls-3", brokers=3) as settings:
+        assert asyncio.run(replicated(settings.kafka)) == 5
