@@ -15,6 +15,8 @@ from typing import NoReturn
 from foundation.errors import GdxError
 from foundation.logs import configure_logging
 from streams.commands import acl, agencies, alerts, index, kafka, lag, lookup, pki, prometheus, schemas, topics, up
+from streams.production import refuse_unsafe
+from streams.settings import load_settings
 
 Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES = (kafka, topics, acl, schemas, agencies, index, lag, lookup, prometheus, alerts, pki, up)
@@ -45,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         configure_logging(args.log_level)
+        if getattr(args, "process", False):  # a process of the exchange: the production profile's checks first
+            refuse_unsafe(load_settings())
         return handler(args)
     except GdxError as exc:
         print(f"gdx: {exc}", file=sys.stderr)

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     agencies_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of `gdx simulate` (0: a free one, announced)"
     )
+    profile: Literal["development", "production"] = Field(
+        default="development",
+        description="production: every process refuses to start on an unsafe set-up (plaintext, demo keys, "
+        "keys others can read, a database password in the URL); development: `make run`'s stack",
+    )
     lookup_host: str = Field(default="127.0.0.1", description="address the lookup API listens on")
     lookup_port: int = Field(default=8080, ge=0, le=65535, description="port of the lookup API (0: a free one)")
     lookup_workers: int = Field(
@@ -214,8 +219,9 @@ class Settings(BaseSettings):
 
     @property
     def bootstrap_servers(self) -> str:
-        # Not cached: `model_copy` copies a cached value, so a copy with more brokers would keep the old list.
-        """Where clients connect: the external cluster, or the local brokers' client ports."""
+        """Where clients connect: the external cluster, or the local brokers' client ports.
+
+        Not cached: `model_copy` copies a cached value, so a copy with more brokers would keep the old list."""
         if self.kafka_bootstrap_servers:
             return self.kafka_bootstrap_servers
         return ",".join(f"127.0.0.1:{self.client_port(n)}" for n in range(1, self.kafka_brokers + 1))

@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             dest=f"fault_{kind}",
             help=f"fault injection: probability of '{kind.replace('_', '-')}' (agencies/README.md; default 0: off)",
         )
-    sim.set_defaults(handler=cmd_simulate)
+    sim.set_defaults(handler=cmd_simulate, process=True)
 
     agencies = sub.add_parser("agencies", help="the simulated agencies' ground truth and fault reports")
     verbs = agencies.add_subparsers(dest="verb", required=True, metavar="VERB")

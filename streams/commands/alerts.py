@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="run the receiver: Alertmanager's webhook, /metrics, /healthz, /readyz until Ctrl-C",
     )
-    alerts.set_defaults(handler=cmd_alerts)
+    alerts.set_defaults(handler=cmd_alerts, process=True)
 
 
 def _when(ms: int) -> str:

@@ -32,7 +32,7 @@ EXIT_MISMATCH = 1
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     worker = sub.add_parser("worker", help="run a stream worker: agency topics → linkage index (scale out: start more)")
     worker.add_argument("--log-level-faust", default="warning", help="faust's own log level")
-    worker.set_defaults(handler=cmd_worker)
+    worker.set_defaults(handler=cmd_worker, process=True)
 
     index = sub.add_parser("index", help="the linkage index")
     verbs = index.add_subparsers(dest="verb", required=True, metavar="VERB")

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--serve", action="store_true", help="keep measuring and serve /metrics, /healthz, /readyz until Ctrl-C"
     )
     lag.add_argument("--port", type=int, default=None, help="port of --serve (default GDX_LAG_MONITOR_PORT; 0: free)")
-    lag.set_defaults(handler=cmd_lag)
+    lag.set_defaults(handler=cmd_lag, process=True)
 
 
 def _probe(settings: Settings) -> LagProbe:

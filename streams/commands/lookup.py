@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="processes sharing the port, 1-16 (default GDX_LOOKUP_WORKERS, 1); each writes its own "
         "gdx.audit partition",
     )
-    serve.set_defaults(handler=cmd_serve)
+    serve.set_defaults(handler=cmd_serve, process=True)
 
     audit = sub.add_parser("audit", help="the audit trail of the lookup API")
     audit_verbs = audit.add_subparsers(dest="verb", required=True, metavar="VERB")

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     up.add_argument("--rate", type=float, default=20.0, help="simulated life events per second (default 20)")
     up.add_argument("--no-agencies", action="store_true", help="start no simulated agencies")
-    up.set_defaults(handler=cmd_up)
+    up.set_defaults(handler=cmd_up, process=True)
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -1,0 +1,96 @@
+"""`GDX_PROFILE=production`: a process of the exchange refuses to start on a set-up that would be
+unsafe with real citizens' data, and says why in one line per problem.
+
+Refused: a plaintext connection to Kafka (an external cluster without TLS, or the local broker
+without `GDX_KAFKA_SECURITY`), a consumer registry that still holds one of the demo API keys the
+repository ships, a private key or secret file that the group or others may read (the audit key,
+the Kafka client key and SASL password, the project CA's keys), and an index URL that carries its
+password in clear (PostgreSQL reads it from a password file instead: `PGPASSFILE`). The
+development profile, `make run`'s, allows the demo keys; its wire is secured all the same once the
+local broker runs TLS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from foundation.errors import GdxError
+from linkage.consumers import DEMO_API_KEYS, load_consumers
+from streams.security.pki import pki_root
+from streams.settings import Settings
+
+Problem = tuple[str, str]
+"""(what is unsafe, what to do)"""
+
+
+def _readable_by_others(paths: Iterable[Path]) -> list[Problem]:
+    return [
+        (f"{path} may be read by others (mode {stat.S_IMODE(path.stat().st_mode):04o})", f"chmod 600 {path}")
+        for path in paths
+        if path.is_file() and path.stat().st_mode & 0o077
+    ]
+
+
+def _kafka(settings: Settings) -> list[Problem]:
+    protocol = settings.kafka.security.security_protocol
+    if protocol in ("SSL", "SASL_SSL"):
+        return []
+    where = settings.bootstrap_servers
+    if settings.external_kafka:
+        return [
+            (f"the Kafka cluster at {where} is reached in {protocol}", "set KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL")
+        ]
+    return [(f"the local Kafka broker at {where} runs {protocol}", "set GDX_KAFKA_SECURITY=mtls (or scram)")]
+
+
+def _demo_keys(settings: Settings) -> list[Problem]:
+    demo = {hashlib.sha256(key.encode()).hexdigest(): key for key in DEMO_API_KEYS}
+    registry = load_consumers(settings.consumers_file)
+    return [
+        (f"consumer {consumer.id} still has the shipped demo API key", "give it a key of its own (api_key_sha256)")
+        for consumer in registry.consumers.values()
+        if consumer.key_sha256 in demo
+    ]
+
+
+def _index_password(settings: Settings) -> list[Problem]:
+    try:
+        url = make_url(settings.index_database_url)
+    except (ArgumentError, ValueError):
+        return []  # the index itself reports a malformed URL, without its password
+    if url.password is None:
+        return []
+    return [
+        ("the index URL carries its password in clear (GDX_INDEX_URL)", "drop it from the URL and put it in PGPASSFILE")
+    ]
+
+
+def _secrets(settings: Settings) -> list[Problem]:
+    security = settings.kafka.security
+    files = [settings.audit_key_path, security.keyfile, security.sasl_password_file]
+    pki = pki_root(settings.state_dir)
+    keys = sorted(pki.glob("*.key")) if pki.is_dir() else []
+    return _readable_by_others([f for f in [*files, *keys] if f is not None])
+
+
+def unsafe_setup(settings: Settings) -> list[Problem]:
+    """Everything the production profile refuses in this configuration, in a stable order."""
+    return [*_kafka(settings), *_demo_keys(settings), *_secrets(settings), *_index_password(settings)]
+
+
+def refuse_unsafe(settings: Settings) -> None:
+    """Under the production profile, one line per problem on stderr, then a GdxError; else nothing."""
+    if settings.profile != "production":
+        return
+    problems = unsafe_setup(settings)
+    for what, fix in problems:
+        print(f"gdx: production: {what} — {fix}", file=sys.stderr)
+    if problems:
+        raise GdxError(f"refusing to start: {len(problems)} unsafe setting(s) under GDX_PROFILE=production")
