@@ -17,8 +17,9 @@ from aiokafka.errors import KafkaError
 
 from foundation.kafka_clients import ClientSecurity, KafkaClients
 from foundation.ports import free_port_block
+from foundation.secret_files import write_private
 from streams.local import kafka_launcher as launcher
-from streams.security.pki import Pki, write_private
+from streams.security.pki import Pki
 from streams.security.scram import ScramStore
 from streams.settings import Settings
 

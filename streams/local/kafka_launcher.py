@@ -31,10 +31,11 @@ from typing import Any
 
 from foundation.errors import GdxError
 from foundation.ports import port_in_use
+from foundation.secret_files import write_private
 from streams.kafka_probe import ClusterInfo, wait_for_cluster
 from streams.local.kafka_jars import LOG4J_CONFIG, ensure_jars, java_binary, kafka_version
 from streams.security import principals
-from streams.security.pki import Pki, write_private
+from streams.security.pki import Pki
 from streams.security.scram import ScramStore, storage_tool_argument
 from streams.settings import Settings
 

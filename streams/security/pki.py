@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from foundation.errors import GdxError
+from foundation.secret_files import PRIVATE_FILE, PUBLIC_FILE, write_private
 
 PKI_DIR = "pki"
 CA_NAME = "ca"
@@ -41,8 +42,6 @@ PRINCIPAL_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SERVER_PRINCIPALS = frozenset({"broker", "gdx-lookup"})
 """Principals that also serve TLS: their certificates carry serverAuth and the loopback names."""
 RESERVED = frozenset({CA_NAME, "revoked"})
-PRIVATE_FILE = 0o600
-PUBLIC_FILE = 0o644
 PRIVATE_DIR = 0o700
 
 
@@ -72,21 +71,6 @@ class CertInfo:
 
 def pki_root(state_dir: Path) -> Path:
     return state_dir / PKI_DIR
-
-
-def write_private(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
-    """Write `data` to `path` through a file created with `mode` from the start, then renamed into place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def private_dir(path: Path) -> Path:

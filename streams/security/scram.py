@@ -11,7 +11,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from streams.security.pki import check_principal, private_dir, write_private
+from foundation.secret_files import write_private
+from streams.security.pki import check_principal, private_dir
 
 SCRAM_DIR = "scram"
 MECHANISM = "SCRAM-SHA-512"
