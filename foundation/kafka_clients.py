@@ -42,10 +42,13 @@ class _TlsGoodbyeBoundedClient(AIOKafkaClient):  # type: ignore[misc]  # aiokafk
     AIOKafkaProtocol). A TLS transport's close sends close_notify and waits for the peer's before it
     drops the socket, for up to ssl_shutdown_timeout: 30 s in uvloop (uvloop/sslproto.pyx
     `_start_shutdown`, SSL_SHUTDOWN_TIMEOUT in includes/consts.pxi) and in asyncio. aiokafka opens
-    its connections without a way to pass a shorter ssl_shutdown_timeout. When the consumer stops
-    just as its fetcher has sent a fetch, the broker never answers the close_notify and, on uvloop,
-    stop() took exactly 30 s. Nothing is lost by not waiting: by then the connection has failed
-    its pending requests and sent whatever it had buffered and its close_notify.
+    its connections without a way to pass a shorter ssl_shutdown_timeout. When a client closes
+    right after sending a request (a fetch, a ListOffsets), the broker reads the request and the
+    close_notify together, answers the request and never acts on the close_notify (no reply, no
+    FIN) until the socket is dropped; on uvloop, whose faster close path hit this in about a third
+    of the consumer stops, stop() took exactly 30 s. Nothing is lost by not waiting: by then the
+    connection has failed its pending requests and sent whatever it had buffered and its
+    close_notify.
     """
 
     async def close(self) -> None:
