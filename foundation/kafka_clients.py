@@ -14,6 +14,7 @@ file then and never kept in the value, logged or shown in its repr.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,51 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SECURITY_PROTOCOLS: tuple[SecurityProtocol, ...] = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+TLS_CLOSE_GRACE_S = 1.0
+"""How long a TLS client's close waits for the broker's side of the TLS goodbye before it drops
+the connections (see `_TlsGoodbyeBoundedClient`)."""
+
+
+class _TlsGoodbyeBoundedClient(AIOKafkaClient):  # type: ignore[misc]  # aiokafka.client is untyped
+    """aiokafka's client whose close() waits at most TLS_CLOSE_GRACE_S for its TLS connections to
+    finish closing, then aborts them. A workaround of a 30 s hang, installed on every TLS client.
+
+    aiokafka's close (aiokafka/client.py `close`) closes each connection with transport.close() and
+    awaits its `_closed_fut`, which is resolved only by connection_lost (aiokafka/conn.py
+    AIOKafkaProtocol). A TLS transport's close sends close_notify and waits for the peer's before it
+    drops the socket, for up to ssl_shutdown_timeout: 30 s in uvloop (uvloop/sslproto.pyx
+    `_start_shutdown`, SSL_SHUTDOWN_TIMEOUT in includes/consts.pxi) and in asyncio. aiokafka opens
+    its connections without a way to pass a shorter ssl_shutdown_timeout. When a client closes
+    right after sending a request (a fetch, a ListOffsets), the broker reads the request and the
+    close_notify together, answers the request and never acts on the close_notify (no reply, no
+    FIN) until the socket is dropped; on uvloop, whose faster close path hit this in about a third
+    of the consumer stops, stop() took exactly 30 s. Nothing is lost by not waiting: by then the
+    connection has failed its pending requests and sent whatever it had buffered and its
+    close_notify.
+    """
+
+    async def close(self) -> None:
+        transports = [
+            conn._writer.transport  # aiokafka offers no public handle on it
+            for conn in self._conns.values()
+            if conn._writer is not None
+        ]
+        closing = asyncio.ensure_future(super().close())
+        done, _ = await asyncio.wait({closing}, timeout=TLS_CLOSE_GRACE_S)
+        if not done:
+            for transport in transports:
+                transport.abort()
+        await closing
+
+
+def _bound_tls_goodbye(client: AIOKafkaClient) -> None:
+    client.__class__ = _TlsGoodbyeBoundedClient
 
 
 @dataclass(frozen=True)
@@ -89,17 +131,27 @@ class KafkaClients:
     def _connection(self) -> dict[str, Any]:
         return {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id, **self.security.options()}
 
+    def _secured(self, client: AIOKafkaClient) -> None:
+        if self.security.tls:
+            _bound_tls_goodbye(client)
+
     def producer(self, **options: Any) -> AIOKafkaProducer:
-        return AIOKafkaProducer(**self._connection(), **options)
+        producer = AIOKafkaProducer(**self._connection(), **options)
+        self._secured(producer.client)
+        return producer
 
     def consumer(
         self, *topics: str, kind: type[AIOKafkaConsumer] = AIOKafkaConsumer, **options: Any
     ) -> AIOKafkaConsumer:
         """`kind`: the consumer class (a test's subclass can delay the broker's answers)."""
-        return kind(*topics, **self._connection(), **options)
+        consumer = kind(*topics, **self._connection(), **options)
+        self._secured(consumer._client)
+        return consumer
 
     def admin(self, **options: Any) -> AIOKafkaAdminClient:
-        return AIOKafkaAdminClient(**self._connection(), **options)
+        admin = AIOKafkaAdminClient(**self._connection(), **options)
+        self._secured(admin._client)
+        return admin
 
     def librdkafka_config(self) -> dict[str, str]:
         """The same connection in librdkafka's terms, for the one client of another library (the

@@ -3,12 +3,19 @@ the runtime's settings hand it the cluster they name (a copy with more brokers, 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient
 
+from foundation import kafka_clients
 from foundation.kafka_clients import ClientSecurity, KafkaClients
+from streams.security.pki import Pki
 from streams.settings import Settings
 
 SERVERS = "127.0.0.1:19092,127.0.0.1:19094"
@@ -39,6 +46,44 @@ async def test_every_client_gets_the_servers_and_client_id_with_its_own_options(
     assert admin._client._bootstrap_servers == SERVERS
     assert admin._client._client_id == "gdx-test"
     assert admin._request_timeout_ms == 1234
+    await admin.close()
+
+
+class _SilentPeerConnection:
+    """A TLS connection whose peer never answers close_notify: closing it resolves nothing until
+    its transport is aborted."""
+
+    def __init__(self) -> None:
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.aborted = False
+        self._writer = SimpleNamespace(transport=SimpleNamespace(abort=self.abort))
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.closed.set_result(None)
+
+    def close(self, **_: Any) -> asyncio.Future[None]:
+        return self.closed
+
+
+async def test_a_tls_clients_close_aborts_connections_whose_peer_does_not_say_goodbye(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = Pki(tmp_path / "pki").issue("gdx-worker")
+    tls = KafkaClients(SERVERS, security=ClientSecurity("SSL", issued.ca, issued.cert, issued.key))
+    plain = KafkaClients(SERVERS)
+    assert type(plain.consumer(group_id=None)._client) is AIOKafkaClient
+    assert type(plain.producer().client) is AIOKafkaClient
+    consumer, producer, admin = tls.consumer(group_id=None), tls.producer(), tls.admin()
+    for client in (consumer._client, producer.client, admin._client):
+        assert isinstance(client, kafka_clients._TlsGoodbyeBoundedClient)
+
+    monkeypatch.setattr(kafka_clients, "TLS_CLOSE_GRACE_S", 0.05)
+    silent = _SilentPeerConnection()
+    consumer._client._conns[1] = silent
+    await asyncio.wait_for(consumer.stop(), 2)
+    assert silent.aborted
+    await producer.stop()
     await admin.close()
 
 
