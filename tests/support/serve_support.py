@@ -45,10 +45,12 @@ def answers(url: str, cafile: Path | None = None) -> bool:
 
 
 @contextmanager
-def lookup_api(env: dict[str, str], logs: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def lookup_api(
+    env: dict[str, str], logs: Path, *args: str, trust: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`gdx serve ARGS` (give GDX_LOOKUP_PORT=0 for a free port); yields its URL and process once
     /healthz answers (over HTTPS verified with the project CA, unless it serves plain HTTP), and
-    stops it on exit."""
+    stops it on exit. `trust`: the CA of an operator's certificate instead."""
     out, err = logs / "serve.out", logs / "serve.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
@@ -61,7 +63,7 @@ def lookup_api(env: dict[str, str], logs: Path, *args: str) -> Iterator[tuple[st
     try:
         deadline = time.monotonic() + 60
         url = None
-        while url is None or not answers(f"{url}/healthz", ca_file(env)):
+        while url is None or not answers(f"{url}/healthz", trust or ca_file(env)):
             assert process.poll() is None and time.monotonic() < deadline, (
                 f"gdx serve did not start:\n{out.read_text()}\n{err.read_text()[-3000:]}"
             )
