@@ -130,10 +130,10 @@ class LookupServer:
         port (`streams.lookup_processes`); the parent then announces the port to Prometheus."""
         self.settings = settings
         self.announces = sock is None
+        self.tls = server_tls(settings)  # before binding: a missing certificate leaves no socket behind
         self.socket = sock or bind(settings.lookup_host, settings.lookup_port if port is None else port)
         self.port = int(self.socket.getsockname()[1])
         self.url = api_url(settings, self.port)
-        self.tls = server_tls(settings)
         config = uvicorn.Config(
             app or create_lookup_app(settings),
             log_config=None,
