@@ -18,6 +18,9 @@ the target. The baseline reads the same person rows with plain SQL
 (sqlite3, one indexed primary-key read each) in this process.
 
     python bench/lookup.py --bootstrap-servers 127.0.0.1:9092 --persons 1000000 --rates 500,1000,1500 [--workers 2]
+
+The API serves HTTPS as it does by default (the load generator verifies it with the run's project
+CA); `--insecure-http` measures it on plain HTTP (`gdx serve --insecure-http`) for comparison.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import random
 import resource
 import sqlite3
+import ssl
 import statistics
 import subprocess
 import sys
@@ -212,9 +216,9 @@ def pressure_since(before: int | None, seconds: float) -> str:
     return "n/a" if before is None or after is None else f"{(after - before) / 1e4 / seconds:.0f}%"
 
 
-def load(url: str, rate: float, seconds: float, ids: list[str]) -> LoadResult:
+def load(url: str, rate: float, seconds: float, ids: list[str], tls: ssl.SSLContext | None) -> LoadResult:
     paths = [f"/v1/citizens/{cid}?purpose=bench" for cid in ids]
-    return uvloop.run(offered_load(url, paths, rate, seconds, headers={"X-API-Key": KEY}))
+    return uvloop.run(offered_load(url, paths, rate, seconds, headers={"X-API-Key": KEY}, tls=tls))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -235,6 +239,7 @@ def main() -> int:
     )
     parser.add_argument("--target-p99-ms", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=1, help="lookup processes (gdx serve --workers)")
+    parser.add_argument("--insecure-http", action="store_true", help="the API on plain HTTP instead of HTTPS")
     args = parser.parse_args()
     if not args.bootstrap_servers:
         print("bench/lookup.py: no broker — give --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
@@ -263,6 +268,7 @@ def main() -> int:
         "GDX_CONSUMERS_FILE": str(work / "consumers.toml"),
         "GDX_LOOKUP_PORT": str(port),
         "GDX_LOOKUP_WORKERS": str(args.workers),
+        "GDX_LOOKUP_TLS": "off" if args.insecure_http else "on",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "serve"],
@@ -271,20 +277,24 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'http' if args.insecure_http else 'https'}://127.0.0.1:{port}"
+    ca = work / "state" / "pki" / "ca.pem"  # made by `gdx serve` on its first start
+    tls: ssl.SSLContext | None = None
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
+                if not args.insecure_http and tls is None:
+                    tls = ssl.create_default_context(cafile=str(ca))
+                if httpx.get(f"{url}/readyz", verify=tls or True).status_code == 200:
                     break
-            except httpx.HTTPError:
+            except (httpx.HTTPError, FileNotFoundError):
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
                 print("bench/lookup.py: the API did not become ready", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        load(url, 200, 3, ids)  # warm-up: connections, caches
+        load(url, 200, 3, ids, tls)  # warm-up: connections, caches
         sustained = 0.0
         print(
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run; "
@@ -299,7 +309,7 @@ def main() -> int:
         for rate in (float(r) for r in args.rates.split(",")):
             cpu_before, own_before = cpu_seconds(server.pid), own_cpu_seconds()
             pressure_before, began = cpu_pressure_us(), time.monotonic()
-            run = load(url, rate, args.seconds, ids)
+            run = load(url, rate, args.seconds, ids, tls)
             requests = max(1, len(run.latencies) + run.failures)
             cpu = (cpu_seconds(server.pid) - cpu_before) / requests * 1000
             own = (own_cpu_seconds() - own_before) / requests * 1000

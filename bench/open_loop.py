@@ -13,6 +13,7 @@ scheduled time, so a server falling behind shows as latency (no coordinated omis
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,8 +90,10 @@ class _Connection(asyncio.Protocol):
 
 
 class _Pool:
-    def __init__(self, host: str, port: int, expect: int, result: LoadResult, total: int) -> None:
-        self.host, self.port, self.expect = host, port, expect
+    def __init__(
+        self, host: str, port: int, expect: int, result: LoadResult, total: int, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.host, self.port, self.expect, self.tls = host, port, expect, tls
         self.result = result
         self.idle: list[_Connection] = []
         self.connections: list[_Connection] = []
@@ -113,7 +116,13 @@ class _Pool:
 
     async def _connect_and_send(self, request: bytes, scheduled: float) -> None:
         try:
-            _, connection = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
+            _, connection = await self.loop.create_connection(
+                lambda: _Connection(self),
+                self.host,
+                self.port,
+                ssl=self.tls,
+                server_hostname=self.host if self.tls else None,
+            )
         except OSError:
             self.result.failures += 1
             self._finish()
@@ -151,7 +160,7 @@ class _Pool:
 def requests_for(url: str, paths: Sequence[str], headers: dict[str, str]) -> tuple[str, int, list[bytes]]:
     """(host, port, the prebuilt GET request of each path)."""
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
     extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     return host, port, [f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode() for path in paths]
 
@@ -163,15 +172,19 @@ async def offered_load(
     seconds: float,
     headers: dict[str, str] | None = None,
     expect: int = 200,
+    tls: ssl.SSLContext | None = None,
 ) -> LoadResult:
     """GET `paths` (round robin) at `rate` per second for `seconds`; requests still unanswered
-    TIMEOUT_S after the last send count as failures."""
+    TIMEOUT_S after the last send count as failures. `tls`: the client context of an https `url`
+    (the handshake happens once per keep-alive connection, so it is counted in few latencies)."""
     host, port, requests = requests_for(url, paths, headers or {})
     total = int(rate * seconds)
     result = LoadResult()
     if total == 0:
         return result
-    pool = _Pool(host, port, expect, result, total)
+    if url.startswith("https:") and tls is None:
+        raise ValueError("an https url needs a TLS context that trusts its certificate")
+    pool = _Pool(host, port, expect, result, total, tls)
     loop = asyncio.get_running_loop()
     # Sends are timed by the loop's clock (uvloop's counts whole milliseconds), latencies by the
     # monotonic clock: a send up to a millisecond late is the generator's lateness, and counted;

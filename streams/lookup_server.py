@@ -1,15 +1,23 @@
 """The lookup API on uvicorn: a socket bound up front (so a busy port is a clear error and port 0
 is known before serving), served until cancelled or signalled, and announced to Prometheus like
-every process of the backbone."""
+every process of the backbone.
+
+HTTPS by default: uvicorn is given a certificate and key (an operator's, `GDX_LOOKUP_TLS_CERT` /
+`GDX_LOOKUP_TLS_KEY`, else the one of the server name `gdx-lookup` issued by the project CA on
+first start) and wraps every connection accepted on the pre-bound socket, in each of N processes
+sharing it. `GDX_LOOKUP_TLS=off` (`gdx serve --insecure-http`) serves plain HTTP, for development.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import gc
+import logging
 import socket
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -20,6 +28,50 @@ from linkage.api import PROCESS
 from monitoring import scrape_targets
 from streams.lookup_app import create_lookup_app
 from streams.settings import Settings
+
+log = logging.getLogger("gdx.lookup")
+
+SERVER_NAME = "gdx-lookup"
+"""The project CA's certificate the API serves: the lookup API's own principal, a server principal
+(serverAuth, SAN 127.0.0.1 and localhost) in `streams.security.pki`."""
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """The certificate chain and key uvicorn serves HTTPS with."""
+
+    cert: Path
+    key: Path
+
+
+def server_tls(settings: Settings) -> ServerTls | None:
+    """The API's certificate and key (issued from the project CA when missing); None: plain HTTP."""
+    if settings.lookup_tls == "off":
+        return None
+    cert, key = settings.lookup_tls_cert, settings.lookup_tls_key
+    if cert is not None or key is not None:
+        if cert is None or key is None:
+            raise GdxError(
+                "GDX_LOOKUP_TLS_CERT and GDX_LOOKUP_TLS_KEY go together; only one is set",
+                "set both (PEM files), or neither for a certificate from the project CA",
+            )
+        for path in (cert, key):
+            if not path.is_file():
+                raise GdxError(f"lookup API: TLS file {path} does not exist", "check GDX_LOOKUP_TLS_CERT/KEY")
+        return ServerTls(cert, key)
+    from streams.security.pki import Pki
+
+    issued = Pki.of(settings.state_dir.resolve()).ensure(SERVER_NAME, server=True)
+    return ServerTls(issued.cert, issued.key)
+
+
+def warn_if_plain(settings: Settings) -> None:
+    """One warning line when the API serves plain HTTP (said once, by the process that prints the URL)."""
+    if settings.lookup_tls == "off":
+        log.warning(
+            "lookup API serves plain HTTP (GDX_LOOKUP_TLS=off / --insecure-http): API keys and personal data "
+            "cross the wire unencrypted — for development only"
+        )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -41,13 +93,17 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def api_url(settings: Settings, port: int) -> str:
-    return f"http://{settings.lookup_host}:{port}"
+    return f"{settings.lookup_scheme}://{settings.lookup_host}:{port}"
 
 
 def announce(settings: Settings, port: int) -> Path:
     """Register the API's port as this process's scrape target (withdraw it by unlinking the path)."""
     return scrape_targets.register(
-        scrape_targets.targets_dir(settings.state_dir), PROCESS, f"{settings.lookup_host}:{port}", {"role": "api"}
+        scrape_targets.targets_dir(settings.state_dir),
+        PROCESS,
+        f"{settings.lookup_host}:{port}",
+        # file_sd's reserved label: Prometheus scrapes this target over HTTPS (its job has the CA).
+        {"role": "api", "__scheme__": settings.lookup_scheme},
     )
 
 
@@ -74,12 +130,19 @@ class LookupServer:
         port (`streams.lookup_processes`); the parent then announces the port to Prometheus."""
         self.settings = settings
         self.announces = sock is None
+        self.tls = server_tls(settings)  # before binding: a missing certificate leaves no socket behind
         self.socket = sock or bind(settings.lookup_host, settings.lookup_port if port is None else port)
         self.port = int(self.socket.getsockname()[1])
         self.url = api_url(settings, self.port)
         config = uvicorn.Config(
-            app or create_lookup_app(settings), log_config=None, access_log=False, lifespan="on", proxy_headers=False
-        )  # the API uses no client address; a proxy's headers change nothing
+            app or create_lookup_app(settings),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,  # the API uses no client address; a proxy's headers change nothing
+            ssl_certfile=None if self.tls is None else self.tls.cert,
+            ssl_keyfile=None if self.tls is None else self.tls.key,
+        )
         self.server = uvicorn.Server(config)
         self.started = asyncio.Event()
 

@@ -173,6 +173,20 @@ class Settings(BaseSettings):
         description="lookup API processes sharing its port; "
         "each writes its own gdx.audit partition from audit_partition on",
     )
+    lookup_tls: Literal["on", "off"] = Field(
+        default="on",
+        description="HTTPS for the lookup API (certificate from the project CA, or lookup_tls_cert/key); "
+        "off: plain HTTP, for development only (one warning line)",
+    )
+    lookup_tls_cert: Path | None = Field(
+        default=None, description="an operator's certificate chain for the lookup API (PEM); unset: the project CA's"
+    )
+    lookup_tls_key: Path | None = Field(default=None, description="the private key of lookup_tls_cert (PEM)")
+    lookup_tls_ca: Path | None = Field(
+        default=None,
+        description="the CA bundle the stack verifies the lookup API with (its probes, Prometheus); "
+        "unset: the project CA, or the system's trust store for an operator's certificate",
+    )
     consumers_file: Path | None = Field(
         default=None, description="registry of consumer agencies (TOML); unset: linkage/consumers.toml"
     )
@@ -303,6 +317,23 @@ class Settings(BaseSettings):
     def index_database_url(self) -> str:
         """The linkage index's database: the configured URL, or the embedded SQLite default."""
         return self.index_url or f"sqlite:///{(self.state_dir / 'index.db').resolve()}"
+
+    @property
+    def lookup_scheme(self) -> str:
+        return "http" if self.lookup_tls == "off" else "https"
+
+    @property
+    def lookup_ca_file(self) -> Path | None:
+        """What a client of this stack verifies the lookup API's certificate with: the configured
+        bundle, else the project CA (made on first use) unless an operator's certificate is set,
+        whose issuer the system's trust store (None) is asked about."""
+        if self.lookup_tls_ca is not None:
+            return self.lookup_tls_ca
+        if self.lookup_tls_cert is not None:
+            return None
+        from streams.security.pki import Pki
+
+        return Pki.of(self.state_dir.resolve()).ensure_ca()
 
     @property
     def alert_receiver_base_url(self) -> str:

@@ -3,7 +3,8 @@
 `gdx up` describes each as a `ManagedProcess` — a name, the `gdx` arguments, how long it may take
 to become ready and how to stop it — and starts them in order. A child is ready when its
 `/readyz` answers 200; its address is found through the scrape-target file its health server
-writes (`<targets_dir>/<name>-<pid>.json`), so no port is fixed and no log line is parsed.
+writes (`<targets_dir>/<name>-<pid>.json`), so no port is fixed and no log line is parsed; the
+file's `__scheme__` label says when it is HTTPS (the lookup API), verified with the stack's CA.
 
 Children run in their own process group: a Ctrl-C in the terminal reaches `gdx up` alone, which
 then stops them one by one in reverse order of start (SIGTERM, then SIGKILL after the timeout), so
@@ -43,9 +44,12 @@ class ManagedProcess:
 class RunningProcess:
     """A started `ManagedProcess`: its pid, log file and, once known, its base URL."""
 
-    def __init__(self, spec: ManagedProcess, env: Mapping[str, str], log_dir: Path, targets_dir: Path) -> None:
+    def __init__(
+        self, spec: ManagedProcess, env: Mapping[str, str], log_dir: Path, targets_dir: Path, cafile: Path | None = None
+    ) -> None:
         self.spec = spec
         self.targets_dir = targets_dir
+        self.cafile = cafile
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = log_dir / f"{spec.name.replace(' ', '-')}.log"
         with self.log_file.open("ab") as log:
@@ -87,7 +91,8 @@ class RunningProcess:
     def _announced_url(self) -> str | None:
         for path in self.targets_dir.glob(f"*-{self.pid}.json"):
             try:
-                return f"http://{json.loads(path.read_text())[0]['targets'][0]}"
+                group = json.loads(path.read_text())[0]
+                return f"{group.get('labels', {}).get('__scheme__', 'http')}://{group['targets'][0]}"
             except (OSError, ValueError, LookupError):
                 return None
         return None
@@ -105,7 +110,7 @@ class RunningProcess:
             self.url = self.url or self._announced_url()
             if self.url is not None:
                 try:
-                    status, body = http_get(f"{self.url}/readyz")
+                    status, body = http_get(f"{self.url}/readyz", cafile=self.cafile)
                 except OSError as exc:
                     status, body = 0, str(exc).encode()
                 if status == 200:
@@ -145,10 +150,10 @@ def _failing(body: bytes) -> str:
     return "; ".join(f"{name}: {why}" for name, why in failing.items()) or "not ready"
 
 
-def scrape_totals(url: str, series: tuple[str, ...]) -> dict[str, float]:
+def scrape_totals(url: str, series: tuple[str, ...], cafile: Path | None = None) -> dict[str, float]:
     """Each counter summed over its labels in one process's `/metrics`; empty if unreachable."""
     try:
-        status, body = http_get(url)
+        status, body = http_get(url, cafile=cafile)
     except OSError:
         return {}
     if status != 200:
@@ -169,9 +174,13 @@ class Stack:
     it is still starting stops it too.
     """
 
-    def __init__(self, state_dir: Path, targets_dir: Path, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, state_dir: Path, targets_dir: Path, say: Callable[[str], None], cafile: Path | None = None
+    ) -> None:
+        """`cafile`: what the children's HTTPS addresses are verified with (the system's CAs when None)."""
         self.log_dir = state_dir / "logs"
         self.targets_dir = targets_dir
+        self.cafile = cafile
         self.say = say
         self.processes: list[RunningProcess] = []
         self._stops: list[Callable[[], list[str]]] = []
@@ -181,7 +190,7 @@ class Stack:
 
     def start(self, spec: ManagedProcess, env: Mapping[str, str]) -> RunningProcess:
         """Spawn the child with `env`, and return once it is ready (or raise a GdxError saying why not)."""
-        process = RunningProcess(spec, env, self.log_dir, self.targets_dir)
+        process = RunningProcess(spec, env, self.log_dir, self.targets_dir, self.cafile)
         self.processes.append(process)
         self.on_stop(lambda: [process.stop()])
         self.say(f"{spec.name}: started pid {process.pid}, log {process.log_file}")
@@ -200,7 +209,7 @@ class Stack:
         totals = dict.fromkeys(series, 0.0)
         for process in self.processes:
             if process.url is not None:
-                for name, value in scrape_totals(process.metrics_url, series).items():
+                for name, value in scrape_totals(process.metrics_url, series, process.cafile).items():
                     totals[name] += value
         return totals
 

@@ -4,11 +4,14 @@ Content-Length across reads, keep-alive reuse, and a connection dropped mid-answ
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from streams.security.pki import Pki
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
 from open_loop import offered_load
@@ -64,3 +67,20 @@ async def test_a_connection_dropped_mid_answer_is_a_failure(server: tuple[str, l
     result = await offered_load(url, ["/ok", "/drop"], rate=100, seconds=0.2)
     assert result.statuses == {200: 10}
     assert len(result.latencies) == 10 and result.failures == 10
+
+
+async def test_over_tls_the_generator_verifies_the_servers_certificate(tmp_path: Path) -> None:
+    pki = Pki(tmp_path / "pki")
+    issued = pki.issue("gdx-lookup", server=True)
+    serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    serving.load_cert_chain(issued.cert, issued.key)
+    connections: list[int] = []
+    listening = await asyncio.start_server(lambda r, w: _answer(r, w, connections), "127.0.0.1", 0, ssl=serving)
+    url = f"https://127.0.0.1:{listening.sockets[0].getsockname()[1]}"
+    async with listening:
+        trusting = ssl.create_default_context(cafile=str(pki.ca_cert))
+        result = await offered_load(url, ["/ok"], rate=100, seconds=0.2, tls=trusting)
+        assert result.statuses == {200: 20} and result.failures == 0
+        untrusting = ssl.create_default_context(cafile=str(Pki(tmp_path / "other").ensure_ca()))
+        refused = await offered_load(url, ["/ok"], rate=100, seconds=0.1, tls=untrusting)
+        assert refused.statuses == {} and refused.failures == 10

@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from streams.lookup_app import create_lookup_app
 from streams.lookup_server import LookupServer
+from streams.security.pki import Pki
 from streams.settings import Settings
 from tests.support.lookup_support import KEYS, lookup_deployment, wait_until
 
@@ -29,7 +30,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture(scope="module")
-def running_api(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+def running_api(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict, str]]:
+    """The API over HTTPS (its default), the project CA of its state directory to verify it with."""
     settings = lookup_deployment(
         Settings(
             kafka_bootstrap_servers=bootstrap_servers,
@@ -44,7 +46,8 @@ def running_api(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
     thread.start()
     wait_until(server.started.is_set, what="lookup API listening")
     wait_until(lambda: not app.state.lookup.readiness.failing(), what="lookup API ready")
-    yield server.url, app.openapi()
+    assert server.url.startswith("https://")
+    yield server.url, app.openapi(), str(Pki.of(settings.state_dir.resolve()).ca_cert)
     server.server.should_exit = True
     thread.join(timeout=30)
     loop.close()
@@ -62,15 +65,15 @@ def running_api(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
     ],
 )
 def test_no_server_errors_and_every_answer_matches_the_schema(
-    running_api: tuple[str, dict], path: str, mode: schemathesis.GenerationMode
+    running_api: tuple[str, dict, str], path: str, mode: schemathesis.GenerationMode
 ) -> None:
-    url, document = running_api
+    url, document, ca = running_api
     operations = [result.ok() for result in schemathesis.openapi.from_dict(document).get_all_operations()]
     (operation,) = [op for op in operations if op.path == path]
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @hypothesis_settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def drive(case: schemathesis.Case) -> None:
-        case.call_and_validate(base_url=url, headers={"X-API-Key": KEYS["revenue"]}, checks=CHECKS)
+        case.call_and_validate(base_url=url, headers={"X-API-Key": KEYS["revenue"]}, checks=CHECKS, verify=ca)
 
     drive()

@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
+import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,7 +33,7 @@ from tests.support.lookup_support import (
     lookup_settings,
     wait_until,
 )
-from tests.support.serve_support import lookup_api
+from tests.support.serve_support import ca_file, lookup_api
 
 pytestmark = pytest.mark.kafka
 
@@ -46,17 +50,31 @@ def _env(settings: Settings, workers: int) -> dict[str, str]:
     }
 
 
+_TRUSTED: dict[str, ssl.SSLContext] = {}
+"""Per API address, the TLS context trusting its project CA (the processes serve HTTPS)."""
+
+
+@contextmanager
+def _serving(settings: Settings, workers: int, logs: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`gdx serve` over HTTPS, its address trusted through the project CA of the test's state."""
+    env = _env(settings, workers)
+    with lookup_api(env, logs) as (url, server):
+        assert url.startswith("https://")
+        _TRUSTED[url] = ssl.create_default_context(cafile=str(ca_file(env)))
+        yield url, server
+
+
 def _lookup(url: str) -> int:
     """One lookup on a connection of its own, so the processes share the requests between them."""
     request = urllib.request.Request(
         f"{url}/v1/citizens/{SOMCHAI}?purpose=estate-tax", headers={"X-API-Key": KEYS["revenue"], "Connection": "close"}
     )
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=10, context=_TRUSTED[url]) as answer:
         return answer.status
 
 
 def _samples(url: str, family: str) -> list[Sample]:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10, context=_TRUSTED[url]) as answer:
         families = {f.name: f for f in text_string_to_metric_families(answer.read().decode())}
     return families[family].samples if family in families else []
 
@@ -87,7 +105,7 @@ def _lookup_processes(parent: int) -> list[int]:
 
 def test_two_processes_share_the_port_each_with_its_own_audit_chain(settings: Settings, tmp_path: Path) -> None:
     settings = lookup_deployment(settings)
-    with lookup_api(_env(settings, 2), tmp_path) as (url, server):
+    with _serving(settings, 2, tmp_path) as (url, server):
         began = time.monotonic()
         chains = {f"{settings.topic(AUDIT_TOPIC)}/{n}" for n in (0, 1)}
         # Whichever process answers the scrape, it reports both chains: both processes have sealed theirs.
@@ -108,7 +126,7 @@ def test_two_processes_share_the_port_each_with_its_own_audit_chain(settings: Se
         assert [_lookup(url) for _ in range(10)] == [200] * 10
         assert _lookups_counted(url) == 40, "the killed process's counts stay in the sum"
         targets = list(targets_dir(settings.state_dir).glob("lookup-api-*.json"))
-        assert [json.loads(t.read_text())[0]["targets"] for t in targets] == [[url.removeprefix("http://")]]
+        assert [json.loads(t.read_text())[0]["targets"] for t in targets] == [[url.removeprefix("https://")]]
     assert server.returncode == 0
     assert not list(targets_dir(settings.state_dir).glob("lookup-api-*.json")), "the scrape target is withdrawn"
 
@@ -148,7 +166,7 @@ def test_on_a_fresh_index_they_start_and_they_stop_when_their_parent_is_killed(
     migrations at once can fail, two key files can differ), and one key seals both chains."""
     settings = lookup_settings(settings)
     create_lookup_topics(settings)
-    with lookup_api(_env(settings, 2), tmp_path) as (url, server):
+    with _serving(settings, 2, tmp_path) as (url, server):
         wait_until(lambda: len(_sealed(url)) == 2, what="both processes started")
         children = _lookup_processes(server.pid)
         server.kill()

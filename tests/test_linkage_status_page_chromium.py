@@ -1,9 +1,17 @@
 """The status page as a person sees it: `gdx serve` over a seeded index, rendered by headless
-Chromium — once with a real Prometheus scraping a process that feeds every agency's metrics, once
-with no Prometheus at all."""
+Chromium over HTTPS — once with a real Prometheus scraping a process that feeds every agency's
+metrics, once with no Prometheus at all.
+
+Chromium trusts the API's certificate without `--ignore-certificate-errors`: it is given the
+SHA-256 of that one certificate's public key (`--ignore-certificate-errors-spki-list`, honoured
+with a `--user-data-dir` only), so exactly the certificate the project CA issued to `gdx-lookup`
+passes and any other certificate still fails; an NSS database holding the CA would need certutil,
+which the set-up does not install. A run without the pin shows the certificate error page."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import shutil
@@ -17,11 +25,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from foundation.ports import free_port_block
 from linkage.database import index_engine
 from linkage.migrate import upgrade
 from streams.local.prometheus import prometheus_root
+from streams.lookup_server import SERVER_NAME
+from streams.security.pki import Pki
 from streams.settings import Settings
 from tests.support.cli_run import clean_env, run_gdx
 from tests.support.lookup_support import create_lookup_topics
@@ -34,14 +46,24 @@ TESTS = Path(__file__).resolve().parent
 AGENCIES = ("dopa", "dbd", "dol", "dlt")
 
 
-def _dom(url: str, profile: Path) -> str:
-    """The page's DOM after Chromium loaded it (`--dump-dom`), in a throwaway profile."""
+def spki_pin(cert_file: Path) -> str:
+    """base64(SHA-256(SubjectPublicKeyInfo)) of the first certificate in `cert_file` (Chromium's pin form)."""
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def _pin(settings: Settings) -> str:
+    return spki_pin(Pki.of(settings.state_dir.resolve()).paths(SERVER_NAME).cert)
+
+
+def _chromium(url: str, profile: Path, pin: str | None) -> subprocess.CompletedProcess[str]:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail(
             "chromium is not installed — apt-get install chromium (deploy/ensure-tools.sh does it in CI)", pytrace=False
         )
-    done = subprocess.run(
+    return subprocess.run(
         [
             chromium,
             "--headless",
@@ -51,6 +73,7 @@ def _dom(url: str, profile: Path) -> str:
             "--disable-background-networking",
             "--no-first-run",
             f"--user-data-dir={profile}",
+            *([f"--ignore-certificate-errors-spki-list={pin}"] if pin else []),
             "--dump-dom",
             url,
         ],
@@ -59,6 +82,13 @@ def _dom(url: str, profile: Path) -> str:
         timeout=90,
         check=False,
     )
+
+
+def _dom(url: str, profile: Path, pin: str) -> str:
+    """The page's DOM after Chromium loaded it over HTTPS (`--dump-dom`), in a throwaway profile,
+    trusting the one certificate whose key `pin` names."""
+    assert url.startswith("https://"), url
+    done = _chromium(url, profile, pin)
     assert done.returncode == 0 and "agencies" in done.stdout, done.stderr[-3000:]
     return done.stdout
 
@@ -97,7 +127,9 @@ def _assert_index_columns(rows: dict[str, dict[str, str]]) -> None:
 def test_without_prometheus_the_page_shows_the_index_and_says_so(seeded: Settings, tmp_path: Path) -> None:
     closed = free_port_block(1)
     with lookup_api(_env(seeded, closed), tmp_path) as (url, _):
-        dom = _dom(f"{url}/status", tmp_path / "chromium")
+        unpinned = _chromium(f"{url}/status", tmp_path / "chromium-unpinned", pin=None)
+        dom = _dom(f"{url}/status", tmp_path / "chromium", _pin(seeded))
+    assert "agencies" not in unpinned.stdout and "ERR_CERT_AUTHORITY_INVALID" in unpinned.stderr, unpinned.stderr
     rows, paragraphs = read_page(dom)
     assert "cannot be charted" in paragraphs["charts-unavailable"] and read_charts(dom) == {}
     assert "delivered alerts are unavailable" in paragraphs["alerts-unavailable"]
@@ -170,7 +202,7 @@ def test_with_prometheus_the_page_shows_each_agencys_freshness_rates_and_errors(
             "sum by (agency) (agency_dataset:gdx_events_published:rate5m > 0)",
         ):
             _wait_for_every_agency(port, recorded)
-        dom = _dom(f"{url}/status", tmp_path / "chromium")
+        dom = _dom(f"{url}/status", tmp_path / "chromium", _pin(seeded))
     rows, paragraphs = read_page(dom)
     charts = read_charts(dom)
     assert all(

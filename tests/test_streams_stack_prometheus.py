@@ -103,6 +103,12 @@ def test_prometheus_scrapes_the_whole_stack_and_its_series_are_sane(tmp_path: Pa
             time.sleep(2)
             problems = _problems(prometheus)
         assert not problems, f"after {time.monotonic() - began:.0f} s of scraping: {problems}"
+        with urllib.request.urlopen(f"{prometheus}/api/v1/targets?state=active", timeout=5) as answer:
+            scraped = {
+                t["labels"].get("role", "-"): t["scrapeUrl"] for t in json.loads(answer.read())["data"]["activeTargets"]
+            }
+        # The lookup API is up over HTTPS, verified with the project CA; the other processes plain HTTP.
+        assert scraped["api"].startswith("https://127.0.0.1:") and scraped["worker"].startswith("http://"), scraped
         print(
             f"\nsane after {time.monotonic() - began:.1f} s of scraping: freshness p99 over 30 s "
             f"{_values(prometheus, P99_30S)}, over 5 m by agency "

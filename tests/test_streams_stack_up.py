@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import ssl
 import urllib.request
 from pathlib import Path
 
@@ -28,8 +29,8 @@ STOP_ORDER = (
 )
 
 
-def _status(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=5) as answer:
+def _status(url: str, trusted: ssl.SSLContext | None = None) -> int:
+    with urllib.request.urlopen(url, timeout=5, context=trusted) as answer:
         return int(answer.status)
 
 
@@ -56,14 +57,18 @@ def test_up_prints_where_and_stops_everything_in_reverse_order_on_sigterm(tmp_pa
         assert stack.row("Kafka bootstrap servers") == f"127.0.0.1:{port}"
         assert stack.row("Prometheus") == f"http://127.0.0.1:{prometheus_port}"
         assert any("created now" in line for line in stack.lines), stack.output
-        assert stack.row("lookup API (OpenAPI)").endswith("/docs")
-        with urllib.request.urlopen(stack.row("status page"), timeout=10) as page:
+        # The lookup API serves HTTPS with a certificate from the stack's own CA; the rest plain HTTP.
+        trusted = ssl.create_default_context(cafile=str(state / "pki" / "ca.pem"))
+        assert stack.row("lookup API (OpenAPI)").startswith("https://127.0.0.1:")
+        assert _status(stack.row("lookup API (OpenAPI)"), trusted) == 200
+        with urllib.request.urlopen(stack.row("status page"), timeout=10, context=trusted) as page:
             assert page.status == 200 and b"<title>GDX exchange status</title>" in page.read()
         for name in ("lag monitor", "worker", "lookup API", "agencies"):
             metrics_url = stack.row(name)
-            assert metrics_url.startswith("http://127.0.0.1:") and metrics_url.endswith("/metrics")
+            scheme = "https" if name == "lookup API" else "http"
+            assert metrics_url.startswith(f"{scheme}://127.0.0.1:") and metrics_url.endswith("/metrics")
             base = metrics_url.removesuffix("/metrics")
-            assert _status(f"{base}/healthz") == 200 and _status(f"{base}/readyz") == 200
+            assert _status(f"{base}/healthz", trusted) == 200 and _status(f"{base}/readyz", trusted) == 200
         assert stack.row("logs") == str(state / "logs")
         code = stack.stop(signal.SIGTERM, timeout=150)
     finally:

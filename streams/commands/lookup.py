@@ -31,6 +31,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="processes sharing the port, 1-16 (default GDX_LOOKUP_WORKERS, 1); each writes its own "
         "gdx.audit partition",
     )
+    serve.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="serve plain HTTP instead of HTTPS, for development only (as GDX_LOOKUP_TLS=off)",
+    )
     serve.set_defaults(handler=cmd_serve, process=True)
 
     audit = sub.add_parser("audit", help="the audit trail of the lookup API")
@@ -63,11 +68,15 @@ def _reachable(settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from streams.lookup_processes import LookupProcesses, check_audit_partitions, run_until_stopped
-    from streams.lookup_server import LookupServer, api_url, bind
+    from streams.lookup_server import LookupServer, api_url, bind, server_tls, warn_if_plain
 
     settings = load_settings()
     if args.workers is not None:
         settings = settings.model_copy(update={"lookup_workers": args.workers})
+    if args.insecure_http:
+        settings = settings.model_copy(update={"lookup_tls": "off"})
+    server_tls(settings)  # the certificate issued (or an operator's checked) once, before any process starts
+    warn_if_plain(settings)
     _reachable(settings)
     port = settings.lookup_port if args.port is None else args.port
     if settings.lookup_workers == 1:

@@ -52,6 +52,7 @@ def setup_from(settings: Settings) -> PrometheusSetup:
         scrape_interval_s=settings.prometheus_scrape_interval_s,
         start_timeout_s=settings.prometheus_start_timeout_s,
         alertmanager=alertmanager_from(settings).address if shutil.which(alertmanager.BINARY) else None,
+        ca_file=settings.lookup_ca_file,  # the lookup API is scraped over HTTPS
     )
 
 

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     up.add_argument("--rate", type=float, default=20.0, help="simulated life events per second (default 20)")
     up.add_argument("--no-agencies", action="store_true", help="start no simulated agencies")
+    up.add_argument("--insecure-http", action="store_true", help="the lookup API on plain HTTP, for development only")
     up.set_defaults(handler=cmd_up, process=True)
 
 
@@ -66,7 +67,7 @@ def managed_processes(args: argparse.Namespace) -> list[ManagedProcess]:
     ]
     names = ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
     processes += [ManagedProcess(name, ("worker",), stop_timeout_s=60.0) for name in names]
-    processes.append(ManagedProcess("lookup API", ("serve",)))
+    processes.append(ManagedProcess("lookup API", ("serve", "--insecure-http") if args.insecure_http else ("serve",)))
     if not args.no_agencies:
         load_s = args.scale * LOAD_RECORDS_PER_PERSON / LOAD_RECORDS_PER_S
         processes.append(
@@ -151,7 +152,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
     interrupt_on_stop_signals()
     stack = Stack(
-        settings.state_dir, scrape_targets.targets_dir(settings.state_dir), say=lambda line: print(line, flush=True)
+        settings.state_dir,
+        scrape_targets.targets_dir(settings.state_dir),
+        say=lambda line: print(line, flush=True),
+        cafile=settings.lookup_ca_file,  # the lookup API's HTTPS, probed and scraped like Prometheus does
     )
     try:
         settings = _start_kafka(settings, args.brokers or settings.kafka_brokers, stack)

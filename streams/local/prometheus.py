@@ -48,6 +48,9 @@ class PrometheusSetup:
     alertmanager: str | None = None
     """host:port of the Alertmanager that Prometheus sends its alerts to; None sends them nowhere."""
     rules_dir: Path = RULES_DIR
+    ca_file: Path | None = None
+    """The CA (PEM) an HTTPS target is verified with (the lookup API's: a target labelled
+    `__scheme__: https`); None: the system's trust store."""
 
     @property
     def files(self) -> ServerFiles:
@@ -119,6 +122,8 @@ def render_config(setup: PrometheusSetup) -> str:
                 "file_sd_configs": [
                     {"files": [str(setup.targets_dir.resolve() / "*.json")], "refresh_interval": "30s"}
                 ],
+                # Used by the targets whose file says `__scheme__: https` only; the others stay plain.
+                **({} if setup.ca_file is None else {"tls_config": {"ca_file": str(setup.ca_file.resolve())}}),
             },
             {"job_name": "prometheus", "static_configs": [{"targets": [f"{setup.host}:{setup.port}"]}]},
         ],
