@@ -48,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configure_logging(args.log_level)
         if getattr(args, "process", False):  # a process of the exchange: the production profile's checks first
-            refuse_unsafe(load_settings())
+            settings = load_settings()
+            if getattr(args, "insecure_http", False):
+                settings = settings.model_copy(update={"lookup_tls": "off"})
+            refuse_unsafe(settings)
         return handler(args)
     except GdxError as exc:
         print(f"gdx: {exc}", file=sys.stderr)

@@ -2,9 +2,10 @@
 unsafe with real citizens' data, and says why in one line per problem.
 
 Refused: a plaintext connection to Kafka (an external cluster without TLS, or the local broker
-without `GDX_KAFKA_SECURITY`), a consumer registry that still holds one of the demo API keys the
-repository ships, a private key or secret file that the group or others may read (the audit key,
-the Kafka client key and SASL password, the project CA's keys), and an index URL that carries its
+without `GDX_KAFKA_SECURITY`), a lookup API on plain HTTP, a consumer registry that still holds one
+of the demo API keys the repository ships, a private key or secret file that the group or others
+may read (the audit key, the API's TLS key, the Kafka client key and SASL password, the project
+CA's keys), and an index URL that carries its
 password in clear (PostgreSQL reads it from a password file instead: `PGPASSFILE`). The
 development profile, `make run`'s, allows the demo keys; its wire is secured all the same once the
 local broker runs TLS.
@@ -50,6 +51,12 @@ def _kafka(settings: Settings) -> list[Problem]:
     return [(f"the local Kafka broker at {where} runs {protocol}", "set GDX_KAFKA_SECURITY=mtls (or scram)")]
 
 
+def _lookup_http(settings: Settings) -> list[Problem]:
+    if settings.lookup_tls == "on":
+        return []
+    return [("the lookup API would serve plain HTTP (GDX_LOOKUP_TLS=off or --insecure-http)", "serve it over HTTPS")]
+
+
 def _demo_keys(settings: Settings) -> list[Problem]:
     demo = {hashlib.sha256(key.encode()).hexdigest(): key for key in DEMO_API_KEYS}
     registry = load_consumers(settings.consumers_file)
@@ -74,7 +81,7 @@ def _index_password(settings: Settings) -> list[Problem]:
 
 def _secrets(settings: Settings) -> list[Problem]:
     security = settings.kafka.security
-    files = [settings.audit_key_path, security.keyfile, security.sasl_password_file]
+    files = [settings.audit_key_path, settings.lookup_tls_key, security.keyfile, security.sasl_password_file]
     pki = pki_root(settings.state_dir)
     keys = sorted(pki.glob("*.key")) if pki.is_dir() else []
     return _readable_by_others([f for f in [*files, *keys] if f is not None])
@@ -82,7 +89,8 @@ def _secrets(settings: Settings) -> list[Problem]:
 
 def unsafe_setup(settings: Settings) -> list[Problem]:
     """Everything the production profile refuses in this configuration, in a stable order."""
-    return [*_kafka(settings), *_demo_keys(settings), *_secrets(settings), *_index_password(settings)]
+    checks = (_kafka, _lookup_http, _demo_keys, _secrets, _index_password)
+    return [problem for check in checks for problem in check(settings)]
 
 
 def refuse_unsafe(settings: Settings) -> None:

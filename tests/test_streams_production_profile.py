@@ -67,6 +67,10 @@ def test_every_unsafe_setting_is_named(tmp_path: Path, monkeypatch: pytest.Monke
     assert any(str(tmp_path / "audit.key") in p and "0644" in p for p in problems), problems
     assert any("password in clear" in p for p in problems), problems
     assert len(problems) == 7
+    with_http = settings_from({**unsafe(tmp_path), "GDX_LOOKUP_TLS": "off"}, monkeypatch)
+    assert [w for w, _ in unsafe_setup(with_http) if "plain HTTP" in w] == [
+        "the lookup API would serve plain HTTP (GDX_LOOKUP_TLS=off or --insecure-http)"
+    ]
     assert not any("s3cret" in p for p in problems)
 
 
@@ -75,11 +79,12 @@ def test_a_safe_setup_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_process_refuses_to_start_one_line_per_problem(tmp_path: Path) -> None:
-    done = run_gdx("serve", env={**unsafe(tmp_path), "GDX_PROFILE": "production"}, timeout=60)
+    done = run_gdx("serve", "--insecure-http", env={**unsafe(tmp_path), "GDX_PROFILE": "production"}, timeout=60)
     assert done.code == 1, done.err
     lines = done.err.splitlines()
-    assert len(lines) == 8 and all(line.startswith("gdx: production: ") for line in lines[:7]), done.err
-    assert lines[-1] == "gdx: refusing to start: 7 unsafe setting(s) under GDX_PROFILE=production"
+    assert len(lines) == 9 and all(line.startswith("gdx: production: ") for line in lines[:8]), done.err
+    assert "plain HTTP" in done.err
+    assert lines[-1] == "gdx: refusing to start: 8 unsafe setting(s) under GDX_PROFILE=production"
     assert "Traceback" not in done.err and "s3cret" not in done.err
 
 
