@@ -1,9 +1,10 @@
 """`gdx up`: the whole local stack in the foreground until Ctrl-C, then a clean stop.
 
-Start order: the broker, the topic catalog and the schemas on it, Alertmanager and Prometheus (when
-installed), then the stack's own processes (`managed_processes`) — the alert receiver, the lag
-monitor, the stream workers, the lookup API, the simulated agencies — each awaited until its
-`/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order.
+Start order: the broker, the topic catalog and the schemas on it (and, on a secured broker, the
+ACLs and every stack principal's certificate), Alertmanager and Prometheus (when installed), then
+the stack's own processes (`managed_processes`) — the alert receiver, the lag monitor, the stream
+workers, the lookup API, the simulated agencies — each awaited until its `/readyz` answers, each
+connecting as its own principal. Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order.
 """
 
 from __future__ import annotations
