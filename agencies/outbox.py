@@ -12,7 +12,10 @@ Before a batch goes, the schema of every event in it is on the schema topic (`Sc
 so a consumer can decode whatever it reads.
 
 When the broker is unreachable the publisher keeps the outbox, reports the backlog, retries with
-exponential backoff and carries on when the broker is back. One publisher per outbox: a second
+exponential backoff and carries on when the broker is back. A broker that refuses the publisher's
+principal (its ACLs do not let this agency write a topic its outbox names) is handled the same way —
+nothing is marked sent, and publishing resumes once the ACLs allow it — but reported in one log
+line (and `stats.last_error`) rather than one per retry: it will not pass by itself. One publisher per outbox: a second
 one would stamp its own publish times, so it is refused (an advisory lock, freed even by SIGKILL).
 
 Run on its own: `python -m streams.outbox_relay --store dopa.db`.
@@ -33,7 +36,12 @@ from pathlib import Path
 from typing import TextIO
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
 
 from agencies.events import stamp, stamp_bytes
 from agencies.schema_announcer import SchemaAnnouncer
@@ -41,6 +49,8 @@ from agencies.store import AgencyStore, PendingRow, now_ms
 from foundation.kafka_clients import KafkaClients
 
 log = logging.getLogger("gdx.agencies.outbox")
+REFUSED = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError, TransactionalIdAuthorizationFailed)
+"""The broker's answers that mean "this principal may not", as opposed to "the broker is away"."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,7 @@ class Publisher:
         inflight: deque[_Batch] = deque()
         cursor = self._resume()
         backoff = self.backoff_initial_s
+        reported = ""  # the last error logged: a refusal is logged once, not at every retry
         try:
             while not stop.is_set():
                 try:
@@ -165,15 +176,20 @@ class Publisher:
                     await self._discard(producer)
                     producer = None
                     self._count_backlog(force=True)
-                    log.warning(
-                        "broker unavailable, keeping the outbox",
-                        extra={
-                            "store": str(self.store.path),
-                            "backlog": self.stats.backlog,
-                            "retry_in_s": backoff,
-                            "error": self.stats.last_error,
-                        },
-                    )
+                    refused = isinstance(exc, REFUSED)
+                    if not refused or self.stats.last_error != reported:
+                        log.warning(
+                            "refused by the broker's ACLs, keeping the outbox"
+                            if refused
+                            else "broker unavailable, keeping the outbox",
+                            extra={
+                                "store": str(self.store.path),
+                                "backlog": self.stats.backlog,
+                                "retry_in_s": backoff,
+                                "error": self.stats.last_error,
+                            },
+                        )
+                    reported = self.stats.last_error
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), backoff)
                     backoff = min(backoff * 2, self.backoff_max_s)

@@ -48,7 +48,10 @@ class Plan:
     duration_s: float | None = None
     count: int | None = None
     faults: FaultRates = field(default_factory=FaultRates)
-    kafka: KafkaClients | None = None  # None: write the stores only, publish nothing
+    # Each agency's publisher connects as that agency: a mapping agency -> its clients (a plain
+    # value, so the plan crosses process boundaries), or one KafkaClients for all (an unsecured
+    # cluster, a test). None: write the stores only, publish nothing.
+    kafka: KafkaClients | Mapping[str, KafkaClients] | None = None
     topic_prefix: str = ""
     reset: bool = False
     load_workers: int = 1  # processes for the initial load (agencies load independently)
@@ -68,6 +71,18 @@ class Plan:
             raise SimulationError(f"{self.load_workers} load workers", "give at least 1")
         if self.count is not None and self.count < 0:
             raise SimulationError(f"count {self.count} is negative", "give a count of 0 or more")
+        if isinstance(self.kafka, Mapping):
+            missing = [a for a in self.agencies if a not in self.kafka]
+            if missing:
+                raise SimulationError(
+                    f"no Kafka clients for {', '.join(missing)}", "give every publishing agency its own"
+                )
+
+    def kafka_for(self, agency: str) -> KafkaClients:
+        """The clients `agency`'s outbox publisher (and its schema announcer) connects with."""
+        if self.kafka is None:
+            raise SimulationError("this plan publishes nothing", "give it Kafka clients")
+        return self.kafka[agency] if isinstance(self.kafka, Mapping) else self.kafka
 
 
 def store_path(store_dir: Path, agency: str) -> Path:
@@ -311,7 +326,7 @@ class Simulation:
             try:
                 publisher = Publisher(
                     store_path(self.plan.store_dir, agency),
-                    ProducerConfig(self.plan.kafka),
+                    ProducerConfig(self.plan.kafka_for(agency)),
                     SchemaAnnouncer(self.catalog, self.plan.topic_prefix + SCHEMA_TOPIC),
                     self.plan.topic_prefix,
                     on_acked=self._on_acked(agency),

@@ -9,11 +9,18 @@ out: 0 would say "caught up" of a group that is behind.
 
 One `LagProbe` keeps an admin client and a group-less consumer open across measurements; it never
 joins or commits for any group.
+
+Rights: lag in messages needs DESCRIBE only (groups, their offsets, the topics' end offsets) — what
+the monitor's principal holds on a secured broker, where reading a record of a change topic is
+the worker's alone. Lag in seconds reads one record per lagging partition; when the broker refuses
+that read, the probe says so in one log line and goes on measuring lag in messages, with lag in
+seconds unknown (None), rather than failing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -23,9 +30,12 @@ from types import TracebackType
 from typing import Self
 
 from aiokafka import TopicPartition
+from aiokafka.errors import TopicAuthorizationFailedError
 
 from foundation.kafka_clients import KafkaClients
 from monitoring import metrics
+
+log = logging.getLogger("gdx.lag")
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class LagProbe:
         self.topic_prefix = topic_prefix
         self.timeout_s = timeout_s
         self.clock = clock
+        self.reads_records = True
+        """False once the broker refused to let this principal read a record: lag in messages only."""
         timeout_ms = max(1000, int(timeout_s * 1000))
         self._admin = kafka.admin(request_timeout_ms=timeout_ms)
         self._consumer = kafka.consumer(
@@ -97,24 +109,27 @@ class LagProbe:
         if not positions:
             return {}
         self._consumer.assign(list(positions))
-        for tp, offset in positions.items():
-            self._consumer.seek(tp, offset)
-        found: dict[TopicPartition, float] = {}
-        deadline = time.monotonic() + self.timeout_s
-        while len(found) < len(positions) and time.monotonic() < deadline:
-            batches = await self._consumer.getmany(timeout_ms=200)
-            for tp, records in batches.items():
-                if records and tp not in found:
-                    found[tp] = records[0].timestamp / 1000.0
-                    self._consumer.pause(tp)
-        self._consumer.assign([])
+        try:
+            for tp, offset in positions.items():
+                self._consumer.seek(tp, offset)
+            found: dict[TopicPartition, float] = {}
+            deadline = time.monotonic() + self.timeout_s
+            while len(found) < len(positions) and time.monotonic() < deadline:
+                batches = await self._consumer.getmany(timeout_ms=200)
+                for tp, records in batches.items():
+                    if records and tp not in found:
+                        found[tp] = records[0].timestamp / 1000.0
+                        self._consumer.pause(tp)
+        finally:
+            self._consumer.assign([])
         return found
 
     async def measure(self) -> list[PartitionLag]:
         committed = await self._committed()
         partitions = sorted({tp for _, tp in committed}, key=lambda tp: (tp.topic, tp.partition))
         ends = await self._consumer.end_offsets(partitions) if partitions else {}
-        stamps = await self._stamps({(tp, offset) for (_, tp), offset in committed.items() if offset < ends[tp]})
+        lagging = {(tp, offset) for (_, tp), offset in committed.items() if offset < ends[tp]}
+        stamps = await self._stamps(lagging) if self.reads_records else {}
         now = self.clock()
         lags = []
         for (group, tp), offset in committed.items():
@@ -127,6 +142,19 @@ class LagProbe:
         """Timestamps at each (partition, offset); groups at different offsets of one partition
         take one read round each."""
         stamps: dict[tuple[TopicPartition, int], float] = {}
+        try:
+            return await self._read_stamps(wanted, stamps)
+        except TopicAuthorizationFailedError as exc:
+            self.reads_records = False
+            log.warning(
+                "lag in seconds unavailable: this principal may not read records (%s); measuring lag in messages only",
+                exc,
+            )
+            return stamps
+
+    async def _read_stamps(
+        self, wanted: set[tuple[TopicPartition, int]], stamps: dict[tuple[TopicPartition, int], float]
+    ) -> dict[tuple[TopicPartition, int], float]:
         pending = sorted(wanted, key=lambda pair: (pair[0].topic, pair[0].partition, pair[1]))
         while pending:
             round_: dict[TopicPartition, int] = {}

@@ -38,7 +38,8 @@ from confluent_kafka.admin import (
 
 from foundation.errors import GdxError
 from foundation.kafka_clients import KafkaClients
-from streams.acl_table import SUPER_USERS, AclRow
+from streams.acl_table import AclRow
+from streams.security.principals import SUPER_USERS
 
 PRINCIPAL_TYPE = "User:"
 OUR_PRINCIPAL_PREFIXES = ("agency-", "consumer-", "gdx-")

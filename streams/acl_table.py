@@ -47,6 +47,15 @@ from linkage.consumers import ConsumerRegistry
 from linkage.subscriptions import Subscription
 from schemas.catalog import SchemaCatalog
 from schemas.schema_records import SCHEMA_TOPIC
+from streams.security.principals import (
+    CONSENT,
+    LOOKUP,
+    MONITOR,
+    SUPER_USERS,
+    WORKER,
+    agency_principal,
+    consumer_principal,
+)
 from streams.topic_catalog import INDEX_GROUP, Catalog, dead_letter_topic, notify_topic
 
 TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID = "TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"
@@ -54,27 +63,13 @@ LITERAL, PREFIXED = "LITERAL", "PREFIXED"
 READ, WRITE, DESCRIBE = "READ", "WRITE", "DESCRIBE"
 ALLOW = "ALLOW"
 
-BROKER = "broker"
-OPERATOR = "gdx-operator"
-WORKER = "gdx-worker"
-LOOKUP = "gdx-lookup"
-CONSENT = "gdx-consent"
-MONITOR = "gdx-monitor"
-SUPER_USERS = (BROKER, OPERATOR)
-"""Principals the broker's `super.users` names: they need, and get, no rows."""
+# The principals' names are defined once, with the certificates they name (streams.security).
+# SUPER_USERS: the principals the broker's `super.users` names; they need, and get, no rows.
 ENTITY_KEY = "entity_key"
 PARTIES = "parties"
 ENVELOPE_FIELDS = frozenset({ENTITY_KEY, PARTIES})
 """What every change event shows beside its payload: the record key (entity_key) and the IDs of
 every party it references (`references`, which the API calls `parties`)."""
-
-
-def agency_principal(agency: str) -> str:
-    return f"agency-{agency}"
-
-
-def consumer_principal(consumer: str) -> str:
-    return f"consumer-{consumer}"
 
 
 def consumer_group_prefix(prefix: str, consumer: str) -> str:

@@ -21,6 +21,7 @@ from linkage.subscriptions import load_subscriptions
 from monitoring.alert_receiver import fetch_alerts
 from monitoring.status import PrometheusClient
 from schemas.catalog import load_schema_catalog
+from streams.security.principals import LOOKUP
 from streams.settings import Settings
 from streams.topic_catalog import load_catalog
 
@@ -30,13 +31,14 @@ def lookup_parts(settings: Settings, registry: ConsumerRegistry | None = None) -
     engine = index_engine(settings.index_database_url)
     upgrade(engine)
     consents = ConsentStore(engine)
+    kafka = settings.kafka_for(LOOKUP)
     audit = AuditWriter(
-        settings.kafka,
+        kafka,
         settings.topic(AUDIT_TOPIC),
         settings.audit_partition,
         load_signing_key(settings.audit_key_path, create=True),
     )
-    follower = ConsentFollower(consents, settings.kafka, settings.topic(CONSENT_TOPIC))
+    follower = ConsentFollower(consents, kafka, settings.topic(CONSENT_TOPIC))
     service = LookupService(
         engine,
         registry or load_consumers(settings.consumers_file),

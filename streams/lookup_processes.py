@@ -45,6 +45,7 @@ from linkage.database import index_engine
 from linkage.migrate import upgrade
 from monitoring.health_server import MULTIPROCESS_DIR
 from streams.lookup_server import LookupServer, announce, event_loop_factory
+from streams.security.principals import LOOKUP
 from streams.settings import Settings
 
 log = logging.getLogger("gdx.lookup")
@@ -68,7 +69,7 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
 def check_audit_partitions(settings: Settings, workers: int) -> None:
     """Every process needs a partition of its own; say so before starting any."""
     topic = settings.topic(AUDIT_TOPIC)
-    found = len(asyncio.run(partitions(settings.kafka, topic)))
+    found = len(asyncio.run(partitions(settings.kafka_for(LOOKUP), topic)))
     needed = settings.audit_partition + workers
     if found < needed:
         raise GdxError(

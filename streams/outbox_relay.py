@@ -1,6 +1,8 @@
 """`python -m streams.outbox_relay --store dopa.db`: one agency's outbox drained to Kafka in a
 process of its own (one JSON line of stats a second), as an agency would run its relay beside its
-own system rather than inside `gdx simulate`. The cluster is the settings' (or --bootstrap-servers)."""
+own system rather than inside `gdx simulate`. The cluster is the settings' (or --bootstrap-servers);
+the relay connects as the store's agency (`agency-<a>`, the agency named by the store's file,
+`<a>.db`, or --agency), whose ACLs allow its own topics and gdx.schemas only."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
+from agencies.population import AGENCIES
 from agencies.schema_announcer import SchemaAnnouncer
 from schemas.catalog import load_schema_catalog
 from schemas.schema_records import SCHEMA_TOPIC
+from streams.security.principals import agency_principal
 from streams.settings import load_settings
 
 
@@ -26,11 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, required=True, help="the agency's SQLite store")
     parser.add_argument("--bootstrap-servers", default=None, help="default: the settings' cluster")
     parser.add_argument("--topic-prefix", default=None, help="default: GDX_TOPIC_PREFIX")
+    parser.add_argument("--agency", default=None, help="whose outbox it is; default: the store's name (dopa.db: dopa)")
     parser.add_argument("--batch-rows", type=int, default=2_000)
     parser.add_argument("--until-drained", action="store_true", help="exit once the outbox is empty")
     args = parser.parse_args(argv)
     if not args.store.is_file():
         print(f"outbox relay: no store at {args.store}", file=sys.stderr)
+        return 2
+    agency = args.agency or args.store.stem
+    if agency not in AGENCIES:
+        print(f"outbox relay: {args.store} is no agency's store; name the agency with --agency", file=sys.stderr)
         return 2
     overrides: dict[str, object] = {}
     if args.bootstrap_servers:
@@ -41,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         publisher = Publisher(
             args.store,
-            ProducerConfig(settings.kafka),
+            ProducerConfig(settings.kafka_for(agency_principal(agency))),
             SchemaAnnouncer(load_schema_catalog(), settings.topic(SCHEMA_TOPIC)),
             topic_prefix=settings.topic_prefix,
             batch_rows=args.batch_rows,

@@ -250,6 +250,19 @@ class Settings(BaseSettings):
 
         return self.kafka_as(OPERATOR)
 
+    def kafka_for(self, principal: str) -> KafkaClients:
+        """The clients a process of the stack connects with: as `principal` on the local broker
+        (least privilege: its own certificate or SCRAM login, never the operator's), or with the
+        identity configured for an external cluster (KAFKA_SSL_* / KAFKA_SASL_*, one per process)."""
+        return self.kafka if self.external_kafka else self.kafka_as(principal)
+
+    @property
+    def secured(self) -> bool:
+        """True when connections authenticate, so each process needs its own principal's rights."""
+        if self.external_kafka:
+            return (self.kafka_security_protocol or "PLAINTEXT") != "PLAINTEXT"
+        return self.kafka_security != "plaintext"
+
     def external_security(self) -> ClientSecurity:
         """The connection security of the external cluster, from the KAFKA_SSL_* / KAFKA_SASL_* settings."""
         protocol = self.kafka_security_protocol or "PLAINTEXT"

@@ -33,6 +33,7 @@ from monitoring import scrape_targets
 from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
 from streams.pipeline import Pipeline, SourceRecord
+from streams.security.principals import WORKER
 from streams.settings import Settings
 from streams.topic_catalog import INDEX_GROUP, dead_letter_topic, load_catalog, notify_topic
 from streams.worker_core import WorkerCore
@@ -104,7 +105,7 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     datadir = settings.state_dir / "worker" / str(os.getpid())
     datadir.parent.mkdir(parents=True, exist_ok=True)
     prune_run_dirs(datadir.parent)
-    kafka = settings.kafka
+    kafka = settings.kafka_for(WORKER)  # the app's consumer and the sink's producer alike
     app = faust.App(
         group_id(settings),
         broker=kafka.faust_brokers(),

@@ -13,7 +13,7 @@ import stat
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -23,35 +23,15 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from foundation.kafka_clients import ClientSecurity, KafkaClients
-from foundation.ports import free_port_block
 from streams.local import kafka_launcher as launcher
 from streams.security.pki import Pki
 from streams.settings import Settings
+from tests.support.kafka_env import secured_cluster
 
 pytestmark = pytest.mark.kafka
 
 REFUSED_WITHIN_S = 15
 SSL_REFUSED = "SSL handshake failed"
-
-
-@contextmanager
-def secured_cluster(state_dir: Path, brokers: int, security: str = "mtls") -> Iterator[Settings]:
-    """The project's own cluster with `security` on, always stopped afterwards (logs kept in tmp)."""
-    base = free_port_block(3 * brokers)
-    settings = Settings(
-        state_dir=state_dir,
-        kafka_port=base,
-        kafka_internal_port=base + 2 * brokers,
-        kafka_brokers=brokers,
-        kafka_heap="384m",
-        kafka_start_timeout_s=120,
-        kafka_security=security,  # type: ignore[arg-type]
-    )
-    try:
-        launcher.up(settings, brokers, report=False)
-        yield settings
-    finally:
-        launcher.down(settings)
 
 
 @pytest.fixture(scope="module")

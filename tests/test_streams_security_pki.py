@@ -15,6 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from agencies.errors import SimulationError
 from foundation.errors import GdxError
 from foundation.kafka_clients import ClientSecurity, KafkaClients
 from streams.local import kafka_launcher as launcher
@@ -153,6 +154,28 @@ def test_local_security_picks_each_principals_credentials(tmp_path: Path) -> Non
     external = Settings(kafka_bootstrap_servers="kafka.example:9093")
     with pytest.raises(GdxError, match="no local principals"):
         external.kafka_as("gdx-worker")
+
+
+def test_each_process_connects_as_its_principal_and_a_child_of_gdx_up_is_given_no_operator(tmp_path: Path) -> None:
+    from agencies.simulation import Plan
+    from streams.commands.up import _child_env
+
+    mtls = Settings(state_dir=tmp_path, kafka_port=29092, kafka_security="mtls")
+    assert mtls.secured and not Settings(state_dir=tmp_path, kafka_port=29092).secured
+    for principal in ("gdx-worker", "gdx-lookup", "gdx-consent", "gdx-monitor", "agency-dlt"):
+        certificate = mtls.kafka_for(principal).security.certfile
+        assert certificate is not None and certificate.name == f"{principal}.pem"
+    external = Settings(kafka_bootstrap_servers="kafka.example:9093")
+    assert external.kafka_for("gdx-worker") == external.kafka, "an external cluster: the configured identity"
+    env = _child_env(mtls)
+    assert (
+        env["GDX_KAFKA_SECURITY"] == "mtls" and "KAFKA_SSL_CERTFILE" not in env and "KAFKA_BOOTSTRAP_SERVERS" not in env
+    )
+    clients = {a: mtls.kafka_for(f"agency-{a}") for a in ("dopa", "dlt")}
+    plan = Plan(tmp_path, scale=1_000, seed=1, agencies=("dopa", "dlt"), kafka=clients)
+    assert plan.kafka_for("dlt") == clients["dlt"] != plan.kafka_for("dopa")
+    with pytest.raises(SimulationError, match="no Kafka clients for dol"):
+        Plan(tmp_path, scale=1_000, seed=1, agencies=("dopa", "dol"), kafka=clients)
 
 
 def test_an_external_cluster_takes_its_security_from_the_environment(

@@ -12,6 +12,7 @@ from linkage.subscriptions import load_subscriptions
 from schemas.catalog import load_schema_catalog
 from streams.acl_admin import AclDrift, ConfluentAclAdmin, acl_admin_config, acl_drift, apply_acls, is_ours
 from streams.acl_table import AclRow, acl_table, principals, wire_fields
+from streams.security.pki import Pki
 from streams.settings import Settings, load_settings
 from streams.topic_catalog import load_catalog
 
@@ -37,14 +38,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def revoked_principals(settings: Settings, path: Path | None) -> frozenset[str]:
-    """Names from the revocation file: one a line, `#` comments and blank lines ignored."""
+    """Names from the revocation file (one a line, `#` comments and blank lines ignored), and on
+    the local broker every principal `gdx pki revoke` revoked: its certificate still passes the TLS
+    handshake (the broker reads no revocation list), so it is the ACLs that refuse it."""
+    pki_revoked = frozenset() if settings.external_kafka else frozenset(Pki.of(settings.state_dir.resolve()).revoked())
     path = path or settings.state_dir / REVOKED_FILE
     if not path.is_file():
         if path != settings.state_dir / REVOKED_FILE:
             raise GdxError(f"no revocation file {path}", "name an existing file, one principal a line")
-        return frozenset()
+        return pki_revoked
     lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return frozenset(line.removeprefix("User:") for line in lines if line)
+    return pki_revoked | frozenset(line.removeprefix("User:") for line in lines if line)
 
 
 def desired_table(settings: Settings, revoked: frozenset[str]) -> tuple[list[AclRow], list[str]]:
@@ -63,14 +67,21 @@ def _admin(settings: Settings) -> ConfluentAclAdmin:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     settings = load_settings()
-    revoked = revoked_principals(settings, args.revoked)
+    print(apply_table(settings, args.revoked, verbose=True))
+    return 0
+
+
+def apply_table(settings: Settings, revoked_file: Path | None = None, verbose: bool = False) -> str:
+    """Make the cluster's ACLs match the table (as the operator); the summary line. `verbose`:
+    print each binding created or deleted first."""
+    revoked = revoked_principals(settings, revoked_file)
     rows, names = desired_table(settings, revoked)
     found = apply_acls(
         _admin(settings), rows, lambda row: is_ours(row, names, settings.topic_prefix), settings.kafka_request_timeout_s
     )
-    for row in found.missing:
+    for row in found.missing if verbose else ():
         print(f"create  {row}")
-    for row in found.extra:
+    for row in found.extra if verbose else ():
         print(f"delete  {row}")
     summary = (
         f"{len(rows)} bindings: {len(found.missing)} created, {len(found.extra)} deleted, {len(found.held)} unchanged"
@@ -81,8 +92,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         summary += f"; {len(found.foreign)} bindings of other principals left alone (`gdx acl list` shows them)"
     if revoked:
         summary += f"; revoked, no rights: {', '.join(sorted(revoked))}"
-    print(summary)
-    return 0
+    return summary
 
 
 def _print_drift(drift: AclDrift) -> None:

@@ -21,6 +21,7 @@ from monitoring import scrape_targets
 from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
 from streams.publisher_metrics import PublisherMetrics, simulation_ready
+from streams.security.principals import agency_principal
 from streams.settings import Settings, load_settings
 from streams.topic_catalog import load_catalog
 
@@ -104,8 +105,15 @@ def routes() -> dict[str, dict[str, Route]]:
 
 
 def _apply_topics(settings: Settings) -> None:
-    """Make the catalog topics exist; an unreachable broker is not fatal, the publishers retry."""
+    """Make the catalog topics exist; an unreachable broker is not fatal, the publishers retry.
+
+    On a secured broker the agencies connect as themselves, who may not create topics: that is the
+    operator's `gdx topics apply` (which `gdx up` runs), so nothing is applied from here."""
     from streams.topic_admin import apply_topics
+
+    if settings.secured:
+        print("gdx: topics are the operator's on a secured broker (`gdx topics apply`); not applied here", flush=True)
+        return
 
     try:
         apply_topics(settings, load_catalog())
@@ -126,7 +134,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         count=args.count,
         faults=FaultRates(**{k: getattr(args, f"fault_{k}") for k in KINDS}),
-        kafka=None if args.no_publish else settings.kafka,
+        kafka=None if args.no_publish else {a: settings.kafka_for(agency_principal(a)) for a in chosen},
         topic_prefix=settings.topic_prefix,
         reset=args.reset,
         load_workers=args.load_workers,

@@ -23,6 +23,7 @@ from linkage.reconcile import KINDS, reconcile
 from linkage.views import party_view
 from streams.kafka_probe import require_cluster
 from streams.rebuild import replay
+from streams.security.principals import WORKER
 from streams.settings import Settings, load_settings
 from streams.topic_catalog import load_catalog
 
@@ -75,7 +76,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     settings = load_settings()
-    require_cluster(settings.kafka, settings.kafka_request_timeout_s)
+    require_cluster(settings.kafka_for(WORKER), settings.kafka_request_timeout_s)
     run_worker(settings, args.log_level_faust)
 
 

@@ -20,6 +20,7 @@ from monitoring import scrape_targets
 from monitoring.consumer_lag import LagGauges, LagProbe, PartitionLag
 from monitoring.health_server import HealthServer, Readiness
 from streams.kafka_probe import quiet_client_logs
+from streams.security.principals import MONITOR
 from streams.settings import Settings, load_settings
 
 log = logging.getLogger("gdx.lag")
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _probe(settings: Settings) -> LagProbe:
-    return LagProbe(settings.kafka, settings.topic("gdx."), settings.kafka_request_timeout_s)
+    return LagProbe(settings.kafka_for(MONITOR), settings.topic("gdx."), settings.kafka_request_timeout_s)
 
 
 async def _measure_once(settings: Settings) -> list[PartitionLag]:

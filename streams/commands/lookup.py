@@ -13,6 +13,7 @@ from foundation.errors import GdxError
 from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_topic
 from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
 from streams.kafka_probe import quiet_client_logs, require_cluster
+from streams.security.principals import CONSENT, LOOKUP, OPERATOR
 from streams.settings import Settings, load_settings
 
 EXIT_TAMPERED = 1
@@ -62,8 +63,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke.set_defaults(handler=cmd_consent_revoke)
 
 
-def _reachable(settings: Settings) -> None:
-    require_cluster(settings.kafka, settings.kafka_request_timeout_s)
+def _reachable(settings: Settings, principal: str = OPERATOR) -> None:
+    require_cluster(settings.kafka_for(principal), settings.kafka_request_timeout_s)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -77,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"lookup_tls": "off"})
     server_tls(settings)  # the certificate issued (or an operator's checked) once, before any process starts
     warn_if_plain(settings)
-    _reachable(settings)
+    _reachable(settings, LOOKUP)
     port = settings.lookup_port if args.port is None else args.port
     if settings.lookup_workers == 1:
         server = LookupServer(settings, port=port)
@@ -116,10 +117,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def _publish(settings: Settings, records: list[ConsentRecord | str]) -> None:
-    _reachable(settings)
+    _reachable(settings, CONSENT)
     try:
         with quiet_client_logs():
-            asyncio.run(publish_consents(settings.kafka, settings.topic(CONSENT_TOPIC), records))
+            asyncio.run(publish_consents(settings.kafka_for(CONSENT), settings.topic(CONSENT_TOPIC), records))
     except KafkaError as exc:
         raise GdxError(f"consent not written: {exc!r}", "check the cluster with `gdx kafka status`") from None
 

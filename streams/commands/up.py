@@ -1,9 +1,10 @@
 """`gdx up`: the whole local stack in the foreground until Ctrl-C, then a clean stop.
 
-Start order: the broker, the topic catalog and the schemas on it, Alertmanager and Prometheus (when
-installed), then the stack's own processes (`managed_processes`) — the alert receiver, the lag
-monitor, the stream workers, the lookup API, the simulated agencies — each awaited until its
-`/readyz` answers. Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order.
+Start order: the broker, the topic catalog and the schemas on it (and, on a secured broker, the
+ACLs and every stack principal's certificate), Alertmanager and Prometheus (when installed), then
+the stack's own processes (`managed_processes`) — the alert receiver, the lag monitor, the stream
+workers, the lookup API, the simulated agencies — each awaited until its `/readyz` answers, each
+connecting as its own principal. Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from agencies.ratios import sizes
 from foundation.errors import GdxError
 from monitoring import scrape_targets
 from schemas.schema_records import SCHEMA_TOPIC
+from streams.commands.acl import apply_table
 from streams.commands.prometheus import alertmanager_from, setup_from, start_alertmanager, start_prometheus
 from streams.local import alertmanager, prometheus
 from streams.local import kafka_launcher as launcher
 from streams.schema_publish import publish_catalog, repository_catalog
+from streams.security.principals import AGENCIES, CONSENT, LOOKUP, MONITOR, WORKER
 from streams.settings import CLIENT_VARIABLES, Settings, client_environment, load_settings
 from streams.stack import ManagedProcess, Stack, interrupt_on_stop_signals
 from streams.topic_admin import apply_topics
@@ -107,17 +110,39 @@ def _start_monitoring(settings: Settings, stack: Stack) -> tuple[str | None, str
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
-    """Children see the stack's settings, whatever the environment said (e.g. the chosen brokers):
-    the local cluster as an external one, with the connection security of `settings.kafka`."""
-    connection = client_environment(settings.kafka)
+    """Children see the stack's settings, whatever the environment said (e.g. the chosen brokers).
+
+    An external cluster is passed on with its connection security. The local broker is passed on
+    as the local broker (its ports, brokers and security), not as the operator's connection: each
+    child then connects as its own principal (`Settings.kafka_for`, fixed by the code it runs:
+    the worker is gdx-worker, each agency's publisher agency-<a>), so no child holds the
+    operator's certificate or login."""
     replaced = {name for key in CLIENT_VARIABLES for name in (key, f"GDX_{key}")}
     inherited = {k: v for k, v in os.environ.items() if k not in replaced}
+    if settings.external_kafka:
+        connection = client_environment(settings.kafka)
+    else:
+        connection = {
+            "GDX_KAFKA_PORT": str(settings.kafka_port),
+            "GDX_KAFKA_BROKERS": str(settings.kafka_brokers),
+            "GDX_KAFKA_SECURITY": settings.kafka_security,
+            "GDX_KAFKA_INTERNAL_PORT": str(settings.internal_port(1)),
+        }
     return {
         **inherited,
         **connection,
         "GDX_STATE_DIR": str(settings.state_dir.resolve()),
         "GDX_TOPIC_PREFIX": settings.topic_prefix,
     }
+
+
+def _issue_principals(settings: Settings) -> None:
+    """Every stack principal's certificate (or login), made once here rather than by children
+    starting at the same moment."""
+    if settings.external_kafka or not settings.secured:
+        return
+    for principal in (WORKER, LOOKUP, MONITOR, CONSENT, *AGENCIES):
+        settings.kafka_as(principal)
 
 
 def _row(label: str, value: str) -> None:
@@ -167,6 +192,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"on {settings.topic(SCHEMA_TOPIC)}",
             flush=True,
         )
+        if settings.secured:
+            print(f"acls: {apply_table(settings)}", flush=True)
+            _issue_principals(settings)
         prometheus_url, alertmanager_url = _start_monitoring(settings, stack)
         env = _child_env(settings)
         for spec in managed_processes(args):

@@ -8,9 +8,22 @@ from pathlib import Path
 BROKER = "broker"
 OPERATOR = "gdx-operator"
 """The superuser: `gdx topics apply`, `gdx acl apply` and the launcher's readiness probe."""
-SERVICES = ("gdx-worker", "gdx-lookup", "gdx-consent")
+WORKER = "gdx-worker"
+"""The stream worker (`gdx worker`): reads the change topics in gdx-index, writes dead letters, notifications."""
+LOOKUP = "gdx-lookup"
+"""The lookup API (`gdx serve`): appends to and reads gdx.audit, follows gdx.consent.v1."""
+CONSENT = "gdx-consent"
+"""`gdx consent grant|revoke`: the one writer of gdx.consent.v1."""
+MONITOR = "gdx-monitor"
+"""The lag monitor (`gdx lag`): describes groups and topics, reads no record."""
+SERVICES = (WORKER, LOOKUP, CONSENT, MONITOR)
 AGENCIES = ("agency-dopa", "agency-dbd", "agency-dol", "agency-dlt")
 SUPER_USERS = (BROKER, OPERATOR)
+
+
+def agency_principal(agency: str) -> str:
+    """The principal an agency's outbox publisher connects as (`dopa` → `agency-dopa`)."""
+    return f"agency-{agency}"
 
 
 def consumer_principal(consumer_id: str) -> str:

@@ -34,3 +34,25 @@ def running_cluster(state_dir: Path, brokers: int) -> Iterator[Settings]:
         yield settings
     finally:
         launcher.down(settings)
+
+
+@contextmanager
+def secured_cluster(state_dir: Path, brokers: int, security: str = "mtls", prefix: str = "") -> Iterator[Settings]:
+    """The project's own cluster with `security` on (`mtls`: TLS everywhere, principals by
+    certificate, deny by default), always stopped afterwards (logs kept in tmp)."""
+    base = free_port_block(3 * brokers)
+    settings = Settings(
+        state_dir=state_dir,
+        kafka_port=base,
+        kafka_internal_port=base + 2 * brokers,
+        kafka_brokers=brokers,
+        kafka_heap="384m",
+        kafka_start_timeout_s=120,
+        kafka_security=security,  # type: ignore[arg-type]
+        topic_prefix=prefix,
+    )
+    try:
+        launcher.up(settings, brokers, report=False)
+        yield settings
+    finally:
+        launcher.down(settings)
