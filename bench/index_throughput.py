@@ -57,11 +57,11 @@ def gdx_env(bootstrap: str, prefix: str, state: Path, index_url: str) -> dict[st
 
 
 async def bare_read(
-    bootstrap: str, tps: list[TopicPartition], keep: bool = False, codec: Codec | None = None
+    kafka: KafkaClients, tps: list[TopicPartition], keep: bool = False, codec: Codec | None = None
 ) -> tuple[int, float, list]:
     """Read every partition to its end offset, touching nothing (or, given a codec, only decoding
     each value: the least any consumer of these events has to do); optionally keep the records."""
-    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = kafka.consumer(enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     kept: list = []
     try:
@@ -192,9 +192,9 @@ def main() -> int:
         codec = Codec(load_schema_catalog())
         total = 0
         for round_ in range(1, args.rounds + 1):
-            total, seconds, _ = asyncio.run(bare_read(bootstrap, tps))
+            total, seconds, _ = asyncio.run(bare_read(settings.kafka, tps))
             bare_rates.append(total / seconds)
-            total, seconds, _ = asyncio.run(bare_read(bootstrap, tps, codec=codec))
+            total, seconds, _ = asyncio.run(bare_read(settings.kafka, tps, codec=codec))
             decoding_rates.append(total / seconds)
             engine = index_engine(index_url)
             drop_all(engine)
@@ -207,7 +207,7 @@ def main() -> int:
                 f"pipeline into index {report.rate:,.0f} ev/s ({total:,} events)",
                 flush=True,
             )
-        _, _, messages = asyncio.run(bare_read(bootstrap, tps, keep=True))
+        _, _, messages = asyncio.run(bare_read(settings.kafka, tps, keep=True))
         stages = stage_breakdown(messages, topic_datasets, index_url)
         worker_rate, start_up_s = worker_run(env, bootstrap, prefix, tps)
         bare, decoding, pipeline = max(bare_rates), max(decoding_rates), max(pipeline_rates)

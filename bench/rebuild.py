@@ -41,7 +41,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gdx-bench-rebuild-") as tmp:
         engine = index_engine(args.index_url or f"sqlite:///{Path(tmp) / 'index.db'}")
         tps = asyncio.run(topic_partitions(settings.kafka, list(topic_datasets)))
-        count, seconds, _ = asyncio.run(bare_read(args.bootstrap_servers, tps))
+        count, seconds, _ = asyncio.run(bare_read(settings.kafka, tps))
         bare = count / seconds
         print(f"bare aiokafka consumer: {count:,} records in {seconds:.1f} s ({bare:,.0f}/s)", flush=True)
         drop_all(engine)

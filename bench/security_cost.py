@@ -43,6 +43,7 @@ from aiokafka import TopicPartition
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).parent))
+from index_throughput import bare_read
 from publisher import routes_for, through_outbox
 
 from agencies.outbox import ProducerConfig
@@ -135,32 +136,6 @@ class Side:
         return self.settings.model_copy(update={"topic_prefix": prefix})
 
 
-async def read_decoding(kafka: KafkaClients, tps: list[TopicPartition], codec: Codec) -> tuple[int, float]:
-    """(records, seconds) to read every partition to its end offset and decode each value; the
-    client's start-up (connection, TLS handshake, metadata) is outside the timing. Like
-    bench/index_throughput.py's `bare_read` with a codec, but through a `KafkaClients` with its
-    security (that one builds a plaintext client from a bootstrap string)."""
-    consumer = kafka.consumer(enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        count, began = 0, time.perf_counter()
-        while remaining:
-            for tp, messages in (await consumer.getmany(*remaining, timeout_ms=1000, max_records=2000)).items():
-                count += len(messages)
-                for message in messages:
-                    if message.value is not None:
-                        codec.decode(message.value)
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-        return count, time.perf_counter() - began
-    finally:
-        await consumer.stop()
-
-
 async def await_leaders(kafka: KafkaClients, names: list[str]) -> None:
     """Wait until every partition of the topics has a leader (as bench/publisher.py's
     `create_topics` does), so no measured run pays for the election in retries."""
@@ -207,7 +182,8 @@ def publish(config: ProducerConfig, prefix: str, db: Path, batch_rows: int) -> t
 
 
 def read(kafka: KafkaClients, tps: list[TopicPartition], codec: Codec) -> tuple[int, float]:
-    return asyncio.run(read_decoding(kafka, tps, codec))
+    count, seconds, _ = asyncio.run(bare_read(kafka, tps, codec=codec))
+    return count, seconds
 
 
 def pipeline(engine: Engine, kafka: KafkaClients, topic_datasets: dict[str, str]) -> tuple[int, float]:

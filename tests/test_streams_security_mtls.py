@@ -20,17 +20,17 @@ import pytest
 import uvloop
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
-from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from aiokafka.errors import TopicAuthorizationFailedError
 
 from foundation.kafka_clients import ClientSecurity, KafkaClients
 from streams.local import kafka_launcher as launcher
 from streams.security.pki import Pki
 from streams.settings import Settings
 from tests.support.kafka_env import secured_cluster
+from tests.support.refusals import refused
 
 pytestmark = pytest.mark.kafka
 
-REFUSED_WITHIN_S = 15
 SSL_REFUSED = "SSL handshake failed"
 
 
@@ -71,35 +71,6 @@ async def round_trip(kafka: KafkaClients, name: str, count: int = 5) -> list[byt
         return seen
     finally:
         await consumer.stop()
-
-
-async def refused(settings: Settings, kafka: KafkaClients, reason: str) -> None:
-    """One metadata round trip that the broker must refuse, and say why in its log.
-
-    The client sees only "unable to bootstrap" whatever the cause, so the broker's own account
-    (`Failed authentication with /127.0.0.1 (…reason…)`) tells a refusal from a broker that is away.
-    """
-    (node,) = launcher.local_nodes(settings)
-    start = node.log_file.stat().st_size
-    admin = kafka.admin(request_timeout_ms=REFUSED_WITHIN_S * 1000)
-    try:
-        await asyncio.wait_for(admin.start(), REFUSED_WITHIN_S)
-        await asyncio.wait_for(admin.describe_cluster(), REFUSED_WITHIN_S)
-    except (KafkaError, OSError, TimeoutError):
-        pass
-    else:
-        raise AssertionError("the broker answered a client it should have refused")
-    finally:
-        await admin.close()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with node.log_file.open("rb") as log:
-            log.seek(start)
-            said = log.read().decode(errors="replace")
-        if any("Failed authentication" in line and reason in line for line in said.splitlines()):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"the broker did not log a failed authentication ({reason}):\n{said[-2000:]}")
 
 
 async def test_a_client_with_a_project_certificate_produces_and_consumes(mtls: Settings) -> None:

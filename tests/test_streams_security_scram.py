@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import stat
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import NewTopic
-from aiokafka.errors import KafkaError
 
 from foundation.kafka_clients import ClientSecurity, KafkaClients
 from foundation.ports import free_port_block
@@ -22,10 +20,10 @@ from streams.local import kafka_launcher as launcher
 from streams.security.pki import Pki
 from streams.security.scram import ScramStore
 from streams.settings import Settings
+from tests.support.refusals import refused
 
 pytestmark = pytest.mark.kafka
 
-REFUSED_WITHIN_S = 15
 BAD_CREDENTIALS = "invalid credentials with SASL mechanism SCRAM-SHA-512"
 
 
@@ -70,32 +68,6 @@ async def _round_trip(kafka: KafkaClients) -> bytes:
         await consumer.stop()
 
 
-async def _refused(settings: Settings, kafka: KafkaClients, reason: str) -> None:
-    """One metadata round trip the broker must refuse, with `reason` in its log (the client only
-    sees "unable to bootstrap", whatever the cause)."""
-    (node,) = launcher.local_nodes(settings)
-    start = node.log_file.stat().st_size
-    admin = kafka.admin(request_timeout_ms=REFUSED_WITHIN_S * 1000)
-    try:
-        await asyncio.wait_for(admin.start(), REFUSED_WITHIN_S)
-        await asyncio.wait_for(admin.describe_cluster(), REFUSED_WITHIN_S)
-    except (KafkaError, OSError, TimeoutError):
-        pass
-    else:
-        raise AssertionError("the broker answered a client it should have refused")
-    finally:
-        await admin.close()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with node.log_file.open("rb") as log:
-            log.seek(start)
-            said = log.read().decode(errors="replace")
-        if any("Failed authentication" in line and reason in line for line in said.splitlines()):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"the broker did not log a failed authentication ({reason}):\n{said[-2000:]}")
-
-
 async def test_the_operator_logs_in_with_scram_sha_512_and_exchanges_records(scram: Settings) -> None:
     operator = scram.kafka
     assert operator.security.security_protocol == "SASL_SSL"
@@ -113,16 +85,16 @@ async def test_a_wrong_password_is_refused(scram: Settings, tmp_path: Path) -> N
         sasl_username="gdx-operator",
         sasl_password_file=wrong,
     )
-    await _refused(scram, KafkaClients(scram.bootstrap_servers, security=security), BAD_CREDENTIALS)
+    await refused(scram, KafkaClients(scram.bootstrap_servers, security=security), BAD_CREDENTIALS)
 
 
 async def test_a_user_the_broker_was_not_given_is_refused(scram: Settings) -> None:
     stranger = scram.kafka_as("consumer-unknown")
-    await _refused(scram, stranger, BAD_CREDENTIALS)
+    await refused(scram, stranger, BAD_CREDENTIALS)
 
 
 async def test_an_anonymous_plaintext_connection_is_refused(scram: Settings) -> None:
-    await _refused(scram, KafkaClients(scram.bootstrap_servers), "SSL handshake failed")
+    await refused(scram, KafkaClients(scram.bootstrap_servers), "SSL handshake failed")
 
 
 def test_credentials_are_kept_private_and_never_on_a_command_line(scram: Settings) -> None:
