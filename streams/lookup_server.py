@@ -27,11 +27,12 @@ from foundation.errors import GdxError
 from linkage.api import PROCESS
 from monitoring import scrape_targets
 from streams.lookup_app import create_lookup_app
+from streams.security.principals import LOOKUP
 from streams.settings import Settings
 
 log = logging.getLogger("gdx.lookup")
 
-SERVER_NAME = "gdx-lookup"
+SERVER_NAME = LOOKUP
 """The project CA's certificate the API serves: the lookup API's own principal, a server principal
 (serverAuth, SAN 127.0.0.1 and localhost) in `streams.security.pki`."""
 

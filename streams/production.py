@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from foundation.errors import GdxError
 from linkage.consumers import DEMO_API_KEYS, load_consumers
 from streams.security.pki import pki_root
+from streams.security.scram import ScramStore
 from streams.settings import Settings
 
 Problem = tuple[str, str]
@@ -40,7 +41,7 @@ def _readable_by_others(paths: Iterable[Path]) -> list[Problem]:
 
 
 def _kafka(settings: Settings) -> list[Problem]:
-    protocol = settings.kafka.security.security_protocol
+    protocol = settings.kafka_protocol
     if protocol in ("SSL", "SASL_SSL"):
         return []
     where = settings.bootstrap_servers
@@ -80,11 +81,14 @@ def _index_password(settings: Settings) -> list[Problem]:
 
 
 def _secrets(settings: Settings) -> list[Problem]:
-    security = settings.kafka.security
-    files = [settings.audit_key_path, settings.lookup_tls_key, security.keyfile, security.sasl_password_file]
-    pki = pki_root(settings.state_dir)
-    keys = sorted(pki.glob("*.key")) if pki.is_dir() else []
-    return _readable_by_others([f for f in [*files, *keys] if f is not None])
+    configured = [
+        settings.audit_key_path,
+        settings.lookup_tls_key,
+        settings.kafka_ssl_keyfile,
+        settings.kafka_sasl_password_file,
+    ]
+    local = [*pki_root(settings.state_dir).glob("*.key"), *ScramStore.of(settings.state_dir).root.glob("*.password")]
+    return _readable_by_others([path for path in configured if path is not None] + sorted(local))
 
 
 def unsafe_setup(settings: Settings) -> list[Problem]:

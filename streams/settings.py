@@ -48,6 +48,10 @@ def _loopback(servers: str) -> bool:
     return True
 
 
+LOCAL_PROTOCOLS: dict[str, SecurityProtocol] = {"plaintext": "PLAINTEXT", "mtls": "SSL", "scram": "SASL_SSL"}
+"""What clients of the local broker speak under each GDX_KAFKA_SECURITY."""
+
+
 def settings_file() -> Path | None:
     """The TOML file to read, or None; a file named explicitly must exist."""
     named = os.environ.get("GDX_SETTINGS_FILE")
@@ -257,11 +261,16 @@ class Settings(BaseSettings):
         return self.kafka if self.external_kafka else self.kafka_as(principal)
 
     @property
+    def kafka_protocol(self) -> SecurityProtocol:
+        """The security protocol clients reach the cluster with, known without building a client."""
+        if self.external_kafka:
+            return self.kafka_security_protocol or "PLAINTEXT"
+        return LOCAL_PROTOCOLS[self.kafka_security]
+
+    @property
     def secured(self) -> bool:
         """True when connections authenticate, so each process needs its own principal's rights."""
-        if self.external_kafka:
-            return (self.kafka_security_protocol or "PLAINTEXT") != "PLAINTEXT"
-        return self.kafka_security != "plaintext"
+        return self.kafka_protocol != "PLAINTEXT"
 
     def external_security(self) -> ClientSecurity:
         """The connection security of the external cluster, from the KAFKA_SSL_* / KAFKA_SASL_* settings."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agencies.population import AGENCIES as SIMULATED_AGENCIES
+
 BROKER = "broker"
 OPERATOR = "gdx-operator"
 """The superuser: `gdx topics apply`, `gdx acl apply` and the launcher's readiness probe."""
@@ -17,13 +19,15 @@ CONSENT = "gdx-consent"
 MONITOR = "gdx-monitor"
 """The lag monitor (`gdx lag`): describes groups and topics, reads no record."""
 SERVICES = (WORKER, LOOKUP, CONSENT, MONITOR)
-AGENCIES = ("agency-dopa", "agency-dbd", "agency-dol", "agency-dlt")
 SUPER_USERS = (BROKER, OPERATOR)
 
 
 def agency_principal(agency: str) -> str:
     """The principal an agency's outbox publisher connects as (`dopa` → `agency-dopa`)."""
     return f"agency-{agency}"
+
+
+AGENCIES = tuple(agency_principal(agency) for agency in SIMULATED_AGENCIES)
 
 
 def consumer_principal(consumer_id: str) -> str:
