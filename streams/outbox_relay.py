@@ -17,6 +17,7 @@ from pathlib import Path
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
 from agencies.population import AGENCIES
 from agencies.schema_announcer import SchemaAnnouncer
+from foundation.errors import GdxError
 from schemas.catalog import load_schema_catalog
 from schemas.schema_records import SCHEMA_TOPIC
 from streams.security.principals import agency_principal
@@ -46,8 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["kafka_bootstrap_servers"] = args.bootstrap_servers
     if args.topic_prefix is not None:
         overrides["topic_prefix"] = args.topic_prefix
-    settings = load_settings(**overrides)
     try:
+        settings = load_settings(**overrides)
         publisher = Publisher(
             args.store,
             ProducerConfig(settings.kafka_for(agency_principal(agency))),
@@ -56,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_rows=args.batch_rows,
             on_progress=lambda s: print(json.dumps(asdict(s)), flush=True),
         )
-    except PublisherBusy as exc:
+    except (PublisherBusy, GdxError) as exc:  # another relay on this outbox, or settings to fix
         print(f"outbox relay: {exc}", file=sys.stderr)
         return 2
     try:
