@@ -28,7 +28,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local_kafka import kafka
+from local_kafka import clients, kafka
 
 from foundation.kafka_clients import KafkaClients
 from linkage.database import index_engine
@@ -134,7 +134,7 @@ def worker_run(env: dict[str, str], bootstrap: str, prefix: str, tps: list[Topic
 
 async def worker_progress(bootstrap: str, group: str, tps: list[TopicPartition]) -> tuple[bool, int, int]:
     """(caught up, records committed, records in the topics) for the worker group."""
-    kafka = KafkaClients(bootstrap)
+    kafka = clients(bootstrap)
     admin = kafka.admin()
     consumer = kafka.consumer()
     await admin.start()

@@ -1,15 +1,28 @@
-"""A broker for a benchmark: the one named by --bootstrap-servers, or a private one for the run."""
+"""A broker for a benchmark: the one named by --bootstrap-servers, or a private one for the run.
+
+A private broker is secured as the project's broker is by default (mTLS); the benchmark then
+reaches it as a user reaches an external secured cluster, with the operator's certificate in the
+KAFKA_SECURITY_PROTOCOL / KAFKA_SSL_* variables, so `Settings(kafka_bootstrap_servers=…)` in the
+benchmark and every `gdx` it starts connect alike. A named cluster takes its security from those
+variables as given."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from foundation.kafka_clients import KafkaClients
 from foundation.ports import free_port_block
 from streams.local import kafka_launcher
-from streams.settings import Settings
+from streams.settings import Settings, client_environment
+
+
+def clients(bootstrap: str) -> KafkaClients:
+    """The operator's clients of `bootstrap`, with the connection security of the environment."""
+    return Settings(kafka_bootstrap_servers=bootstrap).kafka
 
 
 @contextmanager
@@ -21,6 +34,9 @@ def kafka(bootstrap_servers: str | None, heap: str = "1g") -> Iterator[str]:
         settings = Settings(state_dir=Path(state), kafka_port=free_port_block(2), kafka_heap=heap)
         print(f"starting a private Kafka broker at {settings.bootstrap_servers} …", flush=True)
         kafka_launcher.up(settings, 1, report=False)
+        connection = client_environment(settings.kafka)
+        connection.pop("KAFKA_BOOTSTRAP_SERVERS")
+        os.environ.update(connection)
         try:
             yield settings.bootstrap_servers
         finally:

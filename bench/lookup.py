@@ -45,9 +45,9 @@ from pathlib import Path
 import httpx
 import uvloop
 from aiokafka.admin import NewTopic
+from local_kafka import clients
 from open_loop import LoadResult, offered_load
 
-from foundation.kafka_clients import KafkaClients
 from linkage.audit import AUDIT_TOPIC
 from linkage.consent import CONSENT_TOPIC
 from linkage.database import index_engine
@@ -173,7 +173,7 @@ def bare_sql(path: Path, ids: list[str]) -> list[float]:
 
 
 async def create_topics(bootstrap: str, prefix: str) -> None:
-    admin = KafkaClients(bootstrap).admin()
+    admin = clients(bootstrap).admin()
     await admin.start()
     try:
         await admin.create_topics(

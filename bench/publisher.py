@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 from aiokafka.admin import NewTopic
+from local_kafka import clients
 
 from agencies.events import Route, stamp, stamp_bytes
 from agencies.outbox import ProducerConfig, Publisher
@@ -32,7 +33,6 @@ from agencies.population import Population
 from agencies.schema_announcer import SchemaAnnouncer
 from agencies.source import SourceSystem
 from agencies.store import AgencyStore
-from foundation.kafka_clients import KafkaClients
 from schemas.catalog import load_schema_catalog
 from schemas.schema_records import SCHEMA_TOPIC
 from streams.topic_catalog import load_catalog
@@ -44,7 +44,7 @@ def routes_for(agency: str) -> dict[str, Route]:
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
     """Create the topics and wait until every partition has a leader, so no run pays for that."""
-    admin = KafkaClients(bootstrap).admin()
+    admin = clients(bootstrap).admin()
     await admin.start()
     try:
         await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
@@ -107,7 +107,7 @@ async def main_async(args: argparse.Namespace) -> int:
         ]
         store.close()
         config = ProducerConfig(
-            KafkaClients(args.bootstrap_servers), linger_ms=args.linger_ms, max_batch_size=args.max_batch_size
+            clients(args.bootstrap_servers), linger_ms=args.linger_ms, max_batch_size=args.max_batch_size
         )
         topics = sorted({t for t, _, _ in events})
         best_bare = best_pub = float("inf")

@@ -7,7 +7,6 @@ in the working directory), then the defaults below.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -33,19 +32,6 @@ _warned_plaintext: set[str] = set()
 def _external(name: str) -> AliasChoices:
     """The conventional unprefixed variable, the GDX_ one, and the settings file's name."""
     return AliasChoices(name.upper(), f"GDX_{name.upper()}", name)
-
-
-def _loopback(servers: str) -> bool:
-    for server in servers.split(","):
-        host = server.strip().rsplit(":", 1)[0].strip("[]")
-        if host == "localhost":
-            continue
-        try:
-            if not ipaddress.ip_address(host).is_loopback:
-                return False
-        except ValueError:
-            return False
-    return True
 
 
 LOCAL_PROTOCOLS: dict[str, SecurityProtocol] = {"plaintext": "PLAINTEXT", "mtls": "SSL", "scram": "SASL_SSL"}
@@ -89,9 +75,10 @@ class Settings(BaseSettings):
     kafka_start_timeout_s: float = Field(default=90.0, gt=0, description="wait for a broker to answer")
     kafka_request_timeout_s: float = Field(default=15.0, gt=0, description="admin and metadata calls")
     kafka_security: LocalSecurity = Field(
-        default="plaintext",
-        description="the local broker's listeners: plaintext, mtls (TLS with client certificates from the "
-        "project CA on every listener), or scram (clients: SASL_SSL SCRAM-SHA-512; brokers: mTLS)",
+        default="mtls",
+        description="the local broker's listeners: mtls (the default: TLS with client certificates from the "
+        "project CA on every listener), scram (clients: SASL_SSL SCRAM-SHA-512; brokers: mTLS), or plaintext "
+        "(no TLS, no authorizer: a baseline for comparisons only)",
     )
     kafka_internal_port: int | None = Field(
         default=None,
@@ -277,9 +264,9 @@ class Settings(BaseSettings):
         protocol = self.kafka_security_protocol or "PLAINTEXT"
         if protocol == "PLAINTEXT":
             servers = self.bootstrap_servers
-            # One line per process. A loopback cluster (this machine's own, as the test suite's) is
-            # not warned about while plaintext is still the local default (see GDX_KAFKA_SECURITY).
-            if servers not in _warned_plaintext and not _loopback(servers):
+            # One line per process, wherever the cluster is: loopback is no excuse now that the
+            # local broker itself is secured by default.
+            if servers not in _warned_plaintext:
                 _warned_plaintext.add(servers)
                 log.warning(
                     "Kafka cluster %s is reached in PLAINTEXT: unauthenticated and unencrypted "

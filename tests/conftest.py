@@ -1,8 +1,11 @@
 """Session fixtures: one real Kafka broker for the whole run, and per-test isolated settings.
 
-With KAFKA_BOOTSTRAP_SERVERS set, the tests use that cluster and start nothing; otherwise the
-project's own launcher starts a broker on free loopback ports in a temporary state directory.
-Tests are isolated by a unique topic prefix, never by mocking the broker.
+With KAFKA_BOOTSTRAP_SERVERS set, the tests use that cluster (secured by the user's
+KAFKA_SECURITY_PROTOCOL / KAFKA_SSL_* / KAFKA_SASL_* variables) and start nothing; otherwise the
+project's own launcher starts a broker, secured as by default (mTLS, deny by default), on free
+loopback ports in a temporary state directory, and the session reaches it as a user reaches an
+external secured cluster: the operator's certificate in those variables. Tests are isolated by a
+unique topic prefix, never by mocking the broker.
 """
 
 from __future__ import annotations
@@ -16,19 +19,34 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from streams.settings import Settings
-from tests.support.kafka_env import running_cluster
+from streams.settings import CLIENT_VARIABLES, Settings
+from tests.support.kafka_env import reached_as_operator, running_cluster
 from tests.support.postgres_env import postgres_server
 
 
 @pytest.fixture(scope="session")
-def bootstrap_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if external:
-        yield external
+def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings | None]:
+    """The session's own broker (None when the user named a cluster), reached as its operator."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip():
+        yield None
         return
-    with running_cluster(tmp_path_factory.mktemp("kafka-1"), brokers=1) as settings:
-        yield settings.bootstrap_servers
+    with running_cluster(tmp_path_factory.mktemp("kafka-1"), brokers=1) as settings, reached_as_operator(settings):
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def bootstrap_servers(session_cluster: Settings | None) -> str:
+    if session_cluster is None:
+        return os.environ["KAFKA_BOOTSTRAP_SERVERS"].strip()
+    return session_cluster.bootstrap_servers
+
+
+@pytest.fixture
+def no_kafka_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No cluster nor connection security in the environment, for tests of what the settings make
+    of their own values (the session's broker puts its operator's security there)."""
+    for name in CLIENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -64,9 +82,13 @@ def lookup(settings: Settings) -> Iterator[tuple[Settings, TestClient]]:
 
 
 @pytest.fixture(scope="session")
-def three_broker_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A 3-broker KRaft cluster of the project's own launcher, started once when a test asks for it."""
-    with running_cluster(tmp_path_factory.mktemp("kafka-3"), brokers=3) as settings:
+def three_broker_cluster(
+    tmp_path_factory: pytest.TempPathFactory, session_cluster: Settings | None
+) -> Iterator[Settings]:
+    """A 3-broker KRaft cluster of the project's own launcher, started once when a test asks for
+    it; it shares the session broker's CA, so the session's operator certificate reaches it too."""
+    pki_of = None if session_cluster is None else session_cluster.state_dir
+    with running_cluster(tmp_path_factory.mktemp("kafka-3"), brokers=3, pki_of=pki_of) as settings:
         yield settings
 
 

@@ -19,12 +19,12 @@ from agencies.faults import FaultRates
 from agencies.outbox import ProducerConfig, Publisher
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
-from foundation.kafka_clients import KafkaClients
 from schemas.validation import validate_event
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
 from tests.support.agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
+from tests.support.kafka_env import clients
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[1]
@@ -148,7 +148,7 @@ async def test_the_publisher_resumes_when_the_broker_comes_back(settings: Settin
     proxy = _Proxy(_free_port(), settings.bootstrap_servers)
     publisher = Publisher(
         store_path(tmp_path, "dol"),
-        ProducerConfig(KafkaClients(f"127.0.0.1:{proxy.port}"), request_timeout_ms=5_000),
+        ProducerConfig(clients(f"127.0.0.1:{proxy.port}"), request_timeout_ms=5_000),
         announcer(settings.topic_prefix),
         topic_prefix=settings.topic_prefix,
         backoff_initial_s=0.1,

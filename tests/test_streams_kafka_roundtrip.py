@@ -12,14 +12,14 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
 
-from foundation.kafka_clients import KafkaClients
+from tests.support.kafka_env import clients
 
 MESSAGES = 120
 FIRST_BATCH = 50
 
 
 async def _create_topic(bootstrap: str, topic: str, partitions: int) -> int:
-    admin = KafkaClients(bootstrap).admin()
+    admin = clients(bootstrap).admin()
     await admin.start()
     try:
         brokers = len((await admin.describe_cluster())["brokers"])
@@ -33,7 +33,7 @@ async def _create_topic(bootstrap: str, topic: str, partitions: int) -> int:
 
 async def _consume(bootstrap: str, topic: str, group: str, limit: int) -> list[tuple[int, int, bytes]]:
     """Read up to `limit` records, commit exactly those, and leave the group."""
-    consumer = KafkaClients(bootstrap).consumer(
+    consumer = clients(bootstrap).consumer(
         topic,
         group_id=group,
         enable_auto_commit=False,
@@ -69,7 +69,7 @@ def cluster_bootstrap(request: pytest.FixtureRequest) -> str:
 async def test_idempotent_producer_round_trip_resumes_from_committed_offsets(cluster_bootstrap: str) -> None:
     topic = f"t{uuid.uuid4().hex[:10]}.roundtrip"
     replication = await _create_topic(cluster_bootstrap, topic, partitions=3)
-    producer = KafkaClients(cluster_bootstrap).producer(enable_idempotence=True, acks="all", linger_ms=5)
+    producer = clients(cluster_bootstrap).producer(enable_idempotence=True, acks="all", linger_ms=5)
     await producer.start()
     try:
         sent = [f"event-{i}".encode() for i in range(MESSAGES)]

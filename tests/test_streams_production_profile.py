@@ -17,12 +17,13 @@ from tests.support.cli_run import run_gdx
 
 def unsafe(tmp_path: Path) -> dict[str, str]:
     """Everything the profile refuses: the shipped registry, a world-readable audit key, a local
-    plaintext broker, an index URL with its password."""
+    broker started plaintext, an index URL with its password."""
     key = tmp_path / "audit.key"
     key.write_text("00" * 32 + "\n")
     key.chmod(0o644)
     return {
         "GDX_STATE_DIR": str(tmp_path),
+        "GDX_KAFKA_SECURITY": "plaintext",
         "GDX_AUDIT_KEY_FILE": str(key),
         "GDX_INDEX_URL": "postgresql://gdx:s3cret@127.0.0.1:1/index",
     }

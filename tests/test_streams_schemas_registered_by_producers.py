@@ -15,9 +15,9 @@ import fastavro
 import pytest
 from aiokafka import TopicPartition
 
-from foundation.kafka_clients import KafkaClients
 from streams.settings import Settings
 from tests.support.cli_run import run_gdx
+from tests.support.kafka_env import clients
 
 pytestmark = pytest.mark.kafka
 
@@ -26,7 +26,7 @@ CHANGE_TOPIC = re.compile(r"^gdx\.(dopa|dbd|dol|dlt)\.[a-z_-]+\.v\d+$")
 
 async def read_all(bootstrap: str, partitions: list[TopicPartition]) -> dict[str, list[Any]]:
     """Every record of `partitions` up to their end offsets now."""
-    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = clients(bootstrap).consumer(enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -45,7 +45,7 @@ async def read_all(bootstrap: str, partitions: list[TopicPartition]) -> dict[str
 async def foreign_consumer(bootstrap: str, prefix: str) -> tuple[dict[str, int], dict[str, list[int]], dict[str, int]]:
     """Decode every change event with schemas from `gdx.schemas` alone: (events per topic, the
     versions each topic's events were written with, when each schema record was written)."""
-    admin = KafkaClients(bootstrap).admin()
+    admin = clients(bootstrap).admin()
     await admin.start()
     try:
         names = [n for n in await admin.list_topics() if n.startswith(prefix)]

@@ -134,8 +134,9 @@ def test_scram_passwords_are_made_once_and_private(tmp_path: Path, open_umask: N
     assert store.password("gdx-operator") == store.password("gdx-operator") != store.password("gdx-worker")
 
 
-def test_local_security_picks_each_principals_credentials(tmp_path: Path) -> None:
-    plain = Settings(state_dir=tmp_path, kafka_port=29092)
+def test_local_security_picks_each_principals_credentials(tmp_path: Path, no_kafka_environment: None) -> None:
+    assert Settings(state_dir=tmp_path).kafka_security == "mtls", "secured by default"
+    plain = Settings(state_dir=tmp_path, kafka_port=29092, kafka_security="plaintext")
     assert plain.kafka == plain.kafka_as("gdx-worker") == KafkaClients("127.0.0.1:29092")
     assert not (tmp_path / "pki").exists(), "plaintext makes no key material"
     mtls = plain.model_copy(update={"kafka_security": "mtls"})
@@ -156,12 +157,14 @@ def test_local_security_picks_each_principals_credentials(tmp_path: Path) -> Non
         external.kafka_as("gdx-worker")
 
 
-def test_each_process_connects_as_its_principal_and_a_child_of_gdx_up_is_given_no_operator(tmp_path: Path) -> None:
+def test_each_process_connects_as_its_principal_and_a_child_of_gdx_up_is_given_no_operator(
+    tmp_path: Path, no_kafka_environment: None
+) -> None:
     from agencies.simulation import Plan
     from streams.commands.up import _child_env
 
     mtls = Settings(state_dir=tmp_path, kafka_port=29092, kafka_security="mtls")
-    assert mtls.secured and not Settings(state_dir=tmp_path, kafka_port=29092).secured
+    assert mtls.secured and not Settings(state_dir=tmp_path, kafka_port=29092, kafka_security="plaintext").secured
     for principal in ("gdx-worker", "gdx-lookup", "gdx-consent", "gdx-monitor", "agency-dlt"):
         certificate = mtls.kafka_for(principal).security.certfile
         assert certificate is not None and certificate.name == f"{principal}.pem"
@@ -200,7 +203,9 @@ def test_an_external_cluster_takes_its_security_from_the_environment(
         _ = Settings().kafka
 
 
-def test_a_plaintext_external_cluster_works_with_one_warning_line(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_plaintext_external_cluster_works_with_one_warning_line(
+    caplog: pytest.LogCaptureFixture, no_kafka_environment: None
+) -> None:
     settings = Settings(kafka_bootstrap_servers="kafka-1.example:9092,kafka-2.example:9092")
     with caplog.at_level(logging.WARNING, logger="gdx.settings"):
         assert settings.kafka.security == ClientSecurity()
@@ -244,7 +249,7 @@ async def test_every_client_carries_the_security_and_the_factory_stays_picklable
 
 
 def test_plaintext_server_properties_are_unchanged(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path, kafka_port=29092)
+    settings = Settings(state_dir=tmp_path, kafka_port=29092, kafka_security="plaintext")
     text = launcher.render_properties(settings, launcher.nodes(settings, 1)[0], 1)
     assert "listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093" in text.splitlines()
     assert "ssl." not in text and "authorizer" not in text

@@ -45,7 +45,9 @@ def test_three_node_properties_share_one_voter_set(tmp_path: Path) -> None:
     text = render_properties(settings, Node(2, tmp_path / "node-2"), brokers=3)
     assert "node.id=2\n" in text
     assert "controller.quorum.voters=1@127.0.0.1:30001,2@127.0.0.1:30003,3@127.0.0.1:30005" in text
-    assert "listeners=PLAINTEXT://127.0.0.1:30002,CONTROLLER://127.0.0.1:30003" in text
+    assert "listeners=CLIENT://127.0.0.1:30002,CONTROLLER://127.0.0.1:30003" in text
+    assert "listener.security.protocol.map=CLIENT:SSL,CONTROLLER:SSL" in text, "secured by default"
+    assert "ssl.client.auth=required" in text and "allow.everyone.if.no.acl.found=false" in text
     assert "min.insync.replicas=2" in text and "default.replication.factor=3" in text
 
 

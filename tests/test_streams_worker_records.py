@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from foundation.kafka_clients import KafkaClients
 from linkage.database import index_engine
 from linkage.views import record_view
 from streams.kafka_probe import topic_partitions
+from tests.support.kafka_env import clients
 from tests.support.linkage_support import decoded_record, encode
 from tests.support.stream_harness import Backbone, produce, wait_caught_up, worker
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.kafka
 
 
 async def _headers_on(bootstrap: str, topic: str) -> list[list[tuple[str, bytes | None]]]:
-    partitions = await topic_partitions(KafkaClients(bootstrap), [topic])
-    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False)
+    partitions = await topic_partitions(clients(bootstrap), [topic])
+    consumer = clients(bootstrap).consumer(enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)

@@ -5,11 +5,12 @@ layout), and per node `node-<id>/` with `server.properties`, `broker.pid`, `brok
 Each node is a combined broker+controller; the controller quorum is the static voter set of all
 nodes, so the storage is formatted once per node with one shared cluster id.
 
-Connection security (`GDX_KAFKA_SECURITY`): `plaintext` (today's default), `mtls` — TLS on every
-listener (client, inter-broker, controller) with client certificates from the project CA required,
-the principal being the certificate's CN, the StandardAuthorizer denying whatever no ACL allows
-(only `broker` and `gdx-operator` are superusers) — or `scram`, where clients log in with
-SCRAM-SHA-512 over TLS on the client listener while brokers and controllers keep mTLS on their own.
+Connection security (`GDX_KAFKA_SECURITY`): `mtls`, the default — TLS on every listener (client,
+inter-broker, controller) with client certificates from the project CA required, the principal
+being the certificate's CN, the StandardAuthorizer denying whatever no ACL allows (only `broker` and
+`gdx-operator` are superusers) — or `scram`, where clients log in with SCRAM-SHA-512 over TLS on
+the client listener while brokers and controllers keep mTLS on their own, or `plaintext`, an
+unauthenticated broker for comparisons (the security benchmark's baseline) and nothing else.
 `server.properties` is written 0600 (it names the key material).
 """
 

@@ -12,12 +12,12 @@ from agencies.faults import FaultRates
 from agencies.schema_announcer import SchemaAnnouncer
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
-from foundation.kafka_clients import KafkaClients
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
 from schemas.schema_records import SCHEMA_TOPIC
 from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
+from tests.support.kafka_env import clients
 
 SCHEMAS = load_schema_catalog()
 CODEC = Codec(SCHEMAS)
@@ -67,8 +67,8 @@ def truth(store_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
 
 async def consume(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> list[Any]:
     """Every record now in `topics`, from the first offset to the end offsets taken at the start."""
-    partitions = await topic_partitions(KafkaClients(bootstrap), topics)
-    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False)
+    partitions = await topic_partitions(clients(bootstrap), topics)
+    consumer = clients(bootstrap).consumer(enable_auto_commit=False)
     await consumer.start()
     records: list[Any] = []
     try:

@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from foundation.kafka_clients import KafkaClients
 from foundation.ports import free_port_block
 from streams.local import kafka_launcher as launcher
-from streams.settings import Settings
+from streams.security.pki import pki_root
+from streams.settings import CLIENT_VARIABLES, Settings, client_environment
+
+
+def clients(bootstrap: str) -> KafkaClients:
+    """The operator's clients of `bootstrap`, secured as `gdx` itself would reach that cluster
+    (the KAFKA_SECURITY_PROTOCOL / KAFKA_SSL_* variables the session sets for its broker)."""
+    return Settings(kafka_bootstrap_servers=bootstrap).kafka
+
+
+@contextmanager
+def reached_as_operator(settings: Settings) -> Iterator[None]:
+    """The local cluster of `settings` reached as an external secured cluster is: its operator's
+    connection security in the environment (never the bootstrap servers, which each test names),
+    so in-process `Settings(kafka_bootstrap_servers=…)` and every `gdx` child connect as a user
+    pointing the stack at a secured cluster would; the environment is restored afterwards."""
+    connection = client_environment(settings.kafka)
+    connection.pop("KAFKA_BOOTSTRAP_SERVERS")
+    saved = {name: os.environ.get(name) for name in CLIENT_VARIABLES}
+    os.environ.update(connection)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def local_settings(state_dir: Path, brokers: int) -> Settings:
@@ -22,13 +52,17 @@ def local_settings(state_dir: Path, brokers: int) -> Settings:
 
 
 @contextmanager
-def running_cluster(state_dir: Path, brokers: int) -> Iterator[Settings]:
-    """Start the project's own cluster for a test scope and always stop it afterwards.
+def running_cluster(state_dir: Path, brokers: int, pki_of: Path | None = None) -> Iterator[Settings]:
+    """Start the project's own cluster (secured, as by default) for a test scope and always stop
+    it afterwards. `pki_of`: another cluster's state directory whose CA this one shares, so one
+    operator certificate reaches both.
 
     Its data and logs stay in pytest's temporary directory (the last few runs are kept), so a
     failure can be read in the brokers' own logs.
     """
     settings = local_settings(state_dir, brokers)
+    if pki_of is not None:
+        shutil.copytree(pki_root(pki_of.resolve()), pki_root(state_dir.resolve()))
     try:
         launcher.up(settings, brokers, report=False)
         yield settings

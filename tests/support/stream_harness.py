@@ -19,7 +19,6 @@ from aiokafka.errors import KafkaError
 
 from agencies.simulation import store_path
 from agencies.store import AgencyStore
-from foundation.kafka_clients import KafkaClients
 from linkage.index_event import IndexEvent
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
@@ -28,6 +27,7 @@ from schemas.validation import validate_event
 from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
 from tests.support.cli_run import CliResult, clean_env, run_gdx
+from tests.support.kafka_env import clients
 
 FAULTS = (
     "--fault-duplicate",
@@ -125,9 +125,9 @@ def worker(backbone: Backbone, name: str = "worker") -> Iterator[Process]:
 
 
 async def _ends_and_committed(backbone: Backbone) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    partitions = await topic_partitions(KafkaClients(backbone.bootstrap_servers), backbone.change_topics())
-    admin = KafkaClients(backbone.bootstrap_servers).admin()
-    consumer = KafkaClients(backbone.bootstrap_servers).consumer()
+    partitions = await topic_partitions(clients(backbone.bootstrap_servers), backbone.change_topics())
+    admin = clients(backbone.bootstrap_servers).admin()
+    consumer = clients(backbone.bootstrap_servers).consumer()
     await admin.start()
     await consumer.start()
     try:
@@ -186,7 +186,7 @@ async def produce(
     bootstrap: str, topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes | None]]]]
 ) -> None:
     """Records (key, value, headers) produced as an agency's publisher does: idempotent, acks=all."""
-    producer = KafkaClients(bootstrap).producer(enable_idempotence=True, acks="all")
+    producer = clients(bootstrap).producer(enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for key, value, headers in records:
@@ -196,8 +196,8 @@ async def produce(
 
 
 async def _count_records(bootstrap: str, topics: list[str]) -> int:
-    partitions = await topic_partitions(KafkaClients(bootstrap), topics)
-    consumer = KafkaClients(bootstrap).consumer()
+    partitions = await topic_partitions(clients(bootstrap), topics)
+    consumer = clients(bootstrap).consumer()
     await consumer.start()
     try:
         begins = await consumer.beginning_offsets(partitions)
@@ -216,8 +216,8 @@ def injected(report: dict[str, Any], kind: str) -> int:
 
 
 async def _read_all(bootstrap: str, topics: list[str]) -> list[bytes]:
-    partitions = await topic_partitions(KafkaClients(bootstrap), topics)
-    consumer = KafkaClients(bootstrap).consumer(enable_auto_commit=False)
+    partitions = await topic_partitions(clients(bootstrap), topics)
+    consumer = clients(bootstrap).consumer(enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)
