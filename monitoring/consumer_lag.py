@@ -2,19 +2,23 @@
 
 Why from outside: a worker that hangs cannot report its own lag, and lag in seconds — the age of
 the oldest message a group has not yet committed — is what the common Kafka exporters do not give.
-Lag in seconds here is `now - timestamp of the first record at or after the committed offset`
-(the producer's CreateTime, i.e. the publish time), 0 when the group is caught up, and unknown
-(None; NaN on the gauge) when that record could not be read — retention took it, or the read timed
-out: 0 would say "caught up" of a group that is behind.
+Lag in seconds here is `now - timestamp of the record at the committed offset` (the producer's
+CreateTime, i.e. the publish time), 0 when the group is caught up, and unknown (None; NaN on the
+gauge) when no record is there any more — retention took it — or the broker did not answer in
+time: 0 would say "caught up" of a group that is behind.
+
+Rights: everything here needs DESCRIBE only (groups, their offsets, the topics' offsets), which is
+all the monitor's principal holds on a secured broker: reading a record of a change topic is the
+worker's alone, and would hand the monitor citizens' data. So the timestamp is not read from the
+record but found in the broker's time index: ListOffsets by time answers "the first offset whose
+timestamp is at or after T, and its timestamp", and a binary search over T finds the latest T
+whose answer is still at or before the committed offset, whose timestamp is the record's own
+(with timestamps that do not rise along the partition, the broker's time index keeps their
+running maximum, and so does this answer). About 40 ListOffsets round trips per measurement,
+each for every lagging partition at once.
 
 One `LagProbe` keeps an admin client and a group-less consumer open across measurements; it never
 joins or commits for any group.
-
-Rights: lag in messages needs DESCRIBE only (groups, their offsets, the topics' end offsets) — what
-the monitor's principal holds on a secured broker, where reading a record of a change topic is
-the worker's alone. Lag in seconds reads one record per lagging partition; when the broker refuses
-that read, the probe says so in one log line and goes on measuring lag in messages, with lag in
-seconds unknown (None), rather than failing.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from types import TracebackType
 from typing import Self
 
 from aiokafka import TopicPartition
-from aiokafka.errors import TopicAuthorizationFailedError
 
 from foundation.kafka_clients import KafkaClients
 from monitoring import metrics
 
 log = logging.getLogger("gdx.lag")
+
+SEARCH_AHEAD_MS = 86_400_000
+"""How far past now the search for a timestamp reaches: a producer's clock may run ahead."""
 
 
 @dataclass(frozen=True)
@@ -61,16 +67,12 @@ class LagProbe:
         self.topic_prefix = topic_prefix
         self.timeout_s = timeout_s
         self.clock = clock
-        self.reads_records = True
-        """False once the broker refused to let this principal read a record: lag in messages only."""
         timeout_ms = max(1000, int(timeout_s * 1000))
         self._admin = kafka.admin(request_timeout_ms=timeout_ms)
         self._consumer = kafka.consumer(
             group_id=None,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
             request_timeout_ms=timeout_ms,
-            max_poll_records=1,
         )
 
     async def __aenter__(self) -> Self:
@@ -88,8 +90,8 @@ class LagProbe:
         await self._close()
 
     async def _close(self) -> None:
-        """Bounded by the probe's timeout: after a read below a partition's log start (retention
-        took what a group never consumed) the consumer's stop was seen never to return."""
+        """Bounded by the probe's timeout, so a broker that stopped answering cannot hold the
+        monitor's shutdown."""
         with suppress(TimeoutError):
             await asyncio.wait_for(self._consumer.stop(), self.timeout_s)
         await self._admin.close()
@@ -104,32 +106,12 @@ class LagProbe:
                     committed[(group, tp)] = meta.offset
         return committed
 
-    async def _oldest_unconsumed(self, positions: dict[TopicPartition, int]) -> dict[TopicPartition, float]:
-        """The timestamp (s) of the first record at or after each position, read without a group."""
-        if not positions:
-            return {}
-        self._consumer.assign(list(positions))
-        try:
-            for tp, offset in positions.items():
-                self._consumer.seek(tp, offset)
-            found: dict[TopicPartition, float] = {}
-            deadline = time.monotonic() + self.timeout_s
-            while len(found) < len(positions) and time.monotonic() < deadline:
-                batches = await self._consumer.getmany(timeout_ms=200)
-                for tp, records in batches.items():
-                    if records and tp not in found:
-                        found[tp] = records[0].timestamp / 1000.0
-                        self._consumer.pause(tp)
-        finally:
-            self._consumer.assign([])
-        return found
-
     async def measure(self) -> list[PartitionLag]:
         committed = await self._committed()
         partitions = sorted({tp for _, tp in committed}, key=lambda tp: (tp.topic, tp.partition))
         ends = await self._consumer.end_offsets(partitions) if partitions else {}
         lagging = {(tp, offset) for (_, tp), offset in committed.items() if offset < ends[tp]}
-        stamps = await self._stamps(lagging) if self.reads_records else {}
+        stamps = await self._stamps(lagging)
         now = self.clock()
         lags = []
         for (group, tp), offset in committed.items():
@@ -140,30 +122,44 @@ class LagProbe:
 
     async def _stamps(self, wanted: set[tuple[TopicPartition, int]]) -> dict[tuple[TopicPartition, int], float]:
         """Timestamps at each (partition, offset); groups at different offsets of one partition
-        take one read round each."""
+        take one search each."""
         stamps: dict[tuple[TopicPartition, int], float] = {}
-        try:
-            return await self._read_stamps(wanted, stamps)
-        except TopicAuthorizationFailedError as exc:
-            self.reads_records = False
-            log.warning(
-                "lag in seconds unavailable: this principal may not read records (%s); measuring lag in messages only",
-                exc,
-            )
-            return stamps
-
-    async def _read_stamps(
-        self, wanted: set[tuple[TopicPartition, int]], stamps: dict[tuple[TopicPartition, int], float]
-    ) -> dict[tuple[TopicPartition, int], float]:
         pending = sorted(wanted, key=lambda pair: (pair[0].topic, pair[0].partition, pair[1]))
         while pending:
             round_: dict[TopicPartition, int] = {}
             for tp, offset in pending:
                 round_.setdefault(tp, offset)
-            found = await self._oldest_unconsumed(round_)
+            try:
+                found = await asyncio.wait_for(self._search(round_), self.timeout_s)
+            except TimeoutError:
+                found = {}
             stamps.update({(tp, offset): found[tp] for tp, offset in round_.items() if tp in found})
             pending = [pair for pair in pending if round_.get(pair[0]) != pair[1]]
         return stamps
+
+    async def _at_or_after(self, times: dict[TopicPartition, int]) -> dict[TopicPartition, tuple[float, int]]:
+        """(offset, timestamp ms) of the first record at or after each time; none: offset infinite."""
+        answers = await self._consumer.offsets_for_times(dict(times))
+        return {
+            tp: (math.inf, 0) if answer is None else (answer.offset, answer.timestamp) for tp, answer in answers.items()
+        }
+
+    async def _search(self, positions: dict[TopicPartition, int]) -> dict[TopicPartition, float]:
+        """The timestamp (s) of the record at each position, by binary search over the time index.
+
+        Invariant per partition: the answer at `low` is at or before the position (its timestamp
+        is the best found), the answer at `high` is past it."""
+        first = await self._at_or_after(dict.fromkeys(positions, 0))
+        low = {tp: stamp for tp, (offset, stamp) in first.items() if offset <= positions[tp]}
+        best = dict(low)
+        high = dict.fromkeys(low, int(self.clock() * 1000) + SEARCH_AHEAD_MS)
+        while searching := {tp: (low[tp] + high[tp]) // 2 for tp in low if high[tp] - low[tp] > 1}:
+            for tp, (offset, stamp) in (await self._at_or_after(searching)).items():
+                if offset <= positions[tp]:
+                    low[tp], best[tp] = searching[tp], stamp
+                else:
+                    high[tp] = searching[tp]
+        return {tp: stamp / 1000.0 for tp, stamp in best.items()}
 
 
 class LagGauges:
