@@ -17,10 +17,13 @@ sustained when the answered rate is within 2% of the offered rate, nothing faile
 the target. The baseline reads the same person rows with plain SQL
 (sqlite3, one indexed primary-key read each) in this process.
 
-    python bench/lookup.py --bootstrap-servers 127.0.0.1:9092 --persons 1000000 --rates 500,1000,1500 [--workers 2]
+    python bench/lookup.py [--bootstrap-servers HOST:PORT] --persons 1000000 --rates 500,1000,1500 [--workers 2]
 
 The API serves HTTPS as it does by default (the load generator verifies it with the run's project
-CA); `--insecure-http` measures it on plain HTTP (`gdx serve --insecure-http`) for comparison.
+CA); `--insecure-http` measures it on plain HTTP (`gdx serve --insecure-http`) instead, and
+`--compare-http` runs both side by side, each rate offered to the HTTPS server then to the HTTP
+one, and prints the p99 ratio per rate: the cost of TLS, measured in one run. Without
+`--bootstrap-servers` the run starts a private broker (mTLS, as by default).
 """
 
 from __future__ import annotations
@@ -40,14 +43,18 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import uvloop
 from aiokafka.admin import NewTopic
-from local_kafka import clients
+from local_kafka import clients, kafka
 from open_loop import LoadResult, offered_load
 
+from foundation.ports import free_port_block
 from linkage.audit import AUDIT_TOPIC
 from linkage.consent import CONSENT_TOPIC
 from linkage.database import index_engine
@@ -225,9 +232,93 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 10) - 1] * 1000 if len(values) > 1 else float("nan")
 
 
+@dataclass(frozen=True)
+class Server:
+    """One `gdx serve` of the run: its process, its address and what its clients trust."""
+
+    mode: str
+    process: subprocess.Popen[str]
+    url: str
+    tls: ssl.SSLContext | None
+
+
+@contextmanager
+def served(args: argparse.Namespace, bootstrap: str, mode: str, work: Path) -> Iterator[Server]:
+    """`gdx serve` over `mode` ("https", as served by default, or "http", `--insecure-http`) on
+    the run's index, with topics of its own (each server writes its own audit chain), until ready."""
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    asyncio.run(create_topics(bootstrap, prefix))
+    state = work / mode
+    state.mkdir()
+    (state / "consumers.toml").write_text(CONSUMERS.format(digest=hashlib.sha256(KEY.encode()).hexdigest()))
+    port = free_port_block(1)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "GDX_TOPIC_PREFIX": prefix,
+        "GDX_STATE_DIR": str(state / "state"),
+        "GDX_INDEX_URL": f"sqlite:///{args.index}",
+        "GDX_CONSUMERS_FILE": str(state / "consumers.toml"),
+        "GDX_LOOKUP_PORT": str(port),
+        "GDX_LOOKUP_WORKERS": str(args.workers),
+        "GDX_LOOKUP_TLS": "off" if mode == "http" else "on",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    url = f"{mode}://127.0.0.1:{port}"
+    ca = state / "state" / "pki" / "ca.pem"  # made by `gdx serve` on its first start
+    tls: ssl.SSLContext | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if mode == "https" and tls is None:
+                    tls = ssl.create_default_context(cafile=str(ca))
+                if httpx.get(f"{url}/readyz", verify=tls or True).status_code == 200:
+                    break
+            except (httpx.HTTPError, FileNotFoundError):
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"bench/lookup.py: the {mode} API did not become ready")
+            time.sleep(0.2)
+        yield Server(mode, process, url, tls)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def measure(server: Server, rate: float, seconds: float, ids: list[str], target_p99_ms: float) -> tuple[bool, float]:
+    """One offered load against `server`, printed as a row: whether it was sustained, and its p99 (ms)."""
+    cpu_before, own_before = cpu_seconds(server.process.pid), own_cpu_seconds()
+    pressure_before, began = cpu_pressure_us(), time.monotonic()
+    run = load(server.url, rate, seconds, ids, server.tls)
+    requests = max(1, len(run.latencies) + run.failures)
+    cpu = (cpu_seconds(server.process.pid) - cpu_before) / requests * 1000
+    own = (own_cpu_seconds() - own_before) / requests * 1000
+    pressure = pressure_since(pressure_before, time.monotonic() - began)
+    answered = len(run.latencies) / run.elapsed_s
+    p50, p99 = pct(run.latencies, 50), pct(run.latencies, 99)
+    print(
+        f"{server.mode:>6} {rate:>10,.0f} {answered:>11,.0f} {run.failures:>7} {p50:>8.2f} {p99:>8.2f} "
+        f"{max(run.latencies, default=0) * 1000:>8.1f} {cpu:>21.2f} {own:>17.2f} "
+        f"{pct(run.lateness, 99):>19.2f} {pressure:>13}",
+        flush=True,
+    )
+    return run.failures == 0 and answered >= 0.98 * rate and p99 < target_p99_ms, p99
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), required=False)
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        help="a running cluster (its security from KAFKA_SECURITY_PROTOCOL / KAFKA_SSL_*); unset: a private broker",
+    )
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--rates", default="500,1000,1500,2000", help="offered loads to try, lookups/s, ascending")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each offered load")
@@ -239,11 +330,15 @@ def main() -> int:
     )
     parser.add_argument("--target-p99-ms", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=1, help="lookup processes (gdx serve --workers)")
-    parser.add_argument("--insecure-http", action="store_true", help="the API on plain HTTP instead of HTTPS")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--insecure-http", action="store_true", help="the API on plain HTTP instead of HTTPS")
+    chosen.add_argument(
+        "--compare-http",
+        action="store_true",
+        help="an HTTPS and a plain-HTTP API side by side, each rate offered to both in turn: the cost of TLS",
+    )
     args = parser.parse_args()
-    if not args.bootstrap_servers:
-        print("bench/lookup.py: no broker — give --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
-        return 2
+    modes = ("https", "http") if args.compare_http else ("http",) if args.insecure_http else ("https",)
     build_index(args.index, args.persons)
     rng = random.Random(7)
     ids = [citizen_id(rng.randrange(args.persons)) for _ in range(50_000)]
@@ -253,82 +348,40 @@ def main() -> int:
         f"({len(baseline) / sum(baseline):,.0f} reads/s on one thread)",
         flush=True,
     )
-
     work = Path(tempfile.mkdtemp(prefix="gdx-bench-lookup-"))
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
-    asyncio.run(create_topics(args.bootstrap_servers, prefix))
-    (work / "consumers.toml").write_text(CONSUMERS.format(digest=hashlib.sha256(KEY.encode()).hexdigest()))
-    port = 18000 + os.getpid() % 1000
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap_servers,
-        "GDX_TOPIC_PREFIX": prefix,
-        "GDX_STATE_DIR": str(work / "state"),
-        "GDX_INDEX_URL": f"sqlite:///{args.index}",
-        "GDX_CONSUMERS_FILE": str(work / "consumers.toml"),
-        "GDX_LOOKUP_PORT": str(port),
-        "GDX_LOOKUP_WORKERS": str(args.workers),
-        "GDX_LOOKUP_TLS": "off" if args.insecure_http else "on",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    url = f"{'http' if args.insecure_http else 'https'}://127.0.0.1:{port}"
-    ca = work / "state" / "pki" / "ca.pem"  # made by `gdx serve` on its first start
-    tls: ssl.SSLContext | None = None
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if not args.insecure_http and tls is None:
-                    tls = ssl.create_default_context(cafile=str(ca))
-                if httpx.get(f"{url}/readyz", verify=tls or True).status_code == 200:
-                    break
-            except (httpx.HTTPError, FileNotFoundError):
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                print("bench/lookup.py: the API did not become ready", file=sys.stderr)
-                return 1
-            time.sleep(0.2)
-        load(url, 200, 3, ids, tls)  # warm-up: connections, caches
-        sustained = 0.0
+    with kafka(args.bootstrap_servers) as bootstrap, ExitStack() as stack:
+        servers = [stack.enter_context(served(args, bootstrap, mode, work)) for mode in modes]
+        for server in servers:
+            load(server.url, 200, 3, ids, server.tls)  # warm-up: connections, caches
         print(
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run; "
-            f"{args.workers} lookup process(es)",
+            f"{args.workers} lookup process(es) per server",
             flush=True,
         )
         print(
-            f"{'offered/s':>10} {'answered/s':>11} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-            f"{'server CPU ms/lookup':>21} {'generator CPU ms':>17} {'sender late p99 ms':>19} {'CPU pressure':>13}",
+            f"{'mode':>6} {'offered/s':>10} {'answered/s':>11} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'max ms':>8} {'server CPU ms/lookup':>21} {'generator CPU ms':>17} {'sender late p99 ms':>19} "
+            f"{'CPU pressure':>13}",
             flush=True,
         )
+        sustained = dict.fromkeys(modes, 0.0)
+        p99s: dict[tuple[str, float], str] = {}
         for rate in (float(r) for r in args.rates.split(",")):
-            cpu_before, own_before = cpu_seconds(server.pid), own_cpu_seconds()
-            pressure_before, began = cpu_pressure_us(), time.monotonic()
-            run = load(url, rate, args.seconds, ids, tls)
-            requests = max(1, len(run.latencies) + run.failures)
-            cpu = (cpu_seconds(server.pid) - cpu_before) / requests * 1000
-            own = (own_cpu_seconds() - own_before) / requests * 1000
-            pressure = pressure_since(pressure_before, time.monotonic() - began)
-            answered = len(run.latencies) / run.elapsed_s
-            p50, p99 = pct(run.latencies, 50), pct(run.latencies, 99)
-            print(
-                f"{rate:>10,.0f} {answered:>11,.0f} {run.failures:>7} {p50:>8.2f} {p99:>8.2f} "
-                f"{max(run.latencies, default=0) * 1000:>8.1f} {cpu:>21.2f} {own:>17.2f} "
-                f"{pct(run.lateness, 99):>19.2f} "
-                f"{pressure:>13}",
-                flush=True,
-            )
-            if run.failures == 0 and answered >= 0.98 * rate and p99 < args.target_p99_ms:
-                sustained = rate
-        print(f"highest sustained offered load (p99 < {args.target_p99_ms:g} ms): {sustained:,.0f} lookups/s")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            for server in servers:
+                run, p99s[(server.mode, rate)] = measure(server, rate, args.seconds, ids)
+                answered = len(run.latencies) / run.elapsed_s
+                if (
+                    run.failures == 0
+                    and answered >= 0.98 * rate
+                    and float(p99s[(server.mode, rate)]) < args.target_p99_ms
+                ):
+                    sustained[server.mode] = rate
+        for mode in modes:
+            print(f"{mode}: highest sustained offered load (p99 < {args.target_p99_ms:g} ms): {sustained[mode]:,.0f}/s")
+        if args.compare_http:
+            for rate in sorted({rate for _, rate in p99s}):
+                https, http = p99s[("https", rate)], p99s[("http", rate)]
+                print(f"p99 at {rate:,.0f}/s: HTTPS {https:.2f} ms, HTTP {http:.2f} ms, ratio {https / http:.2f}")
     return 0
 
 

@@ -87,8 +87,7 @@ def three_broker_cluster(
 ) -> Iterator[Settings]:
     """A 3-broker KRaft cluster of the project's own launcher, started once when a test asks for
     it; it shares the session broker's CA, so the session's operator certificate reaches it too."""
-    pki_of = None if session_cluster is None else session_cluster.state_dir
-    with running_cluster(tmp_path_factory.mktemp("kafka-3"), brokers=3, pki_of=pki_of) as settings:
+    with running_cluster(tmp_path_factory.mktemp("kafka-3"), brokers=3) as settings:
         yield settings
 
 

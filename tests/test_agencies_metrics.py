@@ -79,6 +79,7 @@ def _target(targets: Path, pid: int) -> str | None:
 
 
 def test_simulate_serves_metrics_health_and_readiness_and_announces_itself(settings: Settings, tmp_path: Path) -> None:
+    apply_topics(settings, load_catalog())  # the operator's step: on a secured cluster agencies create no topic
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GDX_")},
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,

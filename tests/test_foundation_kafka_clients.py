@@ -91,8 +91,8 @@ def test_the_faust_app_gets_one_broker_url_per_server() -> None:
     assert KafkaClients(" 127.0.0.1:1 , 127.0.0.1:2").faust_brokers() == ["kafka://127.0.0.1:1", "kafka://127.0.0.1:2"]
 
 
-def test_the_settings_build_the_factory_for_the_cluster_they_name() -> None:
-    local = Settings(kafka_port=29092, kafka_brokers=1)
+def test_the_settings_build_the_factory_for_the_cluster_they_name(no_kafka_environment: None) -> None:
+    local = Settings(kafka_port=29092, kafka_brokers=1, kafka_security="plaintext")
     assert local.kafka == KafkaClients("127.0.0.1:29092")
     wider = local.model_copy(update={"kafka_brokers": 3})  # what `gdx kafka up --brokers 3` does
     assert wider.kafka.bootstrap_servers == "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"

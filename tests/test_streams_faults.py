@@ -143,8 +143,9 @@ def test_two_workers_share_the_partitions_through_rebalances(backbone: Backbone)
 
 
 @pytest.fixture(scope="module")
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A broker of this module's own, so restarting it disturbs no other test."""
+def own_broker(tmp_path_factory: pytest.TempPathFactory, session_cluster: Settings | None) -> Iterator[Settings]:
+    """A broker of this module's own, so restarting it disturbs no other test (sharing the
+    session broker's CA, started first, so the session's operator reaches it)."""
     with running_cluster(tmp_path_factory.mktemp("kafka-restart"), brokers=1) as settings:
         yield settings
 

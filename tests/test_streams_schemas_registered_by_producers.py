@@ -16,6 +16,8 @@ import pytest
 from aiokafka import TopicPartition
 
 from streams.settings import Settings
+from streams.topic_admin import apply_topics
+from streams.topic_catalog import load_catalog
 from tests.support.cli_run import run_gdx
 from tests.support.kafka_env import clients
 
@@ -83,6 +85,7 @@ async def foreign_consumer(bootstrap: str, prefix: str) -> tuple[dict[str, int],
 
 
 def test_a_consumer_with_only_the_bootstrap_servers_decodes_every_published_event(settings: Settings) -> None:
+    apply_topics(settings, load_catalog())  # the operator's step: on a secured cluster agencies create no topic
     env = {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "GDX_TOPIC_PREFIX": settings.topic_prefix}
     report = settings.state_dir / "report.json"
     done = run_gdx(

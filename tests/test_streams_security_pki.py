@@ -182,7 +182,7 @@ def test_each_process_connects_as_its_principal_and_a_child_of_gdx_up_is_given_n
 
 
 def test_an_external_cluster_takes_its_security_from_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_kafka_environment: None
 ) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka.example:9093")
     monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
@@ -256,7 +256,7 @@ def test_plaintext_server_properties_are_unchanged(tmp_path: Path) -> None:
 
 
 def test_a_child_process_given_the_client_environment_builds_the_same_clients(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_kafka_environment: None
 ) -> None:
     """`gdx up` hands its children the local cluster as an external one: the security must survive."""
     for mode in ("mtls", "scram"):

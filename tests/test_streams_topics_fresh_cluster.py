@@ -32,7 +32,7 @@ SLACK_S = 5
 """Interpreter start, the reachability check and the steps before the one that fails."""
 
 
-def test_every_fresh_three_broker_cluster_takes_the_catalog(tmp_path: Path) -> None:
+def test_every_fresh_three_broker_cluster_takes_the_catalog(tmp_path: Path, session_cluster: Settings | None) -> None:
     catalog = load_catalog()
     for round_ in range(1, FRESH_CLUSTERS + 1):
         with running_cluster(tmp_path / f"cluster-{round_}", brokers=3) as cluster:
@@ -47,7 +47,9 @@ def test_every_fresh_three_broker_cluster_takes_the_catalog(tmp_path: Path) -> N
             _kill(launcher.node_state(node) for node in launcher.nodes(cluster, 3))
 
 
-def test_a_cluster_without_its_controller_quorum_fails_in_one_line_within_the_bound(tmp_path: Path) -> None:
+def test_a_cluster_without_its_controller_quorum_fails_in_one_line_within_the_bound(
+    tmp_path: Path, session_cluster: Settings | None
+) -> None:
     """Two of three brokers stopped: the one left answers metadata but can create nothing.
 
     One broker stopped is not a failure for `apply` (it creates with the replication the two

@@ -21,6 +21,11 @@ def clients(bootstrap: str) -> KafkaClients:
     return Settings(kafka_bootstrap_servers=bootstrap).kafka
 
 
+_shared_pki: list[Path] = []
+"""The PKI of the cluster the session reaches as its operator: every other cluster a test starts
+(`running_cluster`) takes the same CA, so that operator's certificate reaches them all."""
+
+
 @contextmanager
 def reached_as_operator(settings: Settings) -> Iterator[None]:
     """The local cluster of `settings` reached as an external secured cluster is: its operator's
@@ -31,9 +36,11 @@ def reached_as_operator(settings: Settings) -> Iterator[None]:
     connection.pop("KAFKA_BOOTSTRAP_SERVERS")
     saved = {name: os.environ.get(name) for name in CLIENT_VARIABLES}
     os.environ.update(connection)
+    _shared_pki.append(pki_root(settings.state_dir.resolve()))
     try:
         yield
     finally:
+        _shared_pki.remove(pki_root(settings.state_dir.resolve()))
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -52,17 +59,16 @@ def local_settings(state_dir: Path, brokers: int) -> Settings:
 
 
 @contextmanager
-def running_cluster(state_dir: Path, brokers: int, pki_of: Path | None = None) -> Iterator[Settings]:
+def running_cluster(state_dir: Path, brokers: int) -> Iterator[Settings]:
     """Start the project's own cluster (secured, as by default) for a test scope and always stop
-    it afterwards. `pki_of`: another cluster's state directory whose CA this one shares, so one
-    operator certificate reaches both.
+    it afterwards; it shares the CA of the cluster the session reaches as its operator, if any.
 
     Its data and logs stay in pytest's temporary directory (the last few runs are kept), so a
     failure can be read in the brokers' own logs.
     """
     settings = local_settings(state_dir, brokers)
-    if pki_of is not None:
-        shutil.copytree(pki_root(pki_of.resolve()), pki_root(state_dir.resolve()))
+    if _shared_pki and not pki_root(state_dir.resolve()).exists():
+        shutil.copytree(_shared_pki[-1], pki_root(state_dir.resolve()))
     try:
         launcher.up(settings, brokers, report=False)
         yield settings
