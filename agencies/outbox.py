@@ -9,7 +9,9 @@ rows above the watermark go again on restart: a duplicate is always an exact re-
 event id.
 
 Before a batch goes, the schema of every event in it is on the schema topic (`SchemaAnnouncer`),
-so a consumer can decode whatever it reads.
+so a consumer can decode whatever it reads. Every record value is signed with the agency's key
+(`schemas.event_signatures`), after its publish time is stamped, so the signature covers the
+exact bytes on the wire; a re-send is the same bytes and the same signature.
 
 When the broker is unreachable the publisher keeps the outbox, reports the backlog, retries with
 exponential backoff and carries on when the broker is back. A broker that refuses the publisher's
@@ -47,6 +49,7 @@ from agencies.events import stamp, stamp_bytes
 from agencies.schema_announcer import SchemaAnnouncer
 from agencies.store import AgencyStore, PendingRow, now_ms
 from foundation.kafka_clients import KafkaClients
+from schemas.event_signatures import Signer
 
 log = logging.getLogger("gdx.agencies.outbox")
 REFUSED = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError, TransactionalIdAuthorizationFailed)
@@ -98,6 +101,8 @@ class Publisher:
         config: ProducerConfig,
         schemas: SchemaAnnouncer,
         topic_prefix: str = "",
+        *,
+        signer: Signer | None,
         batch_rows: int = 2_000,
         max_inflight: int = 32,
         backoff_initial_s: float = 0.2,
@@ -106,14 +111,17 @@ class Publisher:
         on_progress: Callable[[PublisherStats], None] | None = None,
         on_acked: Callable[[Mapping[str, int]], None] | None = None,
     ) -> None:
-        """`on_progress` hears the stats about once a second; `on_acked` hears, per acknowledged
-        batch, how many records each (unprefixed) topic received — what a metric of published
-        events counts, kept out of this module so it needs no metrics library."""
+        """`signer`: the agency's key, which signs every record value it publishes (None publishes
+        unsigned, which a worker under the default policy dead-letters). `on_progress` hears the
+        stats about once a second; `on_acked` hears, per acknowledged batch, how many records each
+        (unprefixed) topic received — what a metric of published events counts, kept out of this
+        module so it needs no metrics library."""
         self._lock = _exclusive(store_path)
         self.store = AgencyStore(store_path)
         self.config = config
         self.schemas = schemas
         self.topic_prefix = topic_prefix
+        self.signer = signer
         self.batch_rows = batch_rows
         self.max_inflight = max_inflight
         self.backoff_initial_s = backoff_initial_s
@@ -228,14 +236,18 @@ class Publisher:
         published = stamp_bytes(self._stamps[-1][2])
         fresh_from = self._stamps[-1][0]
         send = producer.send
+        sign = None if self.signer is None else self.signer.headers
         topics: Counter[str] = Counter()
         for seq, topic, key, value, stamp_at, copies in rows:
             topics[topic] += copies
             value = stamp(value, stamp_at, published if seq >= fresh_from else self._published(seq))
             key_bytes = key.encode()
-            futures.append(await send(prefix + topic, value, key=key_bytes))
+            headers = None if sign is None else sign(value)
+            futures.append(await send(prefix + topic, value, key=key_bytes, headers=headers))
             if copies > 1:
-                futures.extend([await send(prefix + topic, value, key=key_bytes) for _ in range(copies - 1)])
+                futures.extend(
+                    [await send(prefix + topic, value, key=key_bytes, headers=headers) for _ in range(copies - 1)]
+                )
         return _Batch(last, len(rows), len(futures), topics, asyncio.gather(*futures))
 
     @staticmethod

@@ -33,6 +33,7 @@ from agencies.schema_announcer import SchemaAnnouncer
 from agencies.source import SourceSystem
 from foundation.kafka_clients import KafkaClients
 from schemas.catalog import SchemaCatalog
+from schemas.event_signatures import Signer
 from schemas.schema_records import SCHEMA_TOPIC
 
 POPULATION_META = "population"
@@ -52,6 +53,9 @@ class Plan:
     # value, so the plan crosses process boundaries), or one KafkaClients for all (an unsecured
     # cluster, a test). None: write the stores only, publish nothing.
     kafka: KafkaClients | Mapping[str, KafkaClients] | None = None
+    # Each publishing agency's signing key; an agency without one publishes unsigned (a test of
+    # the publisher alone: a worker under the default policy dead-letters unsigned events).
+    signers: Mapping[str, Signer] = field(default_factory=dict)
     topic_prefix: str = ""
     reset: bool = False
     load_workers: int = 1  # processes for the initial load (agencies load independently)
@@ -329,6 +333,7 @@ class Simulation:
                     ProducerConfig(self.plan.kafka_for(agency)),
                     SchemaAnnouncer(self.catalog, self.plan.topic_prefix + SCHEMA_TOPIC),
                     self.plan.topic_prefix,
+                    signer=self.plan.signers.get(agency),
                     on_acked=self._on_acked(agency),
                     on_progress=self._on_progress(agency),
                 )

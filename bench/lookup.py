@@ -127,6 +127,7 @@ def build_index(path: Path, persons: int) -> None:
             now,
             now,
             now,
+            "dopa-bench",
         )
 
     def vehicle(n: int) -> tuple[object, ...]:
@@ -151,9 +152,10 @@ def build_index(path: Path, persons: int) -> None:
             now,
             now,
             now,
+            "dlt-bench",
         )
 
-    insert = "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    insert = "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     for start in range(0, persons, 100_000):
         chunk = range(start, min(persons, start + 100_000))
         db.executemany(insert, (person(n) for n in chunk))

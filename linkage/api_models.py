@@ -17,6 +17,10 @@ class Provenance(BaseModel):
     entity_version: int
     change_type: str
     event_id: str
+    signed_by: str | None = Field(
+        description="id of the owning agency's key whose signature over this version's event was verified "
+        "(null: accepted unsigned under a migration policy); check it against the published trust list"
+    )
     source_time: str = Field(description="when the owning agency committed this version (UTC, ISO 8601)")
     as_of: str = Field(description="when the index applied it: the answer is current as of this time")
 

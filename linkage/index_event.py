@@ -28,13 +28,15 @@ class IndexEvent:
     citizen_ids: tuple[str, ...]
     juristic_ids: tuple[str, ...]
     payload: dict[str, Any] | None
+    signed_by: str | None = None
+    """The id of the agency key whose signature the worker verified; None: accepted unsigned."""
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.dataset, self.entity_key)
 
     @classmethod
-    def from_record(cls, dataset: str, record: dict[str, Any]) -> IndexEvent:
+    def from_record(cls, dataset: str, record: dict[str, Any], signed_by: str | None = None) -> IndexEvent:
         """Build from a decoded (and validated) Avro record of `dataset` (`<agency>.<dataset>`)."""
         references = record["references"]
         payload = record["payload"]
@@ -52,4 +54,5 @@ class IndexEvent:
             citizen_ids=tuple(references["citizen_ids"]),
             juristic_ids=tuple(references["juristic_ids"]),
             payload=None if record["change_type"] == "DELETE" else payload,
+            signed_by=signed_by,
         )

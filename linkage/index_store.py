@@ -41,6 +41,11 @@ from schemas.json_form import to_json
 APPLIED = "applied"
 DUPLICATE = "duplicate"
 STALE = "stale"
+VERSION_JUMP = "version-jump"
+MAX_VERSION_JUMP = 1_000
+"""How far past the held version (0 for an entity not held) an event may leap: real entities move
+one version a change, a gap being a few lost or late changes, while one forged version near 2^63
+would make every genuine later one stale for ever."""
 
 _LINKED_RECORDS = "links l JOIN records r ON r.dataset = l.dataset AND r.entity_key = l.entity_key"
 
@@ -130,12 +135,14 @@ class IndexStore:
         subscriptions: Sequence[Subscription] = (),
         track_pending: bool = True,
         retention: Retention | None = None,
+        max_version_jump: int = MAX_VERSION_JUMP,
     ) -> None:
         """`track_pending=False`: leave `pending_links` alone, for a replay that computes it once at
         its end (`pending_links.recompute`) instead of batch by batch. `retention=None`: remember
         everything (a replay, a test); a worker passes one and calls `prune`."""
         self.engine = engine
         self.retention = retention
+        self.max_version_jump = max_version_jump
         # Two workers may apply overlapping batches (a zombie after a session timeout, a rebalance).
         # Every decision of a batch — duplicate, stale, which links a notice names — reads rows
         # another open transaction may be writing; SERIALIZABLE turns such a race into a
@@ -188,6 +195,9 @@ class IndexStore:
                     continue
                 seen.add(event.event_id)
                 current = held.get(event.key)
+                if event.entity_version > (current or 0) + self.max_version_jump:
+                    result.outcomes.append(VERSION_JUMP)
+                    continue
                 if current is not None and event.entity_version <= current:
                     outcome = STALE
                 else:
@@ -285,6 +295,7 @@ class IndexStore:
                     e.source_ms,
                     e.published_ms,
                     applied_ms,
+                    e.signed_by,
                 )
                 for e in events
             ],

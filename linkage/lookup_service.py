@@ -68,6 +68,7 @@ def provenance(record: dict[str, Any]) -> dict[str, Any]:
         "entity_version": p["entity_version"],
         "change_type": p["change_type"],
         "event_id": p["event_id"],
+        "signed_by": p["signed_by"],
         "source_time": iso(p["source_ms"]),
         "as_of": iso(p["applied_ms"]),
     }

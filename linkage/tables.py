@@ -62,6 +62,7 @@ records = Table(
     Column("source_ms", BigInteger, nullable=False),
     Column("published_ms", BigInteger, nullable=False),
     Column("applied_ms", BigInteger, nullable=False),
+    Column("signed_by", String(64), nullable=True, doc="id of the agency key that signed this version"),
 )
 
 links = Table(

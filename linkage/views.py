@@ -36,6 +36,7 @@ _COLUMNS = (
     "event_id",
     "source_ms",
     "applied_ms",
+    "signed_by",
 )
 _R = ", ".join(f"r.{c}" for c in _COLUMNS)
 _PARTY = "o.dataset, o.entity_key, o.relation, o.party_kind, o.party_id, o.share"
@@ -81,7 +82,8 @@ def _statements(mark: str) -> _Statements:
 
 
 def _record(row: Sequence[Any]) -> dict[str, Any]:
-    dataset, entity_key, agency, dataset_code, version, change_type, payload, event_id, source_ms, applied_ms = row[:10]
+    dataset, entity_key, agency, dataset_code, version, change_type, payload, event_id = row[:8]
+    source_ms, applied_ms, signed_by = row[8:11]
     return {
         "dataset": dataset,
         "entity_key": entity_key,
@@ -94,6 +96,7 @@ def _record(row: Sequence[Any]) -> dict[str, Any]:
             "event_id": event_id,
             "source_ms": source_ms,
             "applied_ms": applied_ms,
+            "signed_by": signed_by,
         },
     }
 
@@ -186,7 +189,7 @@ def party_view(engine: Engine, kind: str, party_id: str) -> dict[str, Any] | Non
             "status": statuses[(kind, party_id)],
             "record": _record(own[0]) if own else None,
             "linked": [
-                {"relation": row[10], "share": row[11], **_record(row), "parties": named.get((row[0], row[1]), [])}
+                {"relation": row[11], "share": row[12], **_record(row), "parties": named.get((row[0], row[1]), [])}
                 for row in linked
             ],
         }

@@ -14,12 +14,26 @@ from typing import NoReturn
 
 from foundation.errors import GdxError
 from foundation.logs import configure_logging
-from streams.commands import acl, agencies, alerts, index, kafka, lag, lookup, pki, prometheus, schemas, topics, up
+from streams.commands import (
+    acl,
+    agencies,
+    alerts,
+    index,
+    kafka,
+    lag,
+    lookup,
+    pki,
+    prometheus,
+    schemas,
+    signing,
+    topics,
+    up,
+)
 from streams.production import refuse_unsafe
 from streams.settings import load_settings
 
 Handler = Callable[[argparse.Namespace], int]
-COMMAND_MODULES = (kafka, topics, acl, schemas, agencies, index, lag, lookup, prometheus, alerts, pki, up)
+COMMAND_MODULES = (kafka, topics, acl, schemas, agencies, index, lag, lookup, prometheus, alerts, pki, signing, up)
 
 
 class OneLineParser(argparse.ArgumentParser):

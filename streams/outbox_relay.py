@@ -21,6 +21,7 @@ from foundation.errors import GdxError
 from schemas.catalog import load_schema_catalog
 from schemas.schema_records import SCHEMA_TOPIC
 from streams.security.principals import agency_principal
+from streams.security.signing_keys import SigningKeys
 from streams.settings import load_settings
 
 
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ProducerConfig(settings.kafka_for(agency_principal(agency))),
             SchemaAnnouncer(load_schema_catalog(), settings.topic(SCHEMA_TOPIC)),
             topic_prefix=settings.topic_prefix,
+            signer=SigningKeys.of(settings.state_dir.resolve()).signer(agency),
             batch_rows=args.batch_rows,
             on_progress=lambda s: print(json.dumps(asdict(s)), flush=True),
         )

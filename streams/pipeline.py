@@ -1,27 +1,36 @@
-"""The stream processor's logic, as plain Python: decode → validate → dedupe → version guard → apply.
+"""The stream processor's logic, as plain Python: verify → decode → validate → dedupe → version guard → apply.
 
 The faust worker (streams/worker.py) only feeds batches of Kafka records in and carries the
 results out (dead letters, notifications, metrics, offsets), so everything here runs in tests
 without a broker. A record that cannot be applied becomes a DeadLetter holding its original bytes
 and headers, a reason code and its source offset; the batch goes on without it.
+
+Nothing an event claims about itself is taken on its word: its signature must verify under a key
+the trust list holds for the agency that owns the topic (`bad-signature` otherwise), the schema it
+names must be the topic's, its `source_agency` the topic's agency, and its version may not leap
+further past the held one than `max_version_jump` (`version-jump`): a leaked key could otherwise
+make every genuine later version "stale" with one event at 2^63-1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from linkage.index_event import IndexEvent
-from linkage.index_store import APPLIED, BatchResult, IndexStore
+from linkage.index_store import APPLIED, VERSION_JUMP, BatchResult, IndexStore
 from schemas.catalog import SchemaCatalog
 from schemas.codec import Codec
 from schemas.errors import CodecError
+from schemas.event_signatures import Headers
 from schemas.validation import validate_event
 
 TOMBSTONE = "tombstone"
 DEAD_LETTER = "dead-letter"
 SCHEMA_MISMATCH = "schema-mismatch"
 APPLY_FAILED = "apply-failed"
+BAD_SIGNATURE = "bad-signature"
 
 # Codec reasons (precise, in the dead letter's headers) folded into the metric's fixed vocabulary.
 METRIC_REASON = {
@@ -32,7 +41,16 @@ METRIC_REASON = {
     "unknown-schema": "invalid",
     SCHEMA_MISMATCH: "invalid",
     APPLY_FAILED: "apply_failed",
+    BAD_SIGNATURE: "bad_signature",
+    VERSION_JUMP: "version_jump",
 }
+
+
+class Verifier(Protocol):
+    """Who signed an event (`streams.signature_check.SignatureCheck`): the key id, None when it is
+    unsigned and the agency's policy allows that, BadSignature otherwise."""
+
+    def signed_by(self, agency: str, value: bytes, headers: Headers, at_ms: int) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +102,14 @@ class PipelineResult:
 
 
 class Pipeline:
-    def __init__(self, catalog: SchemaCatalog, store: IndexStore, topic_datasets: dict[str, str]) -> None:
+    def __init__(
+        self, catalog: SchemaCatalog, store: IndexStore, topic_datasets: dict[str, str], verifier: Verifier
+    ) -> None:
         """`topic_datasets` maps each physical change topic to its dataset (`<agency>.<dataset>`)."""
         self.codec = Codec(catalog)
         self.store = store
         self.topic_datasets = topic_datasets
+        self.verifier = verifier
         self._schema_of = {f"{agency}.{dataset}": name for (agency, dataset), name in catalog.datasets.items()}
 
     def process(self, batch: Sequence[SourceRecord]) -> PipelineResult:
@@ -101,7 +122,7 @@ class Pipeline:
                 result.outcomes.append(TOMBSTONE)
                 continue
             try:
-                event = self._event(dataset, record.value)
+                event = self._event(dataset, record, record.value)
             except CodecError as exc:
                 result.outcomes.append(DEAD_LETTER)
                 result.dead_letters.append(DeadLetter(record, dataset, exc.reason, str(exc)))
@@ -110,7 +131,12 @@ class Pipeline:
             result.outcomes.append(APPLIED)
             events.append(event)
         result.batch = self.store.apply(events)
-        for slot, outcome in zip(slots, result.batch.outcomes, strict=True):
+        for slot, event, outcome in zip(slots, events, result.batch.outcomes, strict=True):
+            if outcome == VERSION_JUMP:
+                outcome = DEAD_LETTER
+                limit = self.store.max_version_jump
+                detail = f"entity_version {event.entity_version} leaps more than {limit} past the version held"
+                result.dead_letters.append(DeadLetter(batch[slot], event.dataset, VERSION_JUMP, detail))
             result.outcomes[slot] = outcome
         return result
 
@@ -119,12 +145,16 @@ class Pipeline:
         dataset = self.topic_datasets[record.topic]
         return PipelineResult([DEAD_LETTER], [DeadLetter(record, dataset, APPLY_FAILED, detail)])
 
-    def _event(self, dataset: str, value: bytes) -> IndexEvent:
+    def _event(self, dataset: str, record: SourceRecord, value: bytes) -> IndexEvent:
+        agency = dataset.split(".", 1)[0]
+        signed_by = self.verifier.signed_by(agency, value, record.headers, record.timestamp_ms)
         decoded = self.codec.decode(value)
         if decoded.schema_name != self._schema_of[dataset]:
             raise _SchemaMismatch(f"{decoded.schema_name} on the topic of {dataset}")
+        if str(decoded.record["source_agency"]).lower() != agency:
+            raise _SchemaMismatch(f"source_agency {decoded.record['source_agency']} on the topic of {dataset}")
         validate_event(decoded)
-        return IndexEvent.from_record(dataset, decoded.record)
+        return IndexEvent.from_record(dataset, decoded.record, signed_by)
 
 
 class _SchemaMismatch(CodecError):

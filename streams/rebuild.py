@@ -19,10 +19,10 @@ from sqlalchemy import Engine
 
 from foundation.kafka_clients import KafkaClients
 from linkage import pending_links
-from linkage.index_store import IndexStore
+from linkage.index_store import MAX_VERSION_JUMP, IndexStore
 from schemas.catalog import load_schema_catalog
 from streams.kafka_probe import topic_partitions
-from streams.pipeline import Pipeline, SourceRecord
+from streams.pipeline import Pipeline, SourceRecord, Verifier
 
 
 @dataclass
@@ -37,9 +37,18 @@ class ReplayReport:
 
 
 async def replay(
-    engine: Engine, kafka: KafkaClients, topic_datasets: dict[str, str], batch_size: int = 2000, progress: bool = True
+    engine: Engine,
+    kafka: KafkaClients,
+    topic_datasets: dict[str, str],
+    verifier: Verifier,
+    batch_size: int = 2000,
+    progress: bool = True,
+    max_version_jump: int = MAX_VERSION_JUMP,
 ) -> ReplayReport:
-    pipeline = Pipeline(load_schema_catalog(), IndexStore(engine, track_pending=False), topic_datasets)
+    """Every event of the topics through the worker's pipeline, its checks (signatures, the
+    version leap) included: a rebuild keeps out what the worker kept out."""
+    store = IndexStore(engine, track_pending=False, max_version_jump=max_version_jump)
+    pipeline = Pipeline(load_schema_catalog(), store, topic_datasets, verifier)
     consumer = kafka.consumer(
         enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024
     )

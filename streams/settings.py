@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from foundation.errors import GdxError
 from foundation.kafka_clients import ClientSecurity, KafkaClients, SecurityProtocol
+from linkage.index_store import MAX_VERSION_JUMP
 
 DEFAULT_SETTINGS_FILE = "gdx.toml"
 LocalSecurity = Literal["plaintext", "mtls", "scram"]
@@ -196,6 +197,20 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(
         default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
     )
+    trust_list_file: Path | None = Field(
+        default=None,
+        description="the agencies' event-signing public keys (JSON); unset: <state_dir>/signing/trust-list.json",
+    )
+    signature_policy: dict[str, Literal["require", "accept-unsigned"]] = Field(
+        default_factory=dict,
+        description='per agency, whether the worker requires signed events (JSON, e.g. {"dlt": "accept-unsigned"}); '
+        "an agency not named: require",
+    )
+    max_version_jump: int = Field(
+        default=MAX_VERSION_JUMP,
+        ge=1,
+        description="how far past the held version an event may leap before it is dead-lettered (version-jump)",
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -316,6 +331,12 @@ class Settings(BaseSettings):
                 sasl_password_file=ScramStore.of(state).password_file(principal),
             )
         return KafkaClients(self.bootstrap_servers, security=security)
+
+    @property
+    def trust_list_path(self) -> Path:
+        from streams.security.signing_keys import SigningKeys
+
+        return self.trust_list_file or SigningKeys.of(self.state_dir.resolve()).trust_list_path
 
     @property
     def audit_key_path(self) -> Path:

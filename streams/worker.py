@@ -35,6 +35,7 @@ from schemas.catalog import load_schema_catalog
 from streams.pipeline import Pipeline, SourceRecord
 from streams.security.principals import WORKER
 from streams.settings import Settings
+from streams.signature_check import signature_check
 from streams.topic_catalog import INDEX_GROUP, dead_letter_topic, load_catalog, notify_topic
 from streams.worker_core import WorkerCore
 
@@ -70,10 +71,10 @@ def build_core(settings: Settings, sink: KafkaSink, readiness: Readiness) -> Wor
     engine = index_engine(settings.index_database_url)
     upgrade(engine)
     subscriptions = load_subscriptions()
-    store = IndexStore(engine, subscriptions, retention=Retention())
+    store = IndexStore(engine, subscriptions, retention=Retention(), max_version_jump=settings.max_version_jump)
     topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
     return WorkerCore(
-        Pipeline(load_schema_catalog(), store, topic_datasets),
+        Pipeline(load_schema_catalog(), store, topic_datasets, signature_check(settings)),
         sink,
         dead_letter_topics={
             settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets

@@ -17,6 +17,7 @@ import pytest
 
 from agencies.faults import FaultRates
 from agencies.outbox import ProducerConfig, Publisher
+from agencies.population import AGENCIES
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
 from schemas.validation import validate_event
@@ -25,6 +26,7 @@ from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
 from tests.support.agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
 from tests.support.kafka_env import clients
+from tests.support.signing_support import AgencyKeys
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[1]
@@ -34,13 +36,23 @@ def _topics(settings: Settings, agencies: tuple[str, ...]) -> list[str]:
     return [settings.topic(d.topic) for d in load_catalog().datasets if d.agency in agencies]
 
 
-async def test_simulate_publishes_every_event_and_each_decodes_with_the_codec(
+async def test_simulate_publishes_every_event_signed_and_each_decodes_with_the_codec(
     settings: Settings, tmp_path: Path
 ) -> None:
     await asyncio.to_thread(apply_topics, settings, load_catalog())
+    keys = AgencyKeys(tmp_path / "state")
     plan = Plan(
-        tmp_path, scale=1_000, seed=4, rate=1e6, count=60, kafka=settings.kafka, topic_prefix=settings.topic_prefix
+        tmp_path,
+        scale=1_000,
+        seed=4,
+        rate=1e6,
+        count=60,
+        kafka=settings.kafka,
+        signers={agency: keys.signer(agency) for agency in AGENCIES},
+        topic_prefix=settings.topic_prefix,
     )
+    trust = keys.keys.trust_list()
+    owner = {settings.topic(d.topic): d.agency for d in load_catalog().datasets}
     with open(os.devnull, "w") as quiet:
         await Simulation(plan, routes(), SCHEMAS, out=quiet).run()
     outbox = {row[1]: row for _, store in stores(tmp_path) for row in store.outbox_rows()}
@@ -53,6 +65,8 @@ async def test_simulate_publishes_every_event_and_each_decodes_with_the_codec(
         seq, event_id, topic, key, _, _ = outbox[str(event.event_id)]
         assert record.topic == settings.topic(topic) and record.key.decode() == key == event.entity_key
         assert event.published_time >= event.source_time
+        signed_by = trust.verify(owner[record.topic], record.value, record.headers, record.timestamp)
+        assert signed_by == keys.signer(owner[record.topic]).key_id, "every event signed by its own agency's key"
         seen.add(event_id)
     assert seen == set(outbox)
 
@@ -151,6 +165,7 @@ async def test_the_publisher_resumes_when_the_broker_comes_back(settings: Settin
         ProducerConfig(clients(f"127.0.0.1:{proxy.port}"), request_timeout_ms=5_000),
         announcer(settings.topic_prefix),
         topic_prefix=settings.topic_prefix,
+        signer=None,
         backoff_initial_s=0.1,
         backoff_max_s=0.5,
     )

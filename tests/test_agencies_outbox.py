@@ -29,6 +29,7 @@ async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(
         store_path(tmp_path, "dbd"),
         ProducerConfig(KafkaClients(f"127.0.0.1:{_closed_port()}"), request_timeout_ms=2_000),
         announcer(),
+        signer=None,
         backoff_initial_s=0.05,
         backoff_max_s=0.2,
     )
@@ -50,8 +51,8 @@ async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(
 def test_a_second_publisher_on_the_same_outbox_is_refused(tmp_path: Path) -> None:
     simulate(tmp_path, agencies=("dbd",))
     config = ProducerConfig(KafkaClients(f"127.0.0.1:{_closed_port()}"))
-    first = Publisher(store_path(tmp_path, "dbd"), config, announcer())
+    first = Publisher(store_path(tmp_path, "dbd"), config, announcer(), signer=None)
     with pytest.raises(PublisherBusy, match="another publisher"):
-        Publisher(store_path(tmp_path, "dbd"), config, announcer())
+        Publisher(store_path(tmp_path, "dbd"), config, announcer(), signer=None)
     first.close()
-    Publisher(store_path(tmp_path, "dbd"), config, announcer()).close()
+    Publisher(store_path(tmp_path, "dbd"), config, announcer(), signer=None).close()

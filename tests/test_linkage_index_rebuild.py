@@ -62,11 +62,12 @@ def test_a_rebuild_keeps_what_no_topic_holds(bootstrap_servers: str, tmp_path: P
     backbone = Backbone(bootstrap_servers, f"b{uuid.uuid4().hex[:8]}.", tmp_path / "state", index_url)
     assert backbone.gdx("topics", "apply").code == 0
     vehicle = decoded_record("dlt.vehicle")
+    value = encode("dlt.vehicle", vehicle)
     asyncio.run(
         produce(
             bootstrap_servers,
             f"{backbone.prefix}gdx.dlt.vehicle.v1",
-            [(vehicle["entity_key"].encode(), encode("dlt.vehicle", vehicle), [])],
+            [(vehicle["entity_key"].encode(), value, backbone.signed("dlt", value))],
         )
     )
     first = backbone.gdx("index", "rebuild")  # the live index was empty: "differs", and now holds the topics

@@ -17,6 +17,7 @@ from streams.pipeline import DEAD_LETTER, TOMBSTONE, Pipeline, SourceRecord
 from streams.worker_core import WorkerCore
 from tests.support.linkage_support import CATALOG, CODEC, SCHEMA_OF, decoded_record, encode
 from tests.support.recording_sink import RecordingSink
+from tests.support.signing_support import UNSIGNED_ACCEPTED
 
 TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death", "gdx.dopa.person.v1": "dopa.person"}
 
@@ -25,7 +26,7 @@ TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death"
 def pipeline(tmp_path: Path) -> Pipeline:
     engine = index_engine(f"sqlite:///{tmp_path / 'index.db'}")
     upgrade(engine)
-    return Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS)
+    return Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS, UNSIGNED_ACCEPTED)
 
 
 def _record(topic: str, value: bytes | None, offset: int = 0) -> SourceRecord:

@@ -128,7 +128,9 @@ async def test_the_dlt_publisher_is_refused_on_dopa_person_and_its_outbox_keeps_
         tx.emit([OutboxEvent(event_id, topic, key, value, NO_STAMP) for _, event_id, topic, key, value, _ in rows])
     routed.close()
     config = ProducerConfig(cluster.kafka_for(agency_principal("dlt")), request_timeout_ms=10_000)
-    publisher = Publisher(path, config, announcer(PREFIX), PREFIX, backoff_initial_s=0.1, backoff_max_s=0.3)
+    publisher = Publisher(
+        path, config, announcer(PREFIX), PREFIX, signer=None, backoff_initial_s=0.1, backoff_max_s=0.3
+    )
     stop = asyncio.Event()
     caplog.set_level(logging.WARNING, logger="gdx.agencies.outbox")
     try:

@@ -50,8 +50,8 @@ def test_a_header_without_a_value_neither_stops_the_worker_nor_is_lost(bootstrap
             bootstrap_servers,
             topic,
             [
-                (b"MR0FZ29G201234567", vehicle, null_header),
-                (b"garbage-key", b"garbage", null_header),
+                (b"MR0FZ29G201234567", vehicle, [*null_header, *backbone.signed("dlt", vehicle)]),
+                (b"garbage-key", b"garbage", [*null_header, *backbone.signed("dlt", b"garbage")]),
             ],
         )
     )

@@ -22,6 +22,7 @@ from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
 from streams.publisher_metrics import PublisherMetrics, simulation_ready
 from streams.security.principals import agency_principal
+from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings, load_settings
 from streams.topic_catalog import load_catalog
 
@@ -135,6 +136,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         count=args.count,
         faults=FaultRates(**{k: getattr(args, f"fault_{k}") for k in KINDS}),
         kafka=None if args.no_publish else {a: settings.kafka_for(agency_principal(a)) for a in chosen},
+        signers={} if args.no_publish else {a: SigningKeys.of(settings.state_dir.resolve()).signer(a) for a in chosen},
         topic_prefix=settings.topic_prefix,
         reset=args.reset,
         load_workers=args.load_workers,

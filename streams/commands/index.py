@@ -25,6 +25,7 @@ from streams.kafka_probe import require_cluster
 from streams.rebuild import replay
 from streams.security.principals import WORKER
 from streams.settings import Settings, load_settings
+from streams.signature_check import signature_check
 from streams.topic_catalog import load_catalog
 
 EXIT_MISMATCH = 1
@@ -113,7 +114,10 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     else:
         target = live
         clear_replayed(target)
-    report = asyncio.run(replay(target, settings.kafka, _topic_datasets(settings)))
+    verifier = signature_check(settings)
+    report = asyncio.run(
+        replay(target, settings.kafka, _topic_datasets(settings), verifier, max_version_jump=settings.max_version_jump)
+    )
     after = index_digest(target)
     print(
         f"replayed {report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f} records/s): "

@@ -14,6 +14,7 @@ import os
 import time
 
 from agencies.errors import SimulationError
+from agencies.population import AGENCIES as SIMULATED_AGENCIES
 from agencies.ratios import sizes
 from foundation.errors import GdxError
 from monitoring import scrape_targets
@@ -24,6 +25,7 @@ from streams.local import alertmanager, prometheus
 from streams.local import kafka_launcher as launcher
 from streams.schema_publish import publish_catalog, repository_catalog
 from streams.security.principals import AGENCIES, CONSENT, LOOKUP, MONITOR, WORKER
+from streams.security.signing_keys import SigningKeys
 from streams.settings import CLIENT_VARIABLES, Settings, client_environment, load_settings
 from streams.stack import ManagedProcess, Stack, interrupt_on_stop_signals
 from streams.topic_admin import apply_topics
@@ -137,8 +139,12 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 
 def _issue_principals(settings: Settings) -> None:
-    """Every stack principal's certificate (or login), made once here rather than by children
-    starting at the same moment."""
+    """Every stack principal's certificate (or login) and every agency's signing key, made once
+    here rather than by children starting at the same moment; the worker, started before the
+    agencies, then finds every key on the trust list."""
+    keys = SigningKeys.of(settings.state_dir.resolve())
+    for agency in SIMULATED_AGENCIES:
+        keys.signer(agency)
     if settings.external_kafka or not settings.secured:
         return
     for principal in (WORKER, LOOKUP, MONITOR, CONSENT, *AGENCIES):

@@ -21,7 +21,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +89,19 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """`root` made private, and held exclusively: processes making key material at the same
+    moment (children of `gdx up` starting together) take turns."""
+    private_dir(root)
+    fd = os.open(root / ".lock", os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def check_principal(name: str) -> str:
     if not PRINCIPAL_RE.match(name) or name in RESERVED:
         raise GdxError(
@@ -124,15 +137,8 @@ class Pki:
         check_principal(name)
         return Issued(name, self.root / f"{name}.pem", self.root / f"{name}.key", self.ca_cert)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        private_dir(self.root)
-        fd = os.open(self.root / ".lock", os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self) -> AbstractContextManager[None]:
+        return locked(self.root)
 
     # --- the CA -------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
 from tests.support.cli_run import CliResult, clean_env, run_gdx
 from tests.support.kafka_env import clients
+from tests.support.signing_support import AgencyKeys
 
 FAULTS = (
     "--fault-duplicate",
@@ -56,6 +57,10 @@ class Backbone:
             "GDX_STATE_DIR": str(self.state_dir),
             "GDX_INDEX_URL": self.index_url,
         }
+
+    def signed(self, agency: str, value: bytes) -> list[tuple[str, bytes | None]]:
+        """The headers `agency`'s publisher would give `value` in this deployment: its signature."""
+        return AgencyKeys(self.state_dir).headers(agency, value)
 
     @property
     def group(self) -> str:
