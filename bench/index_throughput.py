@@ -41,6 +41,7 @@ from schemas.validation import validate_event
 from streams.kafka_probe import topic_partitions
 from streams.rebuild import replay
 from streams.settings import Settings
+from streams.signature_check import signature_check
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
 
@@ -199,7 +200,9 @@ def main() -> int:
             engine = index_engine(index_url)
             drop_all(engine)
             upgrade(engine)
-            report = asyncio.run(replay(engine, settings.kafka, topic_datasets, progress=False))
+            report = asyncio.run(
+                replay(engine, settings.kafka, topic_datasets, signature_check(settings), progress=False)
+            )
             pipeline_rates.append(report.rate)
             print(
                 f"round {round_}: bare consumer {bare_rates[-1]:,.0f} ev/s, "

@@ -1,15 +1,18 @@
-"""Benchmark: one agency's outbox publisher against a bare aiokafka producer, in the same run.
+"""Benchmark: one agency's outbox publisher, signing and not, against a bare aiokafka producer, in the same run.
 
-Both send the same pre-encoded events with the same producer settings (idempotent, acks=all, same
-linger and batch size) to fresh topics of the same shape. The bare producer is the ceiling: it
-holds every event in memory, never touches SQLite and awaits acknowledgements only at the end.
-The figure that matters is the ratio publisher / bare (target >= 0.7); absolute rates depend on
-the machine. Each side runs `--rounds` times on fresh topics, in alternating order; the best
-round of each is compared. On a shared machine wall-clock rates swing with other load, so the
-client's own CPU time per event (process time, which other processes do not inflate) is reported
-too, as the median over the rounds.
+All three send the same pre-encoded events with the same producer settings (idempotent, acks=all,
+same linger and batch size) to fresh topics of the same shape. The bare producer is the ceiling:
+it holds every event in memory, never touches SQLite and awaits acknowledgements only at the end.
+The figures that matter are the ratio publisher / bare (target >= 0.7) and the cost of signing
+every event (the publisher as it runs, Ed25519 over each record value, against the same publisher
+with no signer); absolute rates depend on the machine. Each side runs `--rounds` times on fresh
+topics, the order rotating from round to round; the best round of each is compared. On a shared
+machine wall-clock rates swing with other load, so the client's own CPU time per event (process
+time, which other processes do not inflate) is reported too, as the median over the rounds.
 
-    python bench/publisher.py --bootstrap-servers 127.0.0.1:9092 --scale 20000 --agency dopa
+    python bench/publisher.py [--bootstrap-servers HOST:PORT] --scale 20000 --agency dopa
+
+Without `--bootstrap-servers` the run starts a private broker (mTLS, as by default).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from aiokafka.admin import NewTopic
-from local_kafka import clients
+from local_kafka import clients, kafka
 
 from agencies.events import Route, stamp, stamp_bytes
 from agencies.outbox import ProducerConfig, Publisher
@@ -34,7 +37,9 @@ from agencies.schema_announcer import SchemaAnnouncer
 from agencies.source import SourceSystem
 from agencies.store import AgencyStore
 from schemas.catalog import load_schema_catalog
+from schemas.event_signatures import Signer
 from schemas.schema_records import SCHEMA_TOPIC
+from streams.security.signing_keys import SigningKeys
 from streams.topic_catalog import load_catalog
 
 
@@ -76,9 +81,11 @@ async def bare(config: ProducerConfig, prefix: str, events: list[tuple[str, byte
         await producer.stop()
 
 
-async def through_outbox(config: ProducerConfig, prefix: str, store: Path, batch_rows: int) -> tuple[float, float]:
+async def through_outbox(
+    config: ProducerConfig, prefix: str, store: Path, batch_rows: int, signer: Signer | None
+) -> tuple[float, float]:
     schemas = SchemaAnnouncer(load_schema_catalog(), prefix + SCHEMA_TOPIC)
-    publisher = Publisher(store, config, schemas, topic_prefix=prefix, batch_rows=batch_rows)
+    publisher = Publisher(store, config, schemas, topic_prefix=prefix, signer=signer, batch_rows=batch_rows)
     try:
         start, cpu = time.perf_counter(), time.process_time()
         stats = await publisher.run(until_drained=True)
@@ -90,7 +97,7 @@ async def through_outbox(config: ProducerConfig, prefix: str, store: Path, batch
     return elapsed
 
 
-async def main_async(args: argparse.Namespace) -> int:
+async def main_async(args: argparse.Namespace, bootstrap: str) -> int:
     work = Path(tempfile.mkdtemp(prefix="gdx-bench-"))
     try:
         print(f"loading {args.agency} of a {args.scale:,}-person population ...", flush=True)
@@ -106,44 +113,50 @@ async def main_async(args: argparse.Namespace) -> int:
             for _, topic, key, value, at, _ in store.pending(0, count + 1)
         ]
         store.close()
-        config = ProducerConfig(
-            clients(args.bootstrap_servers), linger_ms=args.linger_ms, max_batch_size=args.max_batch_size
-        )
+        config = ProducerConfig(clients(bootstrap), linger_ms=args.linger_ms, max_batch_size=args.max_batch_size)
+        signer = SigningKeys.of(work).signer(args.agency)
         topics = sorted({t for t, _, _ in events})
-        best_bare = best_pub = float("inf")
-        cpu_bare: list[float] = []
-        cpu_pub: list[float] = []
+        sides = ("bare", "unsigned", "signed")
+        best = dict.fromkeys(sides, float("inf"))
+        cpu: dict[str, list[float]] = {side: [] for side in sides}
+        last: dict[str, float] = {}
         for round_ in range(1, args.rounds + 1):
             run = uuid.uuid4().hex[:8]
-            bare_prefix, pub_prefix = f"bench-bare-{run}.", f"bench-pub-{run}."
-            names = [p + t for p in (bare_prefix, pub_prefix) for t in topics] + [pub_prefix + SCHEMA_TOPIC]
-            await create_topics(args.bootstrap_servers, names, args.partitions)
-            copy = work / f"round{round_}.db"
-            shutil.copyfile(template, copy)
-            if round_ % 2:
-                elapsed_bare, used_bare = await bare(config, bare_prefix, events)
-                elapsed_pub, used_pub = await through_outbox(config, pub_prefix, copy, args.batch_rows)
-            else:  # alternate the order, so neither side always runs on a warmer broker
-                elapsed_pub, used_pub = await through_outbox(config, pub_prefix, copy, args.batch_rows)
-                elapsed_bare, used_bare = await bare(config, bare_prefix, events)
-            best_bare, best_pub = min(best_bare, elapsed_bare), min(best_pub, elapsed_pub)
-            cpu_bare.append(used_bare)
-            cpu_pub.append(used_pub)
+            prefixes = {side: f"bench-{side}-{run}." for side in sides}
+            names = [p + t for p in prefixes.values() for t in topics] + [
+                prefixes[side] + SCHEMA_TOPIC for side in sides[1:]
+            ]
+            await create_topics(bootstrap, names, args.partitions)
+            order = sides[round_ % 3 :] + sides[: round_ % 3]  # rotate, so no side always runs on a warmer broker
+            for side in order:
+                if side == "bare":
+                    elapsed, used = await bare(config, prefixes[side], events)
+                else:
+                    copy = work / f"round{round_}-{side}.db"
+                    shutil.copyfile(template, copy)
+                    chosen = signer if side == "signed" else None
+                    elapsed, used = await through_outbox(config, prefixes[side], copy, args.batch_rows, chosen)
+                best[side] = min(best[side], elapsed)
+                last[side] = elapsed
+                cpu[side].append(used)
             print(
-                f"round {round_}: bare {count / elapsed_bare:,.0f} ev/s ({used_bare / count * 1e6:.1f} µs CPU/ev), "
-                f"publisher {count / elapsed_pub:,.0f} ev/s ({used_pub / count * 1e6:.1f} µs CPU/ev)",
+                f"round {round_}: "
+                + ", ".join(
+                    f"{side} {count / last[side]:,.0f} ev/s ({cpu[side][-1] / count * 1e6:.1f} µs CPU/ev)"
+                    for side in sides
+                ),
                 flush=True,
             )
-        ratio = best_bare / best_pub
-        cpu_ratio = statistics.median(cpu_bare) / statistics.median(cpu_pub)
+        median = {side: statistics.median(cpu[side]) / count * 1e6 for side in sides}
         print(
             f"events {count:,} ({args.agency}, scale {args.scale:,}), partitions {args.partitions}, "
             f"linger {args.linger_ms} ms, batch {args.max_batch_size} B, acks=all, idempotent"
         )
-        print(f"bare producer  {count / best_bare:12,.0f} events/s")
-        print(f"publisher      {count / best_pub:12,.0f} events/s")
-        print(f"ratio          {ratio:12.2f}  (target >= 0.70; best wall-clock round of each)")
-        print(f"CPU ratio      {cpu_ratio:12.2f}  (bare / publisher client CPU per event, median of rounds)")
+        for side, label in zip(sides, ("bare producer", "publisher, unsigned", "publisher, signed"), strict=True):
+            print(f"{label:<20} {count / best[side]:12,.0f} events/s   {median[side]:6.1f} µs client CPU/event")
+        print(f"ratio signed publisher / bare     {best['bare'] / best['signed']:6.2f}  (target >= 0.70)")
+        print(f"ratio signed / unsigned publisher {best['unsigned'] / best['signed']:6.2f}  (wall clock, best rounds)")
+        print(f"signing costs {median['signed'] - median['unsigned']:.1f} µs client CPU per event (median of rounds)")
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -151,7 +164,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument("--bootstrap-servers", default=None, help="a running cluster; unset: a private broker")
     parser.add_argument("--scale", type=int, default=20_000, help="persons in the population (1,000..1,000,000)")
     parser.add_argument("--agency", default="dopa", choices=("dopa", "dbd", "dol", "dlt"))
     parser.add_argument("--seed", type=int, default=1)
@@ -160,7 +173,9 @@ def main() -> int:
     parser.add_argument("--linger-ms", type=int, default=5)
     parser.add_argument("--max-batch-size", type=int, default=512 * 1024)
     parser.add_argument("--batch-rows", type=int, default=2_000)
-    return asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    with kafka(args.bootstrap_servers) as bootstrap:
+        return asyncio.run(main_async(args, bootstrap))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from linkage.migrate import drop_all, upgrade
 from streams.kafka_probe import topic_partitions
 from streams.rebuild import replay
 from streams.settings import Settings
+from streams.signature_check import signature_check
 from streams.topic_catalog import load_catalog
 
 
@@ -47,7 +48,7 @@ def main() -> int:
         drop_all(engine)
         upgrade(engine)
         began = time.monotonic()
-        report = asyncio.run(replay(engine, settings.kafka, topic_datasets))
+        report = asyncio.run(replay(engine, settings.kafka, topic_datasets, signature_check(settings)))
         digest, held, links = index_digest(engine)
         print(
             f"rebuild: {report.records:,} records in "

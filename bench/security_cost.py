@@ -55,10 +55,13 @@ from linkage.database import index_engine
 from linkage.migrate import drop_all, upgrade
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
+from schemas.event_signatures import Signer
 from streams.kafka_probe import topic_partitions
 from streams.local import kafka_launcher
 from streams.rebuild import replay
+from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings
+from streams.signature_check import SignatureCheck
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
 
@@ -175,9 +178,10 @@ def timed(side: Side, events: int, run: Callable[[], tuple[int, float]]) -> Meas
     return Measure(counted or events, seconds, time.process_time() - cpu, broker_cpu_s(side.settings) - broker)
 
 
-def publish(config: ProducerConfig, prefix: str, db: Path, batch_rows: int) -> tuple[int, float]:
-    """The outbox publisher draining `db` into the topics under `prefix`: (0: count it, wall seconds)."""
-    wall, _ = asyncio.run(through_outbox(config, prefix, db, batch_rows))
+def publish(config: ProducerConfig, prefix: str, db: Path, batch_rows: int, signer: Signer) -> tuple[int, float]:
+    """The outbox publisher draining `db` into the topics under `prefix`, signing as it runs: (0:
+    count it, wall seconds)."""
+    wall, _ = asyncio.run(through_outbox(config, prefix, db, batch_rows, signer))
     return 0, wall
 
 
@@ -186,9 +190,11 @@ def read(kafka: KafkaClients, tps: list[TopicPartition], codec: Codec) -> tuple[
     return count, seconds
 
 
-def pipeline(engine: Engine, kafka: KafkaClients, topic_datasets: dict[str, str]) -> tuple[int, float]:
-    """The worker's pipeline replaying the topics into a fresh index: (records, seconds)."""
-    report = asyncio.run(replay(engine, kafka, topic_datasets, progress=False))
+def pipeline(
+    engine: Engine, kafka: KafkaClients, topic_datasets: dict[str, str], verifier: SignatureCheck
+) -> tuple[int, float]:
+    """The worker's pipeline, signatures checked, replaying the topics into a fresh index: (records, seconds)."""
+    report = asyncio.run(replay(engine, kafka, topic_datasets, verifier, progress=False))
     return report.records, report.seconds
 
 
@@ -224,6 +230,8 @@ def main() -> int:
         source = SourceSystem(args.agency, template, routes_for(args.agency), load_schema_catalog(), args.seed)
         count = source.load(Population(args.scale, args.seed).records(args.agency))
         source.close()
+        keys = SigningKeys.of(work)
+        signer, verifier = keys.signer(args.agency), SignatureCheck(keys.trust_list_path)
         catalog = load_catalog()
         codec = Codec(load_schema_catalog())
         handshake = {side.security: asyncio.run(connect_ms(side.kafka)) for side in sides}
@@ -246,7 +254,9 @@ def main() -> int:
                 db = work / f"round{round_}-{side.security}.db"
                 shutil.copyfile(template, db)
                 config = ProducerConfig(side.kafka, linger_ms=args.linger_ms, max_batch_size=args.max_batch_size)
-                measures[side.security] = timed(side, count, partial(publish, config, prefix, db, args.batch_rows))
+                measures[side.security] = timed(
+                    side, count, partial(publish, config, prefix, db, args.batch_rows, signer)
+                )
             record("publish", round_, sides, measures)
 
             measures = {}
@@ -261,7 +271,9 @@ def main() -> int:
                     engine = index_engine(f"sqlite:///{work / f'index-{side.security}.db'}")
                     drop_all(engine)
                     upgrade(engine)
-                    measures[side.security] = timed(side, count, partial(pipeline, engine, side.kafka, topic_datasets))
+                    measures[side.security] = timed(
+                        side, count, partial(pipeline, engine, side.kafka, topic_datasets, verifier)
+                    )
                     engine.dispose()
                 record("pipeline", round_, sides, measures)
 

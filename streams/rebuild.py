@@ -68,7 +68,9 @@ async def replay(
             for tp, messages in batches.items():
                 for m in messages:
                     if m.offset < ends[tp]:
-                        batch.append(SourceRecord(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers)))
+                        batch.append(
+                            SourceRecord(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp)
+                        )
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
             if batch:

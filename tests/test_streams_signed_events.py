@@ -218,6 +218,8 @@ def test_the_real_worker_applies_only_signed_events_and_any_consumer_can_check_o
     assert view is not None and view["provenance"]["entity_version"] == 3
     assert view["provenance"]["signed_by"] == new.key_id and view["payload"]["make"] != "FORGED"
     assert dead_letters(backbone) == 2
+    rebuilt = backbone.gdx("index", "rebuild")  # the replay keeps out what the worker kept out
+    assert rebuilt.code == 0 and "identical" in rebuilt.out and "dead-letter 2" in rebuilt.out, rebuilt.out
 
     genuine = backbone.gdx("events", "verify", topic, "0", "0")
     assert genuine.code == 0 and f"with key {old.key_id}" in genuine.out, genuine.out + genuine.err
