@@ -10,8 +10,10 @@ event id.
 
 Before a batch goes, the schema of every event in it is on the schema topic (`SchemaAnnouncer`),
 so a consumer can decode whatever it reads. Every record value is signed with the agency's key
-(`schemas.event_signatures`), after its publish time is stamped, so the signature covers the
-exact bytes on the wire; a re-send is the same bytes and the same signature.
+(`schemas.event_signatures`, one signature per chunk of a batch), after its publish time is
+stamped, so the signature covers the exact bytes on the wire; a re-send after a crash is the same
+bytes, signed again (Ed25519 is deterministic, and a chunk's root depends on its neighbours, so
+the signature may differ while the bytes it proves do not).
 
 When the broker is unreachable the publisher keeps the outbox, reports the backlog, retries with
 exponential backoff and carries on when the broker is back. A broker that refuses the publisher's
@@ -236,18 +238,17 @@ class Publisher:
         published = stamp_bytes(self._stamps[-1][2])
         fresh_from = self._stamps[-1][0]
         send = producer.send
-        sign = None if self.signer is None else self.signer.headers
         topics: Counter[str] = Counter()
-        for seq, topic, key, value, stamp_at, copies in rows:
+        values = [
+            stamp(value, stamp_at, published if seq >= fresh_from else self._published(seq))
+            for seq, _, _, value, stamp_at, _ in rows
+        ]
+        signed = [None] * len(rows) if self.signer is None else self.signer.sign_all(values)
+        for (_, topic, key, _, _, copies), value, headers in zip(rows, values, signed, strict=True):
             topics[topic] += copies
-            value = stamp(value, stamp_at, published if seq >= fresh_from else self._published(seq))
             key_bytes = key.encode()
-            headers = None if sign is None else sign(value)
-            futures.append(await send(prefix + topic, value, key=key_bytes, headers=headers))
-            if copies > 1:
-                futures.extend(
-                    [await send(prefix + topic, value, key=key_bytes, headers=headers) for _ in range(copies - 1)]
-                )
+            for _ in range(copies):
+                futures.append(await send(prefix + topic, value, key=key_bytes, headers=headers))
         return _Batch(last, len(rows), len(futures), topics, asyncio.gather(*futures))
 
     @staticmethod

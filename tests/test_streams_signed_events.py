@@ -21,7 +21,16 @@ from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.views import record_view
 from monitoring import metrics
-from schemas.event_signatures import KEY_ID_HEADER, SIGNATURE_HEADER, BadSignature, Signer, TrustList, TrustListError
+from schemas.event_signatures import (
+    CHUNK,
+    KEY_ID_HEADER,
+    PATH_HEADER,
+    SIGNATURE_HEADER,
+    BadSignature,
+    Signer,
+    TrustList,
+    TrustListError,
+)
 from streams import signature_check
 from streams.pipeline import BAD_SIGNATURE, DEAD_LETTER, Pipeline, SourceRecord
 from streams.security.signing_keys import SigningKeys
@@ -238,6 +247,27 @@ def test_the_real_worker_applies_only_signed_events_and_any_consumer_can_check_o
 def test_signature_headers_are_the_documented_names() -> None:
     signer = Signer("dlt-1", Ed25519PrivateKey.generate())
     headers = dict(signer.headers(b"v"))
-    assert set(headers) == {KEY_ID_HEADER, SIGNATURE_HEADER} == {"gdx-signing-key", "gdx-signature"}
+    assert set(headers) == {KEY_ID_HEADER, SIGNATURE_HEADER, PATH_HEADER}
+    assert {KEY_ID_HEADER, SIGNATURE_HEADER, PATH_HEADER} == {"gdx-signing-key", "gdx-signature", "gdx-signature-path"}
     signature = headers[SIGNATURE_HEADER]
-    assert signature is not None and len(signature) == 64
+    assert signature is not None and len(signature) == 64 and headers[PATH_HEADER] == bytes(4)
+
+
+def test_a_chunk_is_signed_once_and_each_of_its_events_verifies_alone(keys: AgencyKeys) -> None:
+    values = [_value(version) for version in range(1, CHUNK + 6)]  # one full chunk and 5 more
+    signed = keys.signer("dlt").sign_all(values)
+    signatures = {dict(headers)[SIGNATURE_HEADER] for headers in signed}
+    assert len(signatures) == 2, "one signature per chunk"
+    now = int(time.time() * 1000)
+    for value, headers in zip(values, signed, strict=True):
+        alone = TrustList.load(keys.keys.trust_list_path)  # a fresh verifier: nothing cached
+        assert alone.verify("dlt", value, headers, now) == keys.signer("dlt").key_id
+    trust = TrustList.load(keys.keys.trust_list_path)
+    with pytest.raises(BadSignature, match="does not match"):
+        trust.verify("dlt", values[1], signed[0], now)  # another event's path
+    path = dict(signed[0])[PATH_HEADER]
+    assert path is not None
+    with pytest.raises(BadSignature, match="not 4 \\+ 32 per level"):
+        trust.verify("dlt", values[0], [*signed[0][:2], (PATH_HEADER, path[:-1])], now)
+    with pytest.raises(BadSignature, match="does not fit"):
+        trust.verify("dlt", values[0], [*signed[0][:2], (PATH_HEADER, (1 << 20).to_bytes(4, "big") + path[4:])], now)
