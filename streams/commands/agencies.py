@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +136,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         count=args.count,
         faults=FaultRates(**{k: getattr(args, f"fault_{k}") for k in KINDS}),
-        kafka=None if args.no_publish else {a: settings.kafka_for(agency_principal(a)) for a in chosen},
-        signers={} if args.no_publish else {a: SigningKeys.of(settings.state_dir.resolve()).signer(a) for a in chosen},
         topic_prefix=settings.topic_prefix,
         reset=args.reset,
         load_workers=args.load_workers,
@@ -148,6 +147,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 f"no store for {', '.join(missing)} in {store_dir}",
                 "run `gdx simulate` without --publish-only first",
             )
+    if not args.no_publish:  # only once the plan and its stores are valid: a mistake makes no key material
+        keys = SigningKeys.of(settings.state_dir.resolve())
+        plan = replace(
+            plan,
+            kafka={a: settings.kafka_for(agency_principal(a)) for a in chosen},
+            signers={a: keys.signer(a) for a in chosen},
+        )
     agency_routes = routes()
     simulation = Simulation(
         plan, agency_routes, load_schema_catalog(), observer=PublisherMetrics(agency_routes, plan.agencies)
