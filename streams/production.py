@@ -26,6 +26,7 @@ from foundation.errors import GdxError
 from linkage.consumers import DEMO_API_KEYS, load_consumers
 from streams.security.pki import pki_root
 from streams.security.scram import ScramStore
+from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings
 
 Problem = tuple[str, str]
@@ -87,7 +88,11 @@ def _secrets(settings: Settings) -> list[Problem]:
         settings.kafka_ssl_keyfile,
         settings.kafka_sasl_password_file,
     ]
-    local = [*pki_root(settings.state_dir).glob("*.key"), *ScramStore.of(settings.state_dir).root.glob("*.password")]
+    local = [
+        *pki_root(settings.state_dir).glob("*.key"),
+        *ScramStore.of(settings.state_dir).root.glob("*.password"),
+        *SigningKeys.of(settings.state_dir).root.glob("*.key"),
+    ]
     return _readable_by_others([path for path in configured if path is not None] + sorted(local))
 
 

@@ -96,3 +96,14 @@ def test_the_development_profile_and_offline_commands_never_refuse(
     refuse_unsafe(settings_from(env, monkeypatch))  # development: `make run`'s stack, demo keys and all
     listed = run_gdx("acl", "list", "--offline", env={**env, "GDX_PROFILE": "production"}, timeout=60)
     assert listed.code == 0 and "refusing" not in listed.err, listed.err
+
+
+def test_an_agency_signing_key_others_may_read_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.security.signing_keys import SigningKeys
+
+    keys = SigningKeys.of(tmp_path)
+    key_file = keys.root / f"{keys.signer('dopa').key_id}.key"
+    settings = settings_from(safe(tmp_path), monkeypatch)
+    assert unsafe_setup(settings) == [], "made private: nothing to say"
+    key_file.chmod(0o644)
+    assert [what for what, _ in unsafe_setup(settings)] == [f"{key_file} may be read by others (mode 0644)"]
