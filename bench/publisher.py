@@ -47,6 +47,14 @@ def routes_for(agency: str) -> dict[str, Route]:
     return {d.name: Route(d.topic, d.codes[0]) for d in load_catalog().datasets if d.agency == agency}
 
 
+def population_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the benchmarks that load one agency's outbox from a population take on the command line."""
+    parser.add_argument("--scale", type=int, default=20_000, help="persons in the population (1,000..1,000,000)")
+    parser.add_argument("--agency", default="dopa", choices=("dopa", "dbd", "dol", "dlt"))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+
+
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
     """Create the topics and wait until every partition has a leader, so no run pays for that."""
     admin = clients(bootstrap).admin()
@@ -165,10 +173,7 @@ async def main_async(args: argparse.Namespace, bootstrap: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bootstrap-servers", default=None, help="a running cluster; unset: a private broker")
-    parser.add_argument("--scale", type=int, default=20_000, help="persons in the population (1,000..1,000,000)")
-    parser.add_argument("--agency", default="dopa", choices=("dopa", "dbd", "dol", "dlt"))
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=3)
+    population_arguments(parser)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--linger-ms", type=int, default=5)
     parser.add_argument("--max-batch-size", type=int, default=512 * 1024)

@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).parent))
 from index_throughput import bare_read
-from publisher import routes_for, through_outbox
+from publisher import population_arguments, routes_for, through_outbox
 
 from agencies.outbox import ProducerConfig
 from agencies.population import Population
@@ -211,10 +211,7 @@ def record(phase: str, round_: int, sides: list[Side], measures: dict[str, Measu
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=int, default=20_000, help="persons in the population (1,000..1,000,000)")
-    parser.add_argument("--agency", default="dopa", choices=("dopa", "dbd", "dol", "dlt"))
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=3)
+    population_arguments(parser)
     parser.add_argument("--linger-ms", type=int, default=5)
     parser.add_argument("--max-batch-size", type=int, default=512 * 1024)
     parser.add_argument("--batch-rows", type=int, default=2_000)

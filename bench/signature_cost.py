@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from publisher import routes_for
+from publisher import population_arguments, routes_for
 
 from agencies.events import stamp, stamp_bytes
 from agencies.population import Population
@@ -51,10 +51,7 @@ def run(pipeline: Pipeline, records: list[SourceRecord]) -> tuple[float, float, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=int, default=20_000, help="persons in the population (1,000..1,000,000)")
-    parser.add_argument("--agency", default="dopa", choices=("dopa", "dbd", "dol", "dlt"))
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=3)
+    population_arguments(parser)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gdx-bench-signatures-"))
     print(f"loading {args.agency} of a {args.scale:,}-person population ...", flush=True)

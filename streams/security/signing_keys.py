@@ -29,16 +29,13 @@ from cryptography.hazmat.primitives.serialization import (
 
 from foundation.errors import GdxError
 from foundation.secret_files import PUBLIC_FILE, write_private
+from linkage.index_store import now_ms
 from schemas.event_signatures import Signer, TrustedKey, TrustList, TrustListError
 from streams.security.pki import locked
 
 SIGNING_DIR = "signing"
 TRUST_LIST = "trust-list.json"
 DEFAULT_OVERLAP_S = 24 * 3600
-
-
-def now_ms() -> int:
-    return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
 
 
 class SigningKeys:
@@ -67,10 +64,8 @@ class SigningKeys:
     def signer(self, agency: str, at_ms: int | None = None) -> Signer:
         """`agency`'s current signing key, made (and put on the trust list) when it has none."""
         with locked(self.root):
-            trust = self.trust_list()
-            current = self._current(trust, agency, at_ms or now_ms())
-            if current is None:
-                current = self._add(trust, agency, at_ms or now_ms())
+            trust, at = self.trust_list(), at_ms or now_ms()
+            current = self._current(trust, agency, at) or self._add(trust, agency, at)
             return Signer(current.key_id, self._private(current.key_id))
 
     def rotate(self, agency: str, overlap_s: float = DEFAULT_OVERLAP_S, at_ms: int | None = None) -> TrustedKey:
