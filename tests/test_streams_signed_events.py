@@ -36,6 +36,7 @@ from streams.pipeline import BAD_SIGNATURE, DEAD_LETTER, Pipeline, SourceRecord
 from streams.security.signing_keys import SigningKeys
 from streams.signature_check import SignatureCheck
 from streams.worker_core import WorkerCore
+from tests.support.cli_run import run_gdx
 from tests.support.linkage_support import CATALOG, decoded_record, encode
 from tests.support.recording_sink import RecordingSink
 from tests.support.signing_support import AgencyKeys
@@ -271,3 +272,18 @@ def test_a_chunk_is_signed_once_and_each_of_its_events_verifies_alone(keys: Agen
         trust.verify("dlt", values[0], [*signed[0][:2], (PATH_HEADER, path[:-1])], now)
     with pytest.raises(BadSignature, match="does not fit"):
         trust.verify("dlt", values[0], [*signed[0][:2], (PATH_HEADER, (1 << 20).to_bytes(4, "big") + path[4:])], now)
+
+
+def test_gdx_keys_refuses_bad_input_in_one_line_and_makes_nothing(tmp_path: Path) -> None:
+    env = {"GDX_STATE_DIR": str(tmp_path / "state")}
+    empty = run_gdx("keys", "list", env=env)
+    assert empty.code == 0 and "no signing keys" in empty.out, empty.err
+    for args, code, said in (
+        (("keys", "rotate", "dlt", "--overlap-hours", "-1"), 1, "is negative"),
+        (("keys", "rotate", "nope"), 2, "invalid choice"),
+        (("events", "verify", "gdx.dlt.vehicle.v1", "0", "zero"), 2, "invalid int value"),
+    ):
+        done = run_gdx(*args, env=env)
+        assert done.code == code and done.err.count("\n") == 1 and said in done.err, done.err
+        assert "Traceback" not in done.err
+    assert not (tmp_path / "state" / "signing" / "trust-list.json").exists(), "a refused command made no key"
