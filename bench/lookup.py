@@ -55,7 +55,7 @@ from local_kafka import clients, kafka
 from open_loop import LoadResult, offered_load
 
 from foundation.ports import free_port_block
-from linkage.audit import AUDIT_TOPIC
+from linkage.audit import ANCHOR_TOPIC, AUDIT_TOPIC
 from linkage.consent import CONSENT_TOPIC
 from linkage.database import index_engine
 from linkage.migrate import upgrade
@@ -188,6 +188,7 @@ async def create_topics(bootstrap: str, prefix: str) -> None:
         await admin.create_topics(
             [
                 NewTopic(prefix + AUDIT_TOPIC, 3, 1),
+                NewTopic(prefix + ANCHOR_TOPIC, 1, 1),
                 NewTopic(prefix + CONSENT_TOPIC, 3, 1, topic_configs={"cleanup.policy": "compact"}),
             ]
         )

@@ -113,6 +113,7 @@ class LookupApp:
             "audit",
             lambda: (
                 self.audit.error
+                or self.audit.seal_problem()
                 or (
                     None
                     if self.audit.started and self.audit.last_checkpoint_ms

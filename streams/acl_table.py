@@ -14,8 +14,9 @@ The rules:
   gdx.schemas (its publisher registers a schema before the first event that uses it).
 - gdx-worker: READ, DESCRIBE on every change topic and on gdx.schemas; READ on the group
   <prefix>gdx-index; WRITE, DESCRIBE on every dead-letter and notify topic.
-- gdx-lookup: READ, WRITE, DESCRIBE on gdx.audit; READ, DESCRIBE on gdx.consent.v1 (it reads both
-  without a group, by assignment).
+- gdx-lookup: READ, WRITE, DESCRIBE on gdx.audit; WRITE, DESCRIBE on gdx.audit.anchors (append
+  only: it cannot read, delete or rewrite the heads it anchored); READ, DESCRIBE on gdx.consent.v1
+  (it reads gdx.audit and gdx.consent.v1 without a group, by assignment).
 - gdx-consent: WRITE, DESCRIBE on gdx.consent.v1 — the one writer.
 - consumer-<id> (every registry consumer and every subscriber): READ, DESCRIBE on its own
   gdx.notify.<id>; READ on groups PREFIXED `<prefix>consumer-<id>.`; and READ, DESCRIBE on a
@@ -41,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from linkage.audit import AUDIT_TOPIC
+from linkage.audit import ANCHOR_TOPIC, AUDIT_TOPIC
 from linkage.consent import CONSENT_TOPIC
 from linkage.consumers import ConsumerRegistry
 from linkage.subscriptions import Subscription
@@ -178,6 +179,7 @@ def acl_table(
     rows.add(AclRow(WORKER, GROUP, f"{prefix}{INDEX_GROUP}", LITERAL, READ))
 
     topic(LOOKUP, AUDIT_TOPIC, READ, WRITE, DESCRIBE)
+    topic(LOOKUP, ANCHOR_TOPIC, WRITE, DESCRIBE)
     topic(LOOKUP, CONSENT_TOPIC, READ, DESCRIBE)
     topic(CONSENT, CONSENT_TOPIC, WRITE, DESCRIBE)
 

@@ -9,7 +9,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from linkage.api import CONSENTS_CURRENT_TIMEOUT_S, LookupApp, create_app
-from linkage.audit import AUDIT_TOPIC, AuditWriter, load_signing_key
+from linkage.audit import ANCHOR_TOPIC, AUDIT_KEY_OWNER, AUDIT_TOPIC, AuditKeys, AuditWriter
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore
 from linkage.consumers import ConsumerRegistry, load_consumers
 from linkage.data_catalog import CatalogPage, describe
@@ -22,8 +22,15 @@ from monitoring.alert_receiver import fetch_alerts
 from monitoring.status import PrometheusClient
 from schemas.catalog import load_schema_catalog
 from streams.security.principals import LOOKUP
+from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings
 from streams.topic_catalog import load_catalog
+
+
+def audit_keys(settings: Settings) -> AuditKeys:
+    """The API's current audit key (made on first use) and the trust list it checks its chain against."""
+    keys = SigningKeys(settings.audit_keys_path)
+    return AuditKeys(keys.signer(AUDIT_KEY_OWNER), keys.trust_list())
 
 
 def lookup_parts(settings: Settings, registry: ConsumerRegistry | None = None) -> LookupApp:
@@ -36,7 +43,9 @@ def lookup_parts(settings: Settings, registry: ConsumerRegistry | None = None) -
         kafka,
         settings.topic(AUDIT_TOPIC),
         settings.audit_partition,
-        load_signing_key(settings.audit_key_path, create=True),
+        audit_keys(settings),
+        anchor_topic=settings.topic(ANCHOR_TOPIC),
+        max_unsealed_s=settings.audit_max_unsealed_s,
     )
     follower = ConsentFollower(consents, kafka, settings.topic(CONSENT_TOPIC))
     service = LookupService(

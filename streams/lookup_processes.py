@@ -40,10 +40,11 @@ from prometheus_client import multiprocess
 
 from foundation.errors import GdxError
 from foundation.logs import configure_logging
-from linkage.audit import AUDIT_TOPIC, load_signing_key, partitions
+from linkage.audit import AUDIT_TOPIC, chain_head, partitions
 from linkage.database import index_engine
 from linkage.migrate import upgrade
 from monitoring.health_server import MULTIPROCESS_DIR
+from streams.lookup_app import audit_keys
 from streams.lookup_server import LookupServer, announce, event_loop_factory
 from streams.security.principals import LOOKUP
 from streams.settings import Settings
@@ -66,10 +67,12 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
     raise Stopped
 
 
-def check_audit_partitions(settings: Settings, workers: int) -> None:
-    """Every process needs a partition of its own; say so before starting any."""
-    topic = settings.topic(AUDIT_TOPIC)
-    found = len(asyncio.run(partitions(settings.kafka_for(LOOKUP), topic)))
+def check_audit_chains(settings: Settings, workers: int) -> None:
+    """Every process needs a partition of its own, and the record it will chain from must verify
+    (hash, place, signature): say so before starting any. A tampered head is for an auditor to
+    examine; an API that chained from it would seal it as its own."""
+    topic, kafka = settings.topic(AUDIT_TOPIC), settings.kafka_for(LOOKUP)
+    found = len(asyncio.run(partitions(kafka, topic)))
     needed = settings.audit_partition + workers
     if found < needed:
         raise GdxError(
@@ -77,17 +80,24 @@ def check_audit_partitions(settings: Settings, workers: int) -> None:
             f"partitions of {topic}; it has {found}",
             "use fewer --workers, or add partitions to the topic (kafka-topics.sh --alter --partitions)",
         )
+    trust = audit_keys(settings).trust
+
+    async def check() -> None:
+        for partition in range(settings.audit_partition, needed):
+            await chain_head(kafka, topic, partition, trust)
+
+    asyncio.run(check())
 
 
 def prepare_shared_state(settings: Settings) -> None:
     """What every process would otherwise create at once on a fresh state directory: the index's
-    tables (concurrent migrations fail) and the audit signing key (each could write its own)."""
+    tables (concurrent migrations fail) and the audit signing key (each could make its own)."""
     engine = index_engine(settings.index_database_url)
     try:
         upgrade(engine)
     finally:
         engine.dispose()
-    load_signing_key(settings.audit_key_path, create=True)
+    audit_keys(settings)
 
 
 def run_until_stopped(server: LookupServer) -> None:

@@ -4,7 +4,7 @@ unsafe with real citizens' data, and says why in one line per problem.
 Refused: a plaintext connection to Kafka (an external cluster without TLS, or the local broker
 without `GDX_KAFKA_SECURITY`), a lookup API on plain HTTP, a consumer registry that still holds one
 of the demo API keys the repository ships, a private key or secret file that the group or others
-may read (the audit key, the API's TLS key, the Kafka client key and SASL password, the project
+may read (the audit and event signing keys, the API's TLS key, the Kafka client key and SASL password, the project
 CA's keys), and an index URL that carries its
 password in clear (PostgreSQL reads it from a password file instead: `PGPASSFILE`). The
 development profile, `make run`'s, allows the demo keys; its wire is secured all the same once the
@@ -83,7 +83,6 @@ def _index_password(settings: Settings) -> list[Problem]:
 
 def _secrets(settings: Settings) -> list[Problem]:
     configured = [
-        settings.audit_key_path,
         settings.lookup_tls_key,
         settings.kafka_ssl_keyfile,
         settings.kafka_sasl_password_file,
@@ -92,6 +91,7 @@ def _secrets(settings: Settings) -> list[Problem]:
         *pki_root(settings.state_dir).glob("*.key"),
         *ScramStore.of(settings.state_dir).root.glob("*.password"),
         *SigningKeys.of(settings.state_dir).root.glob("*.key"),
+        *settings.audit_keys_path.glob("*.key"),
     ]
     return _readable_by_others([path for path in configured if path is not None] + sorted(local))
 

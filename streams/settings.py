@@ -182,8 +182,15 @@ class Settings(BaseSettings):
     consumers_file: Path | None = Field(
         default=None, description="registry of consumer agencies (TOML); unset: linkage/consumers.toml"
     )
-    audit_key_file: Path | None = Field(
-        default=None, description="HMAC key that signs audit checkpoints; unset: <state_dir>/audit.key (made once)"
+    audit_keys_dir: Path | None = Field(
+        default=None,
+        description="the lookup API's audit signing keys (Ed25519) and their trust list; "
+        "unset: <state_dir>/audit-keys (the first key made once)",
+    )
+    audit_trust_list_file: Path | None = Field(
+        default=None,
+        description="the audit keys' public halves, all `gdx audit verify` needs; unset: trust-list.json "
+        "in audit_keys_dir",
     )
     audit_partition: int = Field(
         default=0, ge=0, description="the gdx.audit partition (hash chain) this lookup process writes; one writer each"
@@ -193,6 +200,12 @@ class Settings(BaseSettings):
         gt=0,
         le=3600.0,
         description="how often the lookup API seals its audit chain with a signed checkpoint",
+    )
+    audit_max_unsealed_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="the lookup API stops answering when its audit chain has not been sealed "
+        "(checkpoint written and anchored) for this long",
     )
     topic_prefix: str = Field(
         default="", pattern=r"^[a-z0-9._-]*$", description="prepended to every topic name (isolation)"
@@ -339,9 +352,15 @@ class Settings(BaseSettings):
         return self.trust_list_file or SigningKeys.of(self.state_dir.resolve()).trust_list_path
 
     @property
-    def audit_key_path(self) -> Path:
-        """The lookup API's audit signing key: the configured file, or one in the state directory."""
-        return self.audit_key_file or self.state_dir / "audit.key"
+    def audit_keys_path(self) -> Path:
+        """Where the lookup API's audit signing keys live: the configured directory, or the state's."""
+        return (self.audit_keys_dir or self.state_dir / "audit-keys").resolve()
+
+    @property
+    def audit_trust_list_path(self) -> Path:
+        from streams.security.signing_keys import TRUST_LIST
+
+        return self.audit_trust_list_file or self.audit_keys_path / TRUST_LIST
 
     @property
     def index_database_url(self) -> str:

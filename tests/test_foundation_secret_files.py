@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from foundation.secret_files import create_secret
-from linkage.audit import load_signing_key
+from linkage.audit import AUDIT_KEY_OWNER
 from monitoring.alert_receiver import load_token
+from streams.security.signing_keys import SigningKeys
 
 
 @pytest.fixture
@@ -39,8 +40,10 @@ def test_a_secret_is_created_0600_in_a_0700_folder(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("permissive_umask")
 def test_the_audit_key_and_the_receiver_token_are_born_private(tmp_path: Path) -> None:
-    key = load_signing_key(tmp_path / "state" / "audit.key", create=True)
-    assert len(key) == 32 and mode(tmp_path / "state" / "audit.key") == 0o600
-    assert load_signing_key(tmp_path / "state" / "audit.key", create=False) == key
+    keys = SigningKeys(tmp_path / "state" / "audit-keys")
+    signer = keys.signer(AUDIT_KEY_OWNER)
+    assert mode(keys.root / f"{signer.key_id}.key") == 0o600 and mode(keys.root) == 0o700
+    assert mode(keys.trust_list_path) == 0o644, "the trust list is what an auditor is given"
+    assert keys.signer(AUDIT_KEY_OWNER).key_id == signer.key_id
     token = load_token(tmp_path / "alerts" / "receiver.token")
     assert token and mode(tmp_path / "alerts" / "receiver.token") == 0o600

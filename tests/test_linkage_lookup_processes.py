@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_partition
+from linkage.audit import AUDIT_TOPIC, verify_partition
 from monitoring.scrape_targets import targets_dir
 from schemas.examples import SOMCHAI
 from streams.lookup_processes import EARLY_EXIT_S
@@ -28,6 +28,7 @@ from tests.support.cli_run import run_gdx
 from tests.support.lookup_support import (
     KEYS,
     audit_records,
+    audit_rules,
     create_lookup_topics,
     lookup_deployment,
     lookup_settings,
@@ -130,9 +131,9 @@ def test_two_processes_share_the_port_each_with_its_own_audit_chain(settings: Se
     assert server.returncode == 0
     assert not list(targets_dir(settings.state_dir).glob("lookup-api-*.json")), "the scrape target is withdrawn"
 
-    key = load_signing_key(settings.state_dir / "audit.key", create=False)
+    rules = audit_rules(settings)
     trail = audit_records(settings, settings.topic(AUDIT_TOPIC))
-    reports = {partition: verify_partition(partition, messages, key) for partition, messages in trail.items()}
+    reports = {partition: verify_partition(partition, messages, rules) for partition, messages in trail.items()}
     assert all(report.ok for report in reports.values()), [r.problems for r in reports.values()]
     assert reports[2].records == {2: 0}, "two processes write partitions 0 and 1 only"
     # A checkpoint at each of three starts, the killed process's successor continuing its chain.
@@ -176,9 +177,10 @@ def test_on_a_fresh_index_they_start_and_they_stop_when_their_parent_is_killed(
         finally:
             for pid in filter(_running, children):
                 os.kill(pid, signal.SIGKILL)
-    key = load_signing_key(settings.state_dir / "audit.key", create=False)
+    rules = audit_rules(settings)
+    assert len(rules.trust.keys) == 1, "the parent made the one audit key"
     trail = audit_records(settings, settings.topic(AUDIT_TOPIC))
-    reports = [verify_partition(partition, messages, key) for partition, messages in trail.items()]
+    reports = [verify_partition(partition, messages, rules) for partition, messages in trail.items()]
     assert all(r.ok for r in reports) and sum(sum(r.checkpoints.values()) for r in reports) == 2, "one key seals both"
 
 

@@ -18,13 +18,13 @@ from tests.support.cli_run import run_gdx
 def unsafe(tmp_path: Path) -> dict[str, str]:
     """Everything the profile refuses: the shipped registry, a world-readable audit key, a local
     broker started plaintext, an index URL with its password."""
-    key = tmp_path / "audit.key"
-    key.write_text("00" * 32 + "\n")
+    key = tmp_path / "audit-keys" / "audit-2026-12-07-0a1b2c3d.key"
+    key.parent.mkdir(exist_ok=True)
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
     key.chmod(0o644)
     return {
         "GDX_STATE_DIR": str(tmp_path),
         "GDX_KAFKA_SECURITY": "plaintext",
-        "GDX_AUDIT_KEY_FILE": str(key),
         "GDX_INDEX_URL": "postgresql://gdx:s3cret@127.0.0.1:1/index",
     }
 
@@ -34,14 +34,13 @@ def safe(tmp_path: Path) -> dict[str, str]:
     digest = hashlib.sha256(b"a-key-of-its-own-" + os.urandom(16)).hexdigest()
     registry.write_text(f'[consumers.revenue]\nname = "Revenue"\napi_key_sha256 = "{digest}"\n')
     files = {}
-    for name in ("audit.key", "ca.pem", "client.pem", "client.key"):
+    for name in ("ca.pem", "client.pem", "client.key"):
         files[name] = tmp_path / name
         files[name].write_text("x")
         files[name].chmod(0o600)
     return {
         "GDX_STATE_DIR": str(tmp_path),
         "GDX_CONSUMERS_FILE": str(registry),
-        "GDX_AUDIT_KEY_FILE": str(files["audit.key"]),
         "GDX_INDEX_URL": "postgresql://gdx@db.example:5432/index",
         "KAFKA_BOOTSTRAP_SERVERS": "kafka.example:9093",
         "KAFKA_SECURITY_PROTOCOL": "SSL",
@@ -65,7 +64,7 @@ def test_every_unsafe_setting_is_named(tmp_path: Path, monkeypatch: pytest.Monke
     assert sorted(p for p in problems if "demo API key" in p) == [
         f"consumer {c} still has the shipped demo API key" for c in ("bank", "citizen-portal", "dlt", "revenue")
     ]
-    assert any(str(tmp_path / "audit.key") in p and "0644" in p for p in problems), problems
+    assert any("audit-2026-12-07-0a1b2c3d.key" in p and "0644" in p for p in problems), problems
     assert any("password in clear" in p for p in problems), problems
     assert len(problems) == 7
     with_http = settings_from({**unsafe(tmp_path), "GDX_LOOKUP_TLS": "off"}, monkeypatch)

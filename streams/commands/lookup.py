@@ -1,4 +1,4 @@
-"""`gdx serve` (the lookup API), `gdx audit verify` and `gdx consent grant|revoke`."""
+"""`gdx serve` (the lookup API), `gdx audit verify|rotate-key` and `gdx consent grant|revoke`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ import uuid
 from aiokafka.errors import KafkaError
 
 from foundation.errors import GdxError
-from linkage.audit import AUDIT_TOPIC, load_signing_key, verify_topic
+from linkage.audit import ANCHOR_TOPIC, AUDIT_KEY_OWNER, AUDIT_TOPIC, UNSEALED, VerifyRules, verify_topic
 from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
+from linkage.index_store import now_ms
+from schemas.event_signatures import TrustList, TrustListError
+from streams.commands.signing import overlap_s, valid_when
 from streams.kafka_probe import quiet_client_logs, require_cluster
 from streams.security.principals import CONSENT, LOOKUP, OPERATOR
+from streams.security.signing_keys import DEFAULT_OVERLAP_S, SigningKeys
 from streams.settings import Settings, load_settings
 
 EXIT_TAMPERED = 1
@@ -42,10 +46,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser("audit", help="the audit trail of the lookup API")
     audit_verbs = audit.add_subparsers(dest="verb", required=True, metavar="VERB")
     verify = audit_verbs.add_parser(
-        "verify", help="check every hash chain and checkpoint of gdx.audit (exit 1: tampered)"
+        "verify",
+        help="check every hash chain and signature of gdx.audit with the public keys only, and that it reaches "
+        "every head anchored on gdx.audit.anchors (exit 1: tampered, or a tail left unsealed)",
     )
     verify.add_argument("--topic", default=None, help="another topic to check (default: gdx.audit under the prefix)")
     verify.set_defaults(handler=cmd_audit_verify)
+    rotate = audit_verbs.add_parser(
+        "rotate-key", help="a new audit signing key; the older ones stay valid --overlap-hours more"
+    )
+    rotate.add_argument("--overlap-hours", type=float, default=DEFAULT_OVERLAP_S / 3600)
+    rotate.set_defaults(handler=cmd_audit_rotate_key)
 
     consent = sub.add_parser("consent", help="consent records on gdx.consent.v1")
     consent_verbs = consent.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -68,7 +79,7 @@ def _reachable(settings: Settings, principal: str = OPERATOR) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from streams.lookup_processes import LookupProcesses, check_audit_partitions, run_until_stopped
+    from streams.lookup_processes import LookupProcesses, check_audit_chains, run_until_stopped
     from streams.lookup_server import LookupServer, api_url, bind, server_tls, warn_if_plain
 
     settings = load_settings()
@@ -79,13 +90,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server_tls(settings)  # the certificate issued (or an operator's checked) once, before any process starts
     warn_if_plain(settings)
     _reachable(settings, LOOKUP)
+    check_audit_chains(settings, settings.lookup_workers)
     port = settings.lookup_port if args.port is None else args.port
     if settings.lookup_workers == 1:
         server = LookupServer(settings, port=port)
         print(f"lookup API: {server.url} (OpenAPI: {server.url}/docs); Ctrl-C stops", flush=True)
         run_until_stopped(server)
     else:
-        check_audit_partitions(settings, settings.lookup_workers)
         sock = bind(settings.lookup_host, port)
         url = api_url(settings, sock.getsockname()[1])
         print(
@@ -98,22 +109,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     settings = load_settings()
+    try:
+        trust = TrustList.load(settings.audit_trust_list_path)
+    except TrustListError as exc:
+        raise GdxError(
+            f"audit trust list: {exc}", "give the lookup service's public audit keys (GDX_AUDIT_TRUST_LIST_FILE)"
+        ) from None
     _reachable(settings)
-    key = load_signing_key(settings.audit_key_path, create=False)
     topic = args.topic or settings.topic(AUDIT_TOPIC)
+    rules = VerifyRules(trust, settings.audit_checkpoint_interval_s, now_ms())
     with quiet_client_logs():
-        report = asyncio.run(verify_topic(settings.kafka, topic, key))
+        report = asyncio.run(verify_topic(settings.kafka, topic, settings.topic(ANCHOR_TOPIC), rules))
     for partition in sorted(report.records):
+        anchored = report.anchored.get(partition)
         print(
             f"partition {partition}: {report.records[partition]} records, {report.checkpoints[partition]} checkpoints, "
-            f"{report.unsealed[partition]} after the last checkpoint"
+            f"{report.unsealed[partition]} after the last checkpoint; "
+            + ("no anchored head" if anchored is None else f"reaches its anchored head, seq {anchored}")
         )
     for problem in report.problems:
-        print(f"TAMPERED partition {problem.partition} offset {problem.offset}: {problem.what}")
+        where = "anchors" if problem.partition < 0 else f"partition {problem.partition}"
+        print(f"{problem.kind} {where} offset {problem.offset}: {problem.what}")
     if report.ok:
-        print(f"{topic}: every chain intact")
+        print(f"{topic}: every chain intact, signed and sealed")
         return 0
+    tampered = [p for p in report.problems if p.kind != UNSEALED]
+    print(f"{topic}: {len(tampered)} chains tampered, {len(report.problems) - len(tampered)} with an unsealed tail")
     return EXIT_TAMPERED
+
+
+def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
+    keys = SigningKeys(load_settings().audit_keys_path)
+    new = keys.rotate(AUDIT_KEY_OWNER, overlap_s=overlap_s(args.overlap_hours))
+    print(
+        f"new audit key {new.key_id}, valid from {valid_when(new.not_before_ms)}; the earlier keys stay valid "
+        f"{args.overlap_hours:g} h more. Restart the lookup API to sign with it, and give auditors the new "
+        f"trust list ({keys.trust_list_path})."
+    )
+    return 0
 
 
 def _publish(settings: Settings, records: list[ConsentRecord | str]) -> None:

@@ -40,8 +40,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify.set_defaults(handler=cmd_events_verify)
 
 
-def _when(ms: int | None) -> str:
+def valid_when(ms: int | None) -> str:
     return "open" if ms is None else f"{dt.datetime.fromtimestamp(ms / 1000, dt.UTC):%Y-%m-%d %H:%M:%S}"
+
+
+def overlap_s(hours: float) -> float:
+    """--overlap-hours in seconds, refused when negative."""
+    if hours < 0:
+        raise GdxError(f"--overlap-hours {hours:g} is negative", "give 0 or more hours")
+    return hours * 3600
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
@@ -53,17 +60,16 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     width = max(len(key.key_id) for key in found)
     print(f"{'key id':<{width}}  agency  {'valid from (UTC)':<19}  valid until (UTC)")
     for key in found:
-        print(f"{key.key_id:<{width}}  {key.agency:<6}  {_when(key.not_before_ms):<19}  {_when(key.not_after_ms)}")
+        since, until = valid_when(key.not_before_ms), valid_when(key.not_after_ms)
+        print(f"{key.key_id:<{width}}  {key.agency:<6}  {since:<19}  {until}")
     return 0
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    if args.overlap_hours < 0:
-        raise GdxError(f"--overlap-hours {args.overlap_hours} is negative", "give 0 or more hours")
     keys = SigningKeys.of(load_settings().state_dir.resolve())
-    new = keys.rotate(args.agency, overlap_s=args.overlap_hours * 3600)
+    new = keys.rotate(args.agency, overlap_s=overlap_s(args.overlap_hours))
     print(
-        f"new key {new.key_id} for {args.agency}, valid from {_when(new.not_before_ms)}; its earlier keys stay "
+        f"new key {new.key_id} for {args.agency}, valid from {valid_when(new.not_before_ms)}; its earlier keys stay "
         f"valid {args.overlap_hours:g} h more. Restart {args.agency}'s publisher to sign with it."
     )
     return 0
@@ -115,5 +121,5 @@ def cmd_events_verify(args: argparse.Namespace) -> int:
     if key_id is None:
         print(f"{where}: UNSIGNED — nothing proves that {agency} published it")
         return 1
-    print(f"{where}: signed by {agency} with key {key_id}, valid at its publish time {_when(timestamp)}")
+    print(f"{where}: signed by {agency} with key {key_id}, valid at its publish time {valid_when(timestamp)}")
     return 0

@@ -16,13 +16,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from linkage.api_models import Problem
-from linkage.audit import AUDIT_TOPIC, read_partitions
+from linkage.audit import ANCHOR_TOPIC, AUDIT_TOPIC, VerifyRules, read_partitions
 from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
 from linkage.consumers import ConsumerRegistry
 from linkage.database import index_engine
-from linkage.index_store import IndexStore
+from linkage.index_store import IndexStore, now_ms
 from linkage.migrate import upgrade
 from linkage.tables import consents
+from schemas.event_signatures import TrustList
 from streams.lookup_app import create_lookup_app
 from streams.settings import Settings
 from tests.support.linkage_support import index_event
@@ -55,6 +56,7 @@ def create_lookup_topics(settings: Settings) -> None:
             await admin.create_topics(
                 [
                     NewTopic(settings.topic(AUDIT_TOPIC), 3, 1),
+                    NewTopic(settings.topic(ANCHOR_TOPIC), 1, 1),
                     NewTopic(settings.topic(CONSENT_TOPIC), 3, 1, topic_configs={"cleanup.policy": "compact"}),
                 ]
             )
@@ -137,6 +139,12 @@ def audit_records(settings: Settings, topic: str | None = None) -> dict[int, lis
         return {p: m async for p, m in read_partitions(settings.kafka, topic or settings.topic(AUDIT_TOPIC))}
 
     return asyncio.run(read())
+
+
+def audit_rules(settings: Settings, at_ms: int | None = None) -> VerifyRules:
+    """What an auditor checks a trail with: the public keys on the audit trust list only."""
+    trust = TrustList.load(settings.audit_trust_list_path)
+    return VerifyRules(trust, settings.audit_checkpoint_interval_s, at_ms or now_ms())
 
 
 def audited(settings: Settings, request_id: str) -> dict[str, Any]:
