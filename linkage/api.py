@@ -28,6 +28,7 @@ from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnsw
 from linkage.body_limit import BodyLimit
 from linkage.catalog_html import render as render_catalog
 from linkage.consent import ConsentFollower
+from linkage.consumers import ACCESS_LOG
 from linkage.data_catalog import CatalogPage, DataCatalog
 from linkage.link_rules import CITIZEN, JURISTIC, PARTY_DATASETS
 from linkage.lookup_service import LookupService, Outcome, provenance
@@ -45,6 +46,12 @@ PROCESS = "lookup-api"
 CONSENTS_CURRENT_TIMEOUT_S = 2.0
 STARTUP_GATE_S = 30.0
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="the consumer agency's API key")
+SUBJECT_TOKEN = APIKeyHeader(
+    name="X-Subject-Token",
+    auto_error=False,
+    description="the data subject's proof for their access log: a short-lived JWT (EdDSA) the consumer signed, "
+    "`sub` = the citizen ID, audience `gdx-lookup`",
+)
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text}
     for status, text in (
@@ -327,8 +334,13 @@ def create_app(parts: LookupApp) -> FastAPI:
         tags=["data subject"],
         summary="The data subject's view: every lookup about them — who, when, why, what",
     )
-    async def access(citizen_id: str, purpose: str = PURPOSE, api_key: str | None = Security(API_KEY)) -> JSONResponse:
-        lookup = Lookup("access-log", "access-log", CITIZEN, citizen_id, purpose, api_key)
+    async def access(
+        citizen_id: str,
+        purpose: str = PURPOSE,
+        api_key: str | None = Security(API_KEY),
+        subject_token: str | None = Security(SUBJECT_TOKEN),
+    ) -> JSONResponse:
+        lookup = Lookup(ACCESS_LOG, ACCESS_LOG, CITIZEN, citizen_id, purpose, api_key, subject_token)
         return _respond(
             await service.handle(
                 lookup,

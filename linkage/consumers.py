@@ -16,7 +16,8 @@ from pathlib import Path
 from foundation.errors import GdxError
 
 CONSUMERS_FILE = Path(__file__).with_name("consumers.toml")
-OPERATIONS = frozenset({"lookup", "verify", "access-log"})
+ACCESS_LOG = "access-log"
+OPERATIONS = frozenset({"lookup", "verify", ACCESS_LOG})
 DEMO_API_KEYS = ("demo-revenue-key", "demo-dlt-key", "demo-bank-key", "demo-portal-key")
 """The keys `consumers.toml` ships with (and documents) for development and tests: public, so a
 production set-up that still accepts one of them is refused (`streams.production`)."""

@@ -32,10 +32,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from linkage.audit import ACCESS, AuditUnavailable, AuditWriter
 from linkage.consent import ConsentStore
-from linkage.consumers import Consumer, ConsumerRegistry
+from linkage.consumers import ACCESS_LOG, Consumer, ConsumerRegistry
 from linkage.index_store import now_ms
 from linkage.policy import Decision, authorize
 from linkage.rate_limit import RateLimiter
+from linkage.subject_tokens import REASON as SUBJECT_NOT_PROVEN
+from linkage.subject_tokens import SubjectNotProven, SubjectTokens
 from linkage.tables import access_log
 from monitoring import metrics
 from schemas.identifiers import thai_id_problem
@@ -151,6 +153,7 @@ class Request:
     subject_id: str
     purpose: str
     api_key: str | None
+    subject_token: str | None = None  # the data subject's proof, for the access log
     request_id: str = field(default_factory=lambda: str(uuid.UUID(int=_ids.getrandbits(128), version=4)))
     started: float = field(default_factory=time.perf_counter)
 
@@ -181,12 +184,14 @@ class LookupService:
         consents: ConsentStore,
         audit: AuditWriter,
         consents_current: Callable[[], Awaitable[bool]],
+        subject_tokens: SubjectTokens,
         processes: int = 1,
     ) -> None:
         """`processes`: how many lookup processes share the port; each enforces its share of a
         consumer's registered rate, so together they enforce the rate. A consumer whose requests
         all ride one keep-alive connection reaches one process, and so gets that share only."""
         self.consents_current = consents_current
+        self.subject_tokens = subject_tokens
         self.processes = processes
         self.engine = engine
         self.registry = registry
@@ -251,6 +256,12 @@ class LookupService:
             return await self._refuse(
                 request, consumer, decision.status, decision.reason or "no_consent", decision.detail, decision
             )
+        if request.operation == ACCESS_LOG:
+            try:
+                self.subject_tokens.prove(consumer.id, request.subject_id, request.subject_token)
+            except SubjectNotProven as exc:
+                await self._give_back(decision, at)
+                return await self._refuse(request, consumer, exc.status, SUBJECT_NOT_PROVEN, exc.detail)
         try:
             outcome = await self._answer(request, consumer, work, decision, writes)
         except BaseException:

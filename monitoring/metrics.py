@@ -42,6 +42,7 @@ DEAD_LETTER_REASONS = (
 LOOKUP_ERROR_REASONS = (
     "invalid_request",  # malformed id, unknown dataset
     "unauthorised",  # the consumer is not authenticated
+    "subject_not_proven",  # an access log asked for without the data subject's valid token
     "no_consent",  # consent missing, expired or revoked (also counted in consent denials)
     "purpose_not_allowed",  # the purpose is outside the consumer's mandate
     "not_found",  # no such entity in the index

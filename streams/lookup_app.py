@@ -17,10 +17,12 @@ from linkage.database import index_engine
 from linkage.lookup_service import LookupService
 from linkage.migrate import upgrade
 from linkage.status_page import PROMETHEUS_BUDGET_S, StatusPage
+from linkage.subject_tokens import SubjectTokens
 from linkage.subscriptions import load_subscriptions
 from monitoring.alert_receiver import fetch_alerts
 from monitoring.status import PrometheusClient
 from schemas.catalog import load_schema_catalog
+from schemas.trust_list_file import TrustListFile
 from streams.security.principals import LOOKUP
 from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings
@@ -54,6 +56,7 @@ def lookup_parts(settings: Settings, registry: ConsumerRegistry | None = None) -
         consents,
         audit,
         lambda: follower.current(CONSENTS_CURRENT_TIMEOUT_S),
+        SubjectTokens(TrustListFile(settings.subject_token_trust_list_path)),
         processes=settings.lookup_workers,
     )
     prometheus = PrometheusClient(settings.prometheus_query_url, PROMETHEUS_BUDGET_S)

@@ -92,6 +92,7 @@ def _secrets(settings: Settings) -> list[Problem]:
         *ScramStore.of(settings.state_dir).root.glob("*.password"),
         *SigningKeys.of(settings.state_dir).root.glob("*.key"),
         *settings.audit_keys_path.glob("*.key"),
+        *settings.subject_token_keys_path.glob("*.key"),
     ]
     return _readable_by_others([path for path in configured if path is not None] + sorted(local))
 

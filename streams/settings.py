@@ -192,6 +192,16 @@ class Settings(BaseSettings):
         description="the audit keys' public halves, all `gdx audit verify` needs; unset: trust-list.json "
         "in audit_keys_dir",
     )
+    subject_token_keys_dir: Path | None = Field(
+        default=None,
+        description="the keys consumers sign data subjects' access-log tokens with, and their trust list "
+        "(owner = consumer id); unset: <state_dir>/subject-token-keys",
+    )
+    subject_token_trust_list_file: Path | None = Field(
+        default=None,
+        description="the consumers' public subject-token keys the lookup API checks; unset: trust-list.json in "
+        "subject_token_keys_dir",
+    )
     audit_partition: int = Field(
         default=0, ge=0, description="the gdx.audit partition (hash chain) this lookup process writes; one writer each"
     )
@@ -355,6 +365,16 @@ class Settings(BaseSettings):
     def audit_keys_path(self) -> Path:
         """Where the lookup API's audit signing keys live: the configured directory, or the state's."""
         return (self.audit_keys_dir or self.state_dir / "audit-keys").resolve()
+
+    @property
+    def subject_token_keys_path(self) -> Path:
+        return (self.subject_token_keys_dir or self.state_dir / "subject-token-keys").resolve()
+
+    @property
+    def subject_token_trust_list_path(self) -> Path:
+        from streams.security.signing_keys import TRUST_LIST
+
+        return self.subject_token_trust_list_file or self.subject_token_keys_path / TRUST_LIST
 
     @property
     def audit_trust_list_path(self) -> Path:

@@ -31,6 +31,7 @@ from tests.support.lookup_support import (
     lookup_client,
     lookup_settings,
     publish,
+    subject_token,
     wait_until,
 )
 
@@ -117,7 +118,8 @@ def test_the_access_log_authenticates_before_it_writes(lookup: tuple[Settings, T
     stranger = get(client, f"{PERSON}/access-log", None, "subject-access", key="not-a-key")
     assert stranger.status_code == 401, stranger.text
     assert audited(settings, stranger.json()["request_id"])["status"] == 401
-    subject = get(client, f"{PERSON}/access-log", "citizen-portal", "subject-access")
+    token = subject_token(settings, SOMCHAI)
+    subject = get(client, f"{PERSON}/access-log", "citizen-portal", "subject-access", token=token)
     assert subject.status_code == 503, subject.text
     assert set(subject.json()) == PROBLEM_KEYS
     assert audited(settings, subject.json()["request_id"])["status"] == 503

@@ -21,6 +21,7 @@ from linkage.migrate import upgrade
 from linkage.subscriptions import load_subscriptions
 from linkage.views import record_view
 from monitoring import metrics
+from schemas import trust_list_file
 from schemas.event_signatures import (
     CHUNK,
     KEY_ID_HEADER,
@@ -31,7 +32,6 @@ from schemas.event_signatures import (
     TrustList,
     TrustListError,
 )
-from streams import signature_check
 from streams.pipeline import BAD_SIGNATURE, DEAD_LETTER, Pipeline, SourceRecord
 from streams.security.signing_keys import SigningKeys
 from streams.signature_check import SignatureCheck
@@ -162,7 +162,7 @@ def test_a_rotated_key_signs_beside_the_old_one_until_the_overlap_ends(tmp_path:
 def test_the_worker_trusts_a_key_added_after_it_started(
     tmp_path: Path, keys: AgencyKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(signature_check, "RELOAD_EVERY_S", 0.0)
+    monkeypatch.setattr(trust_list_file, "RELOAD_EVERY_S", 0.0)
     check = keys.check()  # no trust list yet: the agency has not started
     value = _value()
     assert check.signed_by("dlt", value, keys.headers("dlt", value), int(time.time() * 1000)) is not None

@@ -1,4 +1,4 @@
-"""`gdx serve` (the lookup API), `gdx audit verify|rotate-key` and `gdx consent grant|revoke`."""
+"""`gdx serve` (the lookup API), `gdx audit verify|rotate-key`, `gdx consent grant|revoke` and `gdx subject-token`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from aiokafka.errors import KafkaError
 from foundation.errors import GdxError
 from linkage.audit import ANCHOR_TOPIC, AUDIT_KEY_OWNER, AUDIT_TOPIC, UNSEALED, VerifyRules, verify_topic
 from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
+from linkage.consumers import ACCESS_LOG, load_consumers
 from linkage.index_store import now_ms
+from linkage.subject_tokens import MAX_LIFETIME_S, issue
 from schemas.event_signatures import TrustList, TrustListError
+from schemas.identifiers import thai_id_problem
 from streams.commands.signing import overlap_s, valid_when
 from streams.kafka_probe import quiet_client_logs, require_cluster
 from streams.security.principals import CONSENT, LOOKUP, OPERATOR
@@ -21,6 +24,7 @@ from streams.security.signing_keys import DEFAULT_OVERLAP_S, SigningKeys
 from streams.settings import Settings, load_settings
 
 EXIT_TAMPERED = 1
+PORTAL = "citizen-portal"
 DAY_MS = 86_400_000
 
 
@@ -72,6 +76,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke = consent_verbs.add_parser("revoke", help="revoke a consent (effective for the next request once applied)")
     revoke.add_argument("consent_id")
     revoke.set_defaults(handler=cmd_consent_revoke)
+
+    token = sub.add_parser(
+        "subject-token",
+        help="sign, as a consumer (the citizen portal), the short-lived token that proves a signed-in person "
+        "to the access log (the consumer's key is made on first use)",
+    )
+    token.add_argument("subject", metavar="CITIZEN_ID")
+    token.add_argument("--consumer", default=PORTAL, help=f"the consumer that signs (default {PORTAL})")
+    token.add_argument(
+        "--lifetime-s", type=float, default=MAX_LIFETIME_S, help=f"seconds it is valid, at most {MAX_LIFETIME_S}"
+    )
+    token.set_defaults(handler=cmd_subject_token)
 
 
 def _reachable(settings: Settings, principal: str = OPERATOR) -> None:
@@ -146,6 +162,24 @@ def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
         f"{args.overlap_hours:g} h more. Restart the lookup API to sign with it, and give auditors the new "
         f"trust list ({keys.trust_list_path})."
     )
+    return 0
+
+
+def cmd_subject_token(args: argparse.Namespace) -> int:
+    problem = thai_id_problem(args.subject)
+    if problem is not None:
+        raise GdxError(f"{args.subject!r}: {problem}", "give the person's 13-digit citizen ID")
+    if not 0 < args.lifetime_s <= MAX_LIFETIME_S:
+        raise GdxError(f"--lifetime-s {args.lifetime_s:g} is out of range", f"give 1 to {MAX_LIFETIME_S} seconds")
+    settings = load_settings()
+    consumer = load_consumers(settings.consumers_file).consumers.get(args.consumer)
+    if consumer is None or not any(ACCESS_LOG in p.operations for p in consumer.purposes.values()):
+        raise GdxError(
+            f"consumer {args.consumer!r} has no purpose that shows an access log",
+            "give a consumer of the registry with an access-log purpose (the citizen portal)",
+        )
+    keys = SigningKeys(settings.subject_token_keys_path)
+    print(issue(keys.signer(consumer.id), args.subject, args.lifetime_s))
     return 0
 
 

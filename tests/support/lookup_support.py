@@ -22,9 +22,11 @@ from linkage.consumers import ConsumerRegistry
 from linkage.database import index_engine
 from linkage.index_store import IndexStore, now_ms
 from linkage.migrate import upgrade
+from linkage.subject_tokens import issue
 from linkage.tables import consents
 from schemas.event_signatures import TrustList
 from streams.lookup_app import create_lookup_app
+from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings
 from tests.support.linkage_support import index_event
 
@@ -102,9 +104,18 @@ def lookup_client(settings: Settings, registry: ConsumerRegistry | None = None) 
         yield client
 
 
-def get(client: TestClient, path: str, consumer: str | None, purpose: str, key: str | None = None) -> Any:
+def get(
+    client: TestClient, path: str, consumer: str | None, purpose: str, key: str | None = None, token: str | None = None
+) -> Any:
     headers = {"X-API-Key": key or KEYS[consumer]} if consumer or key else {}
+    if token is not None:
+        headers["X-Subject-Token"] = token
     return client.get(path, params={"purpose": purpose}, headers=headers)
+
+
+def subject_token(settings: Settings, subject: str, consumer: str = "citizen-portal", **options: Any) -> str:
+    """The token the consumer (the citizen portal) signs for a person signed in to it."""
+    return issue(SigningKeys(settings.subject_token_keys_path).signer(consumer), subject, **options)
 
 
 def consent(
