@@ -150,7 +150,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         print(f"{topic}: every chain intact, signed and sealed")
         return 0
     tampered = [p for p in report.problems if p.kind != UNSEALED]
-    print(f"{topic}: {len(tampered)} chains tampered, {len(report.problems) - len(tampered)} with an unsealed tail")
+    print(f"{topic}: {len(tampered)} signs of tampering, {len(report.problems) - len(tampered)} unsealed tails")
     return EXIT_TAMPERED
 
 
