@@ -27,14 +27,16 @@ from linkage.audit import (
     GENESIS,
     VerifyRules,
     canonical,
+    chain_record,
     record_hash,
-    sign_record,
     verify_partition,
 )
 from linkage.index_store import now_ms
 from schemas.event_signatures import Signer
 from schemas.examples import SOMCHAI
 from streams.security.signing_keys import SigningKeys
+
+CHAIN = "gdx.audit/0"
 
 
 def entry(at_ms: int, n: int) -> dict[str, Any]:
@@ -61,10 +63,11 @@ def write(count: int, at_ms: int, signer: Signer | None) -> list[tuple[int, byte
     trail: list[tuple[int, bytes | None]] = []
     seq, head = -1, GENESIS
     for n in range(count):
-        record = {**entry(at_ms, n), "chain": "gdx.audit/0", "seq": seq + 1, "prev_hash": head}
         if signer is not None:
-            sign_record(signer, record)
-        record["hash"] = record_hash(record)
+            record = chain_record(entry(at_ms, n), CHAIN, seq + 1, head, signer)
+        else:  # what the writer did before it signed every record
+            record = {**entry(at_ms, n), "chain": CHAIN, "seq": seq + 1, "prev_hash": head}
+            record["hash"] = record_hash(record)
         trail.append((n, canonical(record)))
         seq, head = record["seq"], record["hash"]
     return trail

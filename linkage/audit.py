@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -42,6 +41,7 @@ from cryptography.exceptions import InvalidSignature
 
 from foundation.errors import GdxError
 from foundation.kafka_clients import KafkaClients
+from foundation.moments import utc_stamp
 from linkage.index_store import now_ms
 from monitoring import metrics
 from schemas.event_signatures import Signer, TrustList
@@ -78,6 +78,14 @@ def sign_record(signer: Signer, record: dict[str, Any]) -> None:
     record["signature"] = base64.b64encode(signer.private_key.sign(_signed_bytes(record))).decode()
 
 
+def chain_record(entry: dict[str, Any], chain: str, seq: int, prev_hash: str, signer: Signer) -> dict[str, Any]:
+    """`entry` as the record `seq` of `chain` after `prev_hash`: linked, signed, then hashed."""
+    record = {**entry, "chain": chain, "seq": seq, "prev_hash": prev_hash}
+    sign_record(signer, record)
+    record["hash"] = record_hash(record)
+    return record
+
+
 def signature_problem(trust: TrustList, record: dict[str, Any]) -> str | None:
     """Why the record's signature does not prove the lookup service wrote it, or None when it does."""
     if "signature" not in record:
@@ -94,10 +102,6 @@ def signature_problem(trust: TrustList, record: dict[str, Any]) -> str | None:
     except (InvalidSignature, binascii.Error, ValueError):
         return f"its signature under key {key_id!r} does not match its content (forged or rewritten)"
     return None
-
-
-def _iso(ms: int) -> str:
-    return f"{dt.datetime.fromtimestamp(ms / 1000, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 class AuditChainBroken(GdxError):
@@ -254,9 +258,7 @@ class AuditWriter:
             async with self._lock:
                 if self._stale:
                     await self._recover_head()
-                record = {**entry, "chain": self.chain, "seq": self._seq + 1, "prev_hash": self._head}
-                sign_record(self.keys.signer, record)
-                record["hash"] = record_hash(record)
+                record = chain_record(entry, self.chain, self._seq + 1, self._head, self.keys.signer)
                 delivery = await self._producer.send(
                     self.topic, canonical(record), key=self.chain.encode(), partition=self.partition
                 )
@@ -414,7 +416,7 @@ def verify_partition(
             return fail(f"record seq {seq}: {problem}")
         if (anchor := anchors.get(seq)) is not None and stated_hash != anchor.hash:
             return fail(
-                f"record seq {seq} is not the head anchored at {_iso(anchor.time_ms)} "
+                f"record seq {seq} is not the head anchored at {utc_stamp(anchor.time_ms)} "
                 "(the chain was rewritten, or the topic deleted and recreated)"
             )
         if record.get("kind") == CHECKPOINT:
@@ -433,8 +435,8 @@ def verify_partition(
                 Problem(
                     partition,
                     end,
-                    f"the trail ends before seq {last.seq}, which was sealed and anchored at {_iso(last.time_ms)}: "
-                    "records removed, or the topic deleted and recreated",
+                    f"the trail ends before seq {last.seq}, which was sealed and anchored at "
+                    f"{utc_stamp(last.time_ms)}: records removed, or the topic deleted and recreated",
                 )
             )
             return report
@@ -447,9 +449,10 @@ def verify_partition(
                 Problem(
                     partition,
                     offset,
-                    f"{report.unsealed[partition]} records after the last checkpoint, the first from {_iso(since_ms)} "
-                    f"({age_s:.0f} s ago, longer than the checkpoint interval of {rules.interval_s:g} s): no seal "
-                    "vouches for them yet (the API stopped before sealing, or cannot seal)",
+                    f"{report.unsealed[partition]} records after the last checkpoint, the first from "
+                    f"{utc_stamp(since_ms)} ({age_s:.0f} s ago, longer than the checkpoint interval of "
+                    f"{rules.interval_s:g} s): no seal vouches for them yet (the API stopped before sealing, or "
+                    "cannot seal)",
                     UNSEALED,
                 )
             )
@@ -532,7 +535,7 @@ async def verify_topic(kafka: KafkaClients, topic: str, anchor_topic: str, rules
             Problem(
                 partition,
                 0,
-                f"partition {partition} is gone, but its seq {last.seq} was anchored at {_iso(last.time_ms)}: "
+                f"partition {partition} is gone, but its seq {last.seq} was anchored at {utc_stamp(last.time_ms)}: "
                 "the topic was deleted and recreated with fewer partitions",
             )
         )

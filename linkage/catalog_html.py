@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from html import escape
 
+from foundation.moments import utc_stamp as stamp
 from linkage.data_catalog import CatalogDataset, CatalogField, DataCatalog, Notified
 from linkage.index_summary import IndexSummary
-from linkage.status_html import NONE, UNAVAILABLE, duration, moment, stamp
+from linkage.status_html import NONE, UNAVAILABLE, duration, moment
 from linkage.status_html import STYLE as STATUS_STYLE
 
 STYLE = (

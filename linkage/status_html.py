@@ -9,9 +9,9 @@ Every value is escaped; no value is personal data — the page holds only aggreg
 from __future__ import annotations
 
 import math
-import time
 from html import escape
 
+from foundation.moments import utc_stamp as stamp
 from linkage.status_charts import chart
 from linkage.status_page import AgencyStatus, StatusReport
 from monitoring.metrics import FRESHNESS_SLO_SECONDS
@@ -74,10 +74,6 @@ def rate(per_s: float | None) -> str:
     if per_s < 0.1:
         return "<0.1/s"
     return f"{per_s:,.1f}/s"
-
-
-def stamp(ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
 def moment(ms: int | None, now_ms: int) -> str:

@@ -72,17 +72,17 @@ def check_audit_chains(settings: Settings, workers: int) -> None:
     (hash, place, signature): say so before starting any. A tampered head is for an auditor to
     examine; an API that chained from it would seal it as its own."""
     topic, kafka = settings.topic(AUDIT_TOPIC), settings.kafka_for(LOOKUP)
-    found = len(asyncio.run(partitions(kafka, topic)))
     needed = settings.audit_partition + workers
-    if found < needed:
-        raise GdxError(
-            f"{workers} lookup processes from audit partition {settings.audit_partition} need {needed} "
-            f"partitions of {topic}; it has {found}",
-            "use fewer --workers, or add partitions to the topic (kafka-topics.sh --alter --partitions)",
-        )
     trust = audit_keys(settings).trust
 
     async def check() -> None:
+        found = len(await partitions(kafka, topic))
+        if found < needed:
+            raise GdxError(
+                f"{workers} lookup processes from audit partition {settings.audit_partition} need {needed} "
+                f"partitions of {topic}; it has {found}",
+                "use fewer --workers, or add partitions to the topic (kafka-topics.sh --alter --partitions)",
+            )
         for partition in range(settings.audit_partition, needed):
             await chain_head(kafka, topic, partition, trust)
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
-from aiokafka.errors import KafkaError
+from aiokafka.admin import NewTopic, RecordsToDelete
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
@@ -32,8 +31,8 @@ from linkage.audit import (
     AuditUnavailable,
     AuditWriter,
     canonical,
+    chain_record,
     record_hash,
-    sign_record,
     verify_partition,
 )
 from linkage.index_store import now_ms
@@ -43,6 +42,7 @@ from streams.lookup_app import audit_keys
 from streams.settings import Settings
 from tests.support.cli_run import run_gdx
 from tests.support.lookup_support import (
+    administer,
     audit_records,
     audit_rules,
     get,
@@ -212,13 +212,8 @@ def _forged_tail(messages: Messages, signer: Signer) -> bytes:
         "subject": {"kind": "citizen", "id": MALEE},
         "decision": "allow",
         "status": 200,
-        "chain": last["chain"],
-        "seq": last["seq"] + 1,
-        "prev_hash": last["hash"],
     }
-    sign_record(signer, record)
-    record["hash"] = record_hash(record)
-    return canonical(record)
+    return canonical(chain_record(record, last["chain"], last["seq"] + 1, last["hash"], signer))
 
 
 def test_a_tail_forged_while_the_api_is_down_is_caught_and_the_api_refuses_to_chain_from_it(
@@ -266,29 +261,14 @@ def test_a_tail_forged_while_the_api_is_down_is_caught_and_the_api_refuses_to_ch
     ]
 
 
-async def _admin(settings: Settings, change: Callable[[AIOKafkaAdminClient], Awaitable[object]]) -> None:
-    admin = settings.kafka.admin()
-    await admin.start()
-    try:
-        for _attempt in range(50):
-            try:
-                await change(admin)
-                return
-            except KafkaError:  # a deletion still under way
-                await asyncio.sleep(0.2)
-        raise AssertionError("the admin request kept failing")
-    finally:
-        await admin.close()
-
-
 def test_the_audit_topic_deleted_and_recreated_is_caught_by_its_anchors(
     trail: tuple[Settings, Messages], tmp_path: Path
 ) -> None:
     """The insider deletes the trail and lets the API begin a fresh, well-signed chain on the new topic."""
     settings, messages = trail
     topic = settings.topic(AUDIT_TOPIC)
-    asyncio.run(_admin(settings, lambda admin: admin.delete_topics([topic])))
-    asyncio.run(_admin(settings, lambda admin: admin.create_topics([NewTopic(topic, 3, 1)])))
+    asyncio.run(administer(settings, lambda admin: admin.delete_topics([topic])))
+    asyncio.run(administer(settings, lambda admin: admin.create_topics([NewTopic(topic, 3, 1)])))
     with lookup_client(settings) as client:
         _requests(client)
     audit = run_gdx("audit", "verify", env=_auditor(settings, tmp_path))
@@ -308,7 +288,7 @@ def test_a_truncated_trail_and_a_removed_tail_are_caught(trail: tuple[Settings, 
     assert problem.offset == len(messages) - 2 and f"ends before seq {last['seq']}" in problem.what, problem
 
     tp = TopicPartition(settings.topic(AUDIT_TOPIC), settings.audit_partition)
-    asyncio.run(_admin(settings, lambda admin: admin.delete_records({tp: RecordsToDelete(3)})))
+    asyncio.run(administer(settings, lambda admin: admin.delete_records({tp: RecordsToDelete(3)})))
     audit = run_gdx("audit", "verify", env=_auditor(settings, tmp_path))
     assert audit.code == 1
     assert (
@@ -324,12 +304,12 @@ def test_an_api_that_cannot_seal_its_chain_stops_answering_and_says_why(settings
     anchors = settings.topic(ANCHOR_TOPIC)
     with lookup_client(settings) as client:
         assert get(client, f"/v1/citizens/{SOMCHAI}", "revenue", "estate-tax").status_code == 200
-        asyncio.run(_admin(settings, lambda admin: admin.delete_topics([anchors])))
+        asyncio.run(administer(settings, lambda admin: admin.delete_topics([anchors])))
         wait_until(lambda: client.get("/readyz").status_code == 503, timeout_s=20, what="not ready")
         assert "audit trail not sealed for" in client.get("/readyz").text
         refused = get(client, f"/v1/citizens/{SOMCHAI}", "revenue", "estate-tax")
         assert refused.status_code == 503 and "audit trail not sealed for" in refused.json()["detail"]
-        asyncio.run(_admin(settings, lambda admin: admin.create_topics([NewTopic(anchors, 1, 1)])))
+        asyncio.run(administer(settings, lambda admin: admin.create_topics([NewTopic(anchors, 1, 1)])))
         wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=30, what="sealed and ready again")
         assert get(client, f"/v1/citizens/{SOMCHAI}", "revenue", "estate-tax").status_code == 200
 

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from aiokafka.admin import NewTopic
-from aiokafka.errors import KafkaError
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
@@ -22,6 +21,7 @@ from schemas.examples import SOMCHAI
 from streams.settings import Settings
 from tests.support.lookup_support import (
     PROBLEM_KEYS,
+    administer,
     audited,
     consent,
     create_lookup_topics,
@@ -194,30 +194,13 @@ def test_the_consent_follower_outlives_a_failing_database_and_readiness_says_so(
     assert get(client, PERSON, "dlt", "licence-application").status_code == 200
 
 
-async def _audit_topic(settings: Settings, present: bool) -> None:
-    """Delete or recreate the audit topic (the broker does not create topics on use)."""
-    admin = settings.kafka.admin()
-    await admin.start()
-    try:
-        for _attempt in range(50):
-            try:
-                if present:
-                    await admin.create_topics([NewTopic(settings.topic(AUDIT_TOPIC), 3, 1)])
-                else:
-                    await admin.delete_topics([settings.topic(AUDIT_TOPIC)])
-                return
-            except KafkaError:  # the deletion still under way
-                await asyncio.sleep(0.2)
-    finally:
-        await admin.close()
-
-
 @pytest.mark.kafka
 def test_the_audit_writer_outlives_a_lost_topic_and_readiness_says_so(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
-    asyncio.run(_audit_topic(settings, present=False))
+    topic = settings.topic(AUDIT_TOPIC)
+    asyncio.run(administer(settings, lambda admin: admin.delete_topics([topic])))
     assert get(client, PERSON, "revenue", "estate-tax").status_code == 503
     assert client.get("/readyz").status_code == 503 and "audit" in client.get("/readyz").text
-    asyncio.run(_audit_topic(settings, present=True))
+    asyncio.run(administer(settings, lambda admin: admin.create_topics([NewTopic(topic, 3, 1)])))
     wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=20, what="ready again")
     assert get(client, PERSON, "revenue", "estate-tax").status_code == 200

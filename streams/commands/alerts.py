@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-import time
 from pathlib import Path
 
 from foundation.errors import GdxError
+from foundation.moments import utc_stamp
 from monitoring import scrape_targets
 from monitoring.alert_receiver import AlertBook, ReceiverUnavailable, fetch_alerts, load_token, routes
 from monitoring.health_server import HealthServer
@@ -27,10 +27,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the receiver: Alertmanager's webhook, /metrics, /healthz, /readyz until Ctrl-C",
     )
     alerts.set_defaults(handler=cmd_alerts, process=True)
-
-
-def _when(ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -52,7 +48,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         where = "/".join(labels[k] for k in ("agency", "dataset") if k in labels)
         print(
             f"{alert['status'].upper():<9} {labels.get('severity', ''):<7} {labels.get('alertname', '?'):<24} "
-            f"{where:<24} since {alert['starts_at'][:19]}Z, last heard {_when(alert['received_ms'])}"
+            f"{where:<24} since {alert['starts_at'][:19]}Z, last heard {utc_stamp(alert['received_ms'])}"
         )
         summary = alert["annotations"].get("summary")
         if summary:

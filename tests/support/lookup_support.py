@@ -7,11 +7,12 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from aiokafka.admin import NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -150,6 +151,22 @@ def audit_records(settings: Settings, topic: str | None = None) -> dict[int, lis
         return {p: m async for p, m in read_partitions(settings.kafka, topic or settings.topic(AUDIT_TOPIC))}
 
     return asyncio.run(read())
+
+
+async def administer(settings: Settings, change: Callable[[AIOKafkaAdminClient], Awaitable[object]]) -> None:
+    """Run an admin request as the operator, again while the broker still finishes a deletion."""
+    admin = settings.kafka.admin()
+    await admin.start()
+    try:
+        for _attempt in range(50):
+            try:
+                await change(admin)
+                return
+            except KafkaError:
+                await asyncio.sleep(0.2)
+        raise AssertionError("the admin request kept failing")
+    finally:
+        await admin.close()
 
 
 def audit_rules(settings: Settings, at_ms: int | None = None) -> VerifyRules:
