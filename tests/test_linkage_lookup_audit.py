@@ -361,3 +361,10 @@ async def test_an_append_while_the_writer_starts_is_refused_not_chained_from_a_s
     messages = (await asyncio.to_thread(audit_records, settings))[0]
     report = verify_partition(0, messages, audit_rules(settings))
     assert report.ok and report.records == {0: 2}, report.problems
+
+
+def test_gdx_audit_rotate_key_refuses_a_negative_overlap_in_one_line(tmp_path: Path) -> None:
+    result = run_gdx("audit", "rotate-key", "--overlap-hours", "-1", env={"GDX_STATE_DIR": str(tmp_path)})
+    assert result.code == 1 and "Traceback" not in result.err
+    assert result.err.strip().splitlines() == ["gdx: --overlap-hours -1 is negative — give 0 or more hours"]
+    assert not (tmp_path / "audit-keys").exists(), "no key made by a refused command"
