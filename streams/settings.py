@@ -148,6 +148,13 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of a stream worker (0: a free one, announced)"
     )
+    worker_stop_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600.0,
+        description="how long a stream worker's graceful stop may take before it exits anyway "
+        "(uncommitted batches are delivered again)",
+    )
     agencies_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of `gdx simulate` (0: a free one, announced)"
     )

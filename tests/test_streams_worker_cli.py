@@ -1,14 +1,21 @@
-"""`gdx worker` bad input: a busy metrics port and an unreachable cluster are one clear line each."""
+"""`gdx worker` bad input: a busy metrics port and an unreachable cluster are one clear line each;
+a stop that outlasts its deadline is one line too."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
 
+from foundation.http_get import http_get
 from foundation.ports import free_port_block
+from foundation.stop_deadline import EXIT_STOP_TIMEOUT
 from tests.support.cli_run import run_gdx
+from tests.support.lookup_support import wait_until
+from tests.support.stream_harness import Backbone, Process
 
 
 @pytest.mark.kafka
@@ -47,3 +54,29 @@ def test_an_unreachable_cluster_is_reported_and_exits(tmp_path: Path) -> None:
 def test_a_bad_index_url_is_reported(tmp_path: Path) -> None:
     result = run_gdx("index", "digest", env={"GDX_INDEX_URL": "nonsense", "GDX_STATE_DIR": str(tmp_path)})
     assert result.code != 0 and "not a database URL" in result.err and "Traceback" not in result.err
+
+
+def _answers(url: str) -> bool:
+    try:
+        return http_get(url)[0] == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.kafka
+def test_a_stop_past_its_deadline_exits_with_one_line(bootstrap_servers: str, tmp_path: Path) -> None:
+    """A graceful stop longer than GDX_WORKER_STOP_TIMEOUT_S (here any stop: 1 ms) ends the worker
+    with EX_TEMPFAIL and a line saying why, instead of leaving it to its supervisor's SIGKILL."""
+    backbone = Backbone(
+        bootstrap_servers,
+        f"r{uuid.uuid4().hex[:8]}.",
+        tmp_path / "state",
+        f"sqlite:///{tmp_path / 'index.db'}",
+        settings={"GDX_WORKER_STOP_TIMEOUT_S": "0.001", "GDX_WORKER_METRICS_PORT": str(port := free_port_block(1))},
+    )
+    assert backbone.gdx("topics", "apply").code == 0
+    process = Process(backbone, "worker", name="worker")
+    wait_until(lambda: _answers(f"http://127.0.0.1:{port}/readyz"), timeout_s=120, what="worker ready")
+    process.popen.send_signal(signal.SIGTERM)
+    assert process.wait(60) == EXIT_STOP_TIMEOUT, process.tail()
+    assert "graceful stop did not finish in time" in process.tail() and "Traceback" not in process.tail(200)

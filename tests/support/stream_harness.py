@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class Backbone:
     prefix: str
     state_dir: Path
     index_url: str
+    settings: dict[str, str] = field(default_factory=dict)  # further GDX_* variables
 
     @property
     def env(self) -> dict[str, str]:
@@ -56,6 +57,7 @@ class Backbone:
             "GDX_TOPIC_PREFIX": self.prefix,
             "GDX_STATE_DIR": str(self.state_dir),
             "GDX_INDEX_URL": self.index_url,
+            **self.settings,
         }
 
     def signed(self, agency: str, value: bytes) -> list[tuple[str, bytes | None]]:
