@@ -1,8 +1,10 @@
 """The tamper-evident audit trail of the lookup service on `gdx.audit`.
 
 Each lookup process writes one hash chain, in one partition of the topic (one writer per
-partition, `GDX_AUDIT_PARTITION`): every record carries its sequence number, the hash of the
-record before it in the partition, and its own hash, SHA-256 over the canonical JSON of the rest.
+partition, `GDX_AUDIT_PARTITION`), and so does each stream worker for the notices it sends
+(`GDX_WORKER_AUDIT_PARTITION`, under a key of its own that signs only notices). Every record
+carries its sequence number, the hash of the record before it in the partition, and its own hash,
+SHA-256 over the canonical JSON of the rest.
 Altering a record breaks its own hash; removing or reordering records breaks the sequence and the
 `prev_hash` link.
 
@@ -42,6 +44,7 @@ from cryptography.exceptions import InvalidSignature
 from foundation.errors import GdxError
 from foundation.kafka_clients import KafkaClients
 from foundation.moments import utc_stamp
+from linkage.consumers import NOTIFY
 from linkage.index_store import now_ms
 from monitoring import metrics
 from schemas.event_signatures import Signer, TrustList
@@ -52,6 +55,9 @@ AUDIT_TOPIC = "gdx.audit"
 ANCHOR_TOPIC = "gdx.audit.anchors"
 AUDIT_KEY_OWNER = "audit"
 """The owner of the lookup service's keys on the audit trust list."""
+NOTICE_KEY_OWNER = "audit-notify"
+"""The owner of the stream workers' keys: they sign the notices they send, and their own chain's
+checkpoints, and nothing else, so a worker's key cannot vouch for a lookup."""
 DOMAIN = b"gdx-audit-v1:"
 GENESIS = "0" * 64
 ACCESS = "access"
@@ -92,8 +98,10 @@ def signature_problem(trust: TrustList, record: dict[str, Any]) -> str | None:
         return "not signed (forged, or written before audit records were signed)"
     key_id = str(record.get("key_id"))
     key = trust.keys.get(key_id)
-    if key is None or key.agency != AUDIT_KEY_OWNER:
+    if key is None or key.agency not in (AUDIT_KEY_OWNER, NOTICE_KEY_OWNER):
         return f"signed by key {key_id!r}, which is not on the audit trust list (forged or foreign)"
+    if key.agency == NOTICE_KEY_OWNER and record.get("kind") != CHECKPOINT and record.get("operation") != NOTIFY:
+        return f"signed by the workers' notice key {key_id!r}, which may sign only notices and checkpoints"
     at = record.get("time_ms")
     if not isinstance(at, int) or not key.valid_at(at):
         return f"signed by key {key_id!r} outside its validity period (time_ms {at})"

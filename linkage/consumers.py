@@ -17,7 +17,8 @@ from foundation.errors import GdxError
 
 CONSUMERS_FILE = Path(__file__).with_name("consumers.toml")
 ACCESS_LOG = "access-log"
-OPERATIONS = frozenset({"lookup", "verify", ACCESS_LOG})
+NOTIFY = "notify"
+OPERATIONS = frozenset({"lookup", "verify", ACCESS_LOG, NOTIFY})
 DEMO_API_KEYS = ("demo-revenue-key", "demo-dlt-key", "demo-bank-key", "demo-portal-key")
 """The keys `consumers.toml` ships with (and documents) for development and tests: public, so a
 production set-up that still accepts one of them is refused (`streams.production`)."""
@@ -36,7 +37,7 @@ class Purpose:
 class Consumer:
     id: str
     name: str
-    key_sha256: str
+    key_sha256: str | None  # None: a consumer that only receives notifications and cannot call the API
     rate_per_s: float
     burst: int
     purposes: dict[str, Purpose]
@@ -57,7 +58,7 @@ class ConsumerRegistry:
         digest = key_digest(api_key)
         found = None
         for consumer in self.consumers.values():
-            if hmac.compare_digest(consumer.key_sha256, digest):
+            if consumer.key_sha256 is not None and hmac.compare_digest(consumer.key_sha256, digest):
                 found = consumer
         return found
 
@@ -87,7 +88,7 @@ def load_consumers(path: Path | None = None) -> ConsumerRegistry:
             cid: Consumer(
                 id=cid,
                 name=str(body["name"]),
-                key_sha256=str(body["api_key_sha256"]).lower(),
+                key_sha256=str(body["api_key_sha256"]).lower() if "api_key_sha256" in body else None,
                 rate_per_s=float(body.get("rate_per_s", 10)),
                 burst=int(body.get("burst", 20)),
                 purposes={p: _purpose(cid, p, pb) for p, pb in body.get("purposes", {}).items()},

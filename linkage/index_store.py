@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
@@ -35,7 +37,16 @@ from linkage.driver_sql import chunks, grouped, placeholder, placeholders
 from linkage.index_event import IndexEvent
 from linkage.link_rules import Link, links_of
 from linkage.subscriptions import Subscription
-from linkage.tables import link_history, links, notified, notify_outbox, processed_events, records, version_gaps
+from linkage.tables import (
+    access_log,
+    link_history,
+    links,
+    notified,
+    notify_outbox,
+    processed_events,
+    records,
+    version_gaps,
+)
 from schemas.json_form import to_json
 
 APPLIED = "applied"
@@ -55,6 +66,15 @@ DAY_MS = 24 * 3600 * 1000
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+_NOTICES = uuid.UUID("6f1c2d3e-9a4b-5c6d-8e7f-0a1b2c3d4e5f")
+
+
+def notice_id(consumer: str, event_id: str, party_id: str) -> str:
+    """The same for every sending of one notice: a consumer recognises a notice sent again after a
+    crash, and its audit records and access-log rows share the id."""
+    return str(uuid.uuid5(_NOTICES, f"{consumer}/{event_id}/{party_id}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +381,9 @@ class IndexStore:
                 continue
             told.add(mark)
             message = {
+                "notice_id": notice_id(subscription.consumer, change.event_id, change.party_id),
                 "consumer": subscription.consumer,
+                "purpose": subscription.purpose,
                 "subscription": subscription.description,
                 "event_id": change.event_id,
                 "dataset": change.dataset,
@@ -522,8 +544,11 @@ class IndexStore:
                 )
             ]
 
-    def forget_notifications(self, ids: Sequence[int]) -> None:
-        """Drop notifications the broker acknowledged."""
+    def forget_notifications(self, ids: Sequence[int], access_rows: Sequence[dict[str, Any]] = ()) -> None:
+        """Drop notifications the broker acknowledged, entering them in their subjects' access log
+        in the same transaction: a notice is either still queued or on the record."""
         with self.engine.begin() as conn:
             for chunk in chunks(list(ids)):
                 conn.execute(delete(notify_outbox).where(notify_outbox.c.id.in_(chunk)))
+            if access_rows:
+                conn.execute(insert(access_log), list(access_rows))

@@ -30,9 +30,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from linkage.audit import ACCESS, AuditUnavailable, AuditWriter
+from linkage.audit import AuditUnavailable, AuditWriter
 from linkage.consent import ConsentStore
 from linkage.consumers import ACCESS_LOG, Consumer, ConsumerRegistry
+from linkage.disclosure import access_entry, access_row
 from linkage.index_store import now_ms
 from linkage.policy import Decision, authorize
 from linkage.rate_limit import RateLimiter
@@ -404,21 +405,19 @@ class LookupService:
         at = now_ms()
         consumer_id = consumer.id if consumer else UNAUTHENTICATED
         rate_limited_since = self._unaudited.pop(consumer_id, 0)
-        entry = {
-            "kind": ACCESS,
-            "time_ms": at,
-            "request_id": request.request_id,
-            "consumer": consumer_id,
-            "purpose": request.purpose[:64],
-            "operation": request.operation,
-            "subject": {"kind": request.subject_kind, "id": request.subject_id[:32]},
-            "datasets": datasets,
-            "decision": "allow" if status == 200 else "deny",
-            "status": status,
-            "reason": reason,
-            "basis": decision.basis if decision and decision.allowed else None,
-            "rate_limited_since": rate_limited_since,
-        }
+        entry = access_entry(
+            at_ms=at,
+            request_id=request.request_id,
+            consumer=consumer_id,
+            purpose=request.purpose,
+            operation=request.operation,
+            subject=(request.subject_kind, request.subject_id),
+            datasets=datasets,
+            status=status,
+            reason=reason,
+            basis=decision.basis if decision and decision.allowed else None,
+            rate_limited_since=rate_limited_since,
+        )
         try:
             partition, offset = await self.audit.append(entry)
         except AuditUnavailable as exc:
@@ -426,20 +425,7 @@ class LookupService:
             body = problem(request, 503, "unavailable", f"{exc}: nothing is answered without its audit record")
             return self._count(request, consumer, Outcome(503, body), "unavailable")
         if consumer is not None and thai_id_problem(request.subject_id) is None:
-            row = {
-                "subject_id": request.subject_id,
-                "request_id": request.request_id,
-                "time_ms": at,
-                "consumer": consumer_id,
-                "purpose": request.purpose[:64],
-                "operation": request.operation,
-                "datasets": json.dumps(datasets),
-                "decision": entry["decision"],
-                "reason": reason,
-                "audit_partition": partition,
-                "audit_offset": offset,
-            }
-            self.access_log.add(row)
+            self.access_log.add(access_row(entry, (partition, offset)))
         return partition, offset
 
     @staticmethod

@@ -2,8 +2,9 @@
 
 A subscription names the datasets whose changes it watches, the party of the changed record its
 condition is about (e.g. the `deceased` of a death record), and the datasets that party must be
-linked to for the change to matter ("deaths of persons who own a vehicle or a parcel"). Matching
-changes go to `gdx.notify.<consumer>` as JSON messages keyed by the party's ID.
+linked to for the change to matter ("deaths of persons who own a vehicle or a parcel"), and the
+consumer's purpose that authorizes telling it (`linkage.notices`). Matching changes go to
+`gdx.notify.<consumer>` as JSON messages keyed by the party's ID.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ SUBSCRIPTIONS_FILE = Path(__file__).with_name("subscriptions.toml")
 @dataclass(frozen=True)
 class Subscription:
     consumer: str
+    purpose: str
     description: str
     datasets: frozenset[str]
     change_types: frozenset[str]
@@ -33,6 +35,7 @@ def load_subscriptions(path: Path = SUBSCRIPTIONS_FILE) -> tuple[Subscription, .
         return tuple(
             Subscription(
                 consumer=entry["consumer"],
+                purpose=entry["purpose"],
                 description=entry.get("description", ""),
                 datasets=frozenset(entry["datasets"]),
                 change_types=frozenset(entry.get("change_types", ["CREATE", "UPDATE"])),

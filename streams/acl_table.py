@@ -13,7 +13,9 @@ The rules:
   catalog dataset, so a new dataset needs a catalog entry, not a wildcard); WRITE, DESCRIBE on
   gdx.schemas (its publisher registers a schema before the first event that uses it).
 - gdx-worker: READ, DESCRIBE on every change topic and on gdx.schemas; READ on the group
-  <prefix>gdx-index; WRITE, DESCRIBE on every dead-letter and notify topic.
+  <prefix>gdx-index; WRITE, DESCRIBE on every dead-letter and notify topic; READ, WRITE, DESCRIBE
+  on gdx.audit and WRITE, DESCRIBE on gdx.audit.anchors (each notice it sends is entered in its own
+  chain first; reading gdx.audit adds nothing to what the change topics already show it).
 - gdx-lookup: READ, WRITE, DESCRIBE on gdx.audit; WRITE, DESCRIBE on gdx.audit.anchors (append
   only: it cannot read, delete or rewrite the heads it anchored); READ, DESCRIBE on gdx.consent.v1
   (it reads gdx.audit and gdx.consent.v1 without a group, by assignment).
@@ -177,6 +179,8 @@ def acl_table(
         topic(WORKER, dead_letter_topic(name), WRITE, DESCRIBE)
     topic(WORKER, SCHEMA_TOPIC, READ, DESCRIBE)
     rows.add(AclRow(WORKER, GROUP, f"{prefix}{INDEX_GROUP}", LITERAL, READ))
+    topic(WORKER, AUDIT_TOPIC, READ, WRITE, DESCRIBE)
+    topic(WORKER, ANCHOR_TOPIC, WRITE, DESCRIBE)
 
     topic(LOOKUP, AUDIT_TOPIC, READ, WRITE, DESCRIBE)
     topic(LOOKUP, ANCHOR_TOPIC, WRITE, DESCRIBE)

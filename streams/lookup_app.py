@@ -9,7 +9,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from linkage.api import CONSENTS_CURRENT_TIMEOUT_S, LookupApp, create_app
-from linkage.audit import ANCHOR_TOPIC, AUDIT_KEY_OWNER, AUDIT_TOPIC, AuditKeys, AuditWriter
+from linkage.audit import ANCHOR_TOPIC, AUDIT_TOPIC, AuditWriter
 from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore
 from linkage.consumers import ConsumerRegistry, load_consumers
 from linkage.data_catalog import CatalogPage, describe
@@ -23,16 +23,10 @@ from monitoring.alert_receiver import fetch_alerts
 from monitoring.status import PrometheusClient
 from schemas.catalog import load_schema_catalog
 from schemas.trust_list_file import TrustListFile
+from streams.audit_chains import audit_keys
 from streams.security.principals import LOOKUP
-from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings
 from streams.topic_catalog import load_catalog
-
-
-def audit_keys(settings: Settings) -> AuditKeys:
-    """The API's current audit key (made on first use) and the trust list it checks its chain against."""
-    keys = SigningKeys(settings.audit_keys_path)
-    return AuditKeys(keys.signer(AUDIT_KEY_OWNER), keys.trust_list())
 
 
 def lookup_parts(settings: Settings, registry: ConsumerRegistry | None = None) -> LookupApp:

@@ -40,11 +40,10 @@ from prometheus_client import multiprocess
 
 from foundation.errors import GdxError
 from foundation.logs import configure_logging
-from linkage.audit import AUDIT_TOPIC, chain_head, partitions
 from linkage.database import index_engine
 from linkage.migrate import upgrade
 from monitoring.health_server import MULTIPROCESS_DIR
-from streams.lookup_app import audit_keys
+from streams.audit_chains import audit_keys, check_chains
 from streams.lookup_server import LookupServer, announce, event_loop_factory
 from streams.security.principals import LOOKUP
 from streams.settings import Settings
@@ -68,25 +67,14 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 def check_audit_chains(settings: Settings, workers: int) -> None:
-    """Every process needs a partition of its own, and the record it will chain from must verify
-    (hash, place, signature): say so before starting any. A tampered head is for an auditor to
-    examine; an API that chained from it would seal it as its own."""
-    topic, kafka = settings.topic(AUDIT_TOPIC), settings.kafka_for(LOOKUP)
-    needed = settings.audit_partition + workers
-    trust = audit_keys(settings).trust
-
-    async def check() -> None:
-        found = len(await partitions(kafka, topic))
-        if found < needed:
-            raise GdxError(
-                f"{workers} lookup processes from audit partition {settings.audit_partition} need {needed} "
-                f"partitions of {topic}; it has {found}",
-                "use fewer --workers, or add partitions to the topic (kafka-topics.sh --alter --partitions)",
-            )
-        for partition in range(settings.audit_partition, needed):
-            await chain_head(kafka, topic, partition, trust)
-
-    asyncio.run(check())
+    """Every process needs a partition of its own, and the record it will chain from must verify."""
+    check_chains(
+        settings,
+        settings.kafka_for(LOOKUP),
+        range(settings.audit_partition, settings.audit_partition + workers),
+        f"{workers} lookup processes from audit partition {settings.audit_partition}",
+        "use fewer --workers, or add partitions to the topic (kafka-topics.sh --alter --partitions)",
+    )
 
 
 def prepare_shared_state(settings: Settings) -> None:

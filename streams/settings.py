@@ -212,6 +212,12 @@ class Settings(BaseSettings):
     audit_partition: int = Field(
         default=0, ge=0, description="the gdx.audit partition (hash chain) this lookup process writes; one writer each"
     )
+    worker_audit_partition: int | None = Field(
+        default=None,
+        ge=0,
+        description="the gdx.audit partition a stream worker chains its notices in; one writer each "
+        "(unset: the first after the lookup API's, audit_partition + lookup_workers)",
+    )
     audit_checkpoint_interval_s: float = Field(
         default=60.0,
         gt=0,
@@ -382,6 +388,12 @@ class Settings(BaseSettings):
         from streams.security.signing_keys import TRUST_LIST
 
         return self.subject_token_trust_list_file or self.subject_token_keys_path / TRUST_LIST
+
+    @property
+    def notice_audit_partition(self) -> int:
+        if self.worker_audit_partition is not None:
+            return self.worker_audit_partition
+        return self.audit_partition + self.lookup_workers
 
     @property
     def audit_trust_list_path(self) -> Path:

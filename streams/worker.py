@@ -24,21 +24,27 @@ from typing import Any, NoReturn
 import faust
 from aiokafka import AIOKafkaProducer
 
+from foundation.errors import GdxError
 from foundation.kafka_clients import KafkaClients
 from foundation.stop_deadline import StopDeadline
+from linkage.audit import ANCHOR_TOPIC, AUDIT_TOPIC, NOTICE_KEY_OWNER, AuditWriter
+from linkage.consent import ConsentStore
+from linkage.consumers import load_consumers
 from linkage.database import index_engine
 from linkage.index_store import IndexStore, Retention, now_ms
 from linkage.migrate import upgrade
+from linkage.notices import NoticePolicy, check_subscriptions
 from linkage.subscriptions import load_subscriptions
 from monitoring import scrape_targets
 from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
+from streams.audit_chains import audit_keys, check_chains
 from streams.pipeline import Pipeline, SourceRecord
 from streams.security.principals import WORKER
 from streams.settings import Settings
 from streams.signature_check import signature_check
 from streams.topic_catalog import INDEX_GROUP, dead_letter_topic, load_catalog, notify_topic
-from streams.worker_core import WorkerCore
+from streams.worker_core import AuditLog, Notifier, WorkerCore
 
 log = logging.getLogger("gdx.worker")
 EXIT_BATCH_FAILED = 70
@@ -67,11 +73,37 @@ def group_id(settings: Settings) -> str:
     return f"{settings.topic_prefix}{INDEX_GROUP}"
 
 
-def build_core(settings: Settings, sink: KafkaSink, readiness: Readiness) -> WorkerCore:
+def notice_audit(settings: Settings) -> AuditWriter:
+    """The worker's own chain of gdx.audit, in which every notice it sends is entered first."""
+    return AuditWriter(
+        settings.kafka_for(WORKER),
+        settings.topic(AUDIT_TOPIC),
+        settings.notice_audit_partition,
+        audit_keys(settings, NOTICE_KEY_OWNER),
+        anchor_topic=settings.topic(ANCHOR_TOPIC),
+        max_unsealed_s=settings.audit_max_unsealed_s,
+    )
+
+
+def check_notice_chain(settings: Settings) -> None:
+    """One line before faust starts: a partition the lookup API writes, one the topic lacks, or a
+    head that does not verify."""
+    partition = settings.notice_audit_partition
+    api = range(settings.audit_partition, settings.audit_partition + settings.lookup_workers)
+    fix = "give each worker a partition of its own (gdx worker --audit-partition N, or GDX_WORKER_AUDIT_PARTITION)"
+    if partition in api:
+        raise GdxError(f"audit partition {partition} is the lookup API's (from {api.start}, {len(api)} processes)", fix)
+    writers = f"notices chained in audit partition {partition}"
+    check_chains(settings, settings.kafka_for(WORKER), range(partition, partition + 1), writers, fix)
+
+
+def build_core(settings: Settings, sink: KafkaSink, audit: AuditLog, readiness: Readiness) -> WorkerCore:
     catalog = load_catalog()
     engine = index_engine(settings.index_database_url)
     upgrade(engine)
     subscriptions = load_subscriptions()
+    registry = load_consumers(settings.consumers_file)
+    check_subscriptions(subscriptions, registry)
     store = IndexStore(engine, subscriptions, retention=Retention(), max_version_jump=settings.max_version_jump)
     topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
     return WorkerCore(
@@ -80,7 +112,11 @@ def build_core(settings: Settings, sink: KafkaSink, readiness: Readiness) -> Wor
         dead_letter_topics={
             settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets
         },
-        notify_topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in subscriptions},
+        notifier=Notifier(
+            topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in subscriptions},
+            policy=NoticePolicy(registry, ConsentStore(engine)),
+            audit=audit,
+        ),
         readiness=readiness,
     )
 
@@ -125,9 +161,11 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
         datadir=str(datadir),
     )
     sink = KafkaSink(kafka)
+    audit = notice_audit(settings)
     readiness = Readiness()
-    core = build_core(settings, sink, readiness)
+    core = build_core(settings, sink, audit, readiness)
     readiness.set_not_ready("producer", "the dead-letter and notify producer is not started yet")
+    readiness.add_check("audit", lambda: audit.error or audit.seal_problem())
     # Bound before faust starts, so a busy port is one clear error line instead of a crashed app.
     health = HealthServer(
         f"worker-{os.getpid()}",
@@ -144,13 +182,20 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     @app.task
     async def _start_sink() -> None:
         await sink.start()
+        await audit.start()
         await core.send_notifications()  # left queued by a worker that died after its commit
         readiness.set_ready("producer")
         log.info("worker started", extra={"metrics": metrics_url, "group": group_id(settings)})
+        await audit.checkpoint_every(settings.audit_checkpoint_interval_s)
 
     @app.timer(5.0)
     async def _pending_links() -> None:
         await asyncio.to_thread(core.publish_pending_links)
+
+    @app.timer(5.0)
+    async def _held_notices() -> None:
+        if audit.started:  # notices the audit could not take while it was failing
+            await core.send_notifications()
 
     @app.timer(PRUNE_EVERY_S)
     async def _prune() -> None:

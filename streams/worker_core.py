@@ -2,7 +2,8 @@
 
 Order matters for at-least-once: the index transaction commits first, then dead letters and
 queued notifications are sent and acknowledged by the broker, and only then does the caller let
-the batch's offsets be committed. A crash anywhere before that re-delivers the batch, which the
+the batch's offsets be committed. A notice is also a disclosure: it passes the lookup policy and
+is audited before it is sent (`linkage.notices`). A crash anywhere before that re-delivers the batch, which the
 index recognises (duplicates) and the sinks tolerate (a dead letter or notice may repeat, never
 vanish).
 
@@ -19,11 +20,14 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from foundation.redaction import redact_ids
+from linkage.audit import AuditUnavailable
 from linkage.database import CONTENTION, error_text, refuses_the_data, transient_reason
 from linkage.index_store import now_ms
+from linkage.notices import NoticePolicy
 from monitoring import metrics
 from monitoring.health_server import Readiness
 from streams.pipeline import METRIC_REASON, Pipeline, PipelineResult, SourceRecord
@@ -45,20 +49,36 @@ class Sink(Protocol):
     ) -> None: ...
 
 
+class AuditLog(Protocol):
+    """Where notices are put on the record: the worker's own chain of gdx.audit in production."""
+
+    async def append(self, entry: dict[str, Any]) -> tuple[int, int]: ...
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """What sending a notice takes: its consumer's topic, the policy it passes, the audit it enters."""
+
+    topics: dict[str, str]  # consumer -> gdx.notify.<consumer>
+    policy: NoticePolicy
+    audit: AuditLog
+
+
 class WorkerCore:
     def __init__(
         self,
         pipeline: Pipeline,
         sink: Sink,
         dead_letter_topics: dict[str, str],
-        notify_topics: dict[str, str],
+        notifier: Notifier,
         readiness: Readiness | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.sink = sink
         self.dead_letter_topics = dead_letter_topics
-        self.notify_topics = notify_topics
+        self.notifier = notifier
         self.readiness = readiness or Readiness()
+        self._sending = asyncio.Lock()  # the batch and the retry timer must not send one queued notice twice
 
     async def handle(self, records: Sequence[SourceRecord]) -> PipelineResult:
         result = await self._process(records)
@@ -122,16 +142,30 @@ class WorkerCore:
                 return result
 
     async def send_notifications(self) -> int:
+        """Send the queued notices: each decided under its purpose and audited before it is sent,
+        then entered in its subject's access log as it leaves the outbox. While the audit cannot
+        take them they stay queued (the worker not ready, the retry timer trying again) and the
+        index goes on; a notice the broker refuses fails the batch, as a dead letter does."""
         sent = 0
-        while queued := await asyncio.to_thread(self.pipeline.store.notifications):
-            await asyncio.gather(
-                *(
-                    self.sink.send(self.notify_topics[consumer], key.encode(), message.encode(), [])
-                    for _, consumer, key, message in queued
+        async with self._sending:
+            while queued := await asyncio.to_thread(self.pipeline.store.notifications):
+                decided = await asyncio.to_thread(self.notifier.policy.decide_all, [row[3] for row in queued], now_ms())
+                try:
+                    written = await asyncio.gather(*(self.notifier.audit.append(d.entry) for d in decided))
+                except AuditUnavailable as exc:
+                    self.readiness.set_not_ready("notifications", f"{len(queued)}+ notices held in the outbox: {exc}")
+                    return sent
+                allowed = [(row, d.message) for row, d in zip(queued, decided, strict=True) if d.message is not None]
+                await asyncio.gather(
+                    *(
+                        self.sink.send(self.notifier.topics[consumer], key.encode(), message, [])
+                        for (_, consumer, key, _), message in allowed
+                    )
                 )
-            )
-            await asyncio.to_thread(self.pipeline.store.forget_notifications, [row[0] for row in queued])
-            sent += len(queued)
+                rows = [row for d, w in zip(decided, written, strict=True) if (row := d.access_row(w)) is not None]
+                await asyncio.to_thread(self.pipeline.store.forget_notifications, [row[0] for row in queued], rows)
+                self.readiness.set_ready("notifications")
+                sent += len(allowed)
         return sent
 
     def _count(self, records: Sequence[SourceRecord], result: PipelineResult) -> None:

@@ -183,7 +183,9 @@ def test_a_purpose_removed_from_a_copy_of_the_registry_disappears(tmp_path: Path
     for entry in after.values():
         assert ("bank", "kyc") not in {(a.consumer, a.purpose) for a in entry.access}, entry.dataset
         assert all(("bank", "kyc") not in {(v.consumer, v.purpose) for v in f.visible_to} for f in entry.fields)
-    assert after["dbd.juristic-person"].access == ()
+    assert [(a.consumer, a.purpose) for a in after["dbd.juristic-person"].access] == [
+        ("social-security", "employer-update")
+    ], "its notices are a disclosure too"
     assert [v.purpose for f in after["dopa.person"].fields if f.name == "name" for v in f.visible_to] == [
         "estate-tax",
         "licence-application",

@@ -38,7 +38,7 @@ from linkage.audit import (
 from linkage.index_store import now_ms
 from schemas.event_signatures import Signer
 from schemas.examples import MALEE, SOMCHAI
-from streams.lookup_app import audit_keys
+from streams.audit_chains import audit_keys
 from streams.settings import Settings
 from tests.support.cli_run import run_gdx
 from tests.support.lookup_support import (

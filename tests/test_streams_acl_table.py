@@ -82,10 +82,14 @@ def test_only_the_worker_reads_change_topics_and_writes_dead_letters_and_notific
     assert groups == [AclRow("gdx-worker", GROUP, "gdx-index", LITERAL, READ)]
 
 
-def test_nobody_but_the_lookup_api_touches_the_audit_trail_and_only_append_and_read() -> None:
+def test_only_the_audit_writers_touch_the_audit_trail_and_only_append_and_read() -> None:
+    """The lookup API for lookups, the worker for the notices it sends: each reads its chain's head
+    and appends; neither reads the anchors it appends to."""
     rows = table()
-    assert touching(rows, "gdx.audit") == {"gdx-lookup"}
+    assert touching(rows, "gdx.audit") == {"gdx-lookup", "gdx-worker"}
     assert {r.operation for r in rows if r.resource_name == "gdx.audit"} == {READ, WRITE, DESCRIBE}
+    assert touching(rows, "gdx.audit.anchors") == {"gdx-lookup", "gdx-worker"}
+    assert {r.operation for r in rows if r.resource_name == "gdx.audit.anchors"} == {WRITE, DESCRIBE}
     forbidden = {"ALTER", "ALTER_CONFIGS", "DELETE", "CREATE", "ALL", "CLUSTER_ACTION"}
     assert not [r for r in rows if r.operation in forbidden]
 

@@ -38,7 +38,7 @@ from streams.signature_check import SignatureCheck
 from streams.worker_core import WorkerCore
 from tests.support.cli_run import run_gdx
 from tests.support.linkage_support import CATALOG, decoded_record, encode
-from tests.support.recording_sink import RecordingSink
+from tests.support.recording_sink import RecordingSink, recording_notifier
 from tests.support.signing_support import AgencyKeys
 from tests.support.stream_harness import Backbone, dead_letters, produce, wait_caught_up, worker
 
@@ -188,7 +188,9 @@ def test_a_malformed_trust_list_names_the_file(tmp_path: Path) -> None:
 async def test_bad_signatures_are_counted_as_dead_letters(pipeline: Pipeline) -> None:
     counter = metrics.EVENTS_DEAD_LETTERED.labels(agency="dlt", dataset="vehicle", reason="bad_signature")
     before = counter._value.get()
-    core = WorkerCore(pipeline, RecordingSink(), {t: f"gdx.dlq.{t}" for t in TOPICS}, {})
+    core = WorkerCore(
+        pipeline, RecordingSink(), {t: f"gdx.dlq.{t}" for t in TOPICS}, recording_notifier(pipeline.store.engine)
+    )
     await core.handle([_record(_value(), [])])
     assert counter._value.get() == before + 1
 

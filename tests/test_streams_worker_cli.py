@@ -18,24 +18,40 @@ from tests.support.lookup_support import wait_until
 from tests.support.stream_harness import Backbone, Process
 
 
+@pytest.fixture(scope="module")
+def deployed(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Backbone:
+    root = tmp_path_factory.mktemp("worker-cli")
+    backbone = Backbone(
+        bootstrap_servers, f"r{uuid.uuid4().hex[:8]}.", root / "state", f"sqlite:///{root / 'index.db'}"
+    )
+    assert backbone.gdx("topics", "apply").code == 0
+    return backbone
+
+
 @pytest.mark.kafka
-def test_a_busy_metrics_port_is_reported_and_exits(bootstrap_servers: str, tmp_path: Path) -> None:
+def test_a_busy_metrics_port_is_reported_and_exits(deployed: Backbone) -> None:
     port = free_port_block(1)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        result = run_gdx(
-            "worker",
-            env={
-                "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
-                "GDX_STATE_DIR": str(tmp_path),
-                "GDX_WORKER_METRICS_PORT": str(port),
-            },
-            timeout=120,
-        )
+        result = run_gdx("worker", env={**deployed.env, "GDX_WORKER_METRICS_PORT": str(port)}, timeout=120)
     assert result.code != 0
     assert "Traceback" not in result.err
     assert str(port) in result.err and "GDX_WORKER_METRICS_PORT" in result.err
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize(
+    ("partition", "refusal"),
+    [
+        ("0", "gdx: audit partition 0 is the lookup API's (from 0, 1 processes) — give each worker a partition"),
+        ("8", "gdx: notices chained in audit partition 8 need 9 partitions of "),
+    ],
+)
+def test_an_audit_partition_not_its_own_is_one_line(deployed: Backbone, partition: str, refusal: str) -> None:
+    """Two writers of one chain would fork it: the lookup API's partitions and missing ones are refused."""
+    result = run_gdx("worker", "--audit-partition", partition, env=deployed.env, timeout=120)
+    assert result.code == 1 and result.err.startswith(refusal) and len(result.err.strip().splitlines()) == 1
 
 
 def test_an_unreachable_cluster_is_reported_and_exits(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from monitoring.health_server import Readiness
 from streams.pipeline import DEAD_LETTER, Pipeline, SourceRecord
 from streams.worker_core import CONTENTION_PATIENCE, WorkerCore
 from tests.support.linkage_support import CATALOG, decoded_record, encode
-from tests.support.recording_sink import RecordingSink
+from tests.support.recording_sink import RecordingSink, recording_notifier
 from tests.support.signing_support import UNSIGNED_ACCEPTED
 
 TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death", "gdx.dopa.person.v1": "dopa.person"}
@@ -72,7 +72,7 @@ def _core(engine: Engine, sink: RecordingSink, readiness: Readiness | None = Non
         Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS, UNSIGNED_ACCEPTED),
         sink,
         {t: f"gdx.dlq.{t}" for t in TOPICS},
-        {"revenue": "gdx.notify.revenue", "social-security": "gdx.notify.social-security"},
+        recording_notifier(engine),
         readiness or Readiness(),
     )
 

@@ -34,6 +34,12 @@ EXIT_MISMATCH = 1
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     worker = sub.add_parser("worker", help="run a stream worker: agency topics → linkage index (scale out: start more)")
     worker.add_argument("--log-level-faust", default="warning", help="faust's own log level")
+    worker.add_argument(
+        "--audit-partition",
+        type=int,
+        metavar="N",
+        help="the gdx.audit partition this worker chains its notices in (default: GDX_WORKER_AUDIT_PARTITION)",
+    )
     worker.set_defaults(handler=cmd_worker, process=True)
 
     index = sub.add_parser("index", help="the linkage index")
@@ -74,10 +80,15 @@ def _topic_datasets(settings: Settings) -> dict[str, str]:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.worker import run_worker
+    from streams.worker import check_notice_chain, run_worker
 
     settings = load_settings()
+    if args.audit_partition is not None:
+        if args.audit_partition < 0:
+            raise GdxError(f"--audit-partition {args.audit_partition} is negative", "give a partition number from 0")
+        settings = settings.model_copy(update={"worker_audit_partition": args.audit_partition})
     require_cluster(settings.kafka_for(WORKER), settings.kafka_request_timeout_s)
+    check_notice_chain(settings)
     run_worker(settings, args.log_level_faust)
 
 

@@ -64,14 +64,18 @@ def _check_args(args: argparse.Namespace) -> None:
         raise GdxError(f"--scale: {exc.what}", exc.fix) from None
 
 
-def managed_processes(args: argparse.Namespace) -> list[ManagedProcess]:
+def managed_processes(args: argparse.Namespace, settings: Settings) -> list[ManagedProcess]:
     """The stack's own processes in start order (stopped in reverse)."""
     processes = [
         ManagedProcess("alert receiver", ("alerts", "--serve")),
         ManagedProcess("lag monitor", ("lag", "--serve")),
     ]
     names = ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
-    processes += [ManagedProcess(name, ("worker",), stop_timeout_s=60.0) for name in names]
+    first = settings.notice_audit_partition  # each worker's notices in a chain of its own
+    processes += [
+        ManagedProcess(name, ("worker", "--audit-partition", str(first + n)), stop_timeout_s=60.0)
+        for n, name in enumerate(names)
+    ]
     processes.append(ManagedProcess("lookup API", ("serve", "--insecure-http") if args.insecure_http else ("serve",)))
     if not args.no_agencies:
         load_s = args.scale * LOAD_RECORDS_PER_PERSON / LOAD_RECORDS_PER_S
@@ -203,7 +207,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             _issue_principals(settings)
         prometheus_url, alertmanager_url = _start_monitoring(settings, stack)
         env = _child_env(settings)
-        for spec in managed_processes(args):
+        for spec in managed_processes(args, settings):
             stack.start(spec, env)
         print("\nThe GDX stack is up:")
         _row("Kafka bootstrap servers", settings.bootstrap_servers)

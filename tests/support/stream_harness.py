@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,10 +17,15 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
+from sqlalchemy import func, select
 
 from agencies.simulation import store_path
 from agencies.store import AgencyStore
+from linkage.audit import AUDIT_TOPIC
+from linkage.consumers import NOTIFY
+from linkage.database import index_engine
 from linkage.index_event import IndexEvent
+from linkage.tables import access_log, notify_outbox
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
 from schemas.errors import CodecError
@@ -123,8 +129,10 @@ class Process:
 
 
 @contextmanager
-def worker(backbone: Backbone, name: str = "worker") -> Iterator[Process]:
-    process = Process(backbone, "worker", name=name)
+def worker(backbone: Backbone, name: str = "worker", audit_partition: int | None = None) -> Iterator[Process]:
+    """A worker; workers running side by side need audit partitions of their own for their notices."""
+    chain = () if audit_partition is None else ("--audit-partition", str(audit_partition))
+    process = Process(backbone, "worker", *chain, name=name)
     try:
         yield process
     finally:
@@ -159,18 +167,32 @@ def _group_progress(
         return None
 
 
+def _queued_notices(backbone: Backbone) -> int:
+    engine = index_engine(backbone.index_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(notify_outbox)).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def wait_caught_up(backbone: Backbone, timeout_s: float = 240, *processes: Process) -> None:
-    """Until the worker group has committed every change topic's end (and the workers still live)."""
+    """Until the worker group has committed every change topic's end and sent every queued notice
+    (one the audit could not take while the broker was away waits for the retry), the workers
+    still live."""
     deadline = time.monotonic() + timeout_s
     behind: dict[TopicPartition, tuple[int, int]] = {}
+    queued = 0
     while time.monotonic() < deadline:
         if (progress := _group_progress(backbone, processes)) is not None:
             ends, committed = progress
             behind = {tp: (committed.get(tp, 0), end) for tp, end in ends.items() if end > committed.get(tp, 0)}
-            if not behind:
+            if not behind and not (queued := _queued_notices(backbone)):
                 return
         time.sleep(1.0)
-    raise AssertionError(f"workers still behind after {timeout_s} s: {sorted(behind.items())[:5]}")
+    raise AssertionError(
+        f"workers still behind after {timeout_s} s: {sorted(behind.items())[:5]}, {queued} notices queued"
+    )
 
 
 def wait_in_flight(backbone: Backbone, timeout_s: float, *processes: Process, beyond: int = 0) -> tuple[int, int]:
@@ -246,6 +268,21 @@ def notifications(backbone: Backbone, consumer: str) -> list[dict[str, Any]]:
     """Every notification sent to `consumer` so far, decoded."""
     topic = f"{backbone.prefix}gdx.notify.{consumer}"
     return [json.loads(value) for value in asyncio.run(_read_all(backbone.bootstrap_servers, [topic]))]
+
+
+def notices_on_record(backbone: Backbone) -> tuple[Counter[str], Counter[str]]:
+    """Notice ids as often as they are in the audit trail (allowed notify records) and in the
+    access log."""
+    trail = asyncio.run(_read_all(backbone.bootstrap_servers, [f"{backbone.prefix}{AUDIT_TOPIC}"]))
+    records = [json.loads(value) for value in trail]
+    audited = Counter(r["request_id"] for r in records if r.get("operation") == NOTIFY and r["decision"] == "allow")
+    engine = index_engine(backbone.index_url)
+    try:
+        with engine.connect() as conn:
+            logged = conn.execute(select(access_log.c.request_id).where(access_log.c.operation == NOTIFY)).scalars()
+            return audited, Counter(logged)
+    finally:
+        engine.dispose()
 
 
 def _published_events(backbone: Backbone, agency: str) -> list[IndexEvent]:
