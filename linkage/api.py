@@ -332,7 +332,7 @@ def create_app(parts: LookupApp) -> FastAPI:
         response_model=AccessLogAnswer,
         responses=ERRORS,
         tags=["data subject"],
-        summary="The data subject's view: every lookup about them — who, when, why, what",
+        summary="The data subject's view: every lookup and notice about them — who, when, why, what",
     )
     async def access(
         citizen_id: str,

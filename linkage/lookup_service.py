@@ -459,7 +459,7 @@ class LookupService:
         return outcome
 
     def access_entries(self, subject_id: str) -> list[dict[str, Any]]:
-        """The subject's view: every lookup about them, newest first. The queued rows are flushed
+        """The subject's view: every lookup and notice about them, newest first. The queued rows are flushed
         first, once the request is allowed: a refused caller must not cost a write."""
         self.access_log.flush()
         with self.engine.connect() as conn:
