@@ -113,8 +113,8 @@ def test_an_index_failure_is_an_audited_503(lookup: tuple[Settings, TestClient],
 @pytest.mark.kafka
 def test_the_access_log_authenticates_before_it_writes(lookup: tuple[Settings, TestClient]) -> None:
     settings, client = lookup
+    _refusing(settings, "access_log", "INSERT")  # first: the writer's background flush must not take the row
     assert get(client, PERSON, "revenue", "estate-tax").status_code == 200  # queues an access-log row
-    _refusing(settings, "access_log", "INSERT")
     stranger = get(client, f"{PERSON}/access-log", None, "subject-access", key="not-a-key")
     assert stranger.status_code == 401, stranger.text
     assert audited(settings, stranger.json()["request_id"])["status"] == 401
