@@ -1,10 +1,18 @@
 """Consent records: the person's permission for one consumer and purpose to see some datasets.
 
 A consent travels as a JSON record on the compacted topic `gdx.consent.v1`, keyed by its consent
-id (a record keyed otherwise is skipped: its tombstone would revoke nothing), so the topic always
-holds the latest state of every consent; a record with `status` REVOKED, or a tombstone, revokes
-it. The lookup process applies the topic to the `consents` table (see `ConsentFollower`) and
-checks requests against that table.
+id (a record keyed otherwise is skipped). Only the consent service's principal may write the topic
+(the ACLs), and every record is signed by the consent service (Ed25519 over the canonical JSON,
+`key_id` + `signature`, the key's owner `consent` on the consent trust list) and names the
+authentication event in which the person acted (`auth_event_id`): the API applies a record only
+when its signature verifies, so neither a stolen principal nor an insider with the topic can make
+up a consent. A revocation is a signed record too (`ConsentRevocation`, or a consent re-sent with
+status REVOKED); a tombstone, which cannot be signed, is ignored. Revocation is final: the revoked
+id is kept (`consent_revocations`), and a later grant under it is ignored.
+
+The lookup process applies the topic to the `consents` table (see `ConsentFollower`) and checks
+requests against that table; what a consent allows is bounded by its purpose too (the datasets
+both list, for at most the purpose's `max_consent_days` from the grant).
 
 A one-time consent is used up by the first answer it allows: the `used_ms` update is guarded so
 that of two concurrent lookups only one wins, and given back when that answer does not leave.
@@ -15,30 +23,60 @@ revives a used consent.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from foundation.kafka_clients import KafkaClients
 from foundation.redaction import redact_ids
 from linkage.index_store import now_ms
-from linkage.tables import consents
+from linkage.tables import consent_revocations, consents
+from schemas.event_signatures import Signer
 from schemas.identifiers import thai_id_problem
+from schemas.trust_list_file import TrustListFile
 
 log = logging.getLogger("gdx.consent")
 
 CONSENT_TOPIC = "gdx.consent.v1"
+CONSENT_KEY_OWNER = "consent"
+"""The owner of the consent service's keys on the consent trust list."""
+DOMAIN = b"gdx-consent-v1:"
 
 
-class ConsentRecord(BaseModel):
+class _Signed(BaseModel):
+    key_id: str | None = None
+    signature: str | None = None
+
+    @property
+    def time_ms(self) -> int:
+        raise NotImplementedError
+
+    def signed_bytes(self) -> bytes:
+        body = self.model_dump(exclude={"signature"})
+        return DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def signed_with(self, signer: Signer) -> Self:
+        """This record as the consent service sends it: signed with its current key."""
+        keyed = self.model_copy(update={"key_id": signer.key_id, "signature": None})
+        signature = base64.b64encode(signer.private_key.sign(keyed.signed_bytes())).decode()
+        return keyed.model_copy(update={"signature": signature})
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+
+class ConsentRecord(_Signed):
     """One consent as it travels on the topic."""
 
     consent_id: str = Field(min_length=1, max_length=64)
@@ -49,6 +87,7 @@ class ConsentRecord(BaseModel):
     kind: Literal["one-time", "periodic"]
     granted_ms: int
     expires_ms: int
+    auth_event_id: str = Field(min_length=1, max_length=128)
     status: Literal["GRANTED", "REVOKED"] = "GRANTED"
 
     @field_validator("subject_id")
@@ -59,8 +98,82 @@ class ConsentRecord(BaseModel):
             raise ValueError(problem)
         return value
 
-    def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode("utf-8")
+    @property
+    def time_ms(self) -> int:
+        return self.granted_ms
+
+    @property
+    def revoked(self) -> bool:
+        return self.status == "REVOKED"
+
+
+class ConsentRevocation(_Signed):
+    """The person's revocation of a consent, by its id alone (the consent service need not repeat it)."""
+
+    consent_id: str = Field(min_length=1, max_length=64)
+    status: Literal["REVOKED"] = "REVOKED"
+    revoked_ms: int
+    auth_event_id: str = Field(min_length=1, max_length=128)
+
+    @property
+    def time_ms(self) -> int:
+        return self.revoked_ms
+
+    @property
+    def revoked(self) -> bool:
+        return True
+
+
+Consent = ConsentRecord | ConsentRevocation
+
+
+class ConsentSignatures:
+    """Checks that the consent service signed a record, against the consent trust list (followed
+    as its file changes, so a rotated key is trusted without a restart)."""
+
+    def __init__(self, trust: TrustListFile) -> None:
+        self.trust = trust
+
+    def problem(self, record: Consent) -> str | None:
+        if record.signature is None or record.key_id is None:
+            return "not signed"
+        key = self.trust.current.keys.get(record.key_id)
+        if key is None and self.trust.reload():
+            key = self.trust.current.keys.get(record.key_id)
+        if key is None or key.agency != CONSENT_KEY_OWNER:
+            return f"signed by key {record.key_id!r}, which is not a consent-service key on the trust list"
+        if not key.valid_at(record.time_ms):
+            return f"signed by key {record.key_id!r} outside its validity period"
+        try:
+            key.public_key.verify(base64.b64decode(record.signature, validate=True), record.signed_bytes())
+        except (InvalidSignature, binascii.Error, ValueError):
+            return f"its signature under key {record.key_id!r} does not match its content"
+        return None
+
+
+def read_consent(key: str, value: bytes | None, signatures: ConsentSignatures) -> Consent | None:
+    """The record, once it is well formed, keyed by its id and signed by the consent service;
+    otherwise None, and a log line saying why (a record the API will not apply is not ours to fix)."""
+    if value is None:
+        log.warning("consent tombstone ignored: revocations are signed records", extra={"key": redact_ids(key)})
+        return None
+    try:
+        raw = json.loads(value)
+        model: type[Consent] = ConsentRecord if isinstance(raw, dict) and "subject_id" in raw else ConsentRevocation
+        record = model.model_validate(raw)
+    except (ValueError, ValidationError) as exc:
+        log.warning("malformed consent record skipped", extra={"key": redact_ids(key), "error": redact_ids(str(exc))})
+        return None
+    if record.consent_id != key:  # a compacted topic keeps one record per key: a record must be keyed by its id
+        log.warning(
+            "consent record skipped: its key is not its consent_id",
+            extra={"key": redact_ids(key), "consent_id": redact_ids(record.consent_id)},
+        )
+        return None
+    if problem := signatures.problem(record):
+        log.warning("consent record not applied: " + problem, extra={"consent_id": redact_ids(record.consent_id)})
+        return None
+    return record
 
 
 @dataclass(frozen=True)
@@ -71,6 +184,7 @@ class ConsentDecision:
     datasets: frozenset[str]
     reason: str | None  # a CONSENT_DENIAL_REASONS word when denied
     one_time: bool = False
+    granted_ms: int = 0
 
 
 class ConsentStore:
@@ -78,50 +192,56 @@ class ConsentStore:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
-    def apply(self, key: str, value: bytes | None) -> None:
-        """Apply one record of the topic; a malformed one is logged and skipped (it is not ours to fix)."""
+    def apply(self, record: Consent) -> None:
+        """Apply one verified record (`read_consent`): a grant under a revoked id is ignored."""
         applied = now_ms()
-        if value is None:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(consents)
-                    .where(consents.c.consent_id == key, consents.c.revoked_ms.is_(None))
-                    .values(revoked_ms=applied, applied_ms=applied)
-                )
-            return
-        try:
-            record = ConsentRecord.model_validate_json(value)
-        except ValidationError as exc:
-            log.warning(
-                "malformed consent record skipped", extra={"key": redact_ids(key), "error": redact_ids(str(exc))}
-            )
-            return
-        if record.consent_id != key:  # its tombstone, keyed by `key`, would revoke nothing
-            log.warning(
-                "consent record skipped: its key is not its consent_id",
-                extra={"key": key, "consent_id": record.consent_id},
-            )
-            return
-        row = {
-            "consent_id": record.consent_id,
-            "subject_id": record.subject_id,
-            "consumer": record.consumer,
-            "purpose": record.purpose,
-            "datasets": json.dumps(sorted(record.datasets)),
-            "kind": record.kind,
-            "granted_ms": record.granted_ms,
-            "expires_ms": record.expires_ms,
-            "revoked_ms": applied if record.status == "REVOKED" else None,
-            "applied_ms": applied,
-        }
-        statement = self._insert(consents).values(row)
         with self.engine.begin() as conn:
+            if record.revoked:
+                self._revoke(conn, record.consent_id, record.time_ms, applied)
+            if isinstance(record, ConsentRevocation):
+                return
+            if not record.revoked and self._was_revoked(conn, record.consent_id):
+                log.warning(
+                    "consent grant ignored: its id was revoked, and a revocation is final",
+                    extra={"consent_id": redact_ids(record.consent_id)},
+                )
+                return
+            row = {
+                "consent_id": record.consent_id,
+                "subject_id": record.subject_id,
+                "consumer": record.consumer,
+                "purpose": record.purpose,
+                "datasets": json.dumps(sorted(record.datasets)),
+                "kind": record.kind,
+                "granted_ms": record.granted_ms,
+                "expires_ms": record.expires_ms,
+                "revoked_ms": applied if record.revoked else None,
+                "applied_ms": applied,
+            }
+            statement = self._insert(consents).values(row)
+            kept = {"consent_id", "revoked_ms"}  # a revoked consent re-applied stays revoked since its revocation
             conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=[consents.c.consent_id],
-                    set_={k: statement.excluded[k] for k in row if k != "consent_id"},
+                    set_={k: statement.excluded[k] for k in row if k not in kept},
                 )
             )
+
+    def _revoke(self, conn: Connection, consent_id: str, revoked_ms: int, applied_ms: int) -> None:
+        revoked = {"consent_id": consent_id, "revoked_ms": revoked_ms, "applied_ms": applied_ms}
+        conn.execute(self._insert(consent_revocations).values(revoked).on_conflict_do_nothing())
+        conn.execute(
+            update(consents)
+            .where(consents.c.consent_id == consent_id, consents.c.revoked_ms.is_(None))
+            .values(revoked_ms=applied_ms, applied_ms=applied_ms)
+        )
+
+    @staticmethod
+    def _was_revoked(conn: Connection, consent_id: str) -> bool:
+        found = conn.execute(
+            select(consent_revocations.c.consent_id).where(consent_revocations.c.consent_id == consent_id)
+        )
+        return found.first() is not None
 
     def check(self, subject_id: str, consumer: str, purpose: str, at_ms: int) -> ConsentDecision:
         """The best consent of this subject for this consumer and purpose, or why there is none.
@@ -145,7 +265,11 @@ class ConsentStore:
         if live:
             best = max(live, key=lambda r: (r["kind"] == "periodic", r["expires_ms"]))
             return ConsentDecision(
-                best["consent_id"], frozenset(json.loads(best["datasets"])), None, one_time=best["kind"] == "one-time"
+                best["consent_id"],
+                frozenset(json.loads(best["datasets"])),
+                None,
+                one_time=best["kind"] == "one-time",
+                granted_ms=best["granted_ms"],
             )
         if any(r["revoked_ms"] is not None for r in for_purpose):
             return ConsentDecision(None, frozenset(), "revoked")
@@ -175,9 +299,10 @@ class ConsentStore:
 class ConsentFollower:
     """Follows `gdx.consent.v1` from its beginning and applies every record to the consents table.
 
-    Reading the whole compacted topic on start (no committed offsets) makes the table a pure
-    function of the topic: a rebuilt or fresh index gets every consent back. `caught_up` tells
-    readiness whether the start-up replay reached the end offsets seen at start.
+    Reading the whole compacted topic on start (no committed offsets) gives a rebuilt or fresh
+    index every consent back; only records the consent service signed are applied, and the ids
+    revoked before stay revoked. `caught_up` tells readiness whether the start-up replay reached
+    the end offsets seen at start.
     """
 
     def __init__(
@@ -185,6 +310,7 @@ class ConsentFollower:
         store: ConsentStore,
         kafka: KafkaClients,
         topic: str,
+        signatures: ConsentSignatures,
         consumer_class: type[AIOKafkaConsumer] = AIOKafkaConsumer,
     ) -> None:
         """`consumer_class`: the Kafka consumer to follow with (a subclass can delay the broker's
@@ -192,6 +318,7 @@ class ConsentFollower:
         self.store = store
         self.kafka = kafka
         self.topic = topic
+        self.signatures = signatures
         self.consumer_class = consumer_class
         self.caught_up = asyncio.Event()
         self.error: str | None = "not started"
@@ -255,6 +382,11 @@ class ConsentFollower:
                 self._consumer = None
                 await consumer.stop()
 
+    def apply(self, key: str, value: bytes | None) -> None:
+        """One record of the topic, applied when it is well formed and signed by the consent service."""
+        if (record := read_consent(key, value, self.signatures)) is not None:
+            self.store.apply(record)
+
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         partitions = consumer.assignment()
         self.error = f"no partitions of {self.topic} assigned (does the topic exist? `gdx topics apply`)"
@@ -267,7 +399,7 @@ class ConsentFollower:
             for records in batches.values():
                 for record in records:
                     key = record.key.decode("utf-8", "replace") if record.key else ""
-                    await asyncio.to_thread(self.store.apply, key, record.value)
+                    await asyncio.to_thread(self.apply, key, record.value)
             # Every record fetched so far is applied: the positions are the applied offsets.
             positions = {tp: await consumer.position(tp) for tp in partitions}
             async with self._progress:
@@ -279,16 +411,14 @@ class ConsentFollower:
                 log.info("consents caught up", extra={"topic": self.topic})
 
 
-async def publish_consents(kafka: KafkaClients, topic: str, records: Sequence[ConsentRecord | str]) -> None:
-    """Write consent records, a bare consent id being its revocation (a tombstone), and wait for
-    the broker's acknowledgement of each."""
+async def publish_consents(kafka: KafkaClients, topic: str, records: Sequence[Consent], signer: Signer) -> None:
+    """Write consent records and revocations, each signed with the consent service's key, and wait
+    for the broker's acknowledgement of each."""
     producer = kafka.producer(enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for record in records:
-            if isinstance(record, str):
-                await producer.send_and_wait(topic, None, key=record.encode("utf-8"))
-            else:
-                await producer.send_and_wait(topic, record.to_bytes(), key=record.consent_id.encode("utf-8"))
+            signed = record.signed_with(signer)
+            await producer.send_and_wait(topic, signed.to_bytes(), key=record.consent_id.encode("utf-8"))
     finally:
         await producer.stop()

@@ -31,6 +31,7 @@ class Purpose:
     operations: frozenset[str]
     datasets: dict[str, tuple[str, ...]]
     mandate: str | None
+    max_consent_days: float = 365.0  # a consent for this purpose allows nothing longer after its grant
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,12 @@ def _purpose(consumer_id: str, name: str, raw: dict[str, object]) -> Purpose:
         )
     datasets = {str(d): tuple(str(f) for f in fields) for d, fields in dict(raw.get("datasets", {})).items()}  # type: ignore[call-overload]
     mandate = raw.get("mandate")
-    return Purpose(name, str(raw.get("description", "")), operations, datasets, str(mandate) if mandate else None)
+    max_days = float(raw.get("max_consent_days", Purpose.max_consent_days))  # type: ignore[arg-type]
+    if max_days <= 0:
+        raise GdxError(f"consumer {consumer_id}, purpose {name}: max_consent_days must be positive", "e.g. 90")
+    return Purpose(
+        name, str(raw.get("description", "")), operations, datasets, str(mandate) if mandate else None, max_days
+    )
 
 
 def load_consumers(path: Path | None = None) -> ConsumerRegistry:

@@ -2,8 +2,9 @@
 
 A request names a purpose. The purpose must be registered for the consumer and allow the
 operation; then either a legal mandate of that purpose or a live consent of the data subject for
-that consumer and purpose must cover it. What is answered is the purpose's datasets, narrowed to
-those the consent covers, and of each record only the fields the purpose lists (the record's
+that consumer and purpose must cover it, a consent counting for no longer after its grant than the
+purpose's `max_consent_days`, whatever expiry it states. What is answered is the purpose's
+datasets, narrowed to those the consent covers, and of each record only the fields the purpose lists (the record's
 entity key, relation and share being fields too).
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from linkage.consent import ConsentStore
 from linkage.consumers import Consumer
+from linkage.index_store import DAY_MS
 from linkage.link_rules import PARTY_DATASETS
 
 PERSON_DATASET = PARTY_DATASETS["citizen"]
@@ -74,6 +76,12 @@ def authorize(
             consent.reason,
             f"no valid consent of the data subject for {consumer.id}/{purpose_name}: "
             f"{consent.reason.replace('_', ' ')}",
+        )
+    if at_ms > consent.granted_ms + purpose.max_consent_days * DAY_MS:
+        return _deny_consent(
+            "expired",
+            f"the consent of the data subject for {consumer.id}/{purpose_name} is older than the "
+            f"{purpose.max_consent_days:g} days the purpose allows",
         )
     covered = {d: f for d, f in purpose.datasets.items() if d in consent.datasets}
     if not covered or required - covered.keys():

@@ -172,6 +172,16 @@ consents = Table(
     Index("ix_consents_subject", "subject_id", "consumer", "purpose"),
 )
 
+# Every consent id ever revoked: a later grant under one is ignored, whatever the compacted topic
+# still holds for it.
+consent_revocations = Table(
+    "consent_revocations",
+    metadata,
+    Column("consent_id", String(64), primary_key=True),
+    Column("revoked_ms", BigInteger, nullable=False, doc="when the person revoked it (the signed record's time)"),
+    Column("applied_ms", BigInteger, nullable=False),
+)
+
 access_log = Table(
     "access_log",
     metadata,
@@ -190,8 +200,9 @@ access_log = Table(
     Index("ix_access_log_subject", "subject_id", "time_ms"),
 )
 
-KEPT_TABLES = (consents, access_log, notify_outbox, notified)
-"""State no change topic holds — which one-time consents were used up, who looked a subject up,
-which notices are unsent and who was told what — so a rebuild keeps it; every other table is a
+KEPT_TABLES = (consents, consent_revocations, access_log, notify_outbox, notified)
+"""State no change topic holds — which one-time consents were used up and which consent ids were
+ever revoked, who looked a subject up, which notices are unsent and who was told what — so a
+rebuild keeps it; every other table is a
 function of the change topics, which a replay restores."""
 REPLAYED_TABLES = tuple(table for table in metadata.sorted_tables if table not in KEPT_TABLES)

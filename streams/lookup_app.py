@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from linkage.api import CONSENTS_CURRENT_TIMEOUT_S, LookupApp, create_app
 from linkage.audit import ANCHOR_TOPIC, AUDIT_TOPIC, AuditWriter
-from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore
+from linkage.consent import CONSENT_KEY_OWNER, CONSENT_TOPIC, ConsentFollower, ConsentSignatures, ConsentStore
 from linkage.consumers import ConsumerRegistry, load_consumers
 from linkage.data_catalog import CatalogPage, describe
 from linkage.database import index_engine
@@ -22,11 +22,18 @@ from linkage.subscriptions import load_subscriptions
 from monitoring.alert_receiver import fetch_alerts
 from monitoring.status import PrometheusClient
 from schemas.catalog import load_schema_catalog
+from schemas.event_signatures import Signer
 from schemas.trust_list_file import TrustListFile
 from streams.audit_chains import audit_keys
 from streams.security.principals import LOOKUP
+from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings
 from streams.topic_catalog import load_catalog
+
+
+def consent_signer(settings: Settings) -> Signer:
+    """The consent service's current key (made on first use, its public half on the consent trust list)."""
+    return SigningKeys(settings.consent_keys_path).signer(CONSENT_KEY_OWNER)
 
 
 def lookup_parts(settings: Settings, registry: ConsumerRegistry | None = None) -> LookupApp:
@@ -43,7 +50,8 @@ def lookup_parts(settings: Settings, registry: ConsumerRegistry | None = None) -
         anchor_topic=settings.topic(ANCHOR_TOPIC),
         max_unsealed_s=settings.audit_max_unsealed_s,
     )
-    follower = ConsentFollower(consents, kafka, settings.topic(CONSENT_TOPIC))
+    signatures = ConsentSignatures(TrustListFile(settings.consent_trust_list_path))
+    follower = ConsentFollower(consents, kafka, settings.topic(CONSENT_TOPIC), signatures)
     service = LookupService(
         engine,
         registry or load_consumers(settings.consumers_file),

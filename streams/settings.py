@@ -209,6 +209,15 @@ class Settings(BaseSettings):
         description="the consumers' public subject-token keys the lookup API checks; unset: trust-list.json in "
         "subject_token_keys_dir",
     )
+    consent_keys_dir: Path | None = Field(
+        default=None,
+        description="the consent service's signing keys and their trust list; unset: <state_dir>/consent-keys",
+    )
+    consent_trust_list_file: Path | None = Field(
+        default=None,
+        description="the consent service's public keys the lookup API checks every consent record against; "
+        "unset: trust-list.json in consent_keys_dir",
+    )
     audit_partition: int = Field(
         default=0, ge=0, description="the gdx.audit partition (hash chain) this lookup process writes; one writer each"
     )
@@ -382,6 +391,16 @@ class Settings(BaseSettings):
     @property
     def subject_token_keys_path(self) -> Path:
         return (self.subject_token_keys_dir or self.state_dir / "subject-token-keys").resolve()
+
+    @property
+    def consent_keys_path(self) -> Path:
+        return (self.consent_keys_dir or self.state_dir / "consent-keys").resolve()
+
+    @property
+    def consent_trust_list_path(self) -> Path:
+        from streams.security.signing_keys import TRUST_LIST
+
+        return self.consent_trust_list_file or self.consent_keys_path / TRUST_LIST
 
     @property
     def subject_token_trust_list_path(self) -> Path:

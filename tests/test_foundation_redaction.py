@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
 from foundation.redaction import MASK, redact_ids
-from linkage.consent import ConsentStore
+from linkage.consent import ConsentSignatures, read_consent
+from schemas.trust_list_file import TrustListFile
 
 CITIZEN = "1101700123457"
 
@@ -23,11 +24,11 @@ def test_every_thirteen_digit_run_is_masked_and_nothing_else() -> None:
 
 
 def test_a_malformed_consent_record_is_logged_without_the_ids_it_holds(
-    engine: Engine, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     malformed = json.dumps({"consent_id": CITIZEN, "subject_id": CITIZEN, "consumer": "revenue"}).encode()
     with caplog.at_level(logging.WARNING, logger="gdx"):
-        ConsentStore(engine).apply(CITIZEN, malformed)
+        read_consent(CITIZEN, malformed, ConsentSignatures(TrustListFile(tmp_path / "trust-list.json")))
     (record,) = [r for r in caplog.records if r.getMessage() == "malformed consent record skipped"]
     assert "Field required" in record.error  # type: ignore[attr-defined]
     assert CITIZEN not in f"{record.getMessage()} {vars(record)}"

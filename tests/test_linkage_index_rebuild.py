@@ -13,7 +13,7 @@ from sqlalchemy import Engine, insert, select
 
 from linkage.database import index_engine
 from linkage.migrate import copy_kept, upgrade
-from linkage.tables import KEPT_TABLES, access_log, consents, notified, notify_outbox
+from linkage.tables import KEPT_TABLES, access_log, consent_revocations, consents, notified, notify_outbox
 from schemas.examples import SOMCHAI
 from tests.support.linkage_support import decoded_record, encode
 from tests.support.stream_harness import Backbone, produce
@@ -47,6 +47,7 @@ _KEPT_ROWS = {
         "audit_partition": 0,
         "audit_offset": 7,
     },
+    consent_revocations: {"consent_id": "c-revoked", "revoked_ms": 4, "applied_ms": 5},
     notify_outbox: {"consumer": "revenue", "message_key": SOMCHAI, "message": "{}", "created_ms": 5},
     notified: {"consumer": "revenue", "event_id": str(uuid.uuid4()), "party_id": SOMCHAI, "notified_ms": 5},
 }

@@ -6,18 +6,33 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from linkage.consent import CONSENT_TOPIC, ConsentFollower, ConsentStore, publish_consents
+from linkage.consent import (
+    CONSENT_TOPIC,
+    Consent,
+    ConsentFollower,
+    ConsentRecord,
+    ConsentSignatures,
+    ConsentStore,
+    publish_consents,
+    read_consent,
+)
 from linkage.database import index_engine
+from linkage.index_store import now_ms
 from linkage.migrate import upgrade
 from schemas.examples import MALEE, SOMCHAI
 from schemas.identifiers import with_check_digit
+from schemas.trust_list_file import TrustListFile
+from streams.lookup_app import consent_signer
+from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings
+from tests.support.cli_run import run_gdx
 from tests.support.lookup_support import (
     consent,
     create_lookup_topics,
@@ -25,6 +40,7 @@ from tests.support.lookup_support import (
     granted,
     lookup_settings,
     publish,
+    revocation,
     used_ms,
     wait_until,
 )
@@ -48,7 +64,7 @@ def test_a_granted_consent_allows_and_its_revocation_refuses_the_next_request(
     status, body = _licence(client)  # acknowledged before the request: it decides the request
     assert status == 200 and body["basis"] == f"consent: {granted.consent_id}"
     assert _licence(client, MALEE)[1]["consent_reason"] == "missing"  # another person's data stays closed
-    publish(settings, granted.consent_id)  # a tombstone revokes: the very next request is refused
+    publish(settings, granted.consent_id)  # a signed revocation: the very next request is refused
     status, body = _licence(client)
     assert (status, body["consent_reason"]) == (403, "revoked")
 
@@ -60,6 +76,32 @@ def test_a_revoked_status_record_also_revokes(lookup: tuple[Settings, TestClient
     wait_until(lambda: _licence(client)[0] == 200, timeout_s=10, what="consent applied")
     publish(settings, granted.model_copy(update={"status": "REVOKED"}))
     wait_until(lambda: _licence(client)[1].get("consent_reason") == "revoked", timeout_s=10, what="revocation applied")
+
+
+def test_neither_an_unsigned_consent_nor_a_revoked_one_granted_again_allows(
+    lookup: tuple[Settings, TestClient],
+) -> None:
+    """Whoever holds the topic cannot make up a consent, and the consent service cannot revive one."""
+    settings, client = lookup
+    given = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])
+    publish(settings, given)
+    assert _licence(client)[0] == 200
+    publish(settings, given.consent_id)
+    assert _licence(client)[1]["consent_reason"] == "revoked"
+    made_up = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])
+    asyncio.run(_produce_unsigned(settings, made_up))
+    publish(settings, given.model_copy(update={"granted_ms": now_ms(), "auth_event_id": "thaid-again"}))
+    status, body = _licence(client)  # both applied, or rather read, before the request is decided
+    assert (status, body["consent_reason"]) == (403, "revoked")
+
+
+async def _produce_unsigned(settings: Settings, record: ConsentRecord) -> None:
+    producer = settings.kafka.producer(acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic(CONSENT_TOPIC), record.to_bytes(), key=record.consent_id.encode())
+    finally:
+        await producer.stop()
 
 
 def test_an_expired_consent_is_refused(lookup: tuple[Settings, TestClient]) -> None:
@@ -141,26 +183,61 @@ def test_replaying_the_topic_keeps_a_used_one_time_consent_used(index_url: str) 
     upgrade(engine)
     store = ConsentStore(engine)
     record = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"], kind="one-time")
-    store.apply(record.consent_id, record.to_bytes())
+    store.apply(record)
     now = int(time.time() * 1000)
     assert store.check(SOMCHAI, "dlt", "licence-application", now).consent_id == record.consent_id
     assert store.use_up(record.consent_id, now) and not store.use_up(record.consent_id, now)
-    store.apply(record.consent_id, record.to_bytes())
+    store.apply(record)
     assert store.check(SOMCHAI, "dlt", "licence-application", now).reason == "expired"
-    store.apply("not-json", b"{")
-    store.apply(record.consent_id, None)
+    store.apply(revocation(record.consent_id))
     assert store.check(SOMCHAI, "dlt", "licence-application", now).reason == "revoked"
 
 
-def test_a_consent_whose_key_is_not_its_id_is_rejected(index_url: str) -> None:
-    """Its tombstone would be keyed by the Kafka key and so revoke nothing: such a record is refused."""
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("revoked_first", [False, True])
+def test_a_revoked_consent_granted_again_under_its_id_stays_revoked(index_url: str, revoked_first: bool) -> None:
+    """Revocation is final, even when the revocation came first or the topic no longer holds it."""
     engine = index_engine(index_url)
     upgrade(engine)
     store = ConsentStore(engine)
     record = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])
-    store.apply("another-key", record.to_bytes())
-    assert store.check(SOMCHAI, "dlt", "licence-application", int(time.time() * 1000)).reason == "missing"
+    for applied in (
+        [revocation(record.consent_id), record] if revoked_first else [record, revocation(record.consent_id)]
+    ):
+        store.apply(applied)
+    store.apply(record.model_copy(update={"granted_ms": now_ms(), "auth_event_id": "thaid-again"}))
+    decision = store.check(SOMCHAI, "dlt", "licence-application", now_ms())
+    assert (decision.consent_id, decision.reason) == (None, "revoked" if not revoked_first else "missing")
     engine.dispose()
+
+
+def test_only_records_the_consent_service_signed_are_read(tmp_path: Path) -> None:
+    keys = SigningKeys(tmp_path / "consent-keys")
+    signer = keys.signer("consent")  # made first: a key signs only what is granted while it is valid
+    signatures = ConsentSignatures(TrustListFile(keys.trust_list_path))
+    signed = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"]).signed_with(signer)
+    impostor = SigningKeys(tmp_path / "elsewhere").signer("consent")
+    wrong_owner = keys.signer("audit")  # on the list, but not the consent service's
+    altered = signed.model_copy(update={"datasets": ["dopa.person", "dlt.vehicle"]})
+    cases = {
+        "signed": signed,
+        "unsigned": signed.model_copy(update={"key_id": None, "signature": None}),
+        "forged": signed.signed_with(impostor),
+        "foreign key": signed.signed_with(wrong_owner),
+        "altered": altered,
+    }
+    read = {name: read_consent(r.consent_id, r.to_bytes(), signatures) for name, r in cases.items()}
+    assert read == {"signed": signed, "unsigned": None, "forged": None, "foreign key": None, "altered": None}
+    assert read_consent(signed.consent_id, None, signatures) is None, "a tombstone cannot be signed"
+
+
+def test_a_consent_whose_key_is_not_its_id_is_rejected(tmp_path: Path) -> None:
+    """The compacted topic keeps one record per key: a consent keyed otherwise is refused."""
+    keys = SigningKeys(tmp_path / "consent-keys")
+    signer = keys.signer("consent")
+    signed = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"]).signed_with(signer)
+    signatures = ConsentSignatures(TrustListFile(keys.trust_list_path))
+    assert read_consent("another-key", signed.to_bytes(), signatures) is None
 
 
 class _SlowBroker(AIOKafkaConsumer):
@@ -178,9 +255,9 @@ class _StuckStore(ConsentStore):
         super().__init__(engine)
         self.release = release
 
-    def apply(self, key: str, value: bytes | None) -> None:
+    def apply(self, record: Consent) -> None:
         self.release.wait(30)
-        super().apply(key, value)
+        super().apply(record)
 
 
 def test_the_consent_wait_is_at_most_its_timeout_in_all(settings: Settings) -> None:
@@ -190,14 +267,19 @@ def test_the_consent_wait_is_at_most_its_timeout_in_all(settings: Settings) -> N
     upgrade(engine)
     release = threading.Event()
     topic = settings.topic(CONSENT_TOPIC)
-    follower = ConsentFollower(_StuckStore(engine, release), settings.kafka, topic, _SlowBroker)
+    signer = consent_signer(settings)
+    signatures = ConsentSignatures(TrustListFile(settings.consent_trust_list_path))
+    follower = ConsentFollower(_StuckStore(engine, release), settings.kafka, topic, signatures, _SlowBroker)
 
     async def slow_and_stuck() -> float:
         following = asyncio.create_task(follower.run())
         try:
             await asyncio.wait_for(follower.caught_up.wait(), 20)
             await publish_consents(
-                settings.kafka, topic, [consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])]
+                settings.kafka,
+                topic,
+                [consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"])],
+                signer,
             )
             began = time.monotonic()
             assert not await follower.current(1.0)
@@ -210,3 +292,16 @@ def test_the_consent_wait_is_at_most_its_timeout_in_all(settings: Settings) -> N
 
     assert asyncio.run(slow_and_stuck()) < 1.3
     engine.dispose()
+
+
+def test_after_gdx_consent_rotate_key_records_under_either_key_are_read(tmp_path: Path) -> None:
+    keys = SigningKeys(tmp_path / "consent-keys")
+    old = keys.signer("consent")
+    rotated = run_gdx("consent", "rotate-key", "--overlap-hours", "1", env={"GDX_STATE_DIR": str(tmp_path)})
+    assert rotated.code == 0 and rotated.out.startswith("new consent key consent-"), rotated.err
+    new = keys.signer("consent")
+    assert new.key_id != old.key_id
+    signatures = ConsentSignatures(TrustListFile(keys.trust_list_path))
+    for signer in (old, new):
+        record = consent(SOMCHAI, "dlt", "licence-application", ["dopa.person"]).signed_with(signer)
+        assert read_consent(record.consent_id, record.to_bytes(), signatures) == record, signer.key_id

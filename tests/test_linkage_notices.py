@@ -100,11 +100,11 @@ def test_a_notice_under_consent_goes_only_while_the_person_consents(engine: Engi
     assert denied.message is None and (denied.entry["status"], denied.entry["reason"]) == (403, "no_consent")
     assert denied.access_row((3, 1)) is not None, "a refused notice is on the person's record too"
     given = consent(SOMCHAI, "pension-fund", "survivor-benefit", ["dopa.death"], valid_s=10**7)
-    consents.apply(given.consent_id, given.to_bytes())
+    consents.apply(given)
     narrow = policy.decide(notice, AT_MS)
     assert narrow.message is None, "the consent does not cover the vehicle the notice would disclose"
     wider = consent(SOMCHAI, "pension-fund", "survivor-benefit", ["dopa.death", "dlt.vehicle"], valid_s=10**7)
-    consents.apply(wider.consent_id, wider.to_bytes())
+    consents.apply(wider)
     allowed = policy.decide(notice, AT_MS)
     assert allowed.message is not None and allowed.entry["basis"] == f"consent: {wider.consent_id}"
     assert json.loads(allowed.message)["entity_key"] == "D-2569-0001"

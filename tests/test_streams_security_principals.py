@@ -400,7 +400,7 @@ def test_the_stack_runs_under_mtls_with_each_process_as_its_own_principal(
     citizen = _a_person(population)
     granted = run_gdx(
         "consent", "grant", "--subject", citizen, "--consumer", "dlt", "--purpose", "licence-application",
-        "--datasets", "dopa.person", env=env, timeout=60,
+        "--datasets", "dopa.person", "--auth-event-id", "thaid-4711", env=env, timeout=60,
     )  # fmt: skip
     assert granted.code == 0, granted.err
     with lookup_client(stack) as client:  # in this process, as gdx-lookup

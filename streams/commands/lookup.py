@@ -1,17 +1,26 @@
-"""`gdx serve` (the lookup API), `gdx audit verify|rotate-key`, `gdx consent grant|revoke` and `gdx subject-token`."""
+"""`gdx serve` (the lookup API), `gdx audit verify|rotate-key`, `gdx consent grant|revoke|rotate-key` and
+`gdx subject-token`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 import uuid
+from collections.abc import Callable
 
 from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 
 from foundation.errors import GdxError
 from linkage.audit import ANCHOR_TOPIC, AUDIT_KEY_OWNER, AUDIT_TOPIC, UNSEALED, VerifyRules, verify_topic
-from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
+from linkage.consent import (
+    CONSENT_KEY_OWNER,
+    CONSENT_TOPIC,
+    Consent,
+    ConsentRecord,
+    ConsentRevocation,
+    publish_consents,
+)
 from linkage.consumers import ACCESS_LOG, load_consumers
 from linkage.index_store import now_ms
 from linkage.subject_tokens import MAX_LIFETIME_S, issue
@@ -22,6 +31,10 @@ from streams.kafka_probe import quiet_client_logs, require_cluster
 from streams.security.principals import CONSENT, LOOKUP, OPERATOR
 from streams.security.signing_keys import DEFAULT_OVERLAP_S, SigningKeys
 from streams.settings import Settings, load_settings
+
+AUTH_EVENT_HELP = (
+    "the id of the authentication event in which the person acted (e.g. their ThaID sign-in), kept with the record"
+)
 
 EXIT_TAMPERED = 1
 PORTAL = "citizen-portal"
@@ -72,10 +85,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     grant.add_argument("--days", type=float, default=30.0, help="valid for this many days (default 30)")
     grant.add_argument("--one-time", action="store_true", help="used up by the first lookup it allows")
     grant.add_argument("--consent-id", default=None, help="default: a new UUID")
+    grant.add_argument("--auth-event-id", required=True, help=AUTH_EVENT_HELP)
     grant.set_defaults(handler=cmd_consent_grant)
-    revoke = consent_verbs.add_parser("revoke", help="revoke a consent (effective for the next request once applied)")
+    revoke = consent_verbs.add_parser(
+        "revoke", help="revoke a consent, for good (effective for the next request once applied)"
+    )
     revoke.add_argument("consent_id")
+    revoke.add_argument("--auth-event-id", required=True, help=AUTH_EVENT_HELP)
     revoke.set_defaults(handler=cmd_consent_revoke)
+    consent_rotate = consent_verbs.add_parser(
+        "rotate-key", help="a new consent-service signing key; the older ones stay valid --overlap-hours more"
+    )
+    consent_rotate.add_argument("--overlap-hours", type=float, default=DEFAULT_OVERLAP_S / 3600)
+    consent_rotate.set_defaults(handler=cmd_consent_rotate_key)
 
     token = sub.add_parser(
         "subject-token",
@@ -154,15 +176,25 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_TAMPERED
 
 
-def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
-    keys = SigningKeys(load_settings().audit_keys_path)
-    new = keys.rotate(AUDIT_KEY_OWNER, overlap_s=overlap_s(args.overlap_hours))
+def _rotate(keys: SigningKeys, owner: str, overlap_hours: float, what: str, then: str) -> int:
+    new = keys.rotate(owner, overlap_s=overlap_s(overlap_hours))
     print(
-        f"new audit key {new.key_id}, valid from {valid_when(new.not_before_ms)}; the earlier keys stay valid "
-        f"{args.overlap_hours:g} h more. Restart the lookup API to sign with it, and give auditors the new "
-        f"trust list ({keys.trust_list_path})."
+        f"new {what} {new.key_id}, valid from {valid_when(new.not_before_ms)}; the earlier keys stay valid "
+        f"{overlap_hours:g} h more. {then} ({keys.trust_list_path})."
     )
     return 0
+
+
+def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
+    keys = SigningKeys(load_settings().audit_keys_path)
+    then = "Restart the lookup API to sign with it, and give auditors the new trust list"
+    return _rotate(keys, AUDIT_KEY_OWNER, args.overlap_hours, "audit key", then)
+
+
+def cmd_consent_rotate_key(args: argparse.Namespace) -> int:
+    keys = SigningKeys(load_settings().consent_keys_path)
+    then = "The next consent record is signed with it; give the lookup API the new trust list"
+    return _rotate(keys, CONSENT_KEY_OWNER, args.overlap_hours, "consent key", then)
 
 
 def cmd_subject_token(args: argparse.Namespace) -> int:
@@ -183,23 +215,34 @@ def cmd_subject_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _publish(settings: Settings, records: list[ConsentRecord | str]) -> None:
+def _publish(settings: Settings, make: Callable[[int], Consent]) -> Consent:
+    """As the consent service: its principal and its signing key, the record made for the moment
+    it is signed (after a first key is made, so the record's time falls within the key's validity);
+    bad arguments are one line before anything is reached."""
+    from streams.lookup_app import consent_signer
+
+    try:
+        make(now_ms())
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise GdxError(f"invalid consent: {problems}", "fix the arguments") from None
     _reachable(settings, CONSENT)
+    signer = consent_signer(settings)
+    record = make(now_ms())
     try:
         with quiet_client_logs():
-            asyncio.run(publish_consents(settings.kafka_for(CONSENT), settings.topic(CONSENT_TOPIC), records))
+            asyncio.run(publish_consents(settings.kafka_for(CONSENT), settings.topic(CONSENT_TOPIC), [record], signer))
     except KafkaError as exc:
         raise GdxError(f"consent not written: {exc!r}", "check the cluster with `gdx kafka status`") from None
+    return record
 
 
 def cmd_consent_grant(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    consent_id = args.consent_id or str(uuid.uuid4())
 
-    settings = load_settings()
-    now = int(time.time() * 1000)
-    try:
-        record = ConsentRecord(
-            consent_id=args.consent_id or str(uuid.uuid4()),
+    def grant(now: int) -> ConsentRecord:
+        return ConsentRecord(
+            consent_id=consent_id,
             subject_id=args.subject,
             consumer=args.consumer,
             purpose=args.purpose,
@@ -207,16 +250,17 @@ def cmd_consent_grant(args: argparse.Namespace) -> int:
             kind="one-time" if args.one_time else "periodic",
             granted_ms=now,
             expires_ms=now + int(args.days * DAY_MS),
+            auth_event_id=args.auth_event_id,
         )
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise GdxError(f"invalid consent: {problems}", "fix the arguments") from None
-    _publish(settings, [record])
-    print(record.consent_id)
+
+    print(_publish(load_settings(), grant).consent_id)
     return 0
 
 
 def cmd_consent_revoke(args: argparse.Namespace) -> int:
-    _publish(load_settings(), [args.consent_id])
+    def revoke(now: int) -> ConsentRevocation:
+        return ConsentRevocation(consent_id=args.consent_id, revoked_ms=now, auth_event_id=args.auth_event_id)
+
+    _publish(load_settings(), revoke)
     print(f"revoked {args.consent_id}")
     return 0

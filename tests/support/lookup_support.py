@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from linkage.api_models import Problem
 from linkage.audit import ANCHOR_TOPIC, AUDIT_TOPIC, VerifyRules, read_partitions
-from linkage.consent import CONSENT_TOPIC, ConsentRecord, publish_consents
+from linkage.consent import CONSENT_TOPIC, ConsentRecord, ConsentRevocation, publish_consents
 from linkage.consumers import ConsumerRegistry
 from linkage.database import index_engine
 from linkage.index_store import IndexStore, now_ms
@@ -26,7 +26,7 @@ from linkage.migrate import upgrade
 from linkage.subject_tokens import issue
 from linkage.tables import consents
 from schemas.event_signatures import TrustList
-from streams.lookup_app import create_lookup_app
+from streams.lookup_app import consent_signer, create_lookup_app
 from streams.security.signing_keys import SigningKeys
 from streams.settings import Settings
 from tests.support.linkage_support import index_event
@@ -82,10 +82,12 @@ def fill_index(settings: Settings, datasets: tuple[str, ...] = INDEXED) -> None:
 
 def lookup_deployment(settings: Settings) -> Settings:
     """Settings of a lookup API of its own (topic prefix, consumers), its topics created and the
-    example index filled: what every lookup test starts from."""
+    example index filled, the consent service's key made (so it is valid from before any consent
+    a test grants): what every lookup test starts from."""
     settings = lookup_settings(settings)
     create_lookup_topics(settings)
     fill_index(settings)
+    consent_signer(settings)
     return settings
 
 
@@ -139,11 +141,18 @@ def consent(
         kind=kind,  # type: ignore[arg-type]
         granted_ms=now,
         expires_ms=now + int(valid_s * 1000),
+        auth_event_id=f"thaid-{uuid.uuid4().hex[:12]}",
     )
 
 
+def revocation(consent_id: str) -> ConsentRevocation:
+    return ConsentRevocation(consent_id=consent_id, revoked_ms=now_ms(), auth_event_id=f"thaid-{uuid.uuid4().hex[:12]}")
+
+
 def publish(settings: Settings, *records: ConsentRecord | str) -> None:
-    asyncio.run(publish_consents(settings.kafka, settings.topic(CONSENT_TOPIC), list(records)))
+    """As the consent service does, signed with its key: a bare consent id is that consent's revocation."""
+    signed = [revocation(r) if isinstance(r, str) else r for r in records]
+    asyncio.run(publish_consents(settings.kafka, settings.topic(CONSENT_TOPIC), signed, consent_signer(settings)))
 
 
 def audit_records(settings: Settings, topic: str | None = None) -> dict[int, list[tuple[int, bytes | None]]]:
