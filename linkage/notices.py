@@ -22,6 +22,7 @@ from foundation.errors import GdxError
 from linkage.consent import ConsentStore
 from linkage.consumers import NOTIFY, ConsumerRegistry
 from linkage.disclosure import access_entry, access_row
+from linkage.index_store import notice_id
 from linkage.policy import RECORD_FIELDS, Decision, authorize
 from linkage.subscriptions import Subscription
 from monitoring import metrics
@@ -86,29 +87,27 @@ class NoticePolicy:
 
     def decide(self, message: str, at_ms: int) -> NoticeDecision:
         notice = json.loads(message)
-        consumer = self.registry.consumers[notice["consumer"]]
-        party = notice["party"]
+        party, consumer_id = notice["party"], notice["consumer"]
+        # A notice queued by an earlier version names no purpose: refused (and audited), never a crash.
+        purpose = notice.get("purpose", "")
         disclosed = sorted({notice["dataset"]} | {item["dataset"] for item in notice["linked"]})
-        decision = authorize(
-            consumer,
-            notice["purpose"],
-            NOTIFY,
-            party["id"] if party["kind"] == PERSON else None,
-            self.consents,
-            at_ms,
-            required=frozenset(disclosed),
-        )
+        consumer = self.registry.consumers.get(consumer_id)
+        if consumer is None:
+            decision = Decision(403, "purpose_not_allowed", f"consumer {consumer_id} is no longer registered")
+        else:
+            subject = party["id"] if party["kind"] == PERSON else None
+            decision = authorize(
+                consumer, purpose, NOTIFY, subject, self.consents, at_ms, required=frozenset(disclosed)
+            )
         if decision.one_time_consent is not None:
             decision = Decision(403, "no_consent", "a one-time consent covers one request, not a notice", "missing")
-        if decision.consent_reason is not None:
-            metrics.CONSENT_DENIALS.labels(
-                consumer=consumer.id, purpose=notice["purpose"], reason=decision.consent_reason
-            ).inc()
+        if consumer is not None and decision.consent_reason is not None:
+            metrics.CONSENT_DENIALS.labels(consumer=consumer.id, purpose=purpose, reason=decision.consent_reason).inc()
         entry = access_entry(
             at_ms=at_ms,
-            request_id=notice["notice_id"],
-            consumer=consumer.id,
-            purpose=notice["purpose"],
+            request_id=notice.get("notice_id") or notice_id(consumer_id, notice["event_id"], party["id"]),
+            consumer=consumer_id,
+            purpose=purpose,
             operation=NOTIFY,
             subject=(party["kind"], party["id"]),
             datasets=disclosed,

@@ -2,10 +2,10 @@
 
 Order matters for at-least-once: the index transaction commits first, then dead letters and
 queued notifications are sent and acknowledged by the broker, and only then does the caller let
-the batch's offsets be committed. A notice is also a disclosure: it passes the lookup policy and
-is audited before it is sent (`linkage.notices`). A crash anywhere before that re-delivers the batch, which the
+the batch's offsets be committed. A crash anywhere before that re-delivers the batch, which the
 index recognises (duplicates) and the sinks tolerate (a dead letter or notice may repeat, never
-vanish).
+vanish). A notice is also a disclosure: it passes the lookup policy and is audited before it is
+sent (`linkage.notices`).
 
 No valid input stops the worker: a batch the index refuses for a reason that is not transient is
 split in halves until the record it cannot take is found; that record is dead-lettered with the

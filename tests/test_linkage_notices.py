@@ -123,3 +123,12 @@ def test_the_workers_notice_key_vouches_for_notices_and_checkpoints_only(tmp_pat
         f"signed by the workers' notice key {signer.key_id!r}, which may sign only notices and checkpoints",
         None,
     ]
+
+
+def test_a_notice_queued_without_a_purpose_is_refused_on_the_record_not_sent(engine: Engine) -> None:
+    """Queued by a version before notices named their purpose: audited as refused, not a crash loop."""
+    legacy = json.loads(_notice("revenue", "estate-notice"))
+    del legacy["purpose"], legacy["notice_id"]
+    decided = NoticePolicy(load_consumers(), ConsentStore(engine)).decide(json.dumps(legacy), AT_MS)
+    assert decided.message is None and decided.entry["reason"] == "purpose_not_allowed"
+    assert decided.entry["request_id"] == notice_id("revenue", "e-1", SOMCHAI)
