@@ -58,10 +58,6 @@ class _Signed(BaseModel):
     key_id: str | None = None
     signature: str | None = None
 
-    @property
-    def time_ms(self) -> int:
-        raise NotImplementedError
-
     def signed_bytes(self) -> bytes:
         body = self.model_dump(exclude={"signature"})
         return DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
