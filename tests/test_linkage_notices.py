@@ -12,7 +12,15 @@ import pytest
 from sqlalchemy import Engine
 
 from foundation.errors import GdxError
-from linkage.audit import ACCESS, CHECKPOINT, GENESIS, NOTICE_KEY_OWNER, chain_record, signature_problem
+from linkage.audit import (
+    ACCESS,
+    AUDIT_KEY_OWNER,
+    CHECKPOINT,
+    GENESIS,
+    NOTICE_KEY_OWNER,
+    chain_record,
+    signature_problem,
+)
 from linkage.consent import ConsentStore
 from linkage.consumers import ConsumerRegistry, load_consumers
 from linkage.database import index_engine
@@ -22,6 +30,7 @@ from linkage.notices import NoticePolicy, check_subscriptions
 from linkage.subscriptions import load_subscriptions
 from schemas.examples import SOMCHAI
 from streams.security.signing_keys import SigningKeys
+from tests.support.cli_run import run_gdx
 from tests.support.lookup_support import consent
 
 AT_MS = 1_800_000_000_000
@@ -132,3 +141,12 @@ def test_a_notice_queued_without_a_purpose_is_refused_on_the_record_not_sent(eng
     decided = NoticePolicy(load_consumers(), ConsentStore(engine)).decide(json.dumps(legacy), AT_MS)
     assert decided.message is None and decided.entry["reason"] == "purpose_not_allowed"
     assert decided.entry["request_id"] == notice_id("revenue", "e-1", SOMCHAI)
+
+
+def test_gdx_audit_rotate_key_notices_rotates_the_workers_key_only(tmp_path: Path) -> None:
+    keys = SigningKeys(tmp_path / "audit-keys")
+    api, notices = keys.signer(AUDIT_KEY_OWNER), keys.signer(NOTICE_KEY_OWNER)
+    rotated = run_gdx("audit", "rotate-key", "--notices", env={"GDX_STATE_DIR": str(tmp_path)})
+    assert rotated.code == 0 and rotated.out.startswith("new notice key audit-notify-"), rotated.err
+    assert keys.signer(AUDIT_KEY_OWNER).key_id == api.key_id
+    assert keys.signer(NOTICE_KEY_OWNER).key_id != notices.key_id

@@ -12,7 +12,15 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from foundation.errors import GdxError
-from linkage.audit import ANCHOR_TOPIC, AUDIT_KEY_OWNER, AUDIT_TOPIC, UNSEALED, VerifyRules, verify_topic
+from linkage.audit import (
+    ANCHOR_TOPIC,
+    AUDIT_KEY_OWNER,
+    AUDIT_TOPIC,
+    NOTICE_KEY_OWNER,
+    UNSEALED,
+    VerifyRules,
+    verify_topic,
+)
 from linkage.consent import (
     CONSENT_KEY_OWNER,
     CONSENT_TOPIC,
@@ -73,6 +81,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "rotate-key", help="a new audit signing key; the older ones stay valid --overlap-hours more"
     )
     rotate.add_argument("--overlap-hours", type=float, default=DEFAULT_OVERLAP_S / 3600)
+    rotate.add_argument(
+        "--notices", action="store_true", help="rotate the stream workers' notice key instead of the lookup API's"
+    )
     rotate.set_defaults(handler=cmd_audit_rotate_key)
 
     consent = sub.add_parser("consent", help="consent records on gdx.consent.v1")
@@ -187,6 +198,9 @@ def _rotate(keys: SigningKeys, owner: str, overlap_hours: float, what: str, then
 
 def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
     keys = SigningKeys(load_settings().audit_keys_path)
+    if args.notices:
+        then = "Restart the stream workers to sign their notices with it, and give auditors the new trust list"
+        return _rotate(keys, NOTICE_KEY_OWNER, args.overlap_hours, "notice key", then)
     then = "Restart the lookup API to sign with it, and give auditors the new trust list"
     return _rotate(keys, AUDIT_KEY_OWNER, args.overlap_hours, "audit key", then)
 
