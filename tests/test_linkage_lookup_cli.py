@@ -24,6 +24,8 @@ def test_a_consent_with_a_wrong_check_digit_is_refused_in_one_line() -> None:
         "licence-application",
         "--datasets",
         "dopa.person",
+        "--auth-event-id",
+        "thaid-4711",
     )
     assert result.code == 1 and "Traceback" not in result.err
     (line,) = result.err.strip().splitlines()

@@ -52,6 +52,10 @@ INDEXED = (
 
 
 def create_lookup_topics(settings: Settings) -> None:
+    """The lookup API's topics, and the consent service's key, as a deployment's set-up makes it:
+    before the first consent a test grants, whose time must fall within the key's validity."""
+    consent_signer(settings)
+
     async def create() -> None:
         admin = settings.kafka.admin()
         await admin.start()
@@ -82,12 +86,10 @@ def fill_index(settings: Settings, datasets: tuple[str, ...] = INDEXED) -> None:
 
 def lookup_deployment(settings: Settings) -> Settings:
     """Settings of a lookup API of its own (topic prefix, consumers), its topics created and the
-    example index filled, the consent service's key made (so it is valid from before any consent
-    a test grants): what every lookup test starts from."""
+    example index filled: what every lookup test starts from."""
     settings = lookup_settings(settings)
     create_lookup_topics(settings)
     fill_index(settings)
-    consent_signer(settings)
     return settings
 
 
