@@ -295,9 +295,13 @@ class IndexStore:
 
     def _write_records(self, conn: Connection, events: list[IndexEvent], applied_ms: int) -> None:
         """Upsert the records, then replace their links: executemany at the driver, because
-        SQLAlchemy's per-row parameter processing cost more than the database itself here."""
+        SQLAlchemy's per-row parameter processing cost more than the database itself here. In key
+        order: two workers writing overlapping batches (a zombie, a rebalance) then take their row
+        locks in one order and wait for each other instead of deadlocking, which PostgreSQL only
+        detects after its deadlock_timeout (a second per deadlock)."""
         if not events:
             return
+        events = sorted(events, key=lambda e: e.key)
         conn.exec_driver_sql(
             self._upsert_record,
             [
