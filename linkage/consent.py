@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from foundation.errors import GdxError
 from foundation.kafka_clients import KafkaClients
 from foundation.redaction import redact_ids
 from linkage.index_store import now_ms
@@ -123,6 +124,11 @@ class ConsentRevocation(_Signed):
 Consent = ConsentRecord | ConsentRevocation
 
 
+class UnknownConsentKey(GdxError):
+    """A record under a key the consent trust list does not hold (yet): applying the topic stops
+    there, in readiness, until the trust list has it."""
+
+
 class ConsentSignatures:
     """Checks that the consent service signed a record, against the consent trust list (followed
     as its file changes, so a rotated key is trusted without a restart)."""
@@ -131,13 +137,22 @@ class ConsentSignatures:
         self.trust = trust
 
     def problem(self, record: Consent) -> str | None:
+        """Why the record does not prove the consent service wrote it, or None when it does. A key
+        the trust list does not hold even after a fresh look raises UnknownConsentKey: a record
+        skipped for it would stay skipped (a revocation with it), so the follower waits instead."""
         if record.signature is None or record.key_id is None:
             return "not signed"
         key = self.trust.current.keys.get(record.key_id)
-        if key is None and self.trust.reload():
+        if key is None and self.trust.reload(force=True):
             key = self.trust.current.keys.get(record.key_id)
-        if key is None or key.agency != CONSENT_KEY_OWNER:
-            return f"signed by key {record.key_id!r}, which is not a consent-service key on the trust list"
+        if key is None:
+            raise UnknownConsentKey(
+                f"consent {record.consent_id} is signed by key {record.key_id!r}, which the consent trust list "
+                f"{self.trust.path} does not hold",
+                "give the lookup API the consent service's current trust list (GDX_CONSENT_TRUST_LIST_FILE)",
+            )
+        if key.agency != CONSENT_KEY_OWNER:
+            return f"signed by key {record.key_id!r}, which is not a consent-service key"
         if not key.valid_at(record.time_ms):
             return f"signed by key {record.key_id!r} outside its validity period"
         try:
@@ -149,7 +164,8 @@ class ConsentSignatures:
 
 def read_consent(key: str, value: bytes | None, signatures: ConsentSignatures) -> Consent | None:
     """The record, once it is well formed, keyed by its id and signed by the consent service;
-    otherwise None, and a log line saying why (a record the API will not apply is not ours to fix)."""
+    otherwise None, and a log line saying why (a record the API will not apply is not ours to fix).
+    A key the trust list does not hold raises UnknownConsentKey (see ConsentSignatures)."""
     if value is None:
         log.warning("consent tombstone ignored: revocations are signed records", extra={"key": redact_ids(key)})
         return None
@@ -180,7 +196,6 @@ class ConsentDecision:
     datasets: frozenset[str]
     reason: str | None  # a CONSENT_DENIAL_REASONS word when denied
     one_time: bool = False
-    granted_ms: int = 0
 
 
 class ConsentStore:
@@ -220,6 +235,8 @@ class ConsentStore:
                 statement.on_conflict_do_update(
                     index_elements=[consents.c.consent_id],
                     set_={k: statement.excluded[k] for k in row if k not in kept},
+                    # An older signed version sent again (a replay) does not undo a newer one.
+                    where=consents.c.granted_ms <= statement.excluded.granted_ms,
                 )
             )
 
@@ -239,11 +256,14 @@ class ConsentStore:
         )
         return found.first() is not None
 
-    def check(self, subject_id: str, consumer: str, purpose: str, at_ms: int) -> ConsentDecision:
+    def check(
+        self, subject_id: str, consumer: str, purpose: str, at_ms: int, max_age_ms: int | None = None
+    ) -> ConsentDecision:
         """The best consent of this subject for this consumer and purpose, or why there is none.
 
-        Among several, a live one wins; the reason of a denial is the most telling one found
-        (revoked over expired over used-up)."""
+        Among several, a live one wins (one granted more than `max_age_ms` ago, the purpose's
+        limit, is expired whatever it states); the reason of a denial is the most telling one
+        found (revoked over expired over used-up)."""
         with self.engine.connect() as conn:
             rows = (
                 conn.execute(
@@ -257,7 +277,15 @@ class ConsentStore:
         for_purpose = [r for r in rows if r["purpose"] == purpose]
         if not for_purpose:
             return ConsentDecision(None, frozenset(), "purpose_mismatch")
-        live = [r for r in for_purpose if r["revoked_ms"] is None and r["expires_ms"] > at_ms and r["used_ms"] is None]
+        oldest_ms = at_ms - max_age_ms if max_age_ms is not None else None
+        live = [
+            r
+            for r in for_purpose
+            if r["revoked_ms"] is None
+            and r["expires_ms"] > at_ms
+            and r["used_ms"] is None
+            and (oldest_ms is None or r["granted_ms"] >= oldest_ms)
+        ]
         if live:
             best = max(live, key=lambda r: (r["kind"] == "periodic", r["expires_ms"]))
             return ConsentDecision(
@@ -265,7 +293,6 @@ class ConsentStore:
                 frozenset(json.loads(best["datasets"])),
                 None,
                 one_time=best["kind"] == "one-time",
-                granted_ms=best["granted_ms"],
             )
         if any(r["revoked_ms"] is not None for r in for_purpose):
             return ConsentDecision(None, frozenset(), "revoked")
@@ -371,7 +398,7 @@ class ConsentFollower:
                     if isinstance(exc, KafkaError | OSError)
                     else "consents cannot be applied to the index"
                 )
-                self.error = f"{what} ({type(exc).__name__})"
+                self.error = str(exc) if isinstance(exc, UnknownConsentKey) else f"{what} ({type(exc).__name__})"
                 log.warning("consent follower failed, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1.0)
             finally:

@@ -548,11 +548,20 @@ class IndexStore:
                 )
             ]
 
-    def forget_notifications(self, ids: Sequence[int], access_rows: Sequence[dict[str, Any]] = ()) -> None:
-        """Drop notifications the broker acknowledged, entering them in their subjects' access log
-        in the same transaction: a notice is either still queued or on the record."""
+    def forget_notifications(self, sent: Sequence[tuple[int, dict[str, Any] | None]]) -> None:
+        """Drop notifications the broker acknowledged, each (outbox id, its access-log row or None),
+        entering them in their subjects' access log in the same transaction: a notice is either
+        still queued or on the record. Only the rows this call removed are entered, so a notice
+        that two workers both sent (each read the outbox before the other forgot it) is in the
+        access log once."""
+        rows = dict(sent)
         with self.engine.begin() as conn:
-            for chunk in chunks(list(ids)):
-                conn.execute(delete(notify_outbox).where(notify_outbox.c.id.in_(chunk)))
-            if access_rows:
-                conn.execute(insert(access_log), list(access_rows))
+            removed: list[int] = []
+            for chunk in chunks(list(rows)):
+                deleted = conn.execute(
+                    delete(notify_outbox).where(notify_outbox.c.id.in_(chunk)).returning(notify_outbox.c.id)
+                )
+                removed.extend(deleted.scalars())
+            entered = [row for outbox_id in sorted(removed) if (row := rows[outbox_id]) is not None]
+            if entered:
+                conn.execute(insert(access_log), entered)

@@ -77,9 +77,13 @@ def cut(notice: dict[str, Any], fields: dict[str, tuple[str, ...]]) -> dict[str,
 
 
 class NoticePolicy:
-    def __init__(self, registry: ConsumerRegistry, consents: ConsentStore) -> None:
+    def __init__(
+        self, registry: ConsumerRegistry, consents: ConsentStore, subscriptions: Iterable[Subscription] = ()
+    ) -> None:
         self.registry = registry
         self.consents = consents
+        # A notice queued before notices named their purpose names its subscription's description.
+        self.queued_before = {(s.consumer, s.description): s.purpose for s in subscriptions}
 
     def decide_all(self, messages: Iterable[str], at_ms: int) -> list[NoticeDecision]:
         """Decide queued notices (may read the consents table: call it off the event loop)."""
@@ -88,8 +92,9 @@ class NoticePolicy:
     def decide(self, message: str, at_ms: int) -> NoticeDecision:
         notice = json.loads(message)
         party, consumer_id = notice["party"], notice["consumer"]
-        # A notice queued by an earlier version names no purpose: refused (and audited), never a crash.
-        purpose = notice.get("purpose", "")
+        # Queued by an earlier version: the purpose of its subscription, else none (refused and
+        # audited, never a crash).
+        purpose = notice.get("purpose") or self.queued_before.get((consumer_id, notice.get("subscription")), "")
         disclosed = sorted({notice["dataset"]} | {item["dataset"] for item in notice["linked"]})
         consumer = self.registry.consumers.get(consumer_id)
         if consumer is None:

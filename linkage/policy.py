@@ -70,18 +70,12 @@ def authorize(
         return Decision(200, fields=dict(purpose.datasets), basis=f"mandate: {purpose.mandate}")
     if subject_id is None:
         return _deny_consent("missing", "this purpose needs the person's consent")
-    consent = consents.check(subject_id, consumer.id, purpose_name, at_ms)
+    consent = consents.check(subject_id, consumer.id, purpose_name, at_ms, int(purpose.max_consent_days * DAY_MS))
     if consent.reason is not None:
         return _deny_consent(
             consent.reason,
             f"no valid consent of the data subject for {consumer.id}/{purpose_name}: "
             f"{consent.reason.replace('_', ' ')}",
-        )
-    if at_ms > consent.granted_ms + purpose.max_consent_days * DAY_MS:
-        return _deny_consent(
-            "expired",
-            f"the consent of the data subject for {consumer.id}/{purpose_name} is older than the "
-            f"{purpose.max_consent_days:g} days the purpose allows",
         )
     covered = {d: f for d, f in purpose.datasets.items() if d in consent.datasets}
     if not covered or required - covered.keys():

@@ -23,10 +23,11 @@ class TrustListFile:
         self._looked_at = float("-inf")
         self.reload()
 
-    def reload(self) -> bool:
-        """Read the trust list again if its file changed since the last look; True when it did."""
+    def reload(self, force: bool = False) -> bool:
+        """Read the trust list again if its file changed since the last look; True when it did.
+        `force`: look now, however recent the last look (for a reader that cannot skip a record)."""
         now = time.monotonic()
-        if now - self._looked_at < RELOAD_EVERY_S:
+        if not force and now - self._looked_at < RELOAD_EVERY_S:
             return False
         self._looked_at = now
         try:

@@ -231,7 +231,8 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         le=3600.0,
-        description="how often the lookup API seals its audit chain with a signed checkpoint",
+        description="how often each audit chain's writer (a lookup process, a stream worker) seals its chain "
+        "with a signed checkpoint",
     )
     audit_max_unsealed_s: float = Field(
         default=600.0,

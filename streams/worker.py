@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -114,7 +115,7 @@ def build_core(settings: Settings, sink: KafkaSink, audit: AuditLog, readiness: 
         },
         notifier=Notifier(
             topics={s.consumer: settings.topic(notify_topic(s.consumer)) for s in subscriptions},
-            policy=NoticePolicy(registry, ConsentStore(engine)),
+            policy=NoticePolicy(registry, ConsentStore(engine), subscriptions),
             audit=audit,
         ),
         readiness=readiness,
@@ -195,7 +196,7 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     @app.timer(5.0)
     async def _held_notices() -> None:
         if audit.started:  # notices the audit could not take while it was failing
-            await core.send_notifications()
+            await _or_exit(core.send_notifications, "held notices could not be sent")
 
     @app.timer(PRUNE_EVERY_S)
     async def _prune() -> None:
@@ -212,20 +213,31 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     return app
 
 
+async def _or_exit(work: Callable[[], Awaitable[object]], what: str) -> None:
+    """Exit at once when `work` fails: an agent that raised would be restarted by faust's
+    supervisor, which acks the events it had buffered (a record it choked on would be skipped),
+    and a crashed timer makes faust stop with no bound on how long that takes. What is left is
+    delivered again (the batch) or still queued (the notices) when the worker starts again."""
+    try:
+        await work()
+    except Exception:
+        log.critical(f"{what}; exiting so the work is done again on restart", exc_info=True)
+        logging.shutdown()
+        os._exit(EXIT_BATCH_FAILED)
+
+
 def _agent(core: WorkerCore, batch_size: int, within_s: float) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
     async def apply(stream: faust.StreamT[bytes]) -> None:
         # faust's StreamT leaves out take_events, which every Stream has.
         async for events in stream.take_events(batch_size, within=within_s):  # type: ignore[attr-defined]
-            # Converted inside the try: an agent that raised would be restarted by faust's supervisor,
-            # which acks the events it had buffered, so a record it choked on would be skipped.
-            try:
-                await core.handle([_source_record(e.message) for e in events])
-            except Exception:
-                log.critical("batch failed; exiting so it is re-delivered", exc_info=True)
-                logging.shutdown()
-                os._exit(EXIT_BATCH_FAILED)
+            # Converted inside: a record of a shape nobody foresaw must fail the batch, not the agent.
+            await _or_exit(partial(_handle, core, events), "batch failed")
 
     return apply
+
+
+async def _handle(core: WorkerCore, events: list[faust.EventT[bytes]]) -> None:
+    await core.handle([_source_record(e.message) for e in events])
 
 
 def _source_record(message: faust.types.Message) -> SourceRecord:

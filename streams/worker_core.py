@@ -1,11 +1,12 @@
 """What a stream worker does with each batch, apart from Kafka consumption itself.
 
-Order matters for at-least-once: the index transaction commits first, then dead letters and
-queued notifications are sent and acknowledged by the broker, and only then does the caller let
-the batch's offsets be committed. A crash anywhere before that re-delivers the batch, which the
-index recognises (duplicates) and the sinks tolerate (a dead letter or notice may repeat, never
-vanish). A notice is also a disclosure: it passes the lookup policy and is audited before it is
-sent (`linkage.notices`).
+Order matters for at-least-once: the index transaction commits first (queuing the batch's
+notices in the outbox), then dead letters and queued notices are sent and acknowledged by the
+broker, and only then does the caller let the batch's offsets be committed. A crash anywhere
+before that re-delivers the batch, which the index recognises (duplicates) and the sinks tolerate
+(a dead letter or notice may repeat, never vanish). A notice is also a disclosure: it passes the
+lookup policy and is audited before it is sent (`linkage.notices`); while the audit cannot take
+it, it stays in the outbox and the offsets go on, the outbox being what keeps it.
 
 No valid input stops the worker: a batch the index refuses for a reason that is not transient is
 split in halves until the record it cannot take is found; that record is dead-lettered with the
@@ -162,10 +163,10 @@ class WorkerCore:
                         for (_, consumer, key, _), message in allowed
                     )
                 )
-                rows = [row for d, w in zip(decided, written, strict=True) if (row := d.access_row(w)) is not None]
-                await asyncio.to_thread(self.pipeline.store.forget_notifications, [row[0] for row in queued], rows)
-                self.readiness.set_ready("notifications")
+                forgotten = [(row[0], d.access_row(w)) for row, d, w in zip(queued, decided, written, strict=True)]
+                await asyncio.to_thread(self.pipeline.store.forget_notifications, forgotten)
                 sent += len(allowed)
+            self.readiness.set_ready("notifications")
         return sent
 
     def _count(self, records: Sequence[SourceRecord], result: PipelineResult) -> None:

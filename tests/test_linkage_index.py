@@ -20,7 +20,7 @@ from linkage.index_event import IndexEvent
 from linkage.index_store import APPLIED, DUPLICATE, STALE, IndexStore
 from linkage.migrate import drop_all, migration_config, upgrade
 from linkage.subscriptions import load_subscriptions
-from linkage.tables import links, metadata, notify_outbox, records, version_gaps
+from linkage.tables import access_log, links, metadata, notify_outbox, records, version_gaps
 from linkage.views import party_view, record_view
 from schemas.errors import CodecError
 from schemas.examples import KRUNG_BANK, MALEE, SIAM_TRADING, SOMCHAI
@@ -194,9 +194,25 @@ def test_a_death_of_an_owner_is_queued_for_the_subscribed_consumer(engine: Engin
     body = json.loads(message)
     assert consumer == "revenue" and key == SOMCHAI
     assert body["linked"] == [{"dataset": "dlt.vehicle", "entity_key": "MR0FZ29G201234567", "relation": "possesses"}]
-    store.forget_notifications([row[0] for row in store.notifications()])
+    [(outbox_id, *_)] = store.notifications()
+    row = {
+        "subject_id": SOMCHAI,
+        "request_id": body["notice_id"],
+        "time_ms": 1,
+        "consumer": "revenue",
+        "purpose": "estate-notice",
+        "operation": "notify",
+        "datasets": "[]",
+        "decision": "allow",
+        "reason": None,
+        "audit_partition": 1,
+        "audit_offset": 0,
+    }
+    store.forget_notifications([(outbox_id, row)])
+    store.forget_notifications([(outbox_id, row)])  # a second worker that sent it too
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(notify_outbox)) == 0
+        assert conn.scalar(select(func.count()).select_from(access_log)) == 1, "on the person's record once"
 
 
 def test_snapshots_notify_nobody(engine: Engine) -> None:

@@ -134,13 +134,19 @@ def test_the_workers_notice_key_vouches_for_notices_and_checkpoints_only(tmp_pat
     ]
 
 
-def test_a_notice_queued_without_a_purpose_is_refused_on_the_record_not_sent(engine: Engine) -> None:
-    """Queued by a version before notices named their purpose: audited as refused, not a crash loop."""
+def test_a_notice_queued_before_notices_named_their_purpose_goes_under_its_subscriptions(engine: Engine) -> None:
+    """Queued by an earlier version: decided under its subscription's purpose; one whose subscription
+    is gone is refused on the record, never a crash."""
+    subscriptions = load_subscriptions()
+    policy = NoticePolicy(load_consumers(), ConsentStore(engine), subscriptions)
     legacy = json.loads(_notice("revenue", "estate-notice"))
     del legacy["purpose"], legacy["notice_id"]
-    decided = NoticePolicy(load_consumers(), ConsentStore(engine)).decide(json.dumps(legacy), AT_MS)
-    assert decided.message is None and decided.entry["reason"] == "purpose_not_allowed"
+    legacy["subscription"] = next(s.description for s in subscriptions if s.consumer == "revenue")
+    decided = policy.decide(json.dumps(legacy), AT_MS)
+    assert decided.message is not None and decided.entry["purpose"] == "estate-notice"
     assert decided.entry["request_id"] == notice_id("revenue", "e-1", SOMCHAI)
+    orphan = policy.decide(json.dumps({**legacy, "subscription": "a subscription since removed"}), AT_MS)
+    assert orphan.message is None and orphan.entry["reason"] == "purpose_not_allowed"
 
 
 def test_gdx_audit_rotate_key_notices_rotates_the_workers_key_only(tmp_path: Path) -> None:
