@@ -6,6 +6,9 @@ a GdxError carrying what happened and what to do, so the CLI never shows a bare 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 
 class GdxError(Exception):
     """A failure with a user-facing reason and, where one exists, the remedy."""
@@ -18,3 +21,8 @@ class GdxError(Exception):
 
     def __str__(self) -> str:
         return f"{self.what} — {self.fix}" if self.fix else self.what
+
+
+def located(errors: Iterable[Mapping[str, Any]]) -> str:
+    """Validation errors (pydantic's, FastAPI's) as one line: `field.path: message; …`."""
+    return "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in errors)

@@ -24,6 +24,7 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import REGISTRY
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from foundation.errors import located
 from linkage.api_models import AccessLogAnswer, PartyAnswer, Problem, VerifyAnswer, VerifyRequest
 from linkage.body_limit import BodyLimit
 from linkage.catalog_html import render as render_catalog
@@ -260,9 +261,7 @@ def create_app(parts: LookupApp) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return await refuse_malformed(
-            request, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())[:500]
-        )
+        return await refuse_malformed(request, located(exc.errors())[:500])
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

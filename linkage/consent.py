@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from foundation.errors import GdxError
 from foundation.kafka_clients import KafkaClients
 from foundation.redaction import redact_ids
+from linkage.audit import canonical
 from linkage.index_store import now_ms
 from linkage.tables import consent_revocations, consents
 from schemas.event_signatures import Signer
@@ -60,8 +61,7 @@ class _Signed(BaseModel):
     signature: str | None = None
 
     def signed_bytes(self) -> bytes:
-        body = self.model_dump(exclude={"signature"})
-        return DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return DOMAIN + canonical(self.model_dump(exclude={"signature"}))
 
     def signed_with(self, signer: Signer) -> Self:
         """This record as the consent service sends it: signed with its current key."""
@@ -142,9 +142,7 @@ class ConsentSignatures:
         skipped for it would stay skipped (a revocation with it), so the follower waits instead."""
         if record.signature is None or record.key_id is None:
             return "not signed"
-        key = self.trust.current.keys.get(record.key_id)
-        if key is None and self.trust.reload(force=True):
-            key = self.trust.current.keys.get(record.key_id)
+        key = self.trust.key(record.key_id, force=True)
         if key is None:
             raise UnknownConsentKey(
                 f"consent {record.consent_id} is signed by key {record.key_id!r}, which the consent trust list "

@@ -75,9 +75,7 @@ class SubjectTokens:
             raise SubjectNotProven(403, "the subject token proves another person: a person sees only their own log")
 
     def _key(self, key_id: str, consumer_id: str) -> TrustedKey:
-        key = self.keys.current.keys.get(key_id)
-        if key is None and self.keys.reload():
-            key = self.keys.current.keys.get(key_id)
+        key = self.keys.key(key_id)
         if key is None or key.agency != consumer_id:
             raise SubjectNotProven(401, f"the subject token's key {key_id!r} is not registered for {consumer_id}")
         if not key.valid_at(int(time.time() * 1000)):

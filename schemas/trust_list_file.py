@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from schemas.event_signatures import TrustList, TrustListError
+from schemas.event_signatures import TrustedKey, TrustList, TrustListError
 
 RELOAD_EVERY_S = 1.0
 
@@ -43,3 +43,11 @@ class TrustListFile:
             return False
         self._stamp = stamp
         return True
+
+    def key(self, key_id: str, force: bool = False) -> TrustedKey | None:
+        """The key, looking at the file again when the list read so far lacks it (`force`: however
+        recent the last look)."""
+        key = self.current.keys.get(key_id)
+        if key is None and self.reload(force):
+            key = self.current.keys.get(key_id)
+        return key

@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from foundation.errors import GdxError
+from foundation.errors import GdxError, located
 from foundation.kafka_clients import ClientSecurity, KafkaClients, SecurityProtocol
 from linkage.index_store import MAX_VERSION_JUMP
 
@@ -509,5 +509,6 @@ def load_settings(**overrides: object) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise GdxError(f"settings file {settings_file()} is not valid TOML: {exc}", "fix the file") from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise GdxError(f"invalid settings: {problems}", "fix the environment variable or settings file") from None
+        raise GdxError(
+            f"invalid settings: {located(exc.errors())}", "fix the environment variable or settings file"
+        ) from None

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from foundation.errors import GdxError
+from foundation.errors import GdxError, located
 from linkage.audit import (
     ANCHOR_TOPIC,
     AUDIT_KEY_OWNER,
@@ -238,8 +238,7 @@ def _publish(settings: Settings, make: Callable[[int], Consent]) -> Consent:
     try:
         make(now_ms())
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise GdxError(f"invalid consent: {problems}", "fix the arguments") from None
+        raise GdxError(f"invalid consent: {located(exc.errors())}", "fix the arguments") from None
     _reachable(settings, CONSENT)
     signer = consent_signer(settings)
     record = make(now_ms())
