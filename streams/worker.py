@@ -1,14 +1,15 @@
 """`gdx worker`: the faust-streaming app — the thin seam between Kafka and the pipeline.
 
-One agent over the agency change topics takes batches of raw records (`take_events`, which acks a
-batch only after the agent's body returned) and hands them to WorkerCore; faust commits acked
-offsets. Workers in the same consumer group share the topics' partitions, so scaling out is
-starting another worker. Correctness does not rest on faust's exactly-once mode (whose recovery
-users report problems with): it rests on the index's idempotent, version-guarded writes.
+faust runs the group (membership, rebalances, commits); its consumer hands each fetched batch of
+the agency change topics to WorkerCore whole (streams.batch_consumer), and commits a batch's offsets
+only after WorkerCore returned. Workers in the same consumer group share the topics' partitions, so
+scaling out is starting another worker (`gdx worker --processes N`). Correctness does not rest on
+faust's exactly-once mode (whose recovery users report problems with): it rests on the index's
+idempotent, version-guarded writes.
 
 A record the index refuses is dead-lettered and a transient index error is retried until it
 passes (WorkerCore); if a batch's dead letters or notifications cannot be sent, the worker exits
-without acking it, so the batch is delivered again after restart instead of being skipped.
+without committing it, so the batch is delivered again after restart instead of being skipped.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import asyncio
 import logging
 import os
 import shutil
-from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -40,6 +40,7 @@ from monitoring import scrape_targets
 from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
 from streams.audit_chains import audit_keys, check_chains
+from streams.batch_consumer import BatchApp
 from streams.pipeline import Pipeline, SourceRecord
 from streams.security.principals import WORKER
 from streams.settings import Settings
@@ -140,12 +141,12 @@ def _running(pid: int) -> bool:
     return True
 
 
-def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float = 0.1) -> faust.App:
+def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
     datadir = settings.state_dir / "worker" / str(os.getpid())
     datadir.parent.mkdir(parents=True, exist_ok=True)
     prune_run_dirs(datadir.parent)
     kafka = settings.kafka_for(WORKER)  # the app's consumer and the sink's producer alike
-    app = faust.App(
+    app = BatchApp(
         group_id(settings),
         broker=kafka.faust_brokers(),
         broker_credentials=kafka.faust_credentials(),
@@ -179,12 +180,14 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     # Read now: a stop during start-up stops the health server before the task below logs, and a
     # stopped server has no URL (the task crashed, and faust hung a minute over the crash).
     metrics_url = f"{health.url}/metrics"
+    sink_started = asyncio.Event()
 
     @app.task
     async def _start_sink() -> None:
         await sink.start()
         await audit.start()
         await core.send_notifications()  # left queued by a worker that died after its commit
+        sink_started.set()
         readiness.set_ready("producer")
         log.info("worker started", extra={"metrics": metrics_url, "group": group_id(settings)})
         await audit.checkpoint_every(settings.audit_checkpoint_interval_s)
@@ -206,54 +209,27 @@ def build_app(settings: Settings, batch_size: int = 2000, batch_within_s: float 
     def _stop_health(*_: Any, **__: Any) -> None:
         health.stop()
 
-    # One agent over every change topic: each batch is one index transaction whatever topics it
+    # Every change topic in one consumer: each batch is one index transaction whatever topics it
     # spans, so no two batches wait on each other's write lock; order per partition is kept.
-    topics = app.topic(*core.pipeline.topic_datasets, value_type=bytes, key_type=bytes)
-    app.agent(topics, name="apply-changes")(_agent(core, batch_size, batch_within_s))
+    async def handle(records: Sequence[SourceRecord]) -> None:
+        await sink_started.wait()  # the first assignment may come before the producer is up
+        await _or_exit(core.handle, "batch failed", records)
+
+    app.consume(list(core.pipeline.topic_datasets), handle)
     return app
 
 
-async def _or_exit(work: Callable[[], Awaitable[object]], what: str) -> None:
+async def _or_exit(work: Callable[..., Awaitable[object]], what: str, *args: object) -> None:
     """Exit at once when `work` fails: an agent that raised would be restarted by faust's
     supervisor, which acks the events it had buffered (a record it choked on would be skipped),
     and a crashed timer makes faust stop with no bound on how long that takes. What is left is
     delivered again (the batch) or still queued (the notices) when the worker starts again."""
     try:
-        await work()
+        await work(*args)
     except Exception:
         log.critical(f"{what}; exiting so the work is done again on restart", exc_info=True)
         logging.shutdown()
         os._exit(EXIT_BATCH_FAILED)
-
-
-def _agent(core: WorkerCore, batch_size: int, within_s: float) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
-    async def apply(stream: faust.StreamT[bytes]) -> None:
-        # faust's StreamT leaves out take_events, which every Stream has.
-        async for events in stream.take_events(batch_size, within=within_s):  # type: ignore[attr-defined]
-            # Converted inside: a record of a shape nobody foresaw must fail the batch, not the agent.
-            await _or_exit(partial(_handle, core, events), "batch failed")
-
-    return apply
-
-
-async def _handle(core: WorkerCore, events: list[faust.EventT[bytes]]) -> None:
-    await core.handle([_source_record(e.message) for e in events])
-
-
-def _source_record(message: faust.types.Message) -> SourceRecord:
-    """Any shape Kafka delivers: no key, no value (a tombstone), no headers, a header without a
-    value, no timestamp."""
-    headers = message.headers or ()
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return SourceRecord(
-        message.topic,
-        message.partition,
-        message.offset,
-        message.key,
-        message.value,
-        tuple((str(k), None if v is None else bytes(v)) for k, v in pairs),
-        int((message.timestamp or 0) * 1000),
-    )
 
 
 class _Worker(faust.Worker):
