@@ -37,13 +37,14 @@ from linkage.index_store import IndexStore
 from linkage.migrate import drop_all, upgrade
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
-from schemas.validation import validate_event
+from schemas.validation import check_event
 from streams.kafka_probe import topic_partitions
 from streams.rebuild import replay
 from streams.settings import Settings
 from streams.signature_check import signature_check
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
+from streams.worker import group_id
 
 
 def gdx_env(bootstrap: str, prefix: str, state: Path, index_url: str) -> dict[str, str]:
@@ -88,49 +89,79 @@ async def bare_read(
 
 
 def stage_breakdown(messages: list, topic_datasets: dict[str, str], index_url: str) -> dict[str, float]:
-    """Seconds per stage over the same records: decode, validate, index apply (batches of 500)."""
-    catalog = load_schema_catalog()
-    codec = Codec(catalog)
-    values = [(m.topic, m.value) for m in messages if m.value is not None]
-    began = time.perf_counter()
-    decoded = [(topic, codec.decode(value)) for topic, value in values]
-    decode_s = time.perf_counter() - began
-    began = time.perf_counter()
-    for _, item in decoded:
-        validate_event(item)
-    validate_s = time.perf_counter() - began
-    events = [IndexEvent.from_record(topic_datasets[topic], item.record) for topic, item in decoded]
+    """Seconds per stage over the same records, a batch of 2,000 at a time as the worker takes them
+    (no stage holds every decoded event alive, which would tax the next with garbage collection):
+    decode, validate, building the index events, and the index apply with its commit."""
+    codec = Codec(load_schema_catalog())
     engine = index_engine(index_url)
     drop_all(engine)
     upgrade(engine)
     store = IndexStore(engine)
-    began = time.perf_counter()
-    for start in range(0, len(events), 500):
-        store.apply(events[start : start + 500])
-    return {"decode": decode_s, "validate": validate_s, "apply+commit": time.perf_counter() - began}
+    stages = dict.fromkeys(("decode", "validate", "build", "apply+commit"), 0.0)
+    for start in range(0, len(messages), 2000):
+        values = [(m.topic, m.value) for m in messages[start : start + 2000] if m.value is not None]
+        began = time.perf_counter()
+        decoded = [(topic, codec.decode(value)) for topic, value in values]
+        stages["decode"] += time.perf_counter() - began
+        began = time.perf_counter()
+        for _, item in decoded:
+            check_event(item)
+        stages["validate"] += time.perf_counter() - began
+        began = time.perf_counter()
+        events = [IndexEvent.from_record(topic_datasets[topic], item.record) for topic, item in decoded]
+        stages["build"] += time.perf_counter() - began
+        began = time.perf_counter()
+        store.apply(events)
+        stages["apply+commit"] += time.perf_counter() - began
+    return stages
 
 
-def worker_run(env: dict[str, str], bootstrap: str, prefix: str, tps: list[TopicPartition]) -> tuple[float, float]:
-    """(events/s from the worker's first commit to caught up, seconds from its start to its first commit)."""
+def worker_run(
+    env: dict[str, str], bootstrap: str, prefix: str, tps: list[TopicPartition], processes: int
+) -> tuple[float, float]:
+    """`processes` workers in one group from the first offsets into an empty index: (events/s from
+    the group's first commit to caught up, seconds from their start to the first commit)."""
+    group = group_id(Settings(topic_prefix=prefix))
+    asyncio.run(rewind_group(bootstrap, group, tps))
     began = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--audit-partition", str(1 + n)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(processes)
+    ]
     first: tuple[float, int] | None = None
     try:
         while True:
-            done, committed, total = asyncio.run(worker_progress(bootstrap, f"{prefix}gdx-index", tps))
+            done, committed, total = asyncio.run(worker_progress(bootstrap, group, tps))
             now = time.perf_counter()
             if first is None and committed > 0:
                 first = (now, committed)
             if done and first is not None:
                 return (total - first[1]) / max(now - first[0], 1e-9), first[0] - began
-            if process.poll() is not None:
-                raise RuntimeError(f"the worker exited with {process.returncode}")
+            for process in workers:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a worker exited with {process.returncode}")
             time.sleep(0.25)
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        for process in workers:
+            process.terminate()
+        for process in workers:
+            process.wait(timeout=90)
+
+
+async def rewind_group(bootstrap: str, group: str, tps: list[TopicPartition]) -> None:
+    """The group's committed offsets back to the start, so another run reads every event again."""
+    consumer = clients(bootstrap).consumer(group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.commit(dict.fromkeys(tps, 0))
+    finally:
+        await consumer.stop()
 
 
 async def worker_progress(bootstrap: str, group: str, tps: list[TopicPartition]) -> tuple[bool, int, int]:
@@ -159,6 +190,9 @@ def main() -> int:
     parser.add_argument("--bootstrap-servers", default=None)
     parser.add_argument("--scale", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--processes", type=int, nargs="+", default=[1, 2], help="worker processes in the group, one run each"
+    )
     parser.add_argument("--index-url", default=None, help="default: SQLite in a temporary directory")
     args = parser.parse_args()
     with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp:
@@ -212,7 +246,15 @@ def main() -> int:
             )
         _, _, messages = asyncio.run(bare_read(settings.kafka, tps, keep=True))
         stages = stage_breakdown(messages, topic_datasets, index_url)
-        worker_rate, start_up_s = worker_run(env, bootstrap, prefix, tps)
+        del messages
+        workers: dict[int, tuple[float, float]] = {}
+        for processes in args.processes:
+            engine = index_engine(index_url)
+            drop_all(engine)
+            upgrade(engine)
+            engine.dispose()
+            workers[processes] = worker_run(env, bootstrap, prefix, tps, processes)
+            print(f"gdx worker × {processes}: {workers[processes][0]:,.0f} ev/s", flush=True)
         bare, decoding, pipeline = max(bare_rates), max(decoding_rates), max(pipeline_rates)
         print(f"\nevents: {total:,} (scale {args.scale:,}), index {index_url.split(':')[0]}")
         print(f"bare aiokafka consumer      {bare:>10,.0f} events/s")
@@ -224,10 +266,11 @@ def main() -> int:
             f"pipeline into the index     {pipeline:>10,.0f} events/s   ratio {pipeline / bare:.3f}, "
             f"{pipeline / decoding:.3f} of the decoding consumer"
         )
-        print(
-            f"faust worker (gdx worker)   {worker_rate:>10,.0f} events/s   ratio {worker_rate / bare:.3f}, "
-            f"{worker_rate / decoding:.3f} of the decoding consumer (first commit {start_up_s:.1f} s after start)"
-        )
+        for processes, (rate, start_up_s) in workers.items():
+            print(
+                f"gdx worker × {processes:<2}            {rate:>10,.0f} events/s   ratio {rate / bare:.3f}, "
+                f"{rate / decoding:.3f} of the decoding consumer (first commit {start_up_s:.1f} s after start)"
+            )
         busiest = max(stages, key=stages.__getitem__)
         print(
             "stage costs over the same events: "

@@ -24,7 +24,7 @@ from schemas.catalog import SchemaCatalog
 from schemas.codec import Codec
 from schemas.errors import CodecError
 from schemas.event_signatures import Headers
-from schemas.validation import validate_event
+from schemas.validation import check_event
 
 TOMBSTONE = "tombstone"
 DEAD_LETTER = "dead-letter"
@@ -153,7 +153,7 @@ class Pipeline:
             raise _SchemaMismatch(f"{decoded.schema_name} on the topic of {dataset}")
         if str(decoded.record["source_agency"]).lower() != agency:
             raise _SchemaMismatch(f"source_agency {decoded.record['source_agency']} on the topic of {dataset}")
-        validate_event(decoded)
+        check_event(decoded)
         return IndexEvent.from_record(dataset, decoded.record, signed_by)
 
 
