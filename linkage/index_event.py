@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from linkage.link_rules import Link, links_of
 
 CHANGE_TYPES = ("CREATE", "UPDATE", "DELETE", "SNAPSHOT")
 
@@ -30,10 +32,14 @@ class IndexEvent:
     payload: dict[str, Any] | None
     signed_by: str | None = None
     """The id of the agency key whose signature the worker verified; None: accepted unsigned."""
+    key: tuple[str, str] = field(init=False, repr=False, compare=False)
+    links: tuple[Link, ...] = field(init=False, repr=False, compare=False)
+    """Computed once: a batch asks for them to write the links, the link history and the notices."""
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.dataset, self.entity_key)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.dataset, self.entity_key))
+        links = links_of(self.dataset, self.entity_key, self.payload, list(self.citizen_ids), list(self.juristic_ids))
+        object.__setattr__(self, "links", tuple(links))
 
     @classmethod
     def from_record(cls, dataset: str, record: dict[str, Any], signed_by: str | None = None) -> IndexEvent:

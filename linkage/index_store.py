@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 from linkage import pending_links
 from linkage.driver_sql import chunks, grouped, placeholder, placeholders
 from linkage.index_event import IndexEvent
-from linkage.link_rules import Link, links_of
+from linkage.link_rules import Link
 from linkage.subscriptions import Subscription
 from linkage.tables import (
     access_log,
@@ -116,7 +116,7 @@ class _Stated:
     batch replaced them at (None: they are the record's links now)."""
 
     event: IndexEvent
-    links: list[Link]
+    links: tuple[Link, ...]
     until_ms: int | None
 
 
@@ -135,15 +135,11 @@ class _Watched:
     party_id: str
 
 
-def _links(event: IndexEvent) -> list[Link]:
-    return links_of(event.dataset, event.entity_key, event.payload, list(event.citizen_ids), list(event.juristic_ids))
-
-
 def _stated(events: list[IndexEvent]) -> list[_Stated]:
     following: dict[tuple[str, str], int] = {}
     stated = []
     for event in reversed(events):
-        stated.append(_Stated(event, _links(event), following.get(event.key)))
+        stated.append(_Stated(event, event.links, following.get(event.key)))
         following[event.key] = event.source_ms
     return stated[::-1]
 
@@ -331,7 +327,7 @@ class IndexStore:
         link_rows = [
             (e.dataset, e.entity_key, link.relation, link.party_kind, link.party_id, link.share, applied_ms)
             for e in events
-            for link in links_of(e.dataset, e.entity_key, e.payload, list(e.citizen_ids), list(e.juristic_ids))
+            for link in e.links
         ]
         if link_rows:
             conn.exec_driver_sql(self._insert_link, link_rows)
@@ -445,7 +441,7 @@ class IndexStore:
             )
             for e in applied
             if e.dataset in subscription.datasets and e.change_type in subscription.change_types
-            for link in _links(e)
+            for link in e.links
             if link.relation == subscription.party_relation
         ]
         if subscription.linked_to:
