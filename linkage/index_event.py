@@ -15,8 +15,11 @@ def epoch_ms(moment: datetime | int) -> int:
     return moment if isinstance(moment, int) else int(moment.timestamp() * 1000)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IndexEvent:
+    """Not frozen, though nothing changes one once built: a frozen dataclass sets each field through
+    object.__setattr__, which made building one cost more than validating the event."""
+
     dataset: str
     agency: str
     dataset_code: int
@@ -37,9 +40,10 @@ class IndexEvent:
     """Computed once: a batch asks for them to write the links, the link history and the notices."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", (self.dataset, self.entity_key))
-        links = links_of(self.dataset, self.entity_key, self.payload, list(self.citizen_ids), list(self.juristic_ids))
-        object.__setattr__(self, "links", tuple(links))
+        self.key = (self.dataset, self.entity_key)
+        self.links = tuple(
+            links_of(self.dataset, self.entity_key, self.payload, list(self.citizen_ids), list(self.juristic_ids))
+        )
 
     @classmethod
     def from_record(cls, dataset: str, record: dict[str, Any], signed_by: str | None = None) -> IndexEvent:

@@ -9,8 +9,7 @@ so nothing the agency referenced is ever dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 Payload = dict[str, Any]
 
@@ -22,8 +21,9 @@ HOUSE = "house"
 PARTY_DATASETS = {CITIZEN: "dopa.person", JURISTIC: "dbd.juristic-person", HOUSE: "dopa.house"}
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
+    """A tuple, as a batch builds and hashes a few of them for every event it applies."""
+
     relation: str
     party_kind: str
     party_id: str
