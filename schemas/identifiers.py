@@ -24,7 +24,7 @@ def check_digit(first_twelve: str) -> int:
     """The 13th digit for the given first twelve digits."""
     if len(first_twelve) != THAI_ID_LENGTH - 1 or not first_twelve.isascii() or not first_twelve.isdigit():
         raise ValueError(f"expected 12 ASCII digits, got {first_twelve!r}")
-    total = sum(map(mul, first_twelve.encode(), _WEIGHTS)) - _ZEROS
+    total: int = sum(map(mul, first_twelve.encode(), _WEIGHTS)) - _ZEROS
     return (11 - total % 11) % 10
 
 
