@@ -33,17 +33,15 @@ BatchHandler = Callable[[Sequence[SourceRecord]], Awaitable[object]]
 
 
 def source_record(record: Any) -> SourceRecord:
-    """An aiokafka ConsumerRecord in any shape Kafka delivers it: no key, no value (a tombstone), no
-    headers, a header without a value, no timestamp."""
-    headers = record.headers or ()
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    """An aiokafka ConsumerRecord, whose headers are already (str, bytes or None) pairs; without a
+    key, a value (a tombstone) or a timestamp as Kafka may deliver it."""
     return SourceRecord(
         record.topic,
         record.partition,
         record.offset,
         record.key,
         record.value,
-        tuple((str(k), None if v is None else bytes(v)) for k, v in pairs),
+        tuple(record.headers or ()),
         record.timestamp or 0,
     )
 

@@ -53,9 +53,10 @@ class Verifier(Protocol):
     def signed_by(self, agency: str, value: bytes, headers: Headers, at_ms: int) -> str | None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SourceRecord:
-    """One Kafka record as the worker received it."""
+    """One Kafka record as the worker received it. Not frozen: a frozen dataclass sets each field
+    through object.__setattr__, a cost the worker paid for every record it consumed."""
 
     topic: str
     partition: int
