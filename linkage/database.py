@@ -89,6 +89,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def defer_checkpoints(engine: Engine) -> None:
+    """SQLite: this engine's connections leave the WAL to `checkpoint`, called on a timer, instead of
+    copying it back into the database inside whichever commit crosses a thousand pages — the
+    stream worker's commits, a batch's worth of work held up by the copy. Other processes' own
+    connections keep checkpointing as before."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _no_autocheckpoint)
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy the WAL back into an SQLite database as far as no reader needs it (PASSIVE: it waits
+    for nobody, and a writer goes on meanwhile); nothing on PostgreSQL."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def without_password(url: str) -> str:
     """The URL as it may be shown: a malformed one too, so what sits between `user:` and `@` goes."""
     return re.sub(r"(//[^/:@]*:)[^/]*@", r"\1***@", url)

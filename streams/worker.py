@@ -31,7 +31,7 @@ from foundation.stop_deadline import StopDeadline
 from linkage.audit import ANCHOR_TOPIC, AUDIT_TOPIC, NOTICE_KEY_OWNER, AuditWriter
 from linkage.consent import ConsentStore
 from linkage.consumers import load_consumers
-from linkage.database import index_engine
+from linkage.database import checkpoint, defer_checkpoints, index_engine
 from linkage.index_store import IndexStore, Retention, now_ms
 from linkage.migrate import upgrade
 from linkage.notices import NoticePolicy, check_subscriptions
@@ -51,6 +51,7 @@ from streams.worker_core import AuditLog, Notifier, WorkerCore
 log = logging.getLogger("gdx.worker")
 EXIT_BATCH_FAILED = 70
 PRUNE_EVERY_S = 60.0
+CHECKPOINT_EVERY_S = 2.0
 
 
 class KafkaSink:
@@ -102,6 +103,7 @@ def check_notice_chain(settings: Settings) -> None:
 def build_core(settings: Settings, sink: KafkaSink, audit: AuditLog, readiness: Readiness) -> WorkerCore:
     catalog = load_catalog()
     engine = index_engine(settings.index_database_url)
+    defer_checkpoints(engine)  # build_app's timer checkpoints
     upgrade(engine)
     subscriptions = load_subscriptions()
     registry = load_consumers(settings.consumers_file)
@@ -200,6 +202,10 @@ def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
     async def _held_notices() -> None:
         if audit.started:  # notices the audit could not take while it was failing
             await _or_exit(core.send_notifications, "held notices could not be sent")
+
+    @app.timer(CHECKPOINT_EVERY_S)
+    async def _checkpoint() -> None:
+        await asyncio.to_thread(checkpoint, core.pipeline.store.engine)
 
     @app.timer(PRUNE_EVERY_S)
     async def _prune() -> None:
