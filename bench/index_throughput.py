@@ -5,11 +5,14 @@ The agencies' initial load (every entity of a population as a snapshot event) is
 then, alternating, a bare consumer reads every change topic to its end, a decoding consumer does
 the same and decodes each value (no pipeline can do less, so it is the baseline that measures the
 pipeline rather than the client library), and the pipeline (the same code the worker runs:
-decode, validate, dedupe, version guard, apply, commit) replays them into a fresh index. A stage
-breakdown over the same records in memory names the bottleneck, and the real faust worker is
-timed from its start until its group has committed every end offset.
+verify, decode, validate, dedupe, version guard, apply, commit) replays them into a fresh index.
+A stage breakdown over the same records, a batch at a time, names the bottleneck; then the real
+`gdx worker`, in its own configuration (subscriptions and pending links on), is timed from its
+first commit until its group has committed every end offset: one process, then two in one group,
+each run into an empty index from the first offsets.
 
-    python bench/index_throughput.py --scale 10000 [--bootstrap-servers HOST:PORT] [--index-url URL]
+    python bench/index_throughput.py --scale 10000 [--processes 1 2] [--bootstrap-servers HOST:PORT]
+        [--index-url URL | --postgres]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 from aiokafka import TopicPartition
@@ -45,6 +49,7 @@ from streams.signature_check import signature_check
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
 from streams.worker import group_id
+from tests.support.postgres_env import postgres_server
 
 
 def gdx_env(bootstrap: str, prefix: str, state: Path, index_url: str) -> dict[str, str]:
@@ -194,10 +199,17 @@ def main() -> int:
         "--processes", type=int, nargs="+", default=[1, 2], help="worker processes in the group, one run each"
     )
     parser.add_argument("--index-url", default=None, help="default: SQLite in a temporary directory")
+    parser.add_argument(
+        "--postgres", action="store_true", help="the index on a private PostgreSQL server, as the tests start one"
+    )
     args = parser.parse_args()
-    with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp:
+    with (
+        kafka(args.bootstrap_servers) as bootstrap,
+        tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp,
+        postgres_server() if args.postgres else nullcontext(args.index_url) as given_url,
+    ):
         state = Path(tmp)
-        index_url = args.index_url or f"sqlite:///{state / 'index.db'}"
+        index_url = given_url or f"sqlite:///{state / 'index.db'}"
         prefix = f"b{uuid.uuid4().hex[:8]}."
         settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix, state_dir=state)
         catalog = load_catalog()
