@@ -23,6 +23,7 @@ from time import monotonic
 from typing import Any, cast
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from mode import ServiceT
@@ -49,17 +50,16 @@ def source_record(record: Any) -> SourceRecord:
 class BatchConsumer(aiokafka_driver.Consumer):
     _next: dict[TP, int]
     """Per partition, the offset after the last record handled: what the next commit stores."""
-    _in_hand: asyncio.Event
-    """Clear while a batch is being handled."""
+    _in_hand: asyncio.Task[None] | None
+    """The batch being handled. Shielded: a stop cancels the fetcher, not the batch, which then
+    finishes and is committed by `wait_empty` instead of being redone by the next owner."""
 
     def on_init(self) -> None:
         super().on_init()
         self._next = {}
-        self._in_hand = asyncio.Event()
-        self._in_hand.set()
+        self._in_hand = None
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
-        handle = cast(BatchApp, self.app).handle_batch
         try:
             while not (self.should_stop or fetcher.should_stop):
                 records, active = await self._wait_next_records(timeout=1.0)
@@ -67,43 +67,55 @@ class BatchConsumer(aiokafka_driver.Consumer):
                 if not records or self.should_stop:
                     continue
                 if not self.flow_active:
-                    await self.perform_seek()
+                    await self._seek_back()
                     continue
-                batch = [
-                    source_record(record)
-                    for tp, listed in records.items()
-                    if active is None or tp in active
-                    for record in listed
-                ]
-                if not batch:
+                taken = {tp: listed for tp, listed in records.items() if listed and (active is None or tp in active)}
+                if not taken:
                     continue
-                self._in_hand.clear()
-                try:
-                    await handle(batch)
-                finally:
-                    self._in_hand.set()
-                if self.app.consumer_generation_id == generation:
-                    self._handled(records, len(batch))
+                ends = {tp: self.highwater(tp) for tp in taken}
+                self._in_hand = asyncio.ensure_future(self._handle(taken, ends, generation))
+                await asyncio.shield(self._in_hand)
                 if self._n_acked >= (self._commit_every or 0):
                     self._n_acked = 0
                     await self.commit()
+        except asyncio.CancelledError:
+            if not self.transport.app.should_stop:
+                raise
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
                 raise
 
-    def _handled(self, records: Mapping[TP, list[Any]], count: int) -> None:
+    async def _handle(self, taken: Mapping[TP, list[Any]], ends: Mapping[TP, int], generation: int) -> None:
+        batch = [source_record(record) for listed in taken.values() for record in listed]
+        await cast(BatchApp, self.app).handle_batch(batch)
+        if self.app.consumer_generation_id == generation:
+            self._handled(taken, ends, len(batch))
+
+    async def _seek_back(self) -> None:
+        """Records fetched while the flow was stopped are dropped, the partitions sought back to
+        their committed offsets; a seek the rebalance overtakes is left to it, as faust does."""
+        try:
+            await self.perform_seek()
+        except (KafkaError, AssertionError) as exc:  # aiokafka asserts an assignment it may have lost
+            self.log.warning(f"seek back to the committed offsets failed, left to the rebalance: {exc!r}")
+
+    def _handled(self, taken: Mapping[TP, list[Any]], ends: Mapping[TP, int], count: int) -> None:
         """Record what the batch covered, and what faust's liveness checks look at: the last read
         offset and inbound time of each partition, and its end offset for the monitor."""
         now = monotonic()
         monitor = self.app.monitor
-        for tp, listed in records.items():
-            if listed:
-                last = listed[-1].offset
-                self._next[tp] = last + 1
-                self._read_offset[tp] = last
-                monitor.stream_inbound_time[tp] = now
-                monitor.track_tp_end_offset(tp, self.highwater(tp))
+        for tp, listed in taken.items():
+            last = listed[-1].offset
+            self._next[tp] = last + 1
+            self._read_offset[tp] = last
+            monitor.stream_inbound_time[tp] = now
+            monitor.track_tp_end_offset(tp, ends[tp])
         self._n_acked += count
+
+    async def _settled(self) -> None:
+        """Wait for the batch in hand, however it ends (a failing batch exits the worker itself)."""
+        if self._in_hand is not None:
+            await asyncio.wait([self._in_hand])
 
     def _filter_tps_with_pending_acks(self, topics: Iterable[Any] | None = None) -> Iterator[TP]:
         wanted = None if topics is None else set(topics)
@@ -114,17 +126,21 @@ class BatchConsumer(aiokafka_driver.Consumer):
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Commit what was handled of the revoked partitions before faust forgets them (its own
-        consumer drops their acked offsets uncommitted, so their new owner repeats that work)."""
-        self.stop_flow()
-        await self._in_hand.wait()
-        await self.commit()
+        consumer drops their acked offsets uncommitted, so their new owner repeats that work). A
+        commit begun before the batch in hand was handled is waited out first: it lacks that batch.
+        Not while stopping: the consumer's thread no longer takes calls, and the stop commits."""
+        if not self.app.should_stop:
+            self.stop_flow()
+            await self._settled()
+            await self.maybe_wait_for_commit_to_finish()
+            await self.commit()
+        await super().on_partitions_revoked(revoked)
         for tp in revoked:
             self._next.pop(tp, None)
-        await super().on_partitions_revoked(revoked)
 
     async def wait_empty(self) -> None:
         """Wait for the batch in hand, then commit what has been handled."""
-        await self._in_hand.wait()
+        await self._settled()
         await self.commit_and_end_transactions()
 
 
