@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from schemas.codec import Decoded
 from schemas.errors import DomainRuleViolation
 from schemas.identifiers import with_check_digit
 from schemas.models import EVENT_MODELS
-from schemas.validation import validate_event
+from schemas.validation import check_event, validate_event
 from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example_record
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -163,6 +164,17 @@ DOMAIN_CASES: list[tuple[str, Mutation, str]] = [
 ]
 
 
+def assert_refused_alike(decoded: Decoded, expected: str) -> None:
+    """The model and the stream's rules (schemas.rules) refuse the event, in the same words."""
+    with pytest.raises(DomainRuleViolation) as by_model:
+        validate_event(decoded)
+    with pytest.raises(DomainRuleViolation) as by_rules:
+        check_event(decoded)
+    assert by_model.value.reason == by_rules.value.reason == "domain-rule"
+    assert expected in str(by_model.value), str(by_model.value)
+    assert str(by_rules.value) == str(by_model.value)
+
+
 @pytest.mark.parametrize(
     ("short", "mutate", "expected"), DOMAIN_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(DOMAIN_CASES)]
 )
@@ -171,10 +183,7 @@ def test_domain_rule_violations_are_typed_and_explained(short: str, mutate: Muta
     record = example_record(name)
     mutate(record)
     data = codec().encode(name, record)  # well-typed Avro: only the domain rules can catch it
-    with pytest.raises(DomainRuleViolation) as caught:
-        validate_event(codec().decode(data))
-    assert caught.value.reason == "domain-rule"
-    assert expected in str(caught.value), str(caught.value)
+    assert_refused_alike(codec().decode(data), expected)
 
 
 def test_every_dataset_has_a_domain_rule_case() -> None:
@@ -204,9 +213,7 @@ def test_envelope_rules(changes: dict[str, Any], expected: str) -> None:
     name = "th.go.gdx.dopa.PersonEvent"
     record = example_record(name)
     record.update(changes)
-    with pytest.raises(DomainRuleViolation) as caught:
-        validate_event(codec().decode(codec().encode(name, record)))
-    assert expected in str(caught.value), str(caught.value)
+    assert_refused_alike(codec().decode(codec().encode(name, record)), expected)
 
 
 def test_timestamps_are_normalised_to_utc_milliseconds() -> None:

@@ -3,8 +3,8 @@
 Every dataset's example event, each leaf of it broken in the ways its type can be broken while
 still encoding as valid Avro (empty, too long, a control character, a wrong check digit, a
 Buddhist-Era year, a bound crossed, a decimal too long, a list emptied or doubled, an optional
-emptied), the model tests' own cases, and the life-event simulator's valid events: for each, the
-problems both report are the same list.
+emptied), and the life-event simulator's valid events: for each, the problems both report are the
+same list. The model tests' own cases check both as well (tests/test_schemas_models.py).
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from schemas.errors import CodecError, DomainRuleViolation
+from schemas.errors import CodecError
 from schemas.models import EVENT_MODELS
 from schemas.rules import DATASETS, problems
-from schemas.validation import check_event, violations
+from schemas.validation import violations
 from tests.support.agencies_support import simulate, stores
 from tests.support.schema_helpers import SCHEMA_NAMES, codec, example_record
-from tests.test_schemas_models import DOMAIN_CASES, ENVELOPE_CASES
 
 Where = tuple[str | int, ...]
 
@@ -107,32 +106,6 @@ def test_the_rules_find_what_the_model_finds_in_every_broken_field(name: str) ->
         compared += 1
         refused += bool(expected)
     assert refused > 20 and compared > refused, (compared, refused)
-
-
-@pytest.mark.parametrize(
-    ("short", "mutate", "expected"), DOMAIN_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(DOMAIN_CASES)]
-)
-def test_the_model_tests_cases_are_refused_alike(short: str, mutate: Any, expected: str) -> None:
-    name = f"th.go.gdx.{short}"
-    record = example_record(name)
-    mutate(record)
-    decoded = codec().decode(codec().encode(name, record))
-    with pytest.raises(DomainRuleViolation) as caught:
-        check_event(decoded)
-    assert expected in str(caught.value)
-    assert list(caught.value.violations) == model_problems(name, decoded.record)
-
-
-@pytest.mark.parametrize(("changes", "expected"), ENVELOPE_CASES, ids=[c[1][:30] for c in ENVELOPE_CASES])
-def test_the_envelope_cases_are_refused_alike(changes: dict[str, Any], expected: str) -> None:
-    name = "th.go.gdx.dopa.PersonEvent"
-    record = example_record(name)
-    record.update(changes)
-    decoded = codec().decode(codec().encode(name, record))
-    with pytest.raises(DomainRuleViolation) as caught:
-        check_event(decoded)
-    assert expected in str(caught.value)
-    assert list(caught.value.violations) == model_problems(name, decoded.record)
 
 
 def test_every_dataset_has_rules() -> None:
