@@ -30,7 +30,10 @@ from mode import ServiceT
 
 from streams.pipeline import SourceRecord
 
-BatchHandler = Callable[[Sequence[SourceRecord]], Awaitable[object]]
+Preparer = Callable[[Sequence[SourceRecord]], Any]
+"""Synchronous, run in a thread: what can be done to a batch before its turn comes."""
+BatchHandler = Callable[[Sequence[SourceRecord], Awaitable[Any]], Awaitable[object]]
+"""Given the batch and its preparation (awaited inside, so a failing preparation fails the batch)."""
 
 
 def source_record(record: Any) -> SourceRecord:
@@ -60,6 +63,10 @@ class BatchConsumer(aiokafka_driver.Consumer):
         self._in_hand = None
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
+        """Fetch, prepare and hand over, one batch ahead: while a batch is in the index, the next is
+        fetched and prepared (decoded, checked, built) in another thread; it is handed over only
+        after the one before was handled, and only if no rebalance began meanwhile."""
+        app = cast(BatchApp, self.app)
         try:
             while not (self.should_stop or fetcher.should_stop):
                 records, active = await self._wait_next_records(timeout=1.0)
@@ -73,11 +80,15 @@ class BatchConsumer(aiokafka_driver.Consumer):
                 if not taken:
                     continue
                 ends = {tp: self.highwater(tp) for tp in taken}
-                self._in_hand = asyncio.ensure_future(self._handle(taken, ends, generation))
-                await asyncio.shield(self._in_hand)
-                if self._n_acked >= (self._commit_every or 0):
-                    self._n_acked = 0
-                    await self.commit()
+                batch = [source_record(record) for listed in taken.values() for record in listed]
+                prepared = asyncio.ensure_future(asyncio.to_thread(app.prepare_batch, batch))
+                await self._settled()
+                if self._flow_stopped():  # a revocation began while the batch before was handled
+                    await self._seek_back()
+                    continue
+                if self.app.consumer_generation_id != generation:
+                    continue  # the new assignment sought its partitions to their committed offsets
+                self._in_hand = asyncio.ensure_future(self._handle(batch, prepared, taken, ends, generation))
         except asyncio.CancelledError:
             if not self.transport.app.should_stop:
                 raise
@@ -85,11 +96,24 @@ class BatchConsumer(aiokafka_driver.Consumer):
             if not self.transport.app.should_stop:
                 raise
 
-    async def _handle(self, taken: Mapping[TP, list[Any]], ends: Mapping[TP, int], generation: int) -> None:
-        batch = [source_record(record) for listed in taken.values() for record in listed]
-        await cast(BatchApp, self.app).handle_batch(batch)
+    async def _handle(
+        self,
+        batch: list[SourceRecord],
+        prepared: Awaitable[Any],
+        taken: Mapping[TP, list[Any]],
+        ends: Mapping[TP, int],
+        generation: int,
+    ) -> None:
+        await cast(BatchApp, self.app).handle_batch(batch, prepared)
         if self.app.consumer_generation_id == generation:
             self._handled(taken, ends, len(batch))
+        if self._n_acked >= (self._commit_every or 0):
+            self._n_acked = 0
+            await self.commit()
+
+    def _flow_stopped(self) -> bool:
+        """Read afresh: faust's rebalance stops the flow while this consumer awaits."""
+        return not self.flow_active
 
     async def _seek_back(self) -> None:
         """Records fetched while the flow was stopped are dropped, the partitions sought back to
@@ -149,14 +173,17 @@ class BatchTransport(aiokafka_driver.Transport):
 
 
 class BatchApp(faust.App):
-    """A faust app whose consumer hands each fetched batch of its topics to `handle_batch`."""
+    """A faust app whose consumer hands each fetched batch of its topics to `handle_batch`, after
+    `prepare_batch` made it ready while the batch before was handled."""
 
+    prepare_batch: Preparer
     handle_batch: BatchHandler
 
     def _new_transport(self) -> BatchTransport:
         return BatchTransport(self.conf.broker_consumer, self)
 
-    def consume(self, topics: Sequence[str], handle: BatchHandler) -> None:
-        """Subscribe the group to `topics`, each batch of which goes to `handle`."""
+    def consume(self, topics: Sequence[str], prepare: Preparer, handle: BatchHandler) -> None:
+        """Subscribe the group to `topics`, each batch of which goes through `prepare`, then `handle`."""
+        self.prepare_batch = prepare
         self.handle_batch = handle
         self.topics.add(self.topic(*topics, value_type=bytes, key_type=bytes))

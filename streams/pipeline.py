@@ -102,6 +102,19 @@ class PipelineResult:
         self.batch.extend(later.batch)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch checked and built, not yet applied: the outcome known so far of each record in
+    order (tombstone, dead letter, or applied-if-the-index-agrees), the dead letters, and the index
+    events with the position of each in the batch."""
+
+    batch: Sequence[SourceRecord]
+    outcomes: tuple[str, ...]
+    dead_letters: tuple[DeadLetter, ...]
+    slots: tuple[int, ...]
+    events: tuple[IndexEvent, ...]
+
+
 class Pipeline:
     def __init__(
         self, catalog: SchemaCatalog, store: IndexStore, topic_datasets: dict[str, str], verifier: Verifier
@@ -114,30 +127,41 @@ class Pipeline:
         self._schema_of = {f"{agency}.{dataset}": name for (agency, dataset), name in catalog.datasets.items()}
 
     def process(self, batch: Sequence[SourceRecord]) -> PipelineResult:
-        result = PipelineResult()
+        return self.apply(self.prepare(batch))
+
+    def prepare(self, batch: Sequence[SourceRecord]) -> Prepared:
+        """Everything before the index: verify, decode, validate, build. It reads no state, so the
+        worker prepares the next batch while the index applies this one."""
+        outcomes: list[str] = []
+        dead_letters: list[DeadLetter] = []
         slots: list[int] = []
         events: list[IndexEvent] = []
         for record in batch:
             dataset = self.topic_datasets[record.topic]
             if record.value is None:
-                result.outcomes.append(TOMBSTONE)
+                outcomes.append(TOMBSTONE)
                 continue
             try:
                 event = self._event(dataset, record, record.value)
             except CodecError as exc:
-                result.outcomes.append(DEAD_LETTER)
-                result.dead_letters.append(DeadLetter(record, dataset, exc.reason, str(exc)))
+                outcomes.append(DEAD_LETTER)
+                dead_letters.append(DeadLetter(record, dataset, exc.reason, str(exc)))
                 continue
-            slots.append(len(result.outcomes))
-            result.outcomes.append(APPLIED)
+            slots.append(len(outcomes))
+            outcomes.append(APPLIED)
             events.append(event)
-        result.batch = self.store.apply(events)
-        for slot, event, outcome in zip(slots, events, result.batch.outcomes, strict=True):
+        return Prepared(batch, tuple(outcomes), tuple(dead_letters), tuple(slots), tuple(events))
+
+    def apply(self, prepared: Prepared) -> PipelineResult:
+        """The prepared batch into the index, in one transaction."""
+        result = PipelineResult(list(prepared.outcomes), list(prepared.dead_letters))
+        result.batch = self.store.apply(prepared.events)
+        for slot, event, outcome in zip(prepared.slots, prepared.events, result.batch.outcomes, strict=True):
             if outcome == VERSION_JUMP:
                 outcome = DEAD_LETTER
                 limit = self.store.max_version_jump
                 detail = f"entity_version {event.entity_version} leaps more than {limit} past the version held"
-                result.dead_letters.append(DeadLetter(batch[slot], event.dataset, VERSION_JUMP, detail))
+                result.dead_letters.append(DeadLetter(prepared.batch[slot], event.dataset, VERSION_JUMP, detail))
             result.outcomes[slot] = outcome
         return result
 

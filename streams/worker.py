@@ -41,7 +41,7 @@ from monitoring.health_server import HealthServer, Readiness
 from schemas.catalog import load_schema_catalog
 from streams.audit_chains import audit_keys, check_chains
 from streams.batch_consumer import BatchApp
-from streams.pipeline import Pipeline, SourceRecord
+from streams.pipeline import Pipeline, Prepared, SourceRecord
 from streams.security.principals import WORKER
 from streams.settings import Settings
 from streams.signature_check import signature_check
@@ -217,11 +217,14 @@ def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
 
     # Every change topic in one consumer: each batch is one index transaction whatever topics it
     # spans, so no two batches wait on each other's write lock; order per partition is kept.
-    async def handle(records: Sequence[SourceRecord]) -> None:
-        await sink_started.wait()  # the first assignment may come before the producer is up
-        await _or_exit(core.handle, "batch failed", records)
+    async def apply(records: Sequence[SourceRecord], prepared: Awaitable[Prepared]) -> None:
+        await core.handle(records, await prepared)
 
-    app.consume(list(core.pipeline.topic_datasets), handle)
+    async def handle(records: Sequence[SourceRecord], prepared: Awaitable[Prepared]) -> None:
+        await sink_started.wait()  # the first assignment may come before the producer is up
+        await _or_exit(apply, "batch failed", records, prepared)
+
+    app.consume(list(core.pipeline.topic_datasets), core.pipeline.prepare, handle)
     return app
 
 

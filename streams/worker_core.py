@@ -31,7 +31,7 @@ from linkage.index_store import now_ms
 from linkage.notices import NoticePolicy
 from monitoring import metrics
 from monitoring.health_server import Readiness
-from streams.pipeline import METRIC_REASON, Pipeline, PipelineResult, SourceRecord
+from streams.pipeline import METRIC_REASON, Pipeline, PipelineResult, Prepared, SourceRecord
 
 log = logging.getLogger("gdx.worker")
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -81,8 +81,10 @@ class WorkerCore:
         self.readiness = readiness or Readiness()
         self._sending = asyncio.Lock()  # the batch and the retry timer must not send one queued notice twice
 
-    async def handle(self, records: Sequence[SourceRecord]) -> PipelineResult:
-        result = await self._process(records)
+    async def handle(self, records: Sequence[SourceRecord], prepared: Prepared | None = None) -> PipelineResult:
+        """`prepared`: the records already through Pipeline.prepare (the batch consumer prepares one
+        batch while the index applies the one before)."""
+        result = await self._process(records, prepared)
         await asyncio.gather(
             *(
                 self.sink.send(
@@ -99,12 +101,12 @@ class WorkerCore:
         self._count(records, result)
         return result
 
-    async def _process(self, records: Sequence[SourceRecord]) -> PipelineResult:
+    async def _process(self, records: Sequence[SourceRecord], prepared: Prepared | None = None) -> PipelineResult:
         """Bisect a batch whose data the index refuses: each half is its own transaction, the first
         half before the second, so every partition's order holds and about log2(batch) attempts find
         the record. Any other failure stops the worker (the batch is re-delivered), loudly."""
         try:
-            return await self._process_with_retries(records)
+            return await self._process_with_retries(records, prepared)
         except Exception as exc:
             if not refuses_the_data(exc):
                 raise
@@ -117,12 +119,18 @@ class WorkerCore:
             result.extend(await self._process(records[middle:]))
             return result
 
-    async def _process_with_retries(self, records: Sequence[SourceRecord]) -> PipelineResult:
+    async def _process_with_retries(
+        self, records: Sequence[SourceRecord], prepared: Prepared | None = None
+    ) -> PipelineResult:
         """An index that is briefly unavailable delays the batch for as long as it lasts; it never drops it."""
         attempt = 0
         while True:
             try:
-                result = await asyncio.to_thread(self.pipeline.process, records)
+                result = (
+                    await asyncio.to_thread(self.pipeline.process, records)
+                    if prepared is None
+                    else await asyncio.to_thread(self.pipeline.apply, prepared)
+                )
             except Exception as exc:
                 reason = transient_reason(exc)
                 if reason is None:
