@@ -32,6 +32,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parent.parent))  # the tests' private PostgreSQL server, for --postgres
 from local_kafka import clients, kafka
 
 from foundation.kafka_clients import KafkaClients

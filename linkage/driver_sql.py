@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, Table
 
 T = TypeVar("T")
 CHUNK = 500
@@ -39,3 +39,36 @@ def grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class RowInsert:
+    """An INSERT of many rows into `table`'s `columns`, with an optional tail (ON CONFLICT …).
+
+    On PostgreSQL the rows go as one array per column into `INSERT … SELECT FROM unnest(…)`: one
+    statement for the batch, where psycopg's executemany sends and the server runs every row on
+    its own: measured on a batch's links and event ids, about 40% less time. Not for long text
+    (`arrays=False`): quoting the records' JSON payloads into array literals cost more than it
+    saved (the records' upsert took half as long again). SQLite, in process, takes executemany
+    at the driver as cheaply."""
+
+    def __init__(
+        self, engine: Engine, table: Table, columns: Sequence[str], tail: str = "", arrays: bool = True
+    ) -> None:
+        names = ", ".join(columns)
+        if arrays and engine.dialect.name == "postgresql":
+            typed = ", ".join(f"%s::{table.c[c].type.compile(dialect=engine.dialect)}[]" for c in columns)
+            self.sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({typed}) {tail}"
+            self.by_column = True
+        else:
+            self.sql = (
+                f"INSERT INTO {table.name} ({names}) VALUES ({placeholders(placeholder(engine), len(columns))}) {tail}"
+            )
+            self.by_column = False
+
+    def __call__(self, conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
+        if not rows:
+            return
+        if self.by_column:
+            conn.exec_driver_sql(self.sql, tuple(list(column) for column in zip(*rows, strict=True)))
+        else:
+            conn.exec_driver_sql(self.sql, list(rows))

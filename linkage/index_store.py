@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from linkage import pending_links
-from linkage.driver_sql import chunks, grouped, placeholder, placeholders
+from linkage.driver_sql import RowInsert, chunks, grouped, placeholder, placeholders
 from linkage.index_event import IndexEvent
 from linkage.link_rules import Link
 from linkage.subscriptions import Subscription
@@ -179,13 +179,18 @@ class IndexStore:
         self._ph = placeholder(engine)
         columns = [c.name for c in records.columns]
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("dataset", "entity_key"))
-        self._upsert_record = (
-            f"INSERT INTO records ({', '.join(columns)}) VALUES ({self._in(len(columns))}) "
+        self._upsert_records = RowInsert(
+            engine,
+            records,
+            columns,
             f"ON CONFLICT (dataset, entity_key) DO UPDATE SET {updates} "
-            "WHERE excluded.entity_version > records.entity_version"
+            "WHERE excluded.entity_version > records.entity_version",
+            arrays=False,
         )
-        link_columns = [c.name for c in links.columns if c.name != "id"]
-        self._insert_link = f"INSERT INTO links ({', '.join(link_columns)}) VALUES ({self._in(len(link_columns))})"
+        self._insert_links = RowInsert(engine, links, [c.name for c in links.columns if c.name != "id"])
+        self._insert_processed = RowInsert(
+            engine, processed_events, ["event_id", "outcome", "processed_ms"], "ON CONFLICT (event_id) DO NOTHING"
+        )
         history_columns = "dataset, entity_key, relation, party_kind, party_id, valid_from_ms, valid_to_ms"
         self._insert_history = f"INSERT INTO link_history ({history_columns}) VALUES ({self._in(7)})"
         self._retire_links = (
@@ -236,12 +241,7 @@ class IndexStore:
             stated = _stated([e for e in result.applied if self._keeps_history(e.dataset)])
             self._write_history(conn, stated, held_before)
             self._write_records(conn, list(newest.values()), result.applied_ms)
-            if processed_rows:
-                conn.exec_driver_sql(
-                    f"INSERT INTO processed_events (event_id, outcome, processed_ms) VALUES ({self._in(3)}) "
-                    "ON CONFLICT (event_id) DO NOTHING",
-                    processed_rows,
-                )
+            self._insert_processed(conn, processed_rows)
             if gap_rows:
                 conn.execute(insert(version_gaps), gap_rows)
             result.gaps = len(gap_rows)
@@ -298,8 +298,8 @@ class IndexStore:
         if not events:
             return
         events = sorted(events, key=lambda e: e.key)
-        conn.exec_driver_sql(
-            self._upsert_record,
+        self._upsert_records(
+            conn,
             [
                 (
                     e.dataset,
@@ -329,8 +329,7 @@ class IndexStore:
             for e in events
             for link in e.links
         ]
-        if link_rows:
-            conn.exec_driver_sql(self._insert_link, link_rows)
+        self._insert_links(conn, link_rows)
         if self.track_pending:
             pending_links.refresh(conn, self._ph, [e.key for e in events])
 
