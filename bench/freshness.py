@@ -122,7 +122,7 @@ def main() -> int:
                     stdout=subprocess.DEVNULL,
                 )
                 made = {a["agency"]: a["outbox_events"] for a in json.loads(report.read_text())["agencies"]}
-                for agency, process in zip(AGENCIES, relays, strict=True):
+                for agency, process in zip(AGENCIES, relays, strict=True) if relays else ():
                     wait_drained(process, made[agency] - outbox_before[agency])
             finally:
                 for process in relays:
