@@ -42,7 +42,7 @@ from linkage.index_store import IndexStore
 from linkage.migrate import drop_all, upgrade
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
-from schemas.validation import check_event
+from schemas.validation import check_event, validate_event
 from streams.kafka_probe import topic_partitions
 from streams.rebuild import replay
 from streams.settings import Settings
@@ -51,6 +51,9 @@ from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
 from streams.worker import group_id
 from tests.support.postgres_env import postgres_server
+
+MODELS = "validate by the pydantic models"
+"""Not a stage of the worker: the baseline the rules are measured against."""
 
 
 def gdx_env(bootstrap: str, prefix: str, state: Path, index_url: str) -> dict[str, str]:
@@ -97,13 +100,14 @@ async def bare_read(
 def stage_breakdown(messages: list, topic_datasets: dict[str, str], index_url: str) -> dict[str, float]:
     """Seconds per stage over the same records, a batch of 2,000 at a time as the worker takes them
     (no stage holds every decoded event alive, which would tax the next with garbage collection):
-    decode, validate, building the index events, and the index apply with its commit."""
+    decode, validate (the stream's rules), building the index events, and the index apply with its
+    commit; and, as the baseline of the rules, the same events validated by the pydantic models."""
     codec = Codec(load_schema_catalog())
     engine = index_engine(index_url)
     drop_all(engine)
     upgrade(engine)
     store = IndexStore(engine)
-    stages = dict.fromkeys(("decode", "validate", "build", "apply+commit"), 0.0)
+    stages = dict.fromkeys(("decode", "validate", "build", "apply+commit", MODELS), 0.0)
     for start in range(0, len(messages), 2000):
         values = [(m.topic, m.value) for m in messages[start : start + 2000] if m.value is not None]
         began = time.perf_counter()
@@ -113,6 +117,10 @@ def stage_breakdown(messages: list, topic_datasets: dict[str, str], index_url: s
         for _, item in decoded:
             check_event(item)
         stages["validate"] += time.perf_counter() - began
+        began = time.perf_counter()
+        for _, item in decoded:
+            validate_event(item)
+        stages[MODELS] += time.perf_counter() - began
         began = time.perf_counter()
         events = [IndexEvent.from_record(topic_datasets[topic], item.record) for topic, item in decoded]
         stages["build"] += time.perf_counter() - began
@@ -284,11 +292,16 @@ def main() -> int:
                 f"gdx worker × {processes:<2}            {rate:>10,.0f} events/s   ratio {rate / bare:.3f}, "
                 f"{rate / decoding:.3f} of the decoding consumer (first commit {start_up_s:.1f} s after start)"
             )
+        models = stages.pop(MODELS)
         busiest = max(stages, key=stages.__getitem__)
         print(
             "stage costs over the same events: "
             + ", ".join(f"{name} {seconds:.2f} s ({total / seconds:,.0f}/s)" for name, seconds in stages.items())
             + f" — bottleneck: {busiest}"
+        )
+        print(
+            f"validation by the rules {stages['validate']:.2f} s against the pydantic models {models:.2f} s: "
+            f"ratio {stages['validate'] / models:.2f}"
         )
     return 0
 
