@@ -9,10 +9,14 @@ and once the handler has returned (the index committed, dead letters and notices
 each partition's next offset is what faust commits. A handler that raises stops the worker
 (streams.worker); a batch not handled is not committed, so it is delivered again.
 
+One batch ahead: while a batch is in the index, the next is fetched and prepared (decoded,
+checked, built) in another thread, and handed over once the one before was handled.
+
 Rebalances: a revocation stops the flow, waits for the batch in hand and commits it before faust
-lets the revoked partitions go, so their new owner starts after the last batch applied. A batch fetched while the
-flow was stopped, or across a change of generation, is dropped, and the partitions are sought back
-to their committed offsets, as faust's own fetcher does.
+lets the revoked partitions go, so their new owner starts after the last batch applied. A batch
+fetched while the flow was stopped, or across a change of generation, is dropped, and the
+partitions are sought back to their committed offsets, as faust's own fetcher does. A stop
+cancels the fetching, not the batch in hand, which finishes and is committed.
 """
 
 from __future__ import annotations
@@ -54,8 +58,8 @@ class BatchConsumer(aiokafka_driver.Consumer):
     _next: dict[TP, int]
     """Per partition, the offset after the last record handled: what the next commit stores."""
     _in_hand: asyncio.Task[None] | None
-    """The batch being handled. Shielded: a stop cancels the fetcher, not the batch, which then
-    finishes and is committed by `wait_empty` instead of being redone by the next owner."""
+    """The batch being handled: a task of its own, so a stop that cancels the fetcher leaves it to
+    finish, and `wait_empty` commits it instead of the next owner redoing it."""
 
     def on_init(self) -> None:
         super().on_init()
