@@ -194,10 +194,6 @@ def _expiry_date(value: date, where: str, out: Problems) -> None:
     _year(value, where, out, EXPIRY_HORIZON_YEARS)
 
 
-def _plain_text(value: str, where: str, out: Problems) -> None:
-    _text(value, where, out)
-
-
 def _person_name(name: Record, where: str, out: Problems) -> None:
     for field in ("prefix", "first_name", "last_name"):
         _text(name[field], _path(where, field), out)
@@ -226,11 +222,7 @@ def _party_ids(parties: Iterable[Record | None], kind: str) -> set[str]:
     return {p["id"] for p in parties if p is not None and p["kind"] == kind}
 
 
-# Each dataset's payload: its fields' rules, then (when they passed) the rules across them; the
-# ids it names, as the model's citizen_ids/juristic_ids, and its entity key.
-Payload = tuple[
-    Callable[[Record, str, Problems], None], Callable[[Record], str], Callable[[Record], tuple[set[str], set[str]]]
-]
+# Each dataset's payload: its fields' rules, then (when they passed) the rules across them.
 
 
 def _person(p: Record, at: str, out: Problems) -> None:

@@ -3,9 +3,9 @@
 faust runs the group (membership, rebalances, commits); its consumer hands each fetched batch of
 the agency change topics to WorkerCore whole (streams.batch_consumer), and commits a batch's offsets
 only after WorkerCore returned. Workers in the same consumer group share the topics' partitions, so
-scaling out is starting another worker (`gdx worker --processes N`). Correctness does not rest on
-faust's exactly-once mode (whose recovery users report problems with): it rests on the index's
-idempotent, version-guarded writes.
+scaling out is starting another worker (`gdx up --workers N`, or another `gdx worker` with its own
+`--audit-partition`). Correctness does not rest on faust's exactly-once mode (whose recovery users
+report problems with): it rests on the index's idempotent, version-guarded writes.
 
 A record the index refuses is dead-lettered and a transient index error is retried until it
 passes (WorkerCore); if a batch's dead letters or notifications cannot be sent, the worker exits

@@ -106,7 +106,9 @@ class WorkerCore:
         half before the second, so every partition's order holds and about log2(batch) attempts find
         the record. Any other failure stops the worker (the batch is re-delivered), loudly."""
         try:
-            return await self._process_with_retries(records, prepared)
+            if prepared is None:
+                prepared = await asyncio.to_thread(self.pipeline.prepare, records)
+            return await self._apply_with_retries(prepared)
         except Exception as exc:
             if not refuses_the_data(exc):
                 raise
@@ -119,18 +121,12 @@ class WorkerCore:
             result.extend(await self._process(records[middle:]))
             return result
 
-    async def _process_with_retries(
-        self, records: Sequence[SourceRecord], prepared: Prepared | None = None
-    ) -> PipelineResult:
+    async def _apply_with_retries(self, prepared: Prepared) -> PipelineResult:
         """An index that is briefly unavailable delays the batch for as long as it lasts; it never drops it."""
         attempt = 0
         while True:
             try:
-                result = (
-                    await asyncio.to_thread(self.pipeline.process, records)
-                    if prepared is None
-                    else await asyncio.to_thread(self.pipeline.apply, prepared)
-                )
+                result = await asyncio.to_thread(self.pipeline.apply, prepared)
             except Exception as exc:
                 reason = transient_reason(exc)
                 if reason is None:
