@@ -144,7 +144,7 @@ class FaultInjector:
         return builder.build(bad, source_ms)
 
     def _malformed(self, event: OutboxEvent, builder: EventBuilder) -> OutboxEvent:
-        """Bytes that cannot decode: a truncated body, or a value without the single-object header."""
+        """Bytes that cannot decode: a truncated body, or a value without the wire format's header."""
         event_id, _ = builder.new_ids()
         if self.rng.random() < 0.5:
             cut = self.rng.randrange(len(event.value) // 2, len(event.value) - 1)

@@ -8,8 +8,9 @@ batches are in flight at once so the producer never waits for the database. If t
 rows above the watermark go again on restart: a duplicate is always an exact re-send of the same
 event id.
 
-Before a batch goes, the schema of every event in it is on the schema topic (`SchemaAnnouncer`),
-so a consumer can decode whatever it reads. Every record value is signed with the agency's key
+A stored event is self-describing (single-object encoding); it goes on the wire in the Confluent
+format, under the id the schema registry gives its schema (`SchemaIds`, asked once per schema), so
+a consumer decodes it with the registry alone. Every record value is signed with the agency's key
 (`schemas.event_signatures`, one signature per chunk of a batch), after its publish time is
 stamped, so the signature covers the exact bytes on the wire; a re-send after a crash is the same
 bytes, signed again (Ed25519 is deterministic, and a chunk's root depends on its neighbours, so
@@ -19,7 +20,8 @@ When the broker is unreachable the publisher keeps the outbox, reports the backl
 exponential backoff and carries on when the broker is back. A broker that refuses the publisher's
 principal (its ACLs do not let this agency write a topic its outbox names) is handled the same way —
 nothing is marked sent, and publishing resumes once the ACLs allow it — but reported in one log
-line (and `stats.last_error`) rather than one per retry: it will not pass by itself. One publisher per outbox: a second
+line (and `stats.last_error`) rather than one per retry: it will not pass by itself. A schema
+registry that is away or refuses a schema keeps the outbox alike. One publisher per outbox: a second
 one would stamp its own publish times, so it is refused (an advisory lock, freed even by SIGKILL).
 
 Run on its own: `python -m streams.outbox_relay --store dopa.db`.
@@ -48,14 +50,22 @@ from aiokafka.errors import (
 )
 
 from agencies.events import stamp, stamp_bytes
-from agencies.schema_announcer import SchemaAnnouncer
+from agencies.schema_ids import SchemaIds, SchemaNotRegistered
 from agencies.store import AgencyStore, PendingRow, now_ms
 from foundation.kafka_clients import KafkaClients
+from foundation.schema_registry import RegistryRefused, RegistryUnavailable
 from schemas.event_signatures import Signer
 
 log = logging.getLogger("gdx.agencies.outbox")
-REFUSED = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError, TransactionalIdAuthorizationFailed)
-"""The broker's answers that mean "this principal may not", as opposed to "the broker is away"."""
+REFUSED = (
+    TopicAuthorizationFailedError,
+    ClusterAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+    RegistryRefused,
+    SchemaNotRegistered,
+)
+"""Answers that mean "this principal may not" (the broker's ACLs, the registry), as opposed to
+"the broker is away": logged once, not at every retry."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,7 @@ class Publisher:
         self,
         store_path: Path,
         config: ProducerConfig,
-        schemas: SchemaAnnouncer,
+        schemas: SchemaIds,
         topic_prefix: str = "",
         *,
         signer: Signer | None,
@@ -175,7 +185,7 @@ class Publisher:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), self.poll_s)
                     self._count_backlog()
-                except (KafkaError, OSError) as exc:
+                except (KafkaError, OSError, RegistryUnavailable, RegistryRefused, SchemaNotRegistered) as exc:
                     self.stats.retries += 1
                     self.stats.connected = False
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"
@@ -189,9 +199,7 @@ class Publisher:
                     refused = isinstance(exc, REFUSED)
                     if not refused or self.stats.last_error != reported:
                         log.warning(
-                            "refused by the broker's ACLs, keeping the outbox"
-                            if refused
-                            else "broker unavailable, keeping the outbox",
+                            _why_kept(exc),
                             extra={
                                 "store": str(self.store.path),
                                 "backlog": self.stats.backlog,
@@ -232,16 +240,19 @@ class Publisher:
             self._stamps.append(stamp_range)
             self._stamp_firsts.append(start)
             self._stamped_through = last
-        await self.schemas.before_send(producer, (row[3] for row in rows))
-        futures = []
         prefix = self.topic_prefix
+        schemas = self.schemas
+        await schemas.settle((prefix + row[1], row[3]) for row in rows)
+        futures = []
         published = stamp_bytes(self._stamps[-1][2])
         fresh_from = self._stamps[-1][0]
         send = producer.send
         topics: Counter[str] = Counter()
         values = [
-            stamp(value, stamp_at, published if seq >= fresh_from else self._published(seq))
-            for seq, _, _, value, stamp_at, _ in rows
+            schemas.framed(
+                prefix + topic, stamp(value, stamp_at, published if seq >= fresh_from else self._published(seq))
+            )
+            for seq, topic, _, value, stamp_at, _ in rows
         ]
         signed = [None] * len(rows) if self.signer is None else self.signer.sign_all(values)
         for (_, topic, key, _, _, copies), value, headers in zip(rows, values, signed, strict=True):
@@ -277,6 +288,16 @@ class Publisher:
         if producer is not None:
             with contextlib.suppress(KafkaError, OSError, TimeoutError):
                 await asyncio.wait_for(producer.stop(), 10)
+
+
+def _why_kept(exc: Exception) -> str:
+    if isinstance(exc, RegistryUnavailable):
+        return "schema registry unavailable, keeping the outbox"
+    if isinstance(exc, (RegistryRefused, SchemaNotRegistered)):
+        return "refused by the schema registry, keeping the outbox"
+    if isinstance(exc, REFUSED):
+        return "refused by the broker's ACLs, keeping the outbox"
+    return "broker unavailable, keeping the outbox"
 
 
 class PublisherBusy(Exception):

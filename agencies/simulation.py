@@ -29,12 +29,12 @@ from agencies.life_events import LifeEvents, NoCandidate
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy, PublisherStats
 from agencies.population import AGENCIES, Population
 from agencies.ratios import sizes
-from agencies.schema_announcer import SchemaAnnouncer
+from agencies.schema_ids import SchemaIds
 from agencies.source import SourceSystem
 from foundation.kafka_clients import KafkaClients
+from foundation.schema_registry import RegistryAccess, SchemaRegistry
 from schemas.catalog import SchemaCatalog
 from schemas.event_signatures import Signer
-from schemas.schema_records import SCHEMA_TOPIC
 
 POPULATION_META = "population"
 
@@ -53,6 +53,11 @@ class Plan:
     # value, so the plan crosses process boundaries), or one KafkaClients for all (an unsecured
     # cluster, a test). None: write the stores only, publish nothing.
     kafka: KafkaClients | Mapping[str, KafkaClients] | None = None
+    # The schema registry each publisher asks for its schemas' ids, alike: per agency, or one for
+    # all; required to publish. `register_schemas`: whether a publisher may register a schema its
+    # topic's subject lacks (the development profile) or only look ids up (production).
+    registry: RegistryAccess | Mapping[str, RegistryAccess] | None = None
+    register_schemas: bool = True
     # Each publishing agency's signing key; an agency without one publishes unsigned (a test of
     # the publisher alone: a worker under the default policy dead-letters unsigned events).
     signers: Mapping[str, Signer] = field(default_factory=dict)
@@ -83,10 +88,16 @@ class Plan:
                 )
 
     def kafka_for(self, agency: str) -> KafkaClients:
-        """The clients `agency`'s outbox publisher (and its schema announcer) connects with."""
+        """The clients `agency`'s outbox publisher connects with."""
         if self.kafka is None:
             raise SimulationError("this plan publishes nothing", "give it Kafka clients")
         return self.kafka[agency] if isinstance(self.kafka, Mapping) else self.kafka
+
+    def registry_for(self, agency: str) -> RegistryAccess:
+        """How `agency`'s outbox publisher reaches the schema registry."""
+        if self.registry is None:
+            raise SimulationError("this plan names no schema registry to publish with", "give it the registry's access")
+        return self.registry[agency] if isinstance(self.registry, Mapping) else self.registry
 
 
 def store_path(store_dir: Path, agency: str) -> Path:
@@ -331,7 +342,7 @@ class Simulation:
                 publisher = Publisher(
                     store_path(self.plan.store_dir, agency),
                     ProducerConfig(self.plan.kafka_for(agency)),
-                    SchemaAnnouncer(self.catalog, self.plan.topic_prefix + SCHEMA_TOPIC),
+                    SchemaIds(self.catalog, SchemaRegistry(self.plan.registry_for(agency)), self.plan.register_schemas),
                     self.plan.topic_prefix,
                     signer=self.plan.signers.get(agency),
                     on_acked=self._on_acked(agency),

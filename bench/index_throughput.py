@@ -33,14 +33,13 @@ from aiokafka.errors import KafkaError
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parent.parent))  # the tests' private PostgreSQL server, for --postgres
-from local_kafka import clients, kafka
+from local_kafka import clients, kafka, registry_codec, registry_schemas
 
 from foundation.kafka_clients import KafkaClients
 from linkage.database import index_engine
 from linkage.index_event import IndexEvent
 from linkage.index_store import IndexStore
 from linkage.migrate import drop_all, upgrade
-from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
 from schemas.validation import check_event, validate_event
 from streams.kafka_probe import topic_partitions
@@ -57,7 +56,11 @@ MODELS = "validate by the pydantic models"
 
 
 def gdx_env(bootstrap: str, prefix: str, state: Path, index_url: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith("GDX_SCHEMA_REGISTRY_") or not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
     return {
         **base,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -102,7 +105,7 @@ def stage_breakdown(messages: list, topic_datasets: dict[str, str], index_url: s
     (no stage holds every decoded event alive, which would tax the next with garbage collection):
     decode, validate (the stream's rules), building the index events, and the index apply with its
     commit; and, as the baseline of the rules, the same events validated by the pydantic models."""
-    codec = Codec(load_schema_catalog())
+    codec = registry_codec()
     engine = index_engine(index_url)
     drop_all(engine)
     upgrade(engine)
@@ -245,7 +248,7 @@ def main() -> int:
         topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
         tps = asyncio.run(topic_partitions(settings.kafka, list(topic_datasets)))
         bare_rates, decoding_rates, pipeline_rates = [], [], []
-        codec = Codec(load_schema_catalog())
+        codec = registry_codec()
         total = 0
         for round_ in range(1, args.rounds + 1):
             total, seconds, _ = asyncio.run(bare_read(settings.kafka, tps))
@@ -256,7 +259,14 @@ def main() -> int:
             drop_all(engine)
             upgrade(engine)
             report = asyncio.run(
-                replay(engine, settings.kafka, topic_datasets, signature_check(settings), progress=False)
+                replay(
+                    engine,
+                    settings.kafka,
+                    topic_datasets,
+                    signature_check(settings),
+                    registry_schemas(),
+                    progress=False,
+                )
             )
             pipeline_rates.append(report.rate)
             print(

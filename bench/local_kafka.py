@@ -16,8 +16,27 @@ from pathlib import Path
 
 from foundation.kafka_clients import KafkaClients
 from foundation.ports import free_port_block
+from foundation.schema_registry import RegistryAccess, SchemaRegistry
+from schemas.catalog import load_schema_catalog
+from schemas.codec import Codec, SchemaById
 from streams.local import kafka_launcher
+from streams.security.principals import OPERATOR
 from streams.settings import Settings, client_environment
+
+
+def registry_access() -> RegistryAccess:
+    """The operator's access to the registry the environment names (the benchmark's own, or the user's)."""
+    return Settings().registry_for(OPERATOR)
+
+
+def registry_schemas() -> SchemaById:
+    """That registry's schema text by id: what the worker's codec asks, once per id."""
+    return SchemaRegistry(registry_access()).schema_by_id
+
+
+def registry_codec() -> Codec:
+    """A codec that resolves the wire format's ids at that registry."""
+    return Codec(load_schema_catalog(), registry_schemas())
 
 
 def clients(bootstrap: str) -> KafkaClients:

@@ -28,17 +28,17 @@ import uuid
 from pathlib import Path
 
 from aiokafka.admin import NewTopic
-from local_kafka import clients, kafka
+from local_kafka import clients, kafka, registry_access
 
 from agencies.events import Route, stamp, stamp_bytes
 from agencies.outbox import ProducerConfig, Publisher
 from agencies.population import Population
-from agencies.schema_announcer import SchemaAnnouncer
+from agencies.schema_ids import SchemaIds
 from agencies.source import SourceSystem
 from agencies.store import AgencyStore
+from foundation.schema_registry import SchemaRegistry
 from schemas.catalog import load_schema_catalog
 from schemas.event_signatures import Signer
-from schemas.schema_records import SCHEMA_TOPIC
 from streams.security.signing_keys import SigningKeys
 from streams.topic_catalog import load_catalog
 
@@ -92,7 +92,7 @@ async def bare(config: ProducerConfig, prefix: str, events: list[tuple[str, byte
 async def through_outbox(
     config: ProducerConfig, prefix: str, store: Path, batch_rows: int, signer: Signer | None
 ) -> tuple[float, float]:
-    schemas = SchemaAnnouncer(load_schema_catalog(), prefix + SCHEMA_TOPIC)
+    schemas = SchemaIds(load_schema_catalog(), SchemaRegistry(registry_access()), register=True)
     publisher = Publisher(store, config, schemas, topic_prefix=prefix, signer=signer, batch_rows=batch_rows)
     try:
         start, cpu = time.perf_counter(), time.process_time()
@@ -131,9 +131,7 @@ async def main_async(args: argparse.Namespace, bootstrap: str) -> int:
         for round_ in range(1, args.rounds + 1):
             run = uuid.uuid4().hex[:8]
             prefixes = {side: f"bench-{side}-{run}." for side in sides}
-            names = [p + t for p in prefixes.values() for t in topics] + [
-                prefixes[side] + SCHEMA_TOPIC for side in sides[1:]
-            ]
+            names = [p + t for p in prefixes.values() for t in topics]
             await create_topics(bootstrap, names, args.partitions)
             order = sides[round_ % 3 :] + sides[: round_ % 3]  # rotate, so no side always runs on a warmer broker
             for side in order:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from index_throughput import bare_read
+from local_kafka import registry_schemas
 
 from linkage.database import index_engine
 from linkage.digest import index_digest
@@ -48,7 +49,9 @@ def main() -> int:
         drop_all(engine)
         upgrade(engine)
         began = time.monotonic()
-        report = asyncio.run(replay(engine, settings.kafka, topic_datasets, signature_check(settings)))
+        report = asyncio.run(
+            replay(engine, settings.kafka, topic_datasets, signature_check(settings), registry_schemas())
+        )
         digest, held, links = index_digest(engine)
         print(
             f"rebuild: {report.records:,} records in "

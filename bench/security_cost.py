@@ -44,6 +44,7 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).parent))
 from index_throughput import bare_read
+from local_kafka import registry_codec, registry_schemas
 from publisher import population_arguments, routes_for, through_outbox
 
 from agencies.outbox import ProducerConfig
@@ -194,7 +195,7 @@ def pipeline(
     engine: Engine, kafka: KafkaClients, topic_datasets: dict[str, str], verifier: SignatureCheck
 ) -> tuple[int, float]:
     """The worker's pipeline, signatures checked, replaying the topics into a fresh index: (records, seconds)."""
-    report = asyncio.run(replay(engine, kafka, topic_datasets, verifier, progress=False))
+    report = asyncio.run(replay(engine, kafka, topic_datasets, verifier, registry_schemas(), progress=False))
     return report.records, report.seconds
 
 
@@ -230,7 +231,7 @@ def main() -> int:
         keys = SigningKeys.of(work)
         signer, verifier = keys.signer(args.agency), SignatureCheck(keys.trust_list_path)
         catalog = load_catalog()
-        codec = Codec(load_schema_catalog())
+        codec = registry_codec()
         handshake = {side.security: asyncio.run(connect_ms(side.kafka)) for side in sides}
         print(
             "client start + metadata (median of 5): "

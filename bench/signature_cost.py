@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from catalog_ids import CatalogIds
 from publisher import population_arguments, routes_for
 
 from agencies.events import stamp, stamp_bytes
@@ -64,7 +65,8 @@ def main() -> int:
     keys = SigningKeys.of(work)
     signer = keys.signer(args.agency, at_ms=published_ms - 1000)
     rows = store.pending(0, count + 1)
-    values = [stamp(value, at, published) for _, _, _, value, at, _ in rows]
+    ids = CatalogIds(load_schema_catalog())
+    values = [ids.wire(stamp(value, at, published)) for _, _, _, value, at, _ in rows]
     signed, unsigned = [], []
     for offset, ((_, topic, key, _, _, _), value, headers) in enumerate(
         zip(rows, values, signer.sign_all(values), strict=True)
@@ -88,7 +90,11 @@ def main() -> int:
             upgrade(engine)
             verifier, records = checks[name]
             pipeline = Pipeline(
-                load_schema_catalog(), IndexStore(engine, track_pending=False), topic_datasets, verifier
+                load_schema_catalog(),
+                IndexStore(engine, track_pending=False),
+                topic_datasets,
+                verifier,
+                ids.schema_by_id,
             )
             wall, used, applied = run(pipeline, records)
             if applied != len(records):

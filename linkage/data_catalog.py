@@ -86,7 +86,7 @@ class SchemaVersion:
     version: int
     released: bool
     fingerprint: str
-    """CRC-64-AVRO, hex: the key of the version on `gdx.schemas` and in every event's header."""
+    """CRC-64-AVRO, hex: how a version is recognised whatever id a registry gave it."""
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from prometheus_client.metrics import MetricWrapperBase
 disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
 
 DEAD_LETTER_REASONS = (
-    "undecodable",  # bytes that are not a known schema's single-object encoding
-    "schema_unknown",  # a fingerprint the registry does not know
+    "undecodable",  # bytes without the wire format's header, or a body its schema does not read
+    "schema_unknown",  # a schema id the registry does not hold
     "invalid",  # decoded but fails validation (bad check digit, B.E. year in a C.E. field, …)
     "unlinkable",  # references that never resolved within the pending-link deadline
     "apply_failed",  # the index rejected the write after retries

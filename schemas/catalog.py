@@ -46,6 +46,11 @@ class KnownSchema:
         object.__setattr__(self, "header", SINGLE_OBJECT_MAGIC + fp)
         object.__setattr__(self, "parsed", fastavro.parse_schema(self.schema, named_schemas={}))
 
+    @classmethod
+    def from_registry(cls, schema: dict[str, Any]) -> KnownSchema:
+        """A schema met only in the registry: its version there is not this catalog's, so 0."""
+        return cls(full_name(schema), 0, True, schema)
+
 
 class SchemaCatalog:
     """Fingerprint -> schema, and name -> the current (reader) schema."""

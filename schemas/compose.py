@@ -2,7 +2,7 @@
 
 The sources keep the envelope and the common types (address, name, party) in one file each, so a
 field is defined once. A topic, though, needs one self-contained writer schema per dataset, so that
-a consumer holding only the schema (from `gdx.schemas`) can decode; this module inlines the shared
+a consumer holding only the schema (from the schema registry) can decode; this module inlines the shared
 definitions into one record per dataset: `<Payload>Event` = envelope fields + `payload`.
 """
 

@@ -26,6 +26,22 @@ class NotSingleObjectEncoded(CodecError):
     reason = "not-single-object"
 
 
+class NotWireFramed(CodecError):
+    """The bytes lack the wire format's magic byte `00` and a 4-byte schema id."""
+
+    reason = "not-wire-framed"
+
+
+class UnknownSchemaId(CodecError):
+    """The schema id of the wire header is one the registry does not hold (or holds unparseable)."""
+
+    reason = "unknown-schema-id"
+
+    def __init__(self, schema_id: int, why: str = "the schema registry holds no schema under it") -> None:
+        super().__init__(f"schema id {schema_id}: {why}")
+        self.schema_id = schema_id
+
+
 class UnknownFingerprint(CodecError):
     """The writer schema's fingerprint is in no catalog this consumer knows."""
 

@@ -10,9 +10,8 @@ ALTER or CREATE on any topic, and the dead-letter topics (full payloads) are the
 
 The rules:
 - agency-<a>: WRITE, DESCRIBE on its own change topics gdx.<a>.<dataset>.v<N> (literal, one per
-  catalog dataset, so a new dataset needs a catalog entry, not a wildcard); WRITE, DESCRIBE on
-  gdx.schemas (its publisher registers a schema before the first event that uses it).
-- gdx-worker: READ, DESCRIBE on every change topic and on gdx.schemas; READ on the group
+  catalog dataset, so a new dataset needs a catalog entry, not a wildcard).
+- gdx-worker: READ, DESCRIBE on every change topic; READ on the group
   <prefix>gdx-index; WRITE, DESCRIBE on every dead-letter and notify topic; READ, WRITE, DESCRIBE
   on gdx.audit and WRITE, DESCRIBE on gdx.audit.anchors (each notice it sends is entered in its own
   chain first; reading gdx.audit adds nothing to what the change topics already show it).
@@ -23,7 +22,7 @@ The rules:
 - consumer-<id> (every registry consumer and every subscriber): READ, DESCRIBE on its own
   gdx.notify.<id>; READ on groups PREFIXED `<prefix>consumer-<id>.`; and READ, DESCRIBE on a
   change topic only where one of its purposes has a legal mandate and lists every field that topic
-  carries (see `wire_fields`), then READ, DESCRIBE on gdx.schemas to decode it.
+  carries (see `wire_fields`). The schemas to decode it come from the schema registry, not a topic.
 - gdx-monitor (the lag monitor; the alert receiver has no Kafka client): DESCRIBE on every group
   (PREFIXED `<prefix>`, or the wildcard `*` without a prefix) and on the topics groups consume
   (change and notify topics): enough to list the groups, fetch their committed offsets and the end
@@ -49,7 +48,6 @@ from linkage.consent import CONSENT_TOPIC
 from linkage.consumers import ConsumerRegistry
 from linkage.subscriptions import Subscription
 from schemas.catalog import SchemaCatalog
-from schemas.schema_records import SCHEMA_TOPIC
 from streams.security.principals import (
     CONSENT,
     LOOKUP,
@@ -171,13 +169,10 @@ def acl_table(
     change_topics = [ds.topic for ds in catalog.datasets]
     for ds in catalog.datasets:
         topic(agency_principal(ds.agency), ds.topic, WRITE, DESCRIBE)
-    for agency in catalog.agencies:
-        topic(agency_principal(agency), SCHEMA_TOPIC, WRITE, DESCRIBE)
 
     for name in change_topics:
         topic(WORKER, name, READ, DESCRIBE)
         topic(WORKER, dead_letter_topic(name), WRITE, DESCRIBE)
-    topic(WORKER, SCHEMA_TOPIC, READ, DESCRIBE)
     rows.add(AclRow(WORKER, GROUP, f"{prefix}{INDEX_GROUP}", LITERAL, READ))
     topic(WORKER, AUDIT_TOPIC, READ, WRITE, DESCRIBE)
     topic(WORKER, ANCHOR_TOPIC, WRITE, DESCRIBE)
@@ -204,7 +199,5 @@ def acl_table(
             topic(principal, notify_topic(consumer), READ, DESCRIBE)
         for name in readers.get(consumer, []):
             topic(principal, name, READ, DESCRIBE)
-        if consumer in readers:
-            topic(principal, SCHEMA_TOPIC, READ, DESCRIBE)
 
     return sorted(row for row in rows if row.principal not in revoked and row.principal not in SUPER_USERS)

@@ -2,8 +2,9 @@
 
 Consumer teams bind to this document in any language: every change-event channel with its Kafka
 topic settings, the Avro schema of its message (schemaFormat application/vnd.apache.avro), the
-record key, the wire framing and a valid example, plus the `gdx.schemas` channel that serves the
-schemas by fingerprint. Generated, never hand-edited, so it cannot drift from what runs.
+record key, the wire framing (Confluent's, with the registry subject the message's schema is
+registered under) and a valid example; the server names the schema registry. Generated, never
+hand-edited, so it cannot drift from what runs.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from agencies.schema_ids import value_subject
 from foundation.errors import GdxError
 from schemas.catalog import SchemaCatalog
 from schemas.examples import example_events
-from schemas.schema_records import NAME_HEADER, SCHEMA_TOPIC, VERSION_HEADER
 from streams.settings import Settings
 from streams.topic_catalog import Catalog, TopicSpec
 
@@ -22,11 +23,10 @@ ASYNCAPI_VERSION = "3.0.0"
 AVRO_FORMAT = "application/vnd.apache.avro;version=1.9.0"
 AVRO_CONTENT_TYPE = "application/vnd.apache.avro+binary"
 KAFKA_BINDING = "0.5.0"
-SCHEMA_MESSAGE = "SchemaDocument"
 WIRE_FORMAT = (
-    "Avro single-object encoding: bytes C3 01, then the writer schema's 8-byte CRC-64-AVRO fingerprint "
-    "(little-endian), then the Avro binary body. Resolve the fingerprint in the `gdx.schemas` channel "
-    "(key = the 8 fingerprint bytes as 16 lowercase hex digits) or in the message's schema below."
+    "Confluent wire format: byte 00, then the writer schema's 4-byte id in the schema registry (big-endian), "
+    "then the Avro binary body. Resolve the id at the registry (GET /schemas/ids/{id}); every version is "
+    "registered under the subject `<topic>-value`, whose compatibility level the registry enforces."
 )
 
 
@@ -53,7 +53,7 @@ def _topic_binding(spec: TopicSpec) -> dict[str, Any]:
     }
 
 
-def _event_message(schemas: SchemaCatalog, name: str, example: dict[str, Any] | None) -> dict[str, Any]:
+def _event_message(schemas: SchemaCatalog, name: str, subject: str, example: dict[str, Any] | None) -> dict[str, Any]:
     known = schemas.current[name]
     message: dict[str, Any] = {
         "name": name.rsplit(".", 1)[-1],
@@ -65,12 +65,14 @@ def _event_message(schemas: SchemaCatalog, name: str, example: dict[str, Any] | 
             "kafka": {
                 "key": {"type": "string", "description": "entity_key of the event, UTF-8; null value = tombstone"},
                 "schemaIdLocation": "payload",
-                "schemaIdPayloadEncoding": "avro-single-object (C3 01 + 8-byte CRC-64-AVRO fingerprint)",
+                "schemaIdPayloadEncoding": "confluent",
+                "schemaLookupStrategy": "TopicIdStrategy",
                 "bindingVersion": KAFKA_BINDING,
             }
         },
         "description": WIRE_FORMAT
         + " A DELETE event (payload null) is followed by a tombstone (same key, null value) on compacted topics.",
+        "x-gdx-registry-subject": subject,
         "x-gdx-fingerprint": known.fingerprint.hex(),
         "x-gdx-schema-version": known.version,
     }
@@ -79,33 +81,9 @@ def _event_message(schemas: SchemaCatalog, name: str, example: dict[str, Any] | 
     return message
 
 
-def _schema_message() -> dict[str, Any]:
-    return {
-        "name": SCHEMA_MESSAGE,
-        "title": "An Avro schema, keyed by its fingerprint",
-        "contentType": "application/json",
-        "summary": "The full JSON of one released or current event schema.",
-        "description": (
-            "Key: the CRC-64-AVRO fingerprint of the schema's Parsing Canonical Form, as the 8 little-endian "
-            "bytes in 16 lowercase hex digits (the same bytes as in every event header). Value: the full schema "
-            "JSON (with logical types, defaults and docs), UTF-8. Compacted: one record per fingerprint."
-        ),
-        "headers": {
-            "type": "object",
-            "properties": {
-                NAME_HEADER: {"type": "string", "description": "full name of the event record"},
-                VERSION_HEADER: {"type": "string", "description": "version number of the schema, decimal"},
-            },
-        },
-        "payload": {"type": "object", "description": "an Avro schema (record)", "required": ["type", "name", "fields"]},
-        "bindings": {
-            "kafka": {"key": {"type": "string", "pattern": "^[0-9a-f]{16}$"}, "bindingVersion": KAFKA_BINDING}
-        },
-    }
-
-
 def build_document(catalog: Catalog, schemas: SchemaCatalog, settings: Settings) -> dict[str, Any]:
     """The whole document; fails if a catalog dataset has no schema."""
+    registry_url = settings.schema_registry_url or settings.local_registry_url
     examples = {name: event.model_dump(mode="json") for name, event in example_events().items()}
     specs = catalog.by_name()
     channels: dict[str, Any] = {}
@@ -118,7 +96,7 @@ def build_document(catalog: Catalog, schemas: SchemaCatalog, settings: Settings)
                 f"dataset {ds.agency}/{ds.name} ({ds.topic}) has no event schema",
                 f"add schemas/avro/{ds.agency}/{ds.name.replace('-', '_')}.avsc",
             )
-        messages[name] = _event_message(schemas, name, examples.get(name))
+        messages[name] = _event_message(schemas, name, value_subject(settings.topic(ds.topic)), examples.get(name))
         channels[ds.topic] = {
             "address": ds.topic,
             "title": f"{catalog.agencies[ds.agency]}: {ds.name}",
@@ -132,20 +110,6 @@ def build_document(catalog: Catalog, schemas: SchemaCatalog, settings: Settings)
             "channel": {"$ref": f"#/channels/{ds.topic}"},
             "messages": [{"$ref": f"#/channels/{ds.topic}/messages/{messages[name]['name']}"}],
         }
-    messages[SCHEMA_MESSAGE] = _schema_message()
-    channels[SCHEMA_TOPIC] = {
-        "address": SCHEMA_TOPIC,
-        "title": "Schema catalog",
-        "description": specs[SCHEMA_TOPIC].description,
-        "messages": {SCHEMA_MESSAGE: {"$ref": f"#/components/messages/{SCHEMA_MESSAGE}"}},
-        "bindings": _topic_binding(specs[SCHEMA_TOPIC]),
-    }
-    operations[f"publish.{SCHEMA_TOPIC}"] = {
-        "action": "send",
-        "title": "`gdx schemas publish` writes every known schema",
-        "channel": {"$ref": f"#/channels/{SCHEMA_TOPIC}"},
-        "messages": [{"$ref": f"#/channels/{SCHEMA_TOPIC}/messages/{SCHEMA_MESSAGE}"}],
-    }
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -163,6 +127,13 @@ def build_document(catalog: Catalog, schemas: SchemaCatalog, settings: Settings)
                 "host": settings.bootstrap_servers,
                 "protocol": "kafka",
                 "description": "the cluster these settings point at",
+                "bindings": {
+                    "kafka": {
+                        "schemaRegistryUrl": registry_url,
+                        "schemaRegistryVendor": "confluent",
+                        "bindingVersion": KAFKA_BINDING,
+                    }
+                },
             }
         },
         "channels": channels,

@@ -2,7 +2,8 @@
 process of its own (one JSON line of stats a second), as an agency would run its relay beside its
 own system rather than inside `gdx simulate`. The cluster is the settings' (or --bootstrap-servers);
 the relay connects as the store's agency (`agency-<a>`, the agency named by the store's file,
-`<a>.db`, or --agency), whose ACLs allow its own topics and gdx.schemas only."""
+`<a>.db`, or --agency), whose ACLs allow its own topics only, and asks the schema registry for
+its schemas' ids as that agency."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from pathlib import Path
 
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
 from agencies.population import AGENCIES
-from agencies.schema_announcer import SchemaAnnouncer
+from agencies.schema_ids import SchemaIds
 from foundation.errors import GdxError
+from foundation.schema_registry import SchemaRegistry
 from schemas.catalog import load_schema_catalog
-from schemas.schema_records import SCHEMA_TOPIC
 from streams.security.principals import agency_principal
 from streams.security.signing_keys import SigningKeys
 from streams.settings import load_settings
@@ -53,7 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         publisher = Publisher(
             args.store,
             ProducerConfig(settings.kafka_for(agency_principal(agency))),
-            SchemaAnnouncer(load_schema_catalog(), settings.topic(SCHEMA_TOPIC)),
+            SchemaIds(
+                load_schema_catalog(),
+                SchemaRegistry(settings.registry_for(agency_principal(agency))),
+                register=settings.profile == "development",
+            ),
             topic_prefix=settings.topic_prefix,
             signer=SigningKeys.of(settings.state_dir.resolve()).signer(agency),
             batch_rows=args.batch_rows,

@@ -21,7 +21,7 @@ from typing import Protocol
 from linkage.index_event import IndexEvent
 from linkage.index_store import APPLIED, VERSION_JUMP, BatchResult, IndexStore
 from schemas.catalog import SchemaCatalog
-from schemas.codec import Codec
+from schemas.codec import Codec, SchemaById
 from schemas.errors import CodecError
 from schemas.event_signatures import Headers
 from schemas.validation import check_event
@@ -34,9 +34,9 @@ BAD_SIGNATURE = "bad-signature"
 
 # Codec reasons (precise, in the dead letter's headers) folded into the metric's fixed vocabulary.
 METRIC_REASON = {
-    "not-single-object": "undecodable",
+    "not-wire-framed": "undecodable",
     "body-mismatch": "undecodable",
-    "unknown-fingerprint": "schema_unknown",
+    "unknown-schema-id": "schema_unknown",
     "domain-rule": "invalid",
     "unknown-schema": "invalid",
     SCHEMA_MISMATCH: "invalid",
@@ -117,10 +117,16 @@ class Prepared:
 
 class Pipeline:
     def __init__(
-        self, catalog: SchemaCatalog, store: IndexStore, topic_datasets: dict[str, str], verifier: Verifier
+        self,
+        catalog: SchemaCatalog,
+        store: IndexStore,
+        topic_datasets: dict[str, str],
+        verifier: Verifier,
+        schema_by_id: SchemaById,
     ) -> None:
-        """`topic_datasets` maps each physical change topic to its dataset (`<agency>.<dataset>`)."""
-        self.codec = Codec(catalog)
+        """`topic_datasets` maps each physical change topic to its dataset (`<agency>.<dataset>`);
+        `schema_by_id` is the schema registry (`streams.registry_schemas`)."""
+        self.codec = Codec(catalog, schema_by_id)
         self.store = store
         self.topic_datasets = topic_datasets
         self.verifier = verifier

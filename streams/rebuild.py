@@ -21,6 +21,7 @@ from foundation.kafka_clients import KafkaClients
 from linkage import pending_links
 from linkage.index_store import MAX_VERSION_JUMP, IndexStore
 from schemas.catalog import load_schema_catalog
+from schemas.codec import SchemaById
 from streams.kafka_probe import topic_partitions
 from streams.pipeline import Pipeline, SourceRecord, Verifier
 
@@ -41,6 +42,7 @@ async def replay(
     kafka: KafkaClients,
     topic_datasets: dict[str, str],
     verifier: Verifier,
+    schema_by_id: SchemaById,
     batch_size: int = 2000,
     progress: bool = True,
     max_version_jump: int = MAX_VERSION_JUMP,
@@ -48,7 +50,7 @@ async def replay(
     """Every event of the topics through the worker's pipeline, its checks (signatures, the
     version leap) included: a rebuild keeps out what the worker kept out."""
     store = IndexStore(engine, track_pending=False, max_version_jump=max_version_jump)
-    pipeline = Pipeline(load_schema_catalog(), store, topic_datasets, verifier)
+    pipeline = Pipeline(load_schema_catalog(), store, topic_datasets, verifier, schema_by_id)
     consumer = kafka.consumer(
         enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024
     )

@@ -1,21 +1,26 @@
-"""The whole schema catalog put on `gdx.schemas`, as `gdx schemas publish`, `gdx topics apply` and
-`gdx up` do, so a consumer that joins a fresh stack finds every version before any event."""
+"""Every released schema registered in the schema registry, as `gdx schemas publish`, `gdx topics
+apply` and `gdx up` do, under the subject of its topic (`<topic>-value`) and with the subject's
+compatibility level set from `schemas/compatibility.toml`, so the registry itself refuses a
+version that would break a consumer, and a consumer that joins a fresh stack finds every version
+before any event."""
 
 from __future__ import annotations
 
-import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka.errors import KafkaError
-
+from agencies.schema_ids import value_subject
 from foundation.errors import GdxError
+from foundation.schema_registry import SchemaRegistry
 from schemas.catalog import RELEASED_DIR, SchemaCatalog, load_schema_catalog
+from schemas.compatibility import POLICY_FILE, Policy, PolicyError, load_policy
 from schemas.compose import SOURCE_DIR
 from schemas.errors import CodecError
-from schemas.schema_records import SCHEMA_TOPIC, SchemaTopicError
-from streams.kafka_probe import quiet_client_logs
-from streams.schema_topic import publish_schemas
+from schemas.fingerprint import schema_json
+from streams.registry_schemas import require_registry
+from streams.security.principals import OPERATOR
 from streams.settings import Settings
+from streams.topic_catalog import load_catalog
 
 
 def repository_catalog(sources: Path | None = None, released: Path | None = None) -> SchemaCatalog:
@@ -28,16 +33,50 @@ def repository_catalog(sources: Path | None = None, released: Path | None = None
         ) from None
 
 
-def publish_catalog(settings: Settings, catalog: SchemaCatalog) -> int:
-    """Write every version of every schema (idempotent: compaction keeps one record each); returns the count."""
-    topic = settings.topic(SCHEMA_TOPIC)
+def repository_policy(path: Path | None = None) -> Policy:
     try:
-        # Right after `topics apply` a new partition's leader may still move: the producer retries
-        # (and would log a warning per retry); what fails for good is raised below, in one line.
-        with quiet_client_logs():
-            return asyncio.run(publish_schemas(settings.kafka, topic, catalog, settings.kafka_request_timeout_s))
-    except (KafkaError, SchemaTopicError) as exc:
-        raise GdxError(
-            f"publishing schemas to {topic} at {settings.bootstrap_servers} failed: {exc!r}",
-            "start the broker (`gdx kafka up`) and create the topic (`gdx topics apply`)",
-        ) from None
+        return load_policy(path or POLICY_FILE)
+    except PolicyError as exc:
+        raise GdxError(str(exc), "fix compatibility.toml") from None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One change topic's subject and the schema whose versions it holds."""
+
+    subject: str
+    schema: str
+
+
+def subjects(settings: Settings, catalog: SchemaCatalog) -> list[Subject]:
+    """The subject of every change topic of the topic catalog, with its event schema's name."""
+    return [
+        Subject(value_subject(settings.topic(d.topic)), catalog.datasets[(d.agency, d.name)])
+        for d in load_catalog().datasets
+        if (d.agency, d.name) in catalog.datasets
+    ]
+
+
+def publish_catalog(settings: Settings, catalog: SchemaCatalog, registry: SchemaRegistry, policy: Policy) -> int:
+    """Register every released version, oldest first, and set each subject's compatibility level;
+    idempotent (a registered schema keeps its id). Returns how many versions the subjects hold.
+
+    The first version is registered before the level is set, since a registry may refuse the level
+    of a subject it does not hold yet; a first version meets no compatibility rule anyway."""
+    held = 0
+    for entry in subjects(settings, catalog):
+        level = policy.mode(entry.schema).value
+        for number, known in enumerate(catalog.released(entry.schema)):
+            registry.register(entry.subject, schema_json(known.schema))
+            if number == 0 and registry.compatibility(entry.subject) != level:
+                registry.set_compatibility(entry.subject, level)
+            held += 1
+    return held
+
+
+def publish_repository(settings: Settings) -> tuple[int, str]:
+    """The repository's released schemas into the configured registry, as the operator; (versions
+    the subjects hold, the registry's URL). A registry that does not answer is one line."""
+    access = settings.registry_for(OPERATOR)
+    held = publish_catalog(settings, repository_catalog(), require_registry(access), repository_policy())
+    return held, access.url

@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from foundation.errors import GdxError, located
 from foundation.kafka_clients import ClientSecurity, KafkaClients, SecurityProtocol
+from foundation.schema_registry import RegistryAccess
 from linkage.index_store import MAX_VERSION_JUMP
 
 DEFAULT_SETTINGS_FILE = "gdx.toml"
@@ -117,6 +118,21 @@ class Settings(BaseSettings):
     index_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the linkage index; unset: SQLite at <state_dir>/index.db",
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="a Confluent-compatible schema registry (its API root, e.g. https://host:8081); "
+        "unset: the project's own registry on loopback (GDX_SCHEMA_REGISTRY_PORT)",
+    )
+    schema_registry_port: int = Field(default=8081, ge=1024, le=65000, description="port of the local registry")
+    schema_registry_ca: Path | None = Field(default=None, description="CA bundle (PEM) of an external registry")
+    schema_registry_certfile: Path | None = Field(
+        default=None, description="client certificate (PEM) for an external registry that asks for one"
+    )
+    schema_registry_keyfile: Path | None = Field(default=None, description="its private key (PEM)")
+    schema_registry_username: str | None = Field(default=None, description="basic-auth user of an external registry")
+    schema_registry_password_file: Path | None = Field(
+        default=None, description="file holding that user's password (never the password itself in a variable)"
     )
     prometheus_port: int = Field(
         default=9090, ge=1024, le=65535, description="the project's own Prometheus (127.0.0.1)"
@@ -377,6 +393,35 @@ class Settings(BaseSettings):
                 sasl_password_file=ScramStore.of(state).password_file(principal),
             )
         return KafkaClients(self.bootstrap_servers, security=security)
+
+    @property
+    def external_registry(self) -> bool:
+        """True when a registry is named, so the local one is neither started nor stopped."""
+        return self.schema_registry_url is not None
+
+    @property
+    def local_registry_url(self) -> str:
+        """The API root of the project's own registry (Apicurio's Confluent-compatible API)."""
+        return f"https://127.0.0.1:{self.schema_registry_port}/apis/ccompat/v7"
+
+    def registry_for(self, principal: str) -> RegistryAccess:
+        """How a process reaches the schema registry: the external one with its configured CA,
+        certificate and credentials, or the local one over mutual TLS as `principal`, with the
+        same project-CA certificate it shows the broker."""
+        if self.external_registry:
+            assert self.schema_registry_url is not None
+            return RegistryAccess(
+                self.schema_registry_url,
+                cafile=self.schema_registry_ca,
+                certfile=self.schema_registry_certfile,
+                keyfile=self.schema_registry_keyfile,
+                username=self.schema_registry_username,
+                password_file=self.schema_registry_password_file,
+            )
+        from streams.security.pki import Pki
+
+        issued = Pki.of(self.state_dir.resolve()).ensure(principal)
+        return RegistryAccess(self.local_registry_url, cafile=issued.ca, certfile=issued.cert, keyfile=issued.key)
 
     @property
     def trust_list_path(self) -> Path:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 
 from foundation.errors import GdxError
 from foundation.kafka_clients import KafkaClients
+from foundation.schema_registry import SchemaRegistry
 from foundation.stop_deadline import StopDeadline
 from linkage.audit import ANCHOR_TOPIC, AUDIT_TOPIC, NOTICE_KEY_OWNER, AuditWriter
 from linkage.consent import ConsentStore
@@ -42,6 +44,7 @@ from schemas.catalog import load_schema_catalog
 from streams.audit_chains import audit_keys, check_chains
 from streams.batch_consumer import BatchApp
 from streams.pipeline import Pipeline, Prepared, SourceRecord
+from streams.registry_schemas import RegistrySchemas
 from streams.security.principals import WORKER
 from streams.settings import Settings
 from streams.signature_check import signature_check
@@ -52,6 +55,7 @@ log = logging.getLogger("gdx.worker")
 EXIT_BATCH_FAILED = 70
 PRUNE_EVERY_S = 60.0
 CHECKPOINT_EVERY_S = 2.0
+REGISTRY_PROBE_EVERY_S = 5.0
 
 
 class KafkaSink:
@@ -100,7 +104,9 @@ def check_notice_chain(settings: Settings) -> None:
     check_chains(settings, settings.kafka_for(WORKER), range(partition, partition + 1), writers, fix)
 
 
-def build_core(settings: Settings, sink: KafkaSink, audit: AuditLog, readiness: Readiness) -> WorkerCore:
+def build_core(
+    settings: Settings, sink: KafkaSink, audit: AuditLog, readiness: Readiness, schemas: RegistrySchemas
+) -> WorkerCore:
     catalog = load_catalog()
     engine = index_engine(settings.index_database_url)
     defer_checkpoints(engine)  # build_app's timer checkpoints
@@ -111,7 +117,7 @@ def build_core(settings: Settings, sink: KafkaSink, audit: AuditLog, readiness: 
     store = IndexStore(engine, subscriptions, retention=Retention(), max_version_jump=settings.max_version_jump)
     topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
     return WorkerCore(
-        Pipeline(load_schema_catalog(), store, topic_datasets, signature_check(settings)),
+        Pipeline(load_schema_catalog(), store, topic_datasets, signature_check(settings), schemas),
         sink,
         dead_letter_topics={
             settings.topic(d.topic): settings.topic(dead_letter_topic(d.topic)) for d in catalog.datasets
@@ -167,7 +173,9 @@ def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
     sink = KafkaSink(kafka)
     audit = notice_audit(settings)
     readiness = Readiness()
-    core = build_core(settings, sink, audit, readiness)
+    stopping = threading.Event()
+    schemas = RegistrySchemas(SchemaRegistry(settings.registry_for(WORKER)), readiness, stopping)
+    core = build_core(settings, sink, audit, readiness, schemas)
     readiness.set_not_ready("producer", "the dead-letter and notify producer is not started yet")
     readiness.add_check("audit", lambda: audit.error or audit.seal_problem())
     # Bound before faust starts, so a busy port is one clear error line instead of a crashed app.
@@ -203,6 +211,10 @@ def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
         if audit.started:  # notices the audit could not take while it was failing
             await _or_exit(core.send_notifications, "held notices could not be sent")
 
+    @app.timer(REGISTRY_PROBE_EVERY_S)
+    async def _registry() -> None:
+        await asyncio.to_thread(schemas.probe)
+
     @app.timer(CHECKPOINT_EVERY_S)
     async def _checkpoint() -> None:
         await asyncio.to_thread(checkpoint, core.pipeline.store.engine)
@@ -213,6 +225,7 @@ def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
 
     @app.on_before_shutdown.connect
     def _stop_health(*_: Any, **__: Any) -> None:
+        stopping.set()
         health.stop()
 
     # Every change topic in one consumer: each batch is one index transaction whatever topics it

@@ -33,7 +33,7 @@ def observed(store_dir: Path) -> dict[str, int]:
         for seq, _, topic, key, value, copies in store.outbox_rows():
             seen["duplicate"] += copies - 1
             try:
-                event = CODEC.decode(value)
+                event = CODEC.decode_stored(value)
             except CodecError:
                 seen["malformed"] += 1
                 continue

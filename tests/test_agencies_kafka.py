@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,12 +22,15 @@ from agencies.outbox import ProducerConfig, Publisher
 from agencies.population import AGENCIES
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
+from foundation.schema_registry import RegistryAccess
 from schemas.validation import validate_event
+from streams.security.principals import OPERATOR
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
-from tests.support.agencies_support import CODEC, SCHEMAS, announcer, consume, routes, simulate, stores
+from tests.support.agencies_support import SCHEMAS, consume, routes, schema_ids, simulate, stores
 from tests.support.kafka_env import clients
+from tests.support.registry_support import registry_codec
 from tests.support.signing_support import AgencyKeys
 
 pytestmark = pytest.mark.kafka
@@ -48,6 +53,7 @@ async def test_simulate_publishes_every_event_signed_and_each_decodes_with_the_c
         rate=1e6,
         count=60,
         kafka=settings.kafka,
+        registry=settings.registry_for(OPERATOR),
         signers={agency: keys.signer(agency) for agency in AGENCIES},
         topic_prefix=settings.topic_prefix,
     )
@@ -61,7 +67,7 @@ async def test_simulate_publishes_every_event_signed_and_each_decodes_with_the_c
     assert len(records) == len(outbox)
     seen = set()
     for record in records:
-        event = validate_event(CODEC.decode(record.value))
+        event = validate_event(registry_codec(settings).decode(record.value))
         seq, event_id, topic, key, _, _ = outbox[str(event.event_id)]
         assert record.topic == settings.topic(topic) and record.key.decode() == key == event.entity_key
         assert event.published_time >= event.source_time
@@ -121,7 +127,7 @@ async def test_a_killed_publisher_loses_nothing_and_only_resends_exact_copies(
     records = await consume(settings.bootstrap_servers, _topics(settings, ("dopa",)))
     by_id: dict[str, set[tuple[bytes, bytes]]] = defaultdict(set)
     for record in records:
-        by_id[str(CODEC.decode(record.value).record["event_id"])].add((record.key, record.value))
+        by_id[str(registry_codec(settings).decode(record.value).record["event_id"])].add((record.key, record.value))
     assert set(by_id) == {row[1] for row in rows}, "an outbox event is missing from the topics"
     assert all(len(variants) == 1 for variants in by_id.values()), "a re-send differs from the first send"
     assert len(records) >= copies
@@ -163,7 +169,7 @@ async def test_the_publisher_resumes_when_the_broker_comes_back(settings: Settin
     publisher = Publisher(
         store_path(tmp_path, "dol"),
         ProducerConfig(clients(f"127.0.0.1:{proxy.port}"), request_timeout_ms=5_000),
-        announcer(settings.topic_prefix),
+        schema_ids(settings.registry_for(OPERATOR)),
         topic_prefix=settings.topic_prefix,
         signer=None,
         backoff_initial_s=0.1,
@@ -181,4 +187,44 @@ async def test_the_publisher_resumes_when_the_broker_comes_back(settings: Settin
         publisher.close()
     assert stats.sent == rows and stats.backlog == 0
     records = await consume(settings.bootstrap_servers, _topics(settings, ("dol",)))
-    assert len({CODEC.decode(r.value).record["event_id"] for r in records}) == rows
+    assert len({registry_codec(settings).decode(r.value).record["event_id"] for r in records}) == rows
+
+
+async def test_the_publisher_keeps_its_outbox_while_the_schema_registry_is_away(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No event goes out without its schema's id: while the registry does not answer, nothing is
+    sent or marked sent; once it answers, the outbox drains whole."""
+    await asyncio.to_thread(simulate, tmp_path, 1_000, 5, 0, None, ("dol",))
+    await asyncio.to_thread(apply_topics, settings, load_catalog())
+    away = RegistryAccess(f"https://127.0.0.1:{_free_port()}/apis/ccompat/v7")
+    publisher = Publisher(
+        store_path(tmp_path, "dol"),
+        ProducerConfig(settings.kafka),
+        schema_ids(away),
+        topic_prefix=settings.topic_prefix,
+        signer=None,
+        backoff_initial_s=0.1,
+        backoff_max_s=0.3,
+    )
+    rows = publisher.store.last_seq()
+    with caplog.at_level(logging.WARNING, logger="gdx.agencies.outbox"):
+        task = asyncio.create_task(publisher.run(until_drained=True))
+        await asyncio.sleep(1.5)
+        assert publisher.stats.retries >= 1 and publisher.stats.sent == 0 and publisher.stats.backlog == rows
+        assert publisher.store.sent_through() == 0
+        publisher.schemas = schema_ids(settings.registry_for(OPERATOR))  # the registry is back
+        try:
+            stats = await asyncio.wait_for(task, 90)
+        finally:
+            publisher.close()
+    assert any(r.getMessage() == "schema registry unavailable, keeping the outbox" for r in caplog.records)
+    assert stats.sent == rows and stats.backlog == 0
+    records = await consume(settings.bootstrap_servers, _topics(settings, ("dol",)))
+    assert len({registry_codec(settings).decode(r.value).record["event_id"] for r in records}) == rows
+    assert all_framed(records)
+
+
+def all_framed(records: list[Any]) -> bool:
+    """Every value is in the wire format: magic byte 0 and a schema id the registry gave."""
+    return all(r.value[0] == 0 and int.from_bytes(r.value[1:5], "big") > 0 for r in records)

@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 from agencies.simulation import Plan, Simulation
 from monitoring import metrics
 from streams.publisher_metrics import PublisherMetrics
+from streams.security.principals import OPERATOR
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
@@ -52,6 +53,7 @@ async def test_published_counter_counts_every_acknowledged_record_per_dataset(
         rate=1e6,
         count=40,
         kafka=settings.kafka,
+        registry=settings.registry_for(OPERATOR),
         topic_prefix=settings.topic_prefix,
     )
     with open(os.devnull, "w") as quiet:

@@ -12,13 +12,18 @@ import pytest
 from agencies.outbox import ProducerConfig, Publisher, PublisherBusy
 from agencies.simulation import store_path
 from foundation.kafka_clients import KafkaClients
-from tests.support.agencies_support import announcer, simulate
+from foundation.schema_registry import RegistryAccess
+from tests.support.agencies_support import schema_ids, simulate
 
 
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _nowhere() -> RegistryAccess:
+    return RegistryAccess(f"https://127.0.0.1:{_closed_port()}")
 
 
 async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(
@@ -28,7 +33,7 @@ async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(
     publisher = Publisher(
         store_path(tmp_path, "dbd"),
         ProducerConfig(KafkaClients(f"127.0.0.1:{_closed_port()}"), request_timeout_ms=2_000),
-        announcer(),
+        schema_ids(_nowhere()),
         signer=None,
         backoff_initial_s=0.05,
         backoff_max_s=0.2,
@@ -51,8 +56,8 @@ async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(
 def test_a_second_publisher_on_the_same_outbox_is_refused(tmp_path: Path) -> None:
     simulate(tmp_path, agencies=("dbd",))
     config = ProducerConfig(KafkaClients(f"127.0.0.1:{_closed_port()}"))
-    first = Publisher(store_path(tmp_path, "dbd"), config, announcer(), signer=None)
+    first = Publisher(store_path(tmp_path, "dbd"), config, schema_ids(_nowhere()), signer=None)
     with pytest.raises(PublisherBusy, match="another publisher"):
-        Publisher(store_path(tmp_path, "dbd"), config, announcer(), signer=None)
+        Publisher(store_path(tmp_path, "dbd"), config, schema_ids(_nowhere()), signer=None)
     first.close()
-    Publisher(store_path(tmp_path, "dbd"), config, announcer(), signer=None).close()
+    Publisher(store_path(tmp_path, "dbd"), config, schema_ids(_nowhere()), signer=None).close()

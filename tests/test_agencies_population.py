@@ -126,7 +126,7 @@ def test_a_parallel_initial_load_writes_the_same_stores_as_a_sequential_one(tmp_
         rows = []
         for agency, store in stores(where):
             for seq, event_id, topic, key, value, copies in store.outbox_rows():
-                record = CODEC.decode(value).record
+                record = CODEC.decode_stored(value).record
                 untimed = {k: v for k, v in record.items() if k not in ("source_time", "published_time")}
                 rows.append((agency, seq, event_id, topic, key, copies, untimed))
             rows += [(agency, e.dataset, e.key, e.version, to_json(e.state)) for e in store.entities()]

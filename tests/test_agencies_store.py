@@ -35,7 +35,7 @@ def test_a_change_and_its_event_commit_together(dlt: SourceSystem) -> None:
         updated = changes.put("driving-licence", key, {**state, "status": "SUSPENDED"})
     assert (created.version, created.change_type, updated.version, updated.change_type) == (1, "CREATE", 2, "UPDATE")
     rows = dlt.store.outbox_rows()
-    decoded = [CODEC.decode(value).record for _, _, _, _, value, _ in rows]
+    decoded = [CODEC.decode_stored(value).record for _, _, _, _, value, _ in rows]
     assert [(d["entity_key"], d["entity_version"], d["change_type"]) for d in decoded] == [
         (key, 1, "CREATE"),
         (key, 2, "UPDATE"),
@@ -58,9 +58,9 @@ def test_stamping_sets_published_time_and_nothing_else(dlt: SourceSystem) -> Non
     with dlt.change() as changes:
         changes.put("driving-licence", key, state)
     ((_, _, _, _, value, _),) = dlt.store.outbox_rows()
-    before = CODEC.decode(value).record
+    before = CODEC.decode_stored(value).record
     published = before["source_time"].timestamp() * 1000 + 1234
-    after = CODEC.decode(stamp(value, dlt.store.pending(0, 1)[0][4], stamp_bytes(int(published)))).record
+    after = CODEC.decode_stored(stamp(value, dlt.store.pending(0, 1)[0][4], stamp_bytes(int(published)))).record
     assert after["published_time"].timestamp() * 1000 == int(published)
     assert {k: v for k, v in after.items() if k != "published_time"} == {
         k: v for k, v in before.items() if k != "published_time"

@@ -16,6 +16,7 @@ from linkage.migrate import copy_kept, upgrade
 from linkage.tables import KEPT_TABLES, access_log, consent_revocations, consents, notified, notify_outbox
 from schemas.examples import SOMCHAI
 from tests.support.linkage_support import decoded_record, encode
+from tests.support.registry_support import framed
 from tests.support.stream_harness import Backbone, produce
 
 pytestmark = pytest.mark.kafka
@@ -63,11 +64,12 @@ def test_a_rebuild_keeps_what_no_topic_holds(bootstrap_servers: str, tmp_path: P
     backbone = Backbone(bootstrap_servers, f"b{uuid.uuid4().hex[:8]}.", tmp_path / "state", index_url)
     assert backbone.gdx("topics", "apply").code == 0
     vehicle = decoded_record("dlt.vehicle")
-    value = encode("dlt.vehicle", vehicle)
+    topic = f"{backbone.prefix}gdx.dlt.vehicle.v1"
+    value = framed(topic, encode("dlt.vehicle", vehicle))
     asyncio.run(
         produce(
             bootstrap_servers,
-            f"{backbone.prefix}gdx.dlt.vehicle.v1",
+            topic,
             [(vehicle["entity_key"].encode(), value, backbone.signed("dlt", value))],
         )
     )

@@ -16,14 +16,13 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_publish_without_a_broker_says_what_to_do(
+def test_publish_without_a_registry_says_what_to_do(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{closed_port()}")
-    monkeypatch.setenv("GDX_KAFKA_REQUEST_TIMEOUT_S", "3")
+    monkeypatch.setenv("GDX_SCHEMA_REGISTRY_URL", f"https://127.0.0.1:{closed_port()}/apis/ccompat/v7")
     assert main(["schemas", "publish"]) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("gdx: publishing schemas to gdx.schemas") and "gdx kafka up" in last
+    assert last.startswith("gdx: schema registry https://127.0.0.1:") and "gdx registry up" in last
 
 
 def test_a_malformed_schema_source_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,9 +1,11 @@
-"""Single-object encoding of every dataset's events, schema resolution, and every kind of bad input."""
+"""Both framings of every dataset's events (single-object in the store, Confluent's on the wire),
+schema resolution through the registry's ids, and every kind of bad input."""
 
 from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import pytest
 from fastavro import parse_schema
@@ -11,22 +13,30 @@ from fastavro.schema import to_parsing_canonical_form
 from fastavro.utils import generate_many
 
 from schemas.catalog import KnownSchema, SchemaCatalog
-from schemas.codec import Codec
+from schemas.codec import Codec, Decoded, wire_header
 from schemas.errors import (
     BodyMismatch,
     CodecError,
     DomainRuleViolation,
     NotEncodable,
     NotSingleObjectEncoded,
+    NotWireFramed,
     UnknownFingerprint,
     UnknownSchema,
+    UnknownSchemaId,
 )
 from schemas.examples import example_events
 from schemas.fingerprint import schema_json
 from schemas.models import EVENT_MODELS
 from schemas.validation import validate_event
 from streams.topic_catalog import load_catalog
-from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example, example_record
+from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example, example_record, schema_by_id, wire
+
+
+def round_trip(name: str, record: dict[str, Any]) -> Decoded:
+    """Stored, put on the wire under the registry's id, decoded as a consumer does."""
+    return codec().decode(wire(codec().encode(name, record)))
+
 
 # CRC-64-AVRO exactly as the Avro specification gives it, independent of fastavro.
 _EMPTY = 0xC15D213AA4D7A795
@@ -72,7 +82,7 @@ def test_canonical_form_drops_logical_types_and_docs_as_the_spec_says() -> None:
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
 def test_every_dataset_round_trips_through_bytes_and_model(name: str) -> None:
     event = example(name)
-    decoded = codec().decode(codec().encode(name, event.to_avro()))
+    decoded = round_trip(name, event.to_avro())
     assert decoded.schema_name == name
     assert decoded.writer_version == catalog().current[name].version
     assert validate_event(decoded) == event
@@ -82,7 +92,7 @@ def test_every_dataset_round_trips_through_bytes_and_model(name: str) -> None:
 def test_delete_carries_no_payload_and_round_trips(name: str) -> None:
     record = example_record(name)
     record.update(change_type="DELETE", payload=None, entity_version=record["entity_version"] + 1)
-    model = validate_event(codec().decode(codec().encode(name, record)))
+    model = validate_event(round_trip(name, record))
     assert model.payload is None and model.change_type == "DELETE"
 
 
@@ -94,7 +104,7 @@ def test_records_are_keyed_by_entity_and_a_delete_is_followed_by_a_tombstone() -
     record.update(change_type="DELETE", payload=None)
     (first_key, delete), (second_key, tombstone) = codec().records(name, record)
     assert first_key == second_key == key == b"12-45872"
-    assert codec().decode(delete).record["change_type"] == "DELETE" and tombstone is None
+    assert codec().decode_stored(delete).record["change_type"] == "DELETE" and tombstone is None
 
 
 def test_every_catalog_dataset_has_a_schema_a_model_and_an_example() -> None:
@@ -105,7 +115,7 @@ def test_every_catalog_dataset_has_a_schema_a_model_and_an_example() -> None:
 
 def test_encode_dataset_uses_that_datasets_schema() -> None:
     data = codec().encode_dataset("dol", "title-deed", example_record("th.go.gdx.dol.TitleDeedEvent"))
-    assert codec().decode(data).schema_name == "th.go.gdx.dol.TitleDeedEvent"
+    assert codec().decode(wire(data)).schema_name == "th.go.gdx.dol.TitleDeedEvent"
     with pytest.raises(UnknownSchema):
         codec().encode_dataset("dol", "boat", {})
 
@@ -114,17 +124,50 @@ def test_encode_dataset_uses_that_datasets_schema() -> None:
     "data",
     [
         b"",
-        b"\xc3",
-        b"\xc3\x01\x00\x01\x02",
+        b"\x00",
+        b"\x00\x00\x01",
         b'{"citizen_id": "1101700123456"}',
-        b"\x00\x00\x00\x00\x07\x02ab",
-        b"\xc3\x02" + bytes(20),
+        b"\xc3\x01" + bytes(20),
+        b"\x01\x00\x00\x00\x01\x02ab",
     ],
-    ids=["empty", "one-byte", "short-header", "json", "confluent-framing", "wrong-version-byte"],
+    ids=["empty", "one-byte", "short-header", "json", "single-object-framing", "wrong-magic-byte"],
 )
-def test_bytes_without_the_single_object_header_are_rejected(data: bytes) -> None:
-    with pytest.raises(NotSingleObjectEncoded) as caught:
+def test_bytes_without_the_wire_header_are_rejected(data: bytes) -> None:
+    with pytest.raises(NotWireFramed) as caught:
         codec().decode(data)
+    assert caught.value.reason == "not-wire-framed" and "magic byte 00" in str(caught.value)
+
+
+def test_a_schema_id_the_registry_does_not_hold_is_named() -> None:
+    body = codec().encode(SCHEMA_NAMES[0], example_record(SCHEMA_NAMES[0]))[10:]
+    with pytest.raises(UnknownSchemaId) as caught:
+        codec().decode(wire_header(99_999) + body)
+    assert caught.value.reason == "unknown-schema-id" and caught.value.schema_id == 99_999
+    assert "schema id 99999" in str(caught.value)
+
+
+def test_a_registry_schema_that_is_no_avro_is_an_unknown_id() -> None:
+    broken = Codec(catalog(), lambda _id: '{"type": "record"}')
+    with pytest.raises(UnknownSchemaId, match="does not parse"):
+        broken.decode(b"\x00\x00\x00\x00\x07\x02")
+
+
+def test_the_registry_is_asked_once_per_id() -> None:
+    asked: list[int] = []
+
+    def counting(schema_id: int) -> str | None:
+        asked.append(schema_id)
+        return schema_by_id(schema_id)
+
+    counted = Codec(catalog(), counting)
+    values = [wire(codec().encode(name, example_record(name))) for name in SCHEMA_NAMES] * 3
+    assert [counted.decode(v).schema_name for v in values] == SCHEMA_NAMES * 3
+    assert len(asked) == len(SCHEMA_NAMES) == len(set(asked))
+
+
+def test_a_stored_value_without_the_single_object_header_is_rejected() -> None:
+    with pytest.raises(NotSingleObjectEncoded) as caught:
+        codec().decode_stored(b'{"json": true}')
     assert caught.value.reason == "not-single-object"
 
 
@@ -132,15 +175,15 @@ def test_unknown_fingerprint_names_the_fingerprint() -> None:
     body = codec().encode(SCHEMA_NAMES[0], example_record(SCHEMA_NAMES[0]))[10:]
     stranger = bytes.fromhex("0123456789abcdef")
     with pytest.raises(UnknownFingerprint) as caught:
-        codec().decode(b"\xc3\x01" + stranger + body)
+        codec().decode_stored(b"\xc3\x01" + stranger + body)
     assert caught.value.reason == "unknown-fingerprint"
     assert caught.value.fingerprint == stranger and "0123456789abcdef" in str(caught.value)
 
 
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
 def test_truncated_bodies_are_body_mismatches(name: str) -> None:
-    data = codec().encode(name, example_record(name))
-    for cut in range(11, len(data), max(1, len(data) // 25)):
+    data = wire(codec().encode(name, example_record(name)))
+    for cut in range(6, len(data), max(1, len(data) // 25)):
         with pytest.raises(BodyMismatch) as caught:
             codec().decode(data[:cut])
         assert caught.value.reason == "body-mismatch" and name in caught.value.detail
@@ -149,20 +192,20 @@ def test_truncated_bodies_are_body_mismatches(name: str) -> None:
 def test_trailing_bytes_are_a_body_mismatch() -> None:
     name = SCHEMA_NAMES[0]
     with pytest.raises(BodyMismatch, match="1 bytes left"):
-        codec().decode(codec().encode(name, example_record(name)) + b"\x00")
+        codec().decode(wire(codec().encode(name, example_record(name))) + b"\x00")
 
 
 def test_a_body_written_with_another_schema_does_not_pass_as_this_one() -> None:
     person = codec().encode("th.go.gdx.dopa.PersonEvent", example_record("th.go.gdx.dopa.PersonEvent"))
-    residence_header = catalog().current["th.go.gdx.dopa.ResidenceEvent"].header
+    residence = codec().encode("th.go.gdx.dopa.ResidenceEvent", example_record("th.go.gdx.dopa.ResidenceEvent"))
     with pytest.raises(CodecError) as caught:
-        validate_event(codec().decode(residence_header + person[10:]))
+        validate_event(codec().decode(wire(residence)[:5] + person[10:]))
     assert caught.value.reason in ("body-mismatch", "domain-rule")
 
 
 def test_corrupted_events_raise_typed_errors_and_never_anything_else() -> None:
     rng = random.Random(20240601)
-    originals = [codec().encode(n, example_record(n)) for n in SCHEMA_NAMES]
+    originals = [wire(codec().encode(n, example_record(n))) for n in SCHEMA_NAMES]
     outcomes: dict[str, int] = {}
     for _ in range(3000):
         data = bytearray(rng.choice(originals))
@@ -175,16 +218,15 @@ def test_corrupted_events_raise_typed_errors_and_never_anything_else() -> None:
         except CodecError as exc:
             outcome = exc.reason
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    assert {"not-single-object", "unknown-fingerprint", "body-mismatch", "domain-rule"} <= set(outcomes)
+    assert {"not-wire-framed", "unknown-schema-id", "body-mismatch", "domain-rule"} <= set(outcomes)
 
 
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
 def test_random_schema_conforming_events_survive_bytes_and_never_crash_validation(name: str) -> None:
     """fastavro's generator fills every field with arbitrary values of the right Avro type."""
     for record in generate_many(catalog().current[name].parsed, 40):
-        data = codec().encode(name, record)
-        decoded = codec().decode(data)
-        assert codec().decode(codec().encode(name, decoded.record)).record == decoded.record
+        decoded = round_trip(name, record)
+        assert round_trip(name, decoded.record).record == decoded.record
         with pytest.raises(DomainRuleViolation):  # random strings are no valid citizen IDs
             validate_event(decoded)
 
@@ -208,7 +250,7 @@ def test_an_event_written_with_an_older_version_is_read_as_the_current_one() -> 
     assert (v1.version, v2.version) == (1, 2) and v1.fingerprint != v2.fingerprint
     record = example_record(name)
     del record["payload"]["engine_number"]  # v1 has no such field
-    decoded = codec().decode(codec().encode_version(name, 1, record))
+    decoded = codec().decode(wire(codec().encode_version(name, 1, record)))
     assert decoded.writer_version == 1 and decoded.fingerprint == v1.fingerprint
     assert decoded.record["payload"]["engine_number"] is None
     assert validate_event(decoded).payload.chassis_number == record["payload"]["chassis_number"]
@@ -216,13 +258,31 @@ def test_an_event_written_with_an_older_version_is_read_as_the_current_one() -> 
         codec().encode_version(name, 9, record)
 
 
-def test_a_consumer_with_only_published_schema_documents_can_decode() -> None:
-    """What a consumer without this repository has: the JSON values of `gdx.schemas`."""
-    documents = [(k.name, k.version, schema_json(k.schema)) for k in catalog().by_fingerprint.values()]
-    remote = Codec(SchemaCatalog(KnownSchema(n, v, True, json.loads(doc)) for n, v, doc in documents))
+def test_a_consumer_with_only_the_registrys_schema_documents_can_decode() -> None:
+    """What a consumer without this repository has: the registry's schema text for each id. A
+    catalog of those documents alone decodes what this repository's codec decodes."""
+    remote_catalog = SchemaCatalog(
+        KnownSchema(k.name, k.version, True, json.loads(schema_json(k.schema)))
+        for k in catalog().by_fingerprint.values()
+    )
+    remote = Codec(remote_catalog, schema_by_id)
     for name in SCHEMA_NAMES:
-        data = codec().encode(name, example_record(name))
+        data = wire(codec().encode(name, example_record(name)))
         assert remote.decode(data).record == codec().decode(data).record
+
+
+def test_a_schema_only_the_registry_knows_is_read_into_the_current_version() -> None:
+    """A producer ahead of this consumer: its writer schema (v1 of VehicleEvent, say, unknown to a
+    consumer that holds only v2) is fetched by id and resolved to the consumer's current record."""
+    name = "th.go.gdx.dlt.VehicleEvent"
+    v1 = catalog().released(name)[0]
+    current_only = SchemaCatalog([catalog().current[name]], catalog().datasets)
+    consumer = Codec(current_only, schema_by_id)
+    record = example_record(name)
+    del record["payload"]["engine_number"]
+    decoded = consumer.decode(wire(codec().encode_version(name, 1, record)))
+    assert decoded.fingerprint == v1.fingerprint and decoded.writer_version == 0
+    assert decoded.record["payload"]["engine_number"] is None
 
 
 def test_a_domain_violation_is_typed_and_lists_each_broken_rule() -> None:
@@ -230,7 +290,7 @@ def test_a_domain_violation_is_typed_and_lists_each_broken_rule() -> None:
     record["payload"]["citizen_id"] = record["payload"]["citizen_id"][:12] + "0"
     record["payload"]["date_of_birth"] = record["payload"]["date_of_birth"].replace(year=2528)
     with pytest.raises(DomainRuleViolation) as caught:
-        validate_event(codec().decode(codec().encode("th.go.gdx.dopa.PersonEvent", record)))
+        validate_event(round_trip("th.go.gdx.dopa.PersonEvent", record))
     assert caught.value.reason == "domain-rule"
     assert any(v.startswith("payload.citizen_id: ") and "check digit" in v for v in caught.value.violations)
     assert any(v.startswith("payload.date_of_birth: ") and "Buddhist-Era" in v for v in caught.value.violations)

@@ -13,7 +13,7 @@ from fastavro import parse_schema
 
 from foundation.errors import GdxError
 from schemas.fingerprint import fingerprint
-from streams.asyncapi import SCHEMA_TOPIC, build_document
+from streams.asyncapi import build_document
 from streams.cli import main
 from streams.settings import Settings
 from streams.topic_catalog import Catalog, Dataset, load_catalog
@@ -66,7 +66,7 @@ def test_the_official_schema_check_can_fail(
 
 
 def test_every_catalog_change_topic_is_a_channel_with_its_message(document: dict[str, Any]) -> None:
-    topics = {d.topic for d in load_catalog().datasets} | {SCHEMA_TOPIC}
+    topics = {d.topic for d in load_catalog().datasets}
     assert set(document["channels"]) == topics
     for name, channel in document["channels"].items():
         assert channel["address"] == name and channel["messages"], name
@@ -98,6 +98,7 @@ def test_message_payloads_are_the_current_avro_schemas_with_valid_examples(docum
         parse_schema(schema, named_schemas={})
         assert fingerprint(schema) == known.fingerprint
         assert message["x-gdx-fingerprint"] == known.fingerprint.hex()
+        assert message["bindings"]["kafka"]["schemaIdPayloadEncoding"] == "confluent"
         example = message["examples"][0]["payload"]
         assert example["entity_key"] and example["payload"] is not None
         assert json.loads(json.dumps(example)) == example  # plain JSON, for any language

@@ -20,8 +20,9 @@ from monitoring.health_server import Readiness
 from schemas.examples import MALEE, SOMCHAI
 from streams.pipeline import DEAD_LETTER, TOMBSTONE, Pipeline, SourceRecord
 from streams.worker_core import WorkerCore
-from tests.support.linkage_support import CATALOG, CODEC, SCHEMA_OF, decoded_record, encode
+from tests.support.linkage_support import CATALOG, decoded_record, on_wire
 from tests.support.recording_sink import RecordingAudit, RecordingSink, recording_notifier
+from tests.support.schema_helpers import schema_by_id
 from tests.support.signing_support import UNSIGNED_ACCEPTED
 
 TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death", "gdx.dopa.person.v1": "dopa.person"}
@@ -31,7 +32,7 @@ TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death"
 def pipeline(tmp_path: Path) -> Pipeline:
     engine = index_engine(f"sqlite:///{tmp_path / 'index.db'}")
     upgrade(engine)
-    return Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS, UNSIGNED_ACCEPTED)
+    return Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS, UNSIGNED_ACCEPTED, schema_by_id)
 
 
 def _record(topic: str, value: bytes | None, offset: int = 0) -> SourceRecord:
@@ -39,29 +40,29 @@ def _record(topic: str, value: bytes | None, offset: int = 0) -> SourceRecord:
 
 
 def _valid(dataset: str, **changes: object) -> bytes:
-    return encode(dataset, decoded_record(dataset, **changes))
+    return on_wire(dataset, decoded_record(dataset, **changes))
 
 
 def test_each_bad_input_becomes_a_dead_letter_with_its_reason(pipeline: Pipeline) -> None:
     good = _valid("dlt.vehicle")
-    wrong_fingerprint = good[:2] + bytes(8) + good[10:]
+    unknown_id = b"\x00" + (99_999).to_bytes(4, "big") + good[5:]
     person_on_vehicle_topic = _valid("dopa.person")
     cases = {
-        "not-single-object": b'{"json": true}',
-        "unknown-fingerprint": wrong_fingerprint,
+        "not-wire-framed": b'{"json": true}',
+        "unknown-schema-id": unknown_id,
         "body-mismatch": good[:-7],
         "schema-mismatch": person_on_vehicle_topic,
     }
     record = decoded_record("dlt.vehicle")
     record["references"]["citizen_ids"] = [SOMCHAI[:-1] + str((int(SOMCHAI[-1]) + 1) % 10)]
-    cases["domain-rule"] = CODEC.encode(SCHEMA_OF["dlt.vehicle"], record)
+    cases["domain-rule"] = on_wire("dlt.vehicle", record)
     batch = [_record("gdx.dlt.vehicle.v1", value, i) for i, value in enumerate(cases.values())]
     batch.append(_record("gdx.dlt.vehicle.v1", good, 99))
     result = pipeline.process(batch)
     assert result.outcomes == [DEAD_LETTER] * len(cases) + ["applied"]
     assert [d.reason for d in result.dead_letters] == list(cases)
     first = dict(result.dead_letters[0].headers())
-    assert first["traceparent"] == b"00-abc" and first["gdx-dlq-reason"] == b"not-single-object"
+    assert first["traceparent"] == b"00-abc" and first["gdx-dlq-reason"] == b"not-wire-framed"
     assert first["gdx-source-topic"] == b"gdx.dlt.vehicle.v1" and first["gdx-source-offset"] == b"0"
 
 

@@ -42,13 +42,13 @@ from monitoring.consumer_lag import LagProbe
 from streams.commands.acl import apply_table
 from streams.commands.up import _child_env, _issue_principals
 from streams.kafka_probe import topic_partitions
-from streams.schema_publish import publish_catalog, repository_catalog
+from streams.schema_publish import publish_repository
 from streams.security.pki import Pki
 from streams.security.principals import LOOKUP, MONITOR, OPERATOR, WORKER, agency_principal
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import INDEX_GROUP, dead_letter_topic, load_catalog, notify_topic
-from tests.support.agencies_support import announcer, simulate
+from tests.support.agencies_support import schema_ids, simulate
 from tests.support.cli_run import clean_env, run_gdx
 from tests.support.kafka_env import secured_cluster
 from tests.support.lookup_support import audited, get, lookup_client, wait_until
@@ -82,7 +82,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with secured_cluster(state, brokers=1, prefix=PREFIX) as settings:
         settings = settings.model_copy(update={"index_url": f"sqlite:///{state / 'index.db'}"})
         apply_topics(settings, CATALOG)
-        publish_catalog(settings, repository_catalog())
+        publish_repository(settings)
         apply_table(settings)
         yield settings
 
@@ -129,7 +129,13 @@ async def test_the_dlt_publisher_is_refused_on_dopa_person_and_its_outbox_keeps_
     routed.close()
     config = ProducerConfig(cluster.kafka_for(agency_principal("dlt")), request_timeout_ms=10_000)
     publisher = Publisher(
-        path, config, announcer(PREFIX), PREFIX, signer=None, backoff_initial_s=0.1, backoff_max_s=0.3
+        path,
+        config,
+        schema_ids(cluster.registry_for(agency_principal("dlt"))),
+        PREFIX,
+        signer=None,
+        backoff_initial_s=0.1,
+        backoff_max_s=0.3,
     )
     stop = asyncio.Event()
     caplog.set_level(logging.WARNING, logger="gdx.agencies.outbox")

@@ -37,8 +37,10 @@ from streams.security.signing_keys import SigningKeys
 from streams.signature_check import SignatureCheck
 from streams.worker_core import WorkerCore
 from tests.support.cli_run import run_gdx
-from tests.support.linkage_support import CATALOG, decoded_record, encode
+from tests.support.linkage_support import CATALOG, decoded_record, encode, on_wire
 from tests.support.recording_sink import RecordingSink, recording_notifier
+from tests.support.registry_support import framed
+from tests.support.schema_helpers import schema_by_id
 from tests.support.signing_support import AgencyKeys
 from tests.support.stream_harness import Backbone, dead_letters, produce, wait_caught_up, worker
 
@@ -47,8 +49,12 @@ TOPICS = {VEHICLE_TOPIC: "dlt.vehicle", "gdx.dopa.person.v1": "dopa.person"}
 HOUR_MS = 3600 * 1000
 
 
-def _value(version: int = 1, **changes: object) -> bytes:
+def _stored(version: int = 1, **changes: object) -> bytes:
     return encode("dlt.vehicle", decoded_record("dlt.vehicle", version=version, **changes))
+
+
+def _value(version: int = 1, **changes: object) -> bytes:
+    return on_wire("dlt.vehicle", decoded_record("dlt.vehicle", version=version, **changes))
 
 
 def _record(value: bytes, headers: list[tuple[str, bytes | None]], offset: int = 0) -> SourceRecord:
@@ -66,7 +72,9 @@ def pipeline(tmp_path: Path, keys: AgencyKeys) -> Pipeline:
     upgrade(engine)
     for agency in ("dlt", "dopa"):  # on the trust list before the worker starts, as `gdx up` makes them
         keys.signer(agency)
-    return Pipeline(CATALOG, IndexStore(engine, load_subscriptions(), max_version_jump=100), TOPICS, keys.check())
+    return Pipeline(
+        CATALOG, IndexStore(engine, load_subscriptions(), max_version_jump=100), TOPICS, keys.check(), schema_by_id
+    )
 
 
 def _held_version(pipeline: Pipeline) -> int | None:
@@ -124,7 +132,7 @@ def test_an_event_claiming_another_agency_is_refused(pipeline: Pipeline, keys: A
     value = _value()
     record = decoded_record("dlt.vehicle")
     record["source_agency"] = "DOPA"
-    claimed = encode("dlt.vehicle", record)
+    claimed = on_wire("dlt.vehicle", record)
     result = pipeline.process(
         [_record(claimed, keys.headers("dlt", claimed)), _record(value, keys.headers("dlt", value))]
     )
@@ -205,7 +213,7 @@ def test_the_real_worker_applies_only_signed_events_and_any_consumer_can_check_o
     assert backbone.gdx("topics", "apply").code == 0
     topic = f"{backbone.prefix}{VEHICLE_TOPIC}"
     keys = AgencyKeys(backbone.state_dir)
-    first, forged, second = _value(1), _value(2, make="FORGED"), _value(3)
+    first, forged, second = (framed(topic, v) for v in (_stored(1), _stored(2, make="FORGED"), _stored(3)))
     old = keys.signer("dlt")
     rotated = backbone.gdx("keys", "rotate", "dlt")
     assert rotated.code == 0 and "new key" in rotated.out, rotated.err

@@ -10,9 +10,11 @@ import pytest
 from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from agencies.schema_ids import value_subject
 from foundation.errors import GdxError
+from foundation.schema_registry import SchemaRegistry
 from schemas.catalog import load_schema_catalog
-from streams.schema_topic import load_schemas
+from streams.security.principals import OPERATOR
 from streams.settings import Settings
 from streams.topic_admin import admin_client, apply_topics, list_topics
 from streams.topic_catalog import Catalog, TopicSpec, load_catalog
@@ -30,10 +32,15 @@ def test_apply_twice_changes_nothing_the_second_time(settings: Settings) -> None
     first = run_gdx("topics", "apply", env=_env(settings))
     assert first.code == 0, first.err
     assert f"{len(catalog.topics)} topics: {len(catalog.topics)} created, 0 updated" in first.out
-    versions = len(load_schema_catalog().by_fingerprint)
-    assert f"published {versions} schema versions to {settings.topic('gdx.schemas')}" in first.out
-    on_topic = asyncio.run(load_schemas(settings.kafka, settings.topic("gdx.schemas")))
-    assert set(on_topic.by_fingerprint) == set(load_schema_catalog().by_fingerprint)
+    schemas = load_schema_catalog()
+    registry = SchemaRegistry(settings.registry_for(OPERATOR))
+    released = 0
+    for d in catalog.datasets:  # every released version under its topic's subject, the level enforced
+        name, subject = schemas.datasets[(d.agency, d.name)], value_subject(settings.topic(d.topic))
+        released += len(schemas.released(name))
+        assert registry.versions(subject) == list(range(1, len(schemas.released(name)) + 1)), subject
+        assert registry.compatibility(subject) == "FULL_TRANSITIVE"
+    assert f"registered the released schemas: {released} versions" in first.out
 
     second = run_gdx("topics", "apply", env=_env(settings))
     assert second.code == 0, second.err
@@ -49,7 +56,7 @@ def test_apply_twice_changes_nothing_the_second_time(settings: Settings) -> None
     assert by_name["gdx.audit"].configs["retention.ms"] == "-1"
 
     listing = run_gdx("topics", "list", env=_env(settings))
-    assert listing.code == 0 and f"{settings.topic('gdx.schemas')}" in listing.out
+    assert listing.code == 0 and f"{settings.topic('gdx.audit')}" in listing.out
     assert "missing" not in listing.out
 
 

@@ -22,8 +22,9 @@ from monitoring import metrics
 from monitoring.health_server import Readiness
 from streams.pipeline import DEAD_LETTER, Pipeline, SourceRecord
 from streams.worker_core import CONTENTION_PATIENCE, WorkerCore
-from tests.support.linkage_support import CATALOG, decoded_record, encode
+from tests.support.linkage_support import CATALOG, decoded_record, on_wire
 from tests.support.recording_sink import RecordingSink, recording_notifier
+from tests.support.schema_helpers import schema_by_id
 from tests.support.signing_support import UNSIGNED_ACCEPTED
 
 TOPICS = {"gdx.dlt.vehicle.v1": "dlt.vehicle", "gdx.dopa.death.v1": "dopa.death", "gdx.dopa.person.v1": "dopa.person"}
@@ -69,7 +70,7 @@ def engine(index_url: str) -> Iterator[Engine]:
 
 def _core(engine: Engine, sink: RecordingSink, readiness: Readiness | None = None) -> WorkerCore:
     return WorkerCore(
-        Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS, UNSIGNED_ACCEPTED),
+        Pipeline(CATALOG, IndexStore(engine, load_subscriptions()), TOPICS, UNSIGNED_ACCEPTED, schema_by_id),
         sink,
         {t: f"gdx.dlq.{t}" for t in TOPICS},
         recording_notifier(engine),
@@ -78,7 +79,7 @@ def _core(engine: Engine, sink: RecordingSink, readiness: Readiness | None = Non
 
 
 def _record(dataset: str, offset: int, **changes: object) -> SourceRecord:
-    return SourceRecord(TOPIC_OF[dataset], 0, offset, b"k", encode(dataset, decoded_record(dataset, **changes)))
+    return SourceRecord(TOPIC_OF[dataset], 0, offset, b"k", on_wire(dataset, decoded_record(dataset, **changes)))
 
 
 def _held(engine: Engine) -> int:

@@ -15,6 +15,7 @@ from linkage.views import record_view
 from streams.kafka_probe import topic_partitions
 from tests.support.kafka_env import clients
 from tests.support.linkage_support import decoded_record, encode
+from tests.support.registry_support import framed
 from tests.support.stream_harness import Backbone, produce, wait_caught_up, worker
 
 pytestmark = pytest.mark.kafka
@@ -43,7 +44,7 @@ def test_a_header_without_a_value_neither_stops_the_worker_nor_is_lost(bootstrap
     )
     assert backbone.gdx("topics", "apply").code == 0
     topic = f"{backbone.prefix}gdx.dlt.vehicle.v1"
-    vehicle = encode("dlt.vehicle", decoded_record("dlt.vehicle"))
+    vehicle = framed(topic, encode("dlt.vehicle", decoded_record("dlt.vehicle")))
     null_header: list[tuple[str, bytes | None]] = [("traceparent", None), ("origin", b"test")]
     asyncio.run(
         produce(

@@ -152,6 +152,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         plan = replace(
             plan,
             kafka={a: settings.kafka_for(agency_principal(a)) for a in chosen},
+            registry={a: settings.registry_for(agency_principal(a)) for a in chosen},
+            register_schemas=settings.profile == "development",
             signers={a: keys.signer(a) for a in chosen},
         )
     agency_routes = routes()

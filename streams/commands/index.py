@@ -23,7 +23,8 @@ from linkage.reconcile import KINDS, reconcile
 from linkage.views import party_view
 from streams.kafka_probe import require_cluster
 from streams.rebuild import replay
-from streams.security.principals import WORKER
+from streams.registry_schemas import require_registry
+from streams.security.principals import OPERATOR, WORKER
 from streams.settings import Settings, load_settings
 from streams.signature_check import signature_check
 from streams.topic_catalog import load_catalog
@@ -88,6 +89,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             raise GdxError(f"--audit-partition {args.audit_partition} is negative", "give a partition number from 0")
         settings = settings.model_copy(update={"worker_audit_partition": args.audit_partition})
     require_cluster(settings.kafka_for(WORKER), settings.kafka_request_timeout_s)
+    require_registry(settings.registry_for(WORKER))
     check_notice_chain(settings)
     run_worker(settings, args.log_level_faust)
 
@@ -115,6 +117,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     settings = load_settings()
     require_cluster(settings.kafka, settings.kafka_request_timeout_s)
+    registry = require_registry(settings.registry_for(OPERATOR))
     live = _live_engine(settings)
     before = index_digest(live)
     if args.into:
@@ -127,7 +130,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         clear_replayed(target)
     verifier = signature_check(settings)
     report = asyncio.run(
-        replay(target, settings.kafka, _topic_datasets(settings), verifier, max_version_jump=settings.max_version_jump)
+        replay(
+            target,
+            settings.kafka,
+            _topic_datasets(settings),
+            verifier,
+            registry.schema_by_id,
+            max_version_jump=settings.max_version_jump,
+        )
     )
     after = index_digest(target)
     print(

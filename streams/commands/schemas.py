@@ -1,4 +1,4 @@
-"""`gdx schemas check|asyncapi|publish`: the evolution gate, the AsyncAPI document, the schema topic.
+"""`gdx schemas check|asyncapi|publish`: the evolution gate, the AsyncAPI document, the registry.
 
 The schema machinery (models, Avro, Kafka client) is imported inside the handlers, so that every
 other `gdx` command starts without paying for it.
@@ -16,10 +16,11 @@ from foundation.errors import GdxError
 
 if TYPE_CHECKING:
     from schemas.catalog import SchemaCatalog
+    from streams.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    schemas = sub.add_parser("schemas", help="event schemas: evolution gate, AsyncAPI, schema topic")
+    schemas = sub.add_parser("schemas", help="event schemas: evolution gate, AsyncAPI, schema registry")
     verbs = schemas.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     check = verbs.add_parser("check", help="every schema against its released versions (exit 1 on a break)")
@@ -35,7 +36,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     asyncapi.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
     asyncapi.set_defaults(handler=cmd_asyncapi)
 
-    publish = verbs.add_parser("publish", help="write every schema to the compacted topic gdx.schemas")
+    publish = verbs.add_parser(
+        "publish", help="register every released schema in the registry, under its topic's subject"
+    )
     publish.set_defaults(handler=cmd_publish)
 
 
@@ -48,6 +51,7 @@ def _catalog(sources: Path | None = None, released: Path | None = None) -> Schem
 def cmd_check(args: argparse.Namespace) -> int:
     from schemas.catalog import RELEASED_DIR
     from schemas.compatibility import POLICY_FILE, PolicyError, check_catalog, load_policy, release_pending
+    from streams.settings import load_settings
 
     catalog = _catalog(args.sources, args.released)
     try:
@@ -59,11 +63,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         known = catalog.current[name]
         state = "released" if known.released else "changed, not yet released"
         print(f"{name:<48} v{known.version} {state:<26} {policy.mode(name).value}")
-    if findings:
+    refusals = registry_refusals(load_settings(), catalog)
+    broken = {f.schema for f in findings} | {name for name, _ in refusals}
+    if findings or refusals:
         for finding in findings:
             print(f"INCOMPATIBLE {finding}")
+        for name, subject in refusals:
+            print(f"INCOMPATIBLE {name}: the schema registry refuses it under {subject}")
         raise GdxError(
-            f"{len(findings)} compatibility break(s) in {len({f.schema for f in findings})} schema(s)",
+            f"{len(findings) + len(refusals)} compatibility break(s) in {len(broken)} schema(s)",
             "make the change compatible (add fields with defaults, never remove or retype one) "
             "or publish a new major version on a new topic",
         )
@@ -75,6 +83,30 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{len(pending)} changed schema(s) pass the gate; release with `gdx schemas check --release`")
     print(f"ok: {len(catalog.current)} schemas, {len(catalog.by_fingerprint)} versions, no compatibility break")
     return 0
+
+
+def registry_refusals(settings: Settings, catalog: SchemaCatalog) -> list[tuple[str, str]]:
+    """(schema, subject) of every changed schema the registry's own check refuses under the
+    subject's level. Without a registry that answers, the repository's gate decides alone, and
+    says so: the gate runs before a commit, where no registry may run."""
+    from foundation.schema_registry import SchemaRegistry
+    from schemas.fingerprint import schema_json
+    from streams.schema_publish import subjects
+    from streams.security.principals import OPERATOR
+
+    registry = SchemaRegistry(settings.registry_for(OPERATOR))
+    if not registry.ready():
+        print(f"schema registry {registry.access.url} does not answer: checked by the repository's gate alone")
+        return []
+    pending = {known.name: known for known in catalog.pending()}
+    refused = [
+        (entry.schema, entry.subject)
+        for entry in subjects(settings, catalog)
+        if entry.schema in pending
+        and not registry.is_compatible(entry.subject, schema_json(pending[entry.schema].schema))
+    ]
+    print(f"schema registry {registry.access.url}: {len(pending)} changed schema(s) checked, {len(refused)} refused")
+    return refused
 
 
 def cmd_asyncapi(args: argparse.Namespace) -> int:
@@ -94,11 +126,9 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from schemas.schema_records import SCHEMA_TOPIC
-    from streams.schema_publish import publish_catalog
+    from streams.schema_publish import publish_repository
     from streams.settings import load_settings
 
-    settings = load_settings()
-    count = publish_catalog(settings, _catalog())
-    print(f"published {count} schema versions to {settings.topic(SCHEMA_TOPIC)}")
+    held, url = publish_repository(load_settings())
+    print(f"registered the released schemas: {held} versions in the subjects of {url}")
     return 0

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from schemas.schema_records import SCHEMA_TOPIC
-from streams.schema_publish import publish_catalog, repository_catalog
+from streams.schema_publish import publish_repository
 from streams.settings import load_settings
 from streams.topic_admin import apply_topics, list_topics
 from streams.topic_catalog import load_catalog
@@ -15,7 +14,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     topics = sub.add_parser("topics", help="the topic catalog on the cluster")
     verbs = topics.add_subparsers(dest="verb", required=True, metavar="VERB")
     apply = verbs.add_parser(
-        "apply", help="create or update every catalog topic, then publish the schemas (idempotent)"
+        "apply", help="create or update every catalog topic, then register the schemas (idempotent)"
     )
     apply.set_defaults(handler=cmd_apply)
     listing = verbs.add_parser("list", help="catalog topics with their live partitions, replication and configs")
@@ -32,8 +31,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         f"{len(changes)} topics: {counts['create']} created, {counts['update']} updated, "
         f"{len(changes) - counts['create'] - counts['update']} unchanged ({counts['drift']} with drift)"
     )
-    published = publish_catalog(settings, repository_catalog())
-    print(f"published {published} schema versions to {settings.topic(SCHEMA_TOPIC)}")
+    held, url = publish_repository(settings)
+    print(f"registered the released schemas: {held} versions in the subjects of {url}")
     return 0
 
 

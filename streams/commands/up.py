@@ -18,12 +18,11 @@ from agencies.population import AGENCIES as SIMULATED_AGENCIES
 from agencies.ratios import sizes
 from foundation.errors import GdxError
 from monitoring import scrape_targets
-from schemas.schema_records import SCHEMA_TOPIC
 from streams.commands.acl import apply_table
 from streams.commands.prometheus import alertmanager_from, setup_from, start_alertmanager, start_prometheus
 from streams.local import alertmanager, prometheus
 from streams.local import kafka_launcher as launcher
-from streams.schema_publish import publish_catalog, repository_catalog
+from streams.schema_publish import publish_repository
 from streams.security.principals import AGENCIES, CONSENT, LOOKUP, MONITOR, WORKER
 from streams.security.signing_keys import SigningKeys
 from streams.settings import CLIENT_VARIABLES, Settings, client_environment, load_settings
@@ -196,10 +195,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         settings = _start_kafka(settings, args.brokers or settings.kafka_brokers, stack)
         changes = apply_topics(settings, load_catalog())
         created = sum(1 for c in changes if c.action == "create")
-        published = publish_catalog(settings, repository_catalog())
+        held, registry_url = publish_repository(settings)
         print(
-            f"topics: {len(changes)} in the catalog, {created} created now; {published} schema versions "
-            f"on {settings.topic(SCHEMA_TOPIC)}",
+            f"topics: {len(changes)} in the catalog, {created} created now; {held} schema versions "
+            f"registered in {registry_url}",
             flush=True,
         )
         if settings.secured:

@@ -9,12 +9,12 @@ from typing import Any
 
 from agencies.events import Route
 from agencies.faults import FaultRates
-from agencies.schema_announcer import SchemaAnnouncer
+from agencies.schema_ids import SchemaIds
 from agencies.simulation import Plan, Simulation, store_path
 from agencies.store import AgencyStore
+from foundation.schema_registry import RegistryAccess, SchemaRegistry
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
-from schemas.schema_records import SCHEMA_TOPIC
 from streams.kafka_probe import topic_partitions
 from streams.topic_catalog import load_catalog
 from tests.support.kafka_env import clients
@@ -23,9 +23,9 @@ SCHEMAS = load_schema_catalog()
 CODEC = Codec(SCHEMAS)
 
 
-def announcer(topic_prefix: str = "") -> SchemaAnnouncer:
-    """What a publisher puts its events' schemas on `gdx.schemas` with, under the test's prefix."""
-    return SchemaAnnouncer(SCHEMAS, topic_prefix + SCHEMA_TOPIC)
+def schema_ids(access: RegistryAccess) -> SchemaIds:
+    """What a publisher frames its events with: the ids of the registry at `access`, registering."""
+    return SchemaIds(SCHEMAS, SchemaRegistry(access), register=True)
 
 
 def routes() -> dict[str, dict[str, Route]]:

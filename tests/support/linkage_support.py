@@ -11,9 +11,10 @@ from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec
 from schemas.examples import example_events
 from schemas.validation import validate_event
+from tests.support.schema_helpers import schema_by_id, wire
 
 CATALOG = load_schema_catalog()
-CODEC = Codec(CATALOG)
+CODEC = Codec(CATALOG, schema_by_id)
 DATASET_OF = {name: f"{agency}.{dataset}" for (agency, dataset), name in CATALOG.datasets.items()}
 SCHEMA_OF = {dataset: name for name, dataset in DATASET_OF.items()}
 
@@ -24,7 +25,13 @@ def citizen_party(citizen_id: str, name: str = "ทดสอบ") -> dict[str, s
 
 
 def encode(dataset: str, record: dict[str, Any]) -> bytes:
+    """The event as an agency's outbox stores it (single-object encoding)."""
     return CODEC.encode(SCHEMA_OF[dataset], record)
+
+
+def on_wire(dataset: str, record: dict[str, Any]) -> bytes:
+    """The event in the wire format under the catalog's own ids (`schema_helpers.schema_by_id`)."""
+    return wire(encode(dataset, record))
 
 
 def index_event(
@@ -75,6 +82,6 @@ def decoded_record(
         )
         .to_avro()
     )
-    decoded = CODEC.decode(encode(dataset, record))
+    decoded = CODEC.decode_stored(encode(dataset, record))
     validate_event(decoded)
     return decoded.record

@@ -295,7 +295,7 @@ def _published_events(backbone: Backbone, agency: str) -> list[IndexEvent]:
         events = []
         for _, _, _, _, value, _ in store.outbox_rows():
             try:
-                decoded = codec.decode(value)
+                decoded = codec.decode_stored(value)
                 validate_event(decoded)
             except CodecError:
                 continue
