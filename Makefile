@@ -1,7 +1,7 @@
 # The README's two commands: `make run` (set up, then run the stack) and `make test` (set up, then
 # run the whole suite). Set-up is idempotent: a virtual environment in .venv, the project installed
 # into it (again only when pyproject.toml changes), the system tools installed when missing, and
-# the pinned Kafka jars fetched with Maven.
+# the pinned Kafka jars fetched and the pinned schema registry built with Maven.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -43,7 +43,9 @@ $(STAMP): pyproject.toml | tools
 
 jars: $(STAMP)
 	@$(BIN)/gdx kafka fetch
+	@$(BIN)/gdx registry fetch
 
 clean:
+	-$(BIN)/gdx registry down
 	-$(BIN)/gdx kafka down
 	rm -rf $(VENV) .gdx

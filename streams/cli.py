@@ -24,6 +24,7 @@ from streams.commands import (
     lookup,
     pki,
     prometheus,
+    registry,
     schemas,
     signing,
     topics,
@@ -33,7 +34,22 @@ from streams.production import refuse_unsafe
 from streams.settings import load_settings
 
 Handler = Callable[[argparse.Namespace], int]
-COMMAND_MODULES = (kafka, topics, acl, schemas, agencies, index, lag, lookup, prometheus, alerts, pki, signing, up)
+COMMAND_MODULES = (
+    kafka,
+    registry,
+    topics,
+    acl,
+    schemas,
+    agencies,
+    index,
+    lag,
+    lookup,
+    prometheus,
+    alerts,
+    pki,
+    signing,
+    up,
+)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,11 +1,14 @@
-"""Session fixtures: one real Kafka broker for the whole run, and per-test isolated settings.
+"""Session fixtures: one real Kafka broker and one real schema registry for the whole run, and
+per-test isolated settings.
 
 With KAFKA_BOOTSTRAP_SERVERS set, the tests use that cluster (secured by the user's
 KAFKA_SECURITY_PROTOCOL / KAFKA_SSL_* / KAFKA_SASL_* variables) and start nothing; otherwise the
 project's own launcher starts a broker, secured as by default (mTLS, deny by default), on free
 loopback ports in a temporary state directory, and the session reaches it as a user reaches an
-external secured cluster: the operator's certificate in those variables. Tests are isolated by a
-unique topic prefix, never by mocking the broker.
+external secured cluster: the operator's certificate in those variables. The registry likewise:
+GDX_SCHEMA_REGISTRY_URL (with its _CA, _CERTFILE, …) names one, else the project's own starts
+beside the broker, sharing its CA, and the session reaches it through those variables. Tests are
+isolated by a unique topic prefix, never by mocking the broker.
 """
 
 from __future__ import annotations
@@ -22,15 +25,35 @@ from sqlalchemy import Engine
 from streams.settings import CLIENT_VARIABLES, Settings
 from tests.support.kafka_env import reached_as_operator, running_cluster
 from tests.support.postgres_env import postgres_server
+from tests.support.registry_env import REGISTRY_VARIABLES, registry_reached_as_operator, running_registry
 
 
 @pytest.fixture(scope="session")
-def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings | None]:
-    """The session's own broker (None when the user named a cluster), reached as its operator."""
+def session_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The state directory of the session's broker and registry: one PKI, one CA for both."""
+    return tmp_path_factory.mktemp("kafka-1")
+
+
+@pytest.fixture(scope="session")
+def session_registry(session_state_dir: Path) -> Iterator[Settings | None]:
+    """The session's own schema registry (None when the user named one in GDX_SCHEMA_REGISTRY_URL),
+    reached as its operator through GDX_SCHEMA_REGISTRY_*, so every test's settings see it as an
+    external registry."""
+    if os.environ.get("GDX_SCHEMA_REGISTRY_URL", "").strip():
+        yield None
+        return
+    with running_registry(session_state_dir) as settings, registry_reached_as_operator(settings):
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def session_cluster(session_state_dir: Path, session_registry: Settings | None) -> Iterator[Settings | None]:
+    """The session's own broker (None when the user named a cluster), reached as its operator, with
+    the session's registry beside it."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip():
         yield None
         return
-    with running_cluster(tmp_path_factory.mktemp("kafka-1"), brokers=1) as settings, reached_as_operator(settings):
+    with running_cluster(session_state_dir, brokers=1) as settings, reached_as_operator(settings):
         yield settings
 
 
@@ -46,6 +69,14 @@ def no_kafka_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No cluster nor connection security in the environment, for tests of what the settings make
     of their own values (the session's broker puts its operator's security there)."""
     for name in CLIENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def no_registry_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No schema registry in the environment, for tests of the local one (the session puts its
+    registry there as an external one)."""
+    for name in REGISTRY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 

@@ -1,10 +1,11 @@
 """`gdx up`: the whole local stack in the foreground until Ctrl-C, then a clean stop.
 
-Start order: the broker, the topic catalog and the schemas on it (and, on a secured broker, the
-ACLs and every stack principal's certificate), Alertmanager and Prometheus (when installed), then
-the stack's own processes (`managed_processes`) — the alert receiver, the lag monitor, the stream
-workers, the lookup API, the simulated agencies — each awaited until its `/readyz` answers, each
-connecting as its own principal. Ctrl-C, SIGTERM or SIGHUP stops everything in reverse order.
+Start order: the broker, the schema registry, the topic catalog and the schemas in the registry
+(and, on a secured broker, the ACLs and every stack principal's certificate), Alertmanager and
+Prometheus (when installed), then the stack's own processes (`managed_processes`) — the alert
+receiver, the lag monitor, the stream workers, the lookup API, the simulated agencies — each
+awaited until its `/readyz` answers, each connecting as its own principal. Ctrl-C, SIGTERM or
+SIGHUP stops everything in reverse order.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from foundation.errors import GdxError
 from monitoring import scrape_targets
 from streams.commands.acl import apply_table
 from streams.commands.prometheus import alertmanager_from, setup_from, start_alertmanager, start_prometheus
-from streams.local import alertmanager, prometheus
+from streams.local import alertmanager, prometheus, registry_launcher
 from streams.local import kafka_launcher as launcher
 from streams.schema_publish import publish_repository
 from streams.security.principals import AGENCIES, CONSENT, LOOKUP, MONITOR, WORKER
@@ -98,6 +99,24 @@ def _start_kafka(settings: Settings, brokers: int, stack: Stack) -> Settings:
         stack.on_stop(lambda: launcher.down(settings) if any(node.pid_file.exists() for node in ours) else [])
     result = launcher.up(settings, brokers)
     return settings.model_copy(update={"kafka_brokers": len(result.info.broker_ids)})
+
+
+def _start_registry(settings: Settings, stack: Stack) -> str:
+    """The local schema registry, stopped with the stack unless it was running before it; an
+    external one only checked. Its URL; a registry that does not answer stops the start here."""
+    if settings.external_registry:
+        url = str(settings.schema_registry_url)
+        if not registry_launcher.probe(settings).ready():
+            raise GdxError(
+                f"the external schema registry at {url} does not answer",
+                "start it, or fix GDX_SCHEMA_REGISTRY_URL and its _CA/_CERTFILE/_KEYFILE",
+            )
+        print(f"using the external schema registry at {url}", flush=True)
+        return url
+    files = registry_launcher.files_of(settings)
+    if not registry_launcher.state(files).running:
+        stack.on_stop(lambda: registry_launcher.down(settings) if files.pid_file.exists() else [])
+    return registry_launcher.up(settings).url
 
 
 def _start_monitoring(settings: Settings, stack: Stack) -> tuple[str | None, str | None]:
@@ -193,9 +212,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     try:
         settings = _start_kafka(settings, args.brokers or settings.kafka_brokers, stack)
+        registry_url = _start_registry(settings, stack)
         changes = apply_topics(settings, load_catalog())
         created = sum(1 for c in changes if c.action == "create")
-        held, registry_url = publish_repository(settings)
+        held, _ = publish_repository(settings)
         print(
             f"topics: {len(changes)} in the catalog, {created} created now; {held} schema versions "
             f"registered in {registry_url}",
@@ -210,6 +230,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             stack.start(spec, env)
         print("\nThe GDX stack is up:")
         _row("Kafka bootstrap servers", settings.bootstrap_servers)
+        _row("schema registry", registry_url)
         _row("Prometheus", prometheus_url or f"not running — {prometheus.INSTALL_HINT}")
         _row("Alertmanager", alertmanager_url or f"not running — {alertmanager.INSTALL_HINT}")
         for process in stack.processes:

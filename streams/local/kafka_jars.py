@@ -88,13 +88,15 @@ def ensure_jars(settings: Settings, quiet: bool = False) -> Path:
     return target
 
 
-def java_binary() -> str:
-    """The java launcher to use (JAVA_HOME first, then PATH), checked to be Java 17 or newer."""
+def java_binary(needed_by: str | None = None) -> str:
+    """The java launcher to use (JAVA_HOME first, then PATH), checked to be Java 17 or newer;
+    `needed_by` names what runs on it in the error (Kafka unless said)."""
+    needed_by = needed_by or f"Kafka {kafka_version()}"
     home = os.environ.get("JAVA_HOME")
     candidate = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not candidate or not Path(candidate).is_file():
         raise GdxError(
-            "Java not found (no JAVA_HOME and no `java` on PATH): Kafka needs Java 17 or newer",
+            f"Java not found (no JAVA_HOME and no `java` on PATH): {needed_by} needs Java {MIN_JAVA} or newer",
             "install it (apt-get install openjdk-17-jre-headless) or set JAVA_HOME",
         )
     result = subprocess.run([candidate, "-version"], capture_output=True, text=True, check=False, timeout=30)
@@ -106,7 +108,7 @@ def java_binary() -> str:
         major = int(match.group(2))
     if major < MIN_JAVA:
         raise GdxError(
-            f"Java {major} found at {candidate}, but Kafka {kafka_version()} needs Java {MIN_JAVA}+",
+            f"Java {major} found at {candidate}, but {needed_by} needs Java {MIN_JAVA}+",
             "install a newer JDK (apt-get install openjdk-17-jre-headless) or point JAVA_HOME at one",
         )
     return candidate

@@ -32,7 +32,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from foundation.errors import GdxError
 from foundation.secret_files import PRIVATE_FILE, PUBLIC_FILE, write_private
-from streams.security.principals import BROKER, LOOKUP
+from streams.security.principals import BROKER, LOOKUP, REGISTRY
 
 PKI_DIR = "pki"
 CA_NAME = "ca"
@@ -40,7 +40,7 @@ CA_COMMON_NAME = "GDX Backbone CA"
 CA_DAYS = 3650
 CERT_DAYS = 730
 PRINCIPAL_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-SERVER_PRINCIPALS = frozenset({BROKER, LOOKUP})
+SERVER_PRINCIPALS = frozenset({BROKER, LOOKUP, REGISTRY})
 """Principals that also serve TLS: their certificates carry serverAuth and the loopback names."""
 RESERVED = frozenset({CA_NAME, "revoked"})
 PRIVATE_DIR = 0o700

@@ -8,6 +8,8 @@ from pathlib import Path
 from agencies.population import AGENCIES as SIMULATED_AGENCIES
 
 BROKER = "broker"
+REGISTRY = "schema-registry"
+"""The local schema registry's server certificate; it serves TLS and connects to nobody."""
 OPERATOR = "gdx-operator"
 """The superuser: `gdx topics apply`, `gdx acl apply` and the launcher's readiness probe."""
 WORKER = "gdx-worker"
