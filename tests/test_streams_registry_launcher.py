@@ -1,6 +1,6 @@
 """The project's own schema registry, for real: started, reused, stopped and restarted with its
-schemas kept; refused to anyone without a certificate of the project's CA; writable only by the
-principals allowed to write; and every way it cannot start is one line.
+schemas kept; refused to anyone without a certificate of the project's CA and to the revoked;
+writable only by the principals allowed to write; and every way it cannot start is one line.
 
 Attacks run against the session's registry; only the tests about starting and stopping start one
 of their own."""
@@ -75,6 +75,11 @@ def test_up_reuse_down_and_restart_keep_the_schemas(tmp_path: Path) -> None:
         status = run_gdx("registry", "status", env=env)
         assert status.code == 0 and "answering" in status.out, status
 
+        pki = Pki.of(settings.state_dir)
+        gone = pki.ensure("consumer-gone")
+        assert _as(settings, "consumer-gone").subjects() == [subject]
+        pki.revoke("consumer-gone")
+
         assert any("stopped" in line for line in launcher.down(settings))
         status = run_gdx("registry", "status", env=env)
         assert status.code == launcher.EXIT_NOT_RUNNING and "stopped" in status.out, status
@@ -83,6 +88,9 @@ def test_up_reuse_down_and_restart_keep_the_schemas(tmp_path: Path) -> None:
         assert restarted.started and restarted.pid != first.pid
         assert _as(settings, WORKER).schema_by_id(schema_id) == SCHEMA
         assert _as(settings, OPERATOR).register(subject, SCHEMA) == schema_id
+        revoked = RegistryAccess(restarted.url, cafile=gone.ca, certfile=gone.cert, keyfile=gone.key)
+        with pytest.raises(RegistryRefused, match="consumer-gone is revoked"):
+            SchemaRegistry(revoked).subjects()
     finally:
         launcher.down(settings)
     assert not launcher.state(launcher.files_of(settings)).running

@@ -12,7 +12,8 @@ client certificate from that same CA is required. Who may write is decided by th
 CN (deploy/registry's filter): every holder reads, `gdx-operator` changes anything, and under the
 development profile the simulated agencies may register schemas (as Confluent's serializers do with
 `auto.register.schemas`), which the registry accepts only when the subject's compatibility rule
-allows. The rule is written at start: a registry started under one profile keeps it until restarted.
+allows; a principal revoked by `gdx pki revoke` is refused everything. The rule is written at
+start: a registry keeps its profile's rule and its list of the revoked until restarted.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def who_writes(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def render_config(settings: Settings, files: RegistryFiles, truststore_password: str) -> str:
-    server = Pki.of(settings.state_dir.resolve()).paths(principals.REGISTRY)
+    pki = Pki.of(settings.state_dir.resolve())
+    server = pki.paths(principals.REGISTRY)
     writers, registrars = who_writes(settings)
     lines = {
         "quarkus.http.host": "127.0.0.1",
@@ -133,6 +135,7 @@ def render_config(settings: Settings, files: RegistryFiles, truststore_password:
         "quarkus.http.ssl.certificate.trust-store-password": truststore_password,
         "gdx.registry.writers": ",".join(writers),
         "gdx.registry.registrars": ",".join(registrars),
+        "gdx.registry.revoked": ",".join(sorted(pki.revoked())),
         # An H2 database in a file needs few connections; Apicurio's production default holds 20 open.
         "%prod.quarkus.datasource.jdbc.initial-size": 2,
         "%prod.quarkus.datasource.jdbc.min-size": 2,

@@ -25,7 +25,8 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
  * certificate's CN, as the broker names {@code User:<CN>}) may change anything (register, set a
  * subject's compatibility, delete), those in {@code gdx.registry.registrars} may only register a
  * schema under a subject, which the registry accepts only when the subject's compatibility rule
- * allows it. Anyone else gets a 403 in the Confluent API's error form.
+ * allows it. Anyone else gets a 403 in the Confluent API's error form, as does every request of a
+ * principal in {@code gdx.registry.revoked} (the TLS layer checks no revocation list).
  *
  * <p>Why a route filter and not Quarkus security: Quarkus 2.16 maps no role from a certificate,
  * Apicurio replaces Quarkus's authentication mechanisms with its own (which, with its OIDC login
@@ -52,6 +53,9 @@ public class WritersByCertificate {
     @ConfigProperty(name = "gdx.registry.registrars")
     Optional<Set<String>> registrars;
 
+    @ConfigProperty(name = "gdx.registry.revoked")
+    Optional<Set<String>> revoked;
+
     void register(@Observes Filters filters) {
         filters.register(this::check, FIRST);
     }
@@ -64,15 +68,21 @@ public class WritersByCertificate {
         String who = commonName(request.request().sslSession());
         boolean registers = post && REGISTRATION.matcher(path).matches()
                 && registrars.map(names -> names.contains(who)).orElse(false);
-        if (reads || registers || writers.contains(who)) {
+        String named = who.replaceAll("[^A-Za-z0-9._-]", "?");
+        if (revoked.map(names -> names.contains(who)).orElse(false)) {
+            refuse(request, "principal " + named + " is revoked");
+        } else if (reads || registers || writers.contains(who)) {
             request.next();
-            return;
+        } else {
+            refuse(request, "principal " + named + " may read this registry but not change it");
         }
+    }
+
+    private static void refuse(RoutingContext request, String why) {
         request.response()
                 .setStatusCode(403)
                 .putHeader("Content-Type", "application/vnd.schemaregistry.v1+json")
-                .end("{\"error_code\":40301,\"message\":\"principal " + who.replaceAll("[^A-Za-z0-9._-]", "?")
-                        + " may read this registry but not change it\"}");
+                .end("{\"error_code\":40301,\"message\":\"" + why + "\"}");
     }
 
     private static String commonName(SSLSession session) {
