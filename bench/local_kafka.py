@@ -1,4 +1,5 @@
-"""A broker for a benchmark: the one named by --bootstrap-servers, or a private one for the run.
+"""A broker for a benchmark: the one named by --bootstrap-servers, or a private one for the run,
+with a private schema registry beside it (unless GDX_SCHEMA_REGISTRY_URL names one).
 
 A private broker is secured as the project's broker is by default (mTLS); the benchmark then
 reaches it as a user reaches an external secured cluster, with the operator's certificate in the
@@ -19,7 +20,7 @@ from foundation.ports import free_port_block
 from foundation.schema_registry import RegistryAccess, SchemaRegistry
 from schemas.catalog import load_schema_catalog
 from schemas.codec import Codec, SchemaById
-from streams.local import kafka_launcher
+from streams.local import kafka_launcher, registry_launcher
 from streams.security.principals import OPERATOR
 from streams.settings import Settings, client_environment
 
@@ -45,6 +46,30 @@ def clients(bootstrap: str) -> KafkaClients:
 
 
 @contextmanager
+def registry(state: Path) -> Iterator[None]:
+    """A private schema registry for the run (its files and PKI in `state`), put in the environment
+    as an external one for the benchmark and every `gdx` it starts; none when
+    GDX_SCHEMA_REGISTRY_URL already names one."""
+    settings = Settings(state_dir=state, schema_registry_port=free_port_block(1))
+    if settings.external_registry:
+        yield
+        return
+    print(f"starting a private schema registry at {settings.local_registry_url} …", flush=True)
+    registry_launcher.up(settings, report=False)
+    access = settings.registry_for(OPERATOR)
+    os.environ.update(
+        GDX_SCHEMA_REGISTRY_URL=access.url,
+        GDX_SCHEMA_REGISTRY_CA=str(access.cafile),
+        GDX_SCHEMA_REGISTRY_CERTFILE=str(access.certfile),
+        GDX_SCHEMA_REGISTRY_KEYFILE=str(access.keyfile),
+    )
+    try:
+        yield
+    finally:
+        registry_launcher.down(settings)
+
+
+@contextmanager
 def kafka(bootstrap_servers: str | None, heap: str = "1g") -> Iterator[str]:
     if bootstrap_servers:
         yield bootstrap_servers
@@ -57,6 +82,7 @@ def kafka(bootstrap_servers: str | None, heap: str = "1g") -> Iterator[str]:
         connection.pop("KAFKA_BOOTSTRAP_SERVERS")
         os.environ.update(connection)
         try:
-            yield settings.bootstrap_servers
+            with registry(Path(state) / "registry-run"):
+                yield settings.bootstrap_servers
         finally:
             kafka_launcher.down(settings)

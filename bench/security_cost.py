@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).parent))
 from index_throughput import bare_read
-from local_kafka import registry_codec, registry_schemas
+from local_kafka import registry, registry_codec, registry_schemas
 from publisher import population_arguments, routes_for, through_outbox
 
 from agencies.outbox import ProducerConfig
@@ -222,6 +222,7 @@ def main() -> int:
     began = time.monotonic()
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gdx-bench-")))
+        stack.enter_context(registry(work / "registry"))  # one for both sides: it is not what is compared
         sides = [Side(security, stack.enter_context(broker(security, args.heap))) for security in SECURITIES]
         print(f"loading {args.agency} of a {args.scale:,}-person population into an outbox …", flush=True)
         template = work / "template.db"

@@ -25,7 +25,7 @@ from streams.settings import Settings
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
 from tests.support.agencies_support import SCHEMAS, routes, stores
-from tests.support.cli_run import run_gdx
+from tests.support.cli_run import clean_env, run_gdx
 
 pytestmark = pytest.mark.kafka
 
@@ -83,7 +83,7 @@ def _target(targets: Path, pid: int) -> str | None:
 def test_simulate_serves_metrics_health_and_readiness_and_announces_itself(settings: Settings, tmp_path: Path) -> None:
     apply_topics(settings, load_catalog())  # the operator's step: on a secured cluster agencies create no topic
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GDX_")},
+        **clean_env(),
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "GDX_TOPIC_PREFIX": settings.topic_prefix,
         "GDX_STATE_DIR": str(settings.state_dir),

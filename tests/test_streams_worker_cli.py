@@ -1,4 +1,4 @@
-"""`gdx worker` bad input: a busy metrics port and an unreachable cluster are one clear line each;
+"""`gdx worker` bad input: a busy metrics port, an unreachable cluster or registry are one clear line each;
 a stop that outlasts its deadline is one line too."""
 
 from __future__ import annotations
@@ -52,6 +52,17 @@ def test_an_audit_partition_not_its_own_is_one_line(deployed: Backbone, partitio
     """Two writers of one chain would fork it: the lookup API's partitions and missing ones are refused."""
     result = run_gdx("worker", "--audit-partition", partition, env=deployed.env, timeout=120)
     assert result.code == 1 and result.err.startswith(refusal) and len(result.err.strip().splitlines()) == 1
+
+
+@pytest.mark.kafka
+def test_a_registry_that_does_not_answer_is_one_line_before_the_worker_starts(deployed: Backbone) -> None:
+    away = f"https://127.0.0.1:{free_port_block(1)}/apis/ccompat/v7"
+    result = run_gdx("worker", env={**deployed.env, "GDX_SCHEMA_REGISTRY_URL": away}, timeout=120)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert result.err.strip().splitlines() == [
+        f"gdx: schema registry {away} does not answer — start it (gdx registry up) or set "
+        "GDX_SCHEMA_REGISTRY_URL to one that runs"
+    ]
 
 
 def test_an_unreachable_cluster_is_reported_and_exits(tmp_path: Path) -> None:

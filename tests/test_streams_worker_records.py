@@ -1,6 +1,7 @@
 """Any record shape Kafka can deliver is handled inside the worker's safety net, against the real
-broker and a real worker process: a header without a value (the topics are compacted, so every
-record has a key)."""
+broker, the real registry and a real worker process: a header without a value (the topics are
+compacted, so every record has a key), a value without the wire format's header, a schema id the
+registry does not hold, and a body its schema does not read."""
 
 from __future__ import annotations
 
@@ -46,13 +47,18 @@ def test_a_header_without_a_value_neither_stops_the_worker_nor_is_lost(bootstrap
     topic = f"{backbone.prefix}gdx.dlt.vehicle.v1"
     vehicle = framed(topic, encode("dlt.vehicle", decoded_record("dlt.vehicle")))
     null_header: list[tuple[str, bytes | None]] = [("traceparent", None), ("origin", b"test")]
+    bad = [  # one key, so one partition keeps their order in the dead-letter topic
+        b"garbage",
+        b"\x00" + (2**31 - 1).to_bytes(4, "big") + vehicle[5:],
+        vehicle[:-9],
+    ]
     asyncio.run(
         produce(
             bootstrap_servers,
             topic,
             [
                 (b"MR0FZ29G201234567", vehicle, [*null_header, *backbone.signed("dlt", vehicle)]),
-                (b"garbage-key", b"garbage", [*null_header, *backbone.signed("dlt", b"garbage")]),
+                *((b"garbage-key", value, [*null_header, *backbone.signed("dlt", value)]) for value in bad),
             ],
         )
     )
@@ -60,4 +66,6 @@ def test_a_header_without_a_value_neither_stops_the_worker_nor_is_lost(bootstrap
         wait_caught_up(backbone, 120, process)
     assert record_view(index_engine(backbone.index_url), "dlt.vehicle", "MR0FZ29G201234567") is not None
     dead = asyncio.run(_headers_on(bootstrap_servers, f"{backbone.prefix}gdx.dlq.gdx.dlt.vehicle.v1"))
-    assert len(dead) == 1 and dead[0][:2] == null_header
+    assert len(dead) == len(bad) and all(headers[:2] == null_header for headers in dead)
+    reasons = [dict(headers)["gdx-dlq-reason"] for headers in dead]
+    assert reasons == [b"not-wire-framed", b"unknown-schema-id", b"body-mismatch"]

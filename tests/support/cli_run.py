@@ -8,6 +8,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+REGISTRY_VARIABLES = "GDX_SCHEMA_REGISTRY_"
+
 
 @dataclass(frozen=True)
 class CliResult:
@@ -18,8 +20,14 @@ class CliResult:
 
 
 def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """The test's settings on top of an environment without any GDX ones of the caller."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+    """The test's settings on top of an environment without any GDX ones of the caller but the
+    session's schema registry, which the session reaches as an external one (as it does the broker,
+    whose KAFKA_SSL_* are kept alike)."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(REGISTRY_VARIABLES) or not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
     return {**base, **(env or {})}
 
 
