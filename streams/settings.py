@@ -543,6 +543,34 @@ def client_environment(kafka: KafkaClients) -> dict[str, str]:
     return {name: str(value) for name, value in zip(CLIENT_VARIABLES, values, strict=True) if value is not None}
 
 
+REGISTRY_VARIABLES = (
+    "GDX_SCHEMA_REGISTRY_PORT",
+    "GDX_SCHEMA_REGISTRY_URL",
+    "GDX_SCHEMA_REGISTRY_CA",
+    "GDX_SCHEMA_REGISTRY_CERTFILE",
+    "GDX_SCHEMA_REGISTRY_KEYFILE",
+    "GDX_SCHEMA_REGISTRY_USERNAME",
+    "GDX_SCHEMA_REGISTRY_PASSWORD_FILE",
+)
+
+
+def registry_environment(settings: Settings) -> dict[str, str]:
+    """The variables that give a child process the same registry: an external one with its
+    configured access, or the local one by its port (the child's own principal reaches it)."""
+    if not settings.external_registry:
+        return {"GDX_SCHEMA_REGISTRY_PORT": str(settings.schema_registry_port)}
+    values = (
+        settings.schema_registry_url,
+        settings.schema_registry_ca,
+        settings.schema_registry_certfile,
+        settings.schema_registry_keyfile,
+        settings.schema_registry_username,
+        settings.schema_registry_password_file,
+    )
+    access = zip(REGISTRY_VARIABLES[1:], values, strict=True)
+    return {name: str(value) for name, value in access if value is not None}
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning a malformed value or settings file into a GdxError that names it."""
     import tomllib

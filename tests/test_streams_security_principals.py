@@ -52,6 +52,7 @@ from tests.support.agencies_support import schema_ids, simulate
 from tests.support.cli_run import clean_env, run_gdx
 from tests.support.kafka_env import secured_cluster
 from tests.support.lookup_support import audited, get, lookup_client, wait_until
+from tests.support.registry_env import running_registry, without_registry_environment
 
 pytestmark = [
     pytest.mark.kafka,
@@ -72,6 +73,7 @@ CHILD_KEYS = (
     "GDX_KAFKA_INTERNAL_PORT",
     "GDX_STATE_DIR",
     "GDX_TOPIC_PREFIX",
+    "GDX_SCHEMA_REGISTRY_PORT",
 )
 
 
@@ -79,8 +81,18 @@ CHILD_KEYS = (
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """The secured broker with the catalog's topics, the schemas and the derived ACLs on it."""
     state = tmp_path_factory.mktemp("kafka-principals")
-    with secured_cluster(state, brokers=1, prefix=PREFIX) as settings:
-        settings = settings.model_copy(update={"index_url": f"sqlite:///{state / 'index.db'}"})
+    with (
+        secured_cluster(state, brokers=1, prefix=PREFIX) as settings,
+        running_registry(state) as registry,  # its own, in the same PKI: no child inherits the session's
+        without_registry_environment(),
+    ):
+        settings = settings.model_copy(
+            update={
+                "index_url": f"sqlite:///{state / 'index.db'}",
+                "schema_registry_url": None,
+                "schema_registry_port": registry.schema_registry_port,
+            }
+        )
         apply_topics(settings, CATALOG)
         publish_repository(settings)
         apply_table(settings)

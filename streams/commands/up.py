@@ -26,7 +26,14 @@ from streams.local import kafka_launcher as launcher
 from streams.schema_publish import publish_repository
 from streams.security.principals import AGENCIES, CONSENT, LOOKUP, MONITOR, WORKER
 from streams.security.signing_keys import SigningKeys
-from streams.settings import CLIENT_VARIABLES, Settings, client_environment, load_settings
+from streams.settings import (
+    CLIENT_VARIABLES,
+    REGISTRY_VARIABLES,
+    Settings,
+    client_environment,
+    load_settings,
+    registry_environment,
+)
 from streams.stack import ManagedProcess, Stack, interrupt_on_stop_signals
 from streams.topic_admin import apply_topics
 from streams.topic_catalog import load_catalog
@@ -140,8 +147,9 @@ def _child_env(settings: Settings) -> dict[str, str]:
     as the local broker (its ports, brokers and security), not as the operator's connection: each
     child then connects as its own principal (`Settings.kafka_for`, fixed by the code it runs:
     the worker is gdx-worker, each agency's publisher agency-<a>), so no child holds the
-    operator's certificate or login."""
-    replaced = {name for key in CLIENT_VARIABLES for name in (key, f"GDX_{key}")}
+    operator's certificate or login. The registry alike: an external one with its configured
+    identity, the local one by its port (each child then shows it its own certificate)."""
+    replaced = {name for key in CLIENT_VARIABLES for name in (key, f"GDX_{key}")} | set(REGISTRY_VARIABLES)
     inherited = {k: v for k, v in os.environ.items() if k not in replaced}
     if settings.external_kafka:
         connection = client_environment(settings.kafka)
@@ -155,6 +163,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
     return {
         **inherited,
         **connection,
+        **registry_environment(settings),
         "GDX_STATE_DIR": str(settings.state_dir.resolve()),
         "GDX_TOPIC_PREFIX": settings.topic_prefix,
     }

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-REGISTRY_VARIABLES = "GDX_SCHEMA_REGISTRY_"
+REGISTRY_PREFIX = "GDX_SCHEMA_REGISTRY_"
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
     base = {
         k: v
         for k, v in os.environ.items()
-        if k.startswith(REGISTRY_VARIABLES) or not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+        if k.startswith(REGISTRY_PREFIX) or not k.startswith("GDX_") and k != "KAFKA_BOOTSTRAP_SERVERS"
     }
     return {**base, **(env or {})}
 

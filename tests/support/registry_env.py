@@ -11,16 +11,7 @@ from pathlib import Path
 from foundation.ports import free_port_block
 from streams.local import registry_launcher
 from streams.security.principals import OPERATOR
-from streams.settings import Settings
-
-REGISTRY_VARIABLES = (
-    "GDX_SCHEMA_REGISTRY_URL",
-    "GDX_SCHEMA_REGISTRY_CA",
-    "GDX_SCHEMA_REGISTRY_CERTFILE",
-    "GDX_SCHEMA_REGISTRY_KEYFILE",
-    "GDX_SCHEMA_REGISTRY_USERNAME",
-    "GDX_SCHEMA_REGISTRY_PASSWORD_FILE",
-)
+from streams.settings import REGISTRY_VARIABLES, Settings
 
 
 def local_registry_settings(state_dir: Path) -> Settings:
@@ -47,16 +38,21 @@ def registry_reached_as_operator(settings: Settings) -> Iterator[None]:
     certificate of its PKI, so every in-process `Settings()` and every `gdx` child reaches it as a
     user pointing the stack at a secured registry would; the environment is restored afterwards."""
     access = settings.registry_for(OPERATOR)
-    values = {
-        "GDX_SCHEMA_REGISTRY_URL": access.url,
-        "GDX_SCHEMA_REGISTRY_CA": str(access.cafile),
-        "GDX_SCHEMA_REGISTRY_CERTFILE": str(access.certfile),
-        "GDX_SCHEMA_REGISTRY_KEYFILE": str(access.keyfile),
-    }
-    saved = {name: os.environ.get(name) for name in REGISTRY_VARIABLES}
-    for name in REGISTRY_VARIABLES:
-        os.environ.pop(name, None)
-    os.environ.update(values)
+    with without_registry_environment():
+        os.environ.update(
+            GDX_SCHEMA_REGISTRY_URL=access.url,
+            GDX_SCHEMA_REGISTRY_CA=str(access.cafile),
+            GDX_SCHEMA_REGISTRY_CERTFILE=str(access.certfile),
+            GDX_SCHEMA_REGISTRY_KEYFILE=str(access.keyfile),
+        )
+        yield
+
+
+@contextmanager
+def without_registry_environment() -> Iterator[None]:
+    """No registry named in the environment for a while (a module with its own stack, whose
+    children must not inherit the session's registry and the operator's certificate with it)."""
+    saved = {name: os.environ.pop(name, None) for name in REGISTRY_VARIABLES}
     try:
         yield
     finally:
