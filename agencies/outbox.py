@@ -66,6 +66,7 @@ REFUSED = (
 )
 """Answers that mean "this principal may not" (the broker's ACLs, the registry), as opposed to
 "the broker is away": logged once, not at every retry."""
+REGISTRY_ERRORS = (RegistryUnavailable, RegistryRefused, SchemaNotRegistered)
 
 
 @dataclass(frozen=True)
@@ -185,31 +186,20 @@ class Publisher:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), self.poll_s)
                     self._count_backlog()
-                except (KafkaError, OSError, RegistryUnavailable, RegistryRefused, SchemaNotRegistered) as exc:
-                    self.stats.retries += 1
+                except REGISTRY_ERRORS as exc:
+                    # Nothing of this batch was sent: its ids are settled before anything else.
+                    # The batches in flight are the broker's to acknowledge; producer and cursor stay.
+                    reported = await self._hold(exc, backoff, reported, stop)
+                    backoff = min(backoff * 2, self.backoff_max_s)
+                except (KafkaError, OSError) as exc:
                     self.stats.connected = False
-                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
                     for batch in inflight:
                         batch.acked.cancel()
                     inflight.clear()
                     cursor = self._resume()  # re-read every unacknowledged row
                     await self._discard(producer)
                     producer = None
-                    self._count_backlog(force=True)
-                    refused = isinstance(exc, REFUSED)
-                    if not refused or self.stats.last_error != reported:
-                        log.warning(
-                            _why_kept(exc),
-                            extra={
-                                "store": str(self.store.path),
-                                "backlog": self.stats.backlog,
-                                "retry_in_s": backoff,
-                                "error": self.stats.last_error,
-                            },
-                        )
-                    reported = self.stats.last_error
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), backoff)
+                    reported = await self._hold(exc, backoff, reported, stop)
                     backoff = min(backoff * 2, self.backoff_max_s)
             with contextlib.suppress(KafkaError, OSError):
                 while inflight and producer is not None:
@@ -219,6 +209,26 @@ class Publisher:
             self.stats.connected = False
             self._count_backlog(force=True)
         return self.stats
+
+    async def _hold(self, exc: Exception, backoff: float, reported: str, stop: asyncio.Event) -> str:
+        """Count and report a failed attempt (a refusal once, not at every retry), then wait
+        `backoff` or until stopped; returns the error now reported."""
+        self.stats.retries += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        self._count_backlog(force=True)
+        if not isinstance(exc, REFUSED) or self.stats.last_error != reported:
+            log.warning(
+                _why_kept(exc),
+                extra={
+                    "store": str(self.store.path),
+                    "backlog": self.stats.backlog,
+                    "retry_in_s": backoff,
+                    "error": self.stats.last_error,
+                },
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+        return self.stats.last_error
 
     def _resume(self) -> int:
         """Where sending starts again: after the watermark, with the publish times already fixed."""
@@ -232,6 +242,9 @@ class Publisher:
         return stamp_bytes(self._stamps[at][2])
 
     async def _send(self, producer: AIOKafkaProducer, rows: Sequence[PendingRow]) -> _Batch:
+        prefix = self.topic_prefix
+        schemas = self.schemas
+        await schemas.settle((prefix + row[1], row[3]) for row in rows)  # before the publish time is fixed
         first, last = rows[0][0], rows[-1][0]
         if last > self._stamped_through:
             start = max(first, self._stamped_through + 1)
@@ -240,9 +253,6 @@ class Publisher:
             self._stamps.append(stamp_range)
             self._stamp_firsts.append(start)
             self._stamped_through = last
-        prefix = self.topic_prefix
-        schemas = self.schemas
-        await schemas.settle((prefix + row[1], row[3]) for row in rows)
         futures = []
         published = stamp_bytes(self._stamps[-1][2])
         fresh_from = self._stamps[-1][0]

@@ -80,23 +80,36 @@ class SchemaRegistry:
         self._context_made = False
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        """(status, parsed JSON); a 404 is returned, every other refusal raised."""
-        if not self._context_made:
-            self._context = self.access.context()
-            self._context_made = True
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self._base + path, data=data, method=method)
+        """(status, parsed JSON); the registry's own "not found" (a 404 with one of its error codes)
+        is returned, every other refusal raised. A 404 of anything else (a proxy, a wrong path) is
+        no answer from a registry, so it cannot mean that a schema does not exist."""
+        request = urllib.request.Request(
+            self._base + path, data=None if body is None else json.dumps(body).encode(), method=method
+        )
         request.add_header("Accept", CONTENT_TYPE)
-        if data is not None:
+        if body is not None:
             request.add_header("Content-Type", CONTENT_TYPE)
-        authorization = self.access.authorization()
+        try:
+            if not self._context_made:
+                self._context = self.access.context()
+                self._context_made = True
+            authorization = self.access.authorization()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise GdxError(
+                f"cannot read the schema registry's TLS files or password: {type(exc).__name__}: {exc}",
+                "check GDX_SCHEMA_REGISTRY_CA, _CERTFILE, _KEYFILE and _PASSWORD_FILE",
+            ) from None
         if authorization is not None:
             request.add_header("Authorization", authorization)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s, context=self._context) as answer:
                 return answer.status, json.loads(answer.read() or b"null")
         except urllib.error.HTTPError as exc:
-            status, text = exc.code, exc.read().decode("utf-8", "replace")
+            status = exc.code
+            try:
+                text = exc.read().decode("utf-8", "replace")
+            except OSError:
+                text = ""
         except (OSError, ValueError) as exc:  # refused, reset, timed out, TLS, or a body that is not JSON
             raise RegistryUnavailable(
                 f"schema registry {self._base} did not answer: {type(exc).__name__}: {exc}",
@@ -106,9 +119,11 @@ class SchemaRegistry:
             answer = json.loads(text)
         except ValueError:
             answer = {"message": text[:300]}
-        if status == 404:
+        if status == 404 and isinstance(answer, dict) and answer.get("error_code") in NOT_FOUND_CODES:
             return status, answer
         message = answer.get("message", text[:300]) if isinstance(answer, dict) else text[:300]
+        if status == 404:
+            raise RegistryUnavailable(f"{self._base}{path} is not a schema registry's answer: 404 {message}")
         if status >= 500:
             raise RegistryUnavailable(f"schema registry {self._base} failed: {status} {message}")
         raise RegistryRefused(f"schema registry refused {method} {path}: {status} {message}", status)
@@ -118,17 +133,23 @@ class SchemaRegistry:
         return urllib.parse.quote(subject, safe="")
 
     def ready(self) -> bool:
-        """True when the registry answers its global configuration (cheap on every registry)."""
+        """True when the registry answers its global configuration (cheap on every registry); False
+        when it does not answer. A refusal (401, 403) or unreadable credentials are raised: they
+        are no absence, and waiting would not end them."""
         try:
             status, _ = self._call("GET", "/config")
-        except GdxError:
+        except RegistryUnavailable:
             return False
         return status == 200
 
     def schema_by_id(self, schema_id: int) -> str | None:
         """The schema text registered under `schema_id`, None when the registry has no such id."""
         status, answer = self._call("GET", f"/schemas/ids/{schema_id}")
-        return None if status == 404 else str(answer["schema"])
+        if status == 404:
+            return None
+        if not isinstance(answer, dict) or not isinstance(answer.get("schema"), str):
+            raise RegistryUnavailable(f"schema registry {self._base} answered id {schema_id} without a schema")
+        return str(answer["schema"])
 
     def lookup(self, subject: str, schema: str) -> int | None:
         """The id of `schema` under `subject`, None when it is not registered there."""

@@ -1,4 +1,4 @@
-"""Every schema a consumer may meet on the wire, by fingerprint: the current ones and all released.
+"""Every schema this repository knows, by fingerprint: the current ones and all released.
 
 Released versions live in `released/<event name>/v<N>.avsc` and are never edited, because events
 written with them stay in compacted topics for years. The current schema of a dataset is composed

@@ -1,7 +1,8 @@
-"""Schema identity on the wire: the Parsing Canonical Form and its CRC-64-AVRO fingerprint.
+"""Schema identity: the Parsing Canonical Form and its CRC-64-AVRO fingerprint.
 
-The 8 fingerprint bytes are kept in wire order (little-endian, as in the single-object header), so
-`header[2:10].hex()` is directly the key under which `gdx.schemas` holds the schema.
+The fingerprint names a schema in a stored event's single-object header (its 8 bytes kept in that
+header's order, little-endian), and is how a consumer recognises the schema behind a registry's
+id, whatever number the registry gave it.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ cancels the fetching, not the batch in hand, which finishes and is committed.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from time import monotonic
 from typing import Any, cast
@@ -182,6 +183,9 @@ class BatchApp(faust.App):
 
     prepare_batch: Preparer
     handle_batch: BatchHandler
+    stopping: threading.Event
+    """Set by a stop signal, before faust's own stop waits for the batch in hand: a `prepare`
+    blocked on something outside (the schema registry) gives up then, instead of holding the stop."""
 
     def _new_transport(self) -> BatchTransport:
         return BatchTransport(self.conf.broker_consumer, self)
@@ -190,4 +194,5 @@ class BatchApp(faust.App):
         """Subscribe the group to `topics`, each batch of which goes through `prepare`, then `handle`."""
         self.prepare_batch = prepare
         self.handle_batch = handle
+        self.stopping = threading.Event()
         self.topics.add(self.topic(*topics, value_type=bytes, key_type=bytes))

@@ -2,11 +2,11 @@
 unsafe with real citizens' data, and says why in one line per problem.
 
 Refused: a plaintext connection to Kafka (an external cluster without TLS, or the local broker
-without `GDX_KAFKA_SECURITY`), a lookup API on plain HTTP, a consumer registry that still holds one
-of the demo API keys the repository ships, a private key or secret file that the group or others
-may read (the audit and event signing keys, the API's TLS key, the Kafka client key and SASL password, the project
-CA's keys), and an index URL that carries its
-password in clear (PostgreSQL reads it from a password file instead: `PGPASSFILE`). The
+without `GDX_KAFKA_SECURITY`), a schema registry reached without TLS, a lookup API on plain HTTP, a
+consumer registry that still holds one of the demo API keys the repository ships, a private key or
+secret file that the group or others may read (the audit and event signing keys, the API's TLS key,
+the Kafka and registry client keys and passwords, the project CA's keys), and an index URL that
+carries its password in clear (PostgreSQL reads it from a password file instead: `PGPASSFILE`). The
 development profile, `make run`'s, allows the demo keys; its wire is secured all the same once the
 local broker runs TLS.
 """
@@ -53,6 +53,13 @@ def _kafka(settings: Settings) -> list[Problem]:
     return [(f"the local Kafka broker at {where} runs {protocol}", "set GDX_KAFKA_SECURITY=mtls (or scram)")]
 
 
+def _registry(settings: Settings) -> list[Problem]:
+    url = settings.schema_registry_url
+    if url is None or url.startswith("https://"):
+        return []  # the local registry speaks HTTPS with client certificates only
+    return [(f"the schema registry at {url} is reached without TLS", "give GDX_SCHEMA_REGISTRY_URL an https:// URL")]
+
+
 def _lookup_http(settings: Settings) -> list[Problem]:
     if settings.lookup_tls == "on":
         return []
@@ -86,6 +93,8 @@ def _secrets(settings: Settings) -> list[Problem]:
         settings.lookup_tls_key,
         settings.kafka_ssl_keyfile,
         settings.kafka_sasl_password_file,
+        settings.schema_registry_keyfile,
+        settings.schema_registry_password_file,
     ]
     local = [
         *pki_root(settings.state_dir).glob("*.key"),
@@ -99,7 +108,7 @@ def _secrets(settings: Settings) -> list[Problem]:
 
 def unsafe_setup(settings: Settings) -> list[Problem]:
     """Everything the production profile refuses in this configuration, in a stable order."""
-    checks = (_kafka, _lookup_http, _demo_keys, _secrets, _index_password)
+    checks = (_kafka, _registry, _lookup_http, _demo_keys, _secrets, _index_password)
     return [problem for check in checks for problem in check(settings)]
 
 

@@ -32,12 +32,18 @@ def require_registry(access: RegistryAccess) -> SchemaRegistry:
     return registry
 
 
+class StoppedWaiting(RegistryUnavailable):
+    """The process was asked to stop while a batch waited for the registry: the batch is not
+    handled (nor committed), so it is delivered again after the restart."""
+
+
 class RegistrySchemas:
-    def __init__(self, registry: SchemaRegistry, readiness: Readiness, stopping: threading.Event) -> None:
-        """`stopping`: set when the process stops, so a wait for the registry ends with it."""
+    def __init__(self, registry: SchemaRegistry, readiness: Readiness) -> None:
         self.registry = registry
         self.readiness = readiness
-        self.stopping = stopping
+        self.stopping = threading.Event()
+        """Set when the process stops (the worker hands its app's stop signal here), so a wait
+        for the registry ends with it."""
 
     def __call__(self, schema_id: int) -> str | None:
         delay = 0.2
@@ -47,7 +53,7 @@ class RegistrySchemas:
             except (RegistryUnavailable, RegistryRefused) as exc:
                 self._failed(exc)
                 if self.stopping.wait(delay):
-                    raise
+                    raise StoppedWaiting(str(exc)) from None
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             self.readiness.set_ready(CONDITION)
@@ -55,7 +61,12 @@ class RegistrySchemas:
 
     def probe(self) -> bool:
         """Ask the registry whether it answers, and say so in the readiness; True when it does."""
-        if self.registry.ready():
+        try:
+            answers = self.registry.ready()
+        except GdxError as exc:  # refused, or credentials that cannot be read
+            self.readiness.set_not_ready(CONDITION, str(exc))
+            return False
+        if answers:
             self.readiness.set_ready(CONDITION)
             return True
         self.readiness.set_not_ready(CONDITION, f"schema registry {self.registry.access.url} does not answer")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Literal
 
@@ -274,10 +275,18 @@ class Settings(BaseSettings):
         description="how far past the held version an event may leap before it is dead-lettered (version-jump)",
     )
 
-    @field_validator("kafka_bootstrap_servers")
+    @field_validator("kafka_bootstrap_servers", "schema_registry_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _no_password_in_the_url(cls, value: str | None) -> str | None:
+        """A URL is logged and printed; a password in it would be too (it belongs in a file)."""
+        if value is not None and urllib.parse.urlsplit(value).password is not None:
+            raise ValueError("carries a password: put it in GDX_SCHEMA_REGISTRY_PASSWORD_FILE instead")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import shutil
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -44,7 +43,7 @@ from schemas.catalog import load_schema_catalog
 from streams.audit_chains import audit_keys, check_chains
 from streams.batch_consumer import BatchApp
 from streams.pipeline import Pipeline, Prepared, SourceRecord
-from streams.registry_schemas import RegistrySchemas
+from streams.registry_schemas import RegistrySchemas, StoppedWaiting
 from streams.security.principals import WORKER
 from streams.settings import Settings
 from streams.signature_check import signature_check
@@ -173,8 +172,7 @@ def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
     sink = KafkaSink(kafka)
     audit = notice_audit(settings)
     readiness = Readiness()
-    stopping = threading.Event()
-    schemas = RegistrySchemas(SchemaRegistry(settings.registry_for(WORKER)), readiness, stopping)
+    schemas = RegistrySchemas(SchemaRegistry(settings.registry_for(WORKER)), readiness)
     core = build_core(settings, sink, audit, readiness, schemas)
     readiness.set_not_ready("producer", "the dead-letter and notify producer is not started yet")
     readiness.add_check("audit", lambda: audit.error or audit.seal_problem())
@@ -225,7 +223,6 @@ def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
 
     @app.on_before_shutdown.connect
     def _stop_health(*_: Any, **__: Any) -> None:
-        stopping.set()
         health.stop()
 
     # Every change topic in one consumer: each batch is one index transaction whatever topics it
@@ -238,6 +235,7 @@ def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
         await _or_exit(apply, "batch failed", records, prepared)
 
     app.consume(list(core.pipeline.topic_datasets), core.pipeline.prepare, handle)
+    schemas.stopping = app.stopping
     return app
 
 
@@ -248,6 +246,10 @@ async def _or_exit(work: Callable[..., Awaitable[object]], what: str, *args: obj
     delivered again (the batch) or still queued (the notices) when the worker starts again."""
     try:
         await work(*args)
+    except StoppedWaiting:
+        log.warning("stopped while the schema registry was away; the batch is delivered again on restart")
+        logging.shutdown()
+        os._exit(EXIT_BATCH_FAILED)
     except Exception:
         log.critical(f"{what}; exiting so the work is done again on restart", exc_info=True)
         logging.shutdown()
@@ -270,12 +272,17 @@ class _Worker(faust.Worker):
         self.spinner = None
 
     def _on_sigterm(self) -> None:
-        self.deadline.arm()
+        self._stopping()
         super()._on_sigterm()
 
     def _on_sigint(self) -> None:
-        self.deadline.arm()
+        self._stopping()
         super()._on_sigint()
+
+    def _stopping(self) -> None:
+        self.deadline.arm()
+        if isinstance(self.app, BatchApp):
+            self.app.stopping.set()
 
 
 def run_worker(settings: Settings, log_level: str = "warning") -> NoReturn:

@@ -193,34 +193,43 @@ async def test_the_publisher_resumes_when_the_broker_comes_back(settings: Settin
 async def test_the_publisher_keeps_its_outbox_while_the_schema_registry_is_away(
     settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No event goes out without its schema's id: while the registry does not answer, nothing is
-    sent or marked sent; once it answers, the outbox drains whole."""
+    """No event goes out without its schema's id: while the registry does not answer, nothing more
+    is sent, the batches already in flight are acknowledged once (the producer is kept, nothing is
+    sent twice), and once it answers the outbox drains whole."""
     await asyncio.to_thread(simulate, tmp_path, 1_000, 5, 0, None, ("dol",))
     await asyncio.to_thread(apply_topics, settings, load_catalog())
     away = RegistryAccess(f"https://127.0.0.1:{_free_port()}/apis/ccompat/v7")
     publisher = Publisher(
         store_path(tmp_path, "dol"),
         ProducerConfig(settings.kafka),
-        schema_ids(away),
+        schema_ids(settings.registry_for(OPERATOR)),
         topic_prefix=settings.topic_prefix,
         signer=None,
+        batch_rows=50,
+        max_inflight=2,
         backoff_initial_s=0.1,
         backoff_max_s=0.3,
     )
     rows = publisher.store.last_seq()
     with caplog.at_level(logging.WARNING, logger="gdx.agencies.outbox"):
         task = asyncio.create_task(publisher.run(until_drained=True))
+        while publisher.stats.sent == 0:
+            await asyncio.sleep(0.01)
+        publisher.schemas = schema_ids(away)  # the registry goes away: its ids are asked afresh
         await asyncio.sleep(1.5)
-        assert publisher.stats.retries >= 1 and publisher.stats.sent == 0 and publisher.stats.backlog == rows
-        assert publisher.store.sent_through() == 0
+        held = publisher.store.sent_through()
+        assert publisher.stats.retries >= 1 and publisher.stats.connected and 0 < held < rows
+        await asyncio.sleep(0.5)
+        assert publisher.store.sent_through() == held, "nothing more was sent without the registry"
         publisher.schemas = schema_ids(settings.registry_for(OPERATOR))  # the registry is back
         try:
             stats = await asyncio.wait_for(task, 90)
         finally:
             publisher.close()
     assert any(r.getMessage() == "schema registry unavailable, keeping the outbox" for r in caplog.records)
-    assert stats.sent == rows and stats.backlog == 0
+    assert stats.backlog == 0 and stats.sent == rows
     records = await consume(settings.bootstrap_servers, _topics(settings, ("dol",)))
+    assert len(records) == rows, "every event once: nothing was sent twice"
     assert len({registry_codec(settings).decode(r.value).record["event_id"] for r in records}) == rows
     assert all_framed(records)
 

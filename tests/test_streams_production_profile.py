@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import GdxError
 from streams.production import refuse_unsafe, unsafe_setup
-from streams.settings import Settings
+from streams.settings import Settings, load_settings
 from tests.support.cli_run import run_gdx
 
 
@@ -106,3 +107,30 @@ def test_an_agency_signing_key_others_may_read_is_named(tmp_path: Path, monkeypa
     assert unsafe_setup(settings) == [], "made private: nothing to say"
     key_file.chmod(0o644)
     assert [what for what, _ in unsafe_setup(settings)] == [f"{key_file} may be read by others (mode 0644)"]
+
+
+def test_a_registry_without_tls_or_with_a_key_others_may_read_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "registry.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    key.chmod(0o644)
+    env = {
+        **safe(tmp_path),
+        "GDX_SCHEMA_REGISTRY_URL": "http://registry.example:8081",
+        "GDX_SCHEMA_REGISTRY_KEYFILE": str(key),
+    }
+    assert [what for what, _ in unsafe_setup(settings_from(env, monkeypatch))] == [
+        "the schema registry at http://registry.example:8081 is reached without TLS",
+        f"{key} may be read by others (mode 0644)",
+    ]
+    key.chmod(0o600)
+    env["GDX_SCHEMA_REGISTRY_URL"] = "https://registry.example:8081"
+    assert unsafe_setup(settings_from(env, monkeypatch)) == []
+
+
+def test_a_registry_url_carrying_a_password_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GDX_SCHEMA_REGISTRY_URL", "https://user:s3cret@registry.example:8081")
+    with pytest.raises(GdxError) as refused:
+        load_settings()
+    assert "GDX_SCHEMA_REGISTRY_PASSWORD_FILE" in str(refused.value) and "s3cret" not in str(refused.value)

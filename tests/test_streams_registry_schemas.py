@@ -11,10 +11,10 @@ import time
 import pytest
 
 from foundation.errors import GdxError
-from foundation.schema_registry import RegistryAccess, RegistryUnavailable, SchemaRegistry
+from foundation.schema_registry import RegistryAccess, SchemaRegistry
 from monitoring.health_server import Readiness
 from schemas.codec import Codec
-from streams.registry_schemas import CONDITION, RegistrySchemas, require_registry
+from streams.registry_schemas import CONDITION, RegistrySchemas, StoppedWaiting, require_registry
 from tests.support.schema_helpers import SCHEMA_NAMES, catalog, codec, example_record, schema_by_id, wire
 
 
@@ -38,8 +38,8 @@ class _Flaky(SchemaRegistry):
 
 
 def test_met_ids_decode_without_the_registry_and_a_new_one_waits_for_it() -> None:
-    readiness, stopping, flaky = Readiness(), threading.Event(), _Flaky()
-    schemas = RegistrySchemas(flaky, readiness, stopping)
+    readiness, flaky = Readiness(), _Flaky()
+    schemas = RegistrySchemas(flaky, readiness)
     decoder = Codec(catalog(), schemas)
     person, vehicle = (wire(codec().encode(n, example_record(n))) for n in (SCHEMA_NAMES[0], SCHEMA_NAMES[-1]))
     assert decoder.decode(person).schema_name == SCHEMA_NAMES[0]
@@ -58,17 +58,16 @@ def test_met_ids_decode_without_the_registry_and_a_new_one_waits_for_it() -> Non
 
 
 def test_a_stop_ends_the_wait_with_the_registrys_error() -> None:
-    readiness, stopping = Readiness(), threading.Event()
-    schemas = RegistrySchemas(_nowhere(), readiness, stopping)
-    threading.Timer(0.5, stopping.set).start()
-    with pytest.raises(RegistryUnavailable):
+    schemas = RegistrySchemas(_nowhere(), Readiness())
+    threading.Timer(0.5, schemas.stopping.set).start()
+    with pytest.raises(StoppedWaiting):
         schemas(1)
 
 
 def test_the_probe_reports_the_registry_and_a_command_refuses_to_start_without_it() -> None:
     readiness = Readiness()
     away = _nowhere()
-    assert RegistrySchemas(away, readiness, threading.Event()).probe() is False
+    assert RegistrySchemas(away, readiness).probe() is False
     assert CONDITION in readiness.failing()
     with pytest.raises(GdxError, match="does not answer"):
         require_registry(away.access)

@@ -92,8 +92,12 @@ def registry_refusals(settings: Settings, catalog: SchemaCatalog) -> list[tuple[
     from foundation.schema_registry import SchemaRegistry
     from schemas.fingerprint import schema_json
     from streams.schema_publish import subjects
+    from streams.security.pki import Pki
     from streams.security.principals import OPERATOR
 
+    if not settings.external_registry and not Pki.of(settings.state_dir.resolve()).ca_cert.is_file():
+        print("no local schema registry (no project CA yet): checked by the repository's gate alone")
+        return []  # and no CA or certificate is made by a check
     registry = SchemaRegistry(settings.registry_for(OPERATOR))
     if not registry.ready():
         print(f"schema registry {registry.access.url} does not answer: checked by the repository's gate alone")
