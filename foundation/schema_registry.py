@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from foundation.errors import GdxError
+from foundation.http_get import client_context
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 NOT_FOUND_CODES = {40401, 40402, 40403}
@@ -57,7 +58,7 @@ class RegistryAccess:
     def context(self) -> ssl.SSLContext | None:
         if not self.url.startswith("https:"):
             return None
-        context = ssl.create_default_context(cafile=None if self.cafile is None else str(self.cafile))
+        context = client_context(self.cafile)
         if self.certfile is not None:
             context.load_cert_chain(str(self.certfile), None if self.keyfile is None else str(self.keyfile))
         return context
