@@ -29,6 +29,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -135,9 +136,11 @@ def stage_breakdown(messages: list, topic_datasets: dict[str, str], index_url: s
 
 def worker_run(
     env: dict[str, str], bootstrap: str, prefix: str, tps: list[TopicPartition], processes: int
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """`processes` workers in one group from the first offsets into an empty index: (events/s from
-    the group's first commit to caught up, seconds from their start to the first commit)."""
+    the group's first commit to caught up, seconds from their start to the first commit, the
+    workers' CPU seconds per event over the same span). The group's progress is read through one
+    pair of clients for the whole run: a TLS handshake every poll would take CPU from the workers."""
     group = group_id(Settings(topic_prefix=prefix))
     asyncio.run(rewind_group(bootstrap, group, tps))
     began = time.perf_counter()
@@ -150,24 +153,55 @@ def worker_run(
         )
         for n in range(processes)
     ]
-    first: tuple[float, int] | None = None
     try:
-        while True:
-            done, committed, total = asyncio.run(worker_progress(bootstrap, group, tps))
-            now = time.perf_counter()
-            if first is None and committed > 0:
-                first = (now, committed)
-            if done and first is not None:
-                return (total - first[1]) / max(now - first[0], 1e-9), first[0] - began
-            for process in workers:
-                if process.poll() is not None:
-                    raise RuntimeError(f"a worker exited with {process.returncode}")
-            time.sleep(0.25)
+        return asyncio.run(_watch(workers, bootstrap, group, tps, began))
     finally:
         for process in workers:
             process.terminate()
         for process in workers:
             process.wait(timeout=90)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def _watch(
+    workers: list[subprocess.Popen], bootstrap: str, group: str, tps: list[TopicPartition], began: float
+) -> tuple[float, float, float]:
+    kafka = clients(bootstrap)
+    admin, consumer = kafka.admin(), kafka.consumer()
+    await admin.start()
+    await consumer.start()
+    pids = [process.pid for process in workers]
+    try:
+        ends = await consumer.end_offsets(tps)
+        total = sum(ends.values())
+        first: tuple[float, int, float] | None = None
+        while True:
+            committed = await group_committed(admin, group, ends)
+            now = time.perf_counter()
+            if first is None and committed > 0:
+                first = (now, committed, cpu_seconds(pids))
+            if committed >= total and first is not None:
+                events = total - first[1]
+                return (
+                    events / max(now - first[0], 1e-9),
+                    first[0] - began,
+                    (cpu_seconds(pids) - first[2]) / max(events, 1),
+                )
+            for process in workers:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a worker exited with {process.returncode}")
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 async def rewind_group(bootstrap: str, group: str, tps: list[TopicPartition]) -> None:
@@ -181,25 +215,14 @@ async def rewind_group(bootstrap: str, group: str, tps: list[TopicPartition]) ->
         await consumer.stop()
 
 
-async def worker_progress(bootstrap: str, group: str, tps: list[TopicPartition]) -> tuple[bool, int, int]:
-    """(caught up, records committed, records in the topics) for the worker group."""
-    kafka = clients(bootstrap)
-    admin = kafka.admin()
-    consumer = kafka.consumer()
-    await admin.start()
-    await consumer.start()
+async def group_committed(admin: AIOKafkaAdminClient, group: str, ends: dict[TopicPartition, int]) -> int:
+    """Records the group has committed, counting no partition past its end offset."""
     try:
-        ends = await consumer.end_offsets(tps)
-        try:
-            offsets = await admin.list_consumer_group_offsets(group)
-        except KafkaError:  # the group's coordinator is not there yet
-            return False, 0, sum(ends.values())
-        committed = {tp: m.offset for tp, m in offsets.items() if m.offset >= 0}
-        done = all(committed.get(tp, 0) >= end for tp, end in ends.items())
-        return done, sum(min(committed.get(tp, 0), end) for tp, end in ends.items()), sum(ends.values())
-    finally:
-        await consumer.stop()
-        await admin.close()
+        offsets = await admin.list_consumer_group_offsets(group)
+    except KafkaError:  # the group's coordinator is not there yet
+        return 0
+    committed = {tp: m.offset for tp, m in offsets.items() if m.offset >= 0}
+    return sum(min(committed.get(tp, 0), end) for tp, end in ends.items())
 
 
 def main() -> int:
@@ -278,7 +301,7 @@ def main() -> int:
         _, _, messages = asyncio.run(bare_read(settings.kafka, tps, keep=True))
         stages = stage_breakdown(messages, topic_datasets, index_url)
         del messages
-        workers: dict[int, tuple[float, float]] = {}
+        workers: dict[int, tuple[float, float, float]] = {}
         for processes in args.processes:
             engine = index_engine(index_url)
             drop_all(engine)
@@ -297,10 +320,11 @@ def main() -> int:
             f"pipeline into the index     {pipeline:>10,.0f} events/s   ratio {pipeline / bare:.3f}, "
             f"{pipeline / decoding:.3f} of the decoding consumer"
         )
-        for processes, (rate, start_up_s) in workers.items():
+        for processes, (rate, start_up_s, cpu) in workers.items():
             print(
                 f"gdx worker × {processes:<2}            {rate:>10,.0f} events/s   ratio {rate / bare:.3f}, "
-                f"{rate / decoding:.3f} of the decoding consumer (first commit {start_up_s:.1f} s after start)"
+                f"{rate / decoding:.3f} of the decoding consumer (first commit {start_up_s:.1f} s after start; "
+                f"{cpu * 1e6:.0f} µs of worker CPU an event)"
             )
         models = stages.pop(MODELS)
         busiest = max(stages, key=stages.__getitem__)
