@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from linkage import pending_links
+from linkage.batch_transaction import batch_transaction
 from linkage.driver_sql import RowInsert, chunks, grouped, placeholder, placeholders
 from linkage.index_event import IndexEvent
 from linkage.link_rules import Link
@@ -163,7 +164,7 @@ class IndexStore:
         # Every decision of a batch — duplicate, stale, which links a notice names — reads rows
         # another open transaction may be writing; SERIALIZABLE turns such a race into a
         # serialization failure, which the worker retries, so the outcome is that of some serial
-        # order. SQLite has one writer at a time and is serializable already.
+        # order. SQLite's batches queue for the one writer instead (`linkage.batch_transaction`).
         self._writer = (
             engine.execution_options(isolation_level="SERIALIZABLE") if engine.dialect.name == "postgresql" else engine
         )
@@ -204,7 +205,7 @@ class IndexStore:
         result = BatchResult(applied_ms=applied_ms or now_ms())
         if not events:
             return result
-        with self._writer.begin() as conn:
+        with batch_transaction(self._writer) as conn:
             seen = self._processed(conn, [e.event_id for e in events])
             held = self._held_versions(conn, list({e.key for e in events}))
             held_before = set(held)

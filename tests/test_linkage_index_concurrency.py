@@ -1,23 +1,26 @@
-"""Two workers applying overlapping batches at once on a real PostgreSQL (a zombie after a session
-timeout, a rebalance) leave the index and its notifications exactly as one worker alone would.
+"""Two workers applying overlapping batches at once (a zombie after a session timeout, a
+rebalance) leave the index and its notifications exactly as one worker alone would, on a real
+PostgreSQL and on an SQLite file shared by two connections.
 
 Each round, two stores apply every event (full overlap) in different batchings and orders, as far
 as Kafka allows (one entity's versions stay in order), started together on a barrier; the result
 is compared with a serial run. A transient refusal is retried, as the worker does. A trigger makes
 each record's write take a few milliseconds, as on a loaded server, so the transactions overlap
-between reading held versions and links and writing.
+between reading held versions and links and writing (on SQLite, the trigger calls a function of
+the connection that sleeps).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from linkage.database import index_engine, transient_reason
 from linkage.index_event import IndexEvent
@@ -37,6 +40,20 @@ CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM pg_sleep(0.003); RETURN NEW; END $$;
 CREATE TRIGGER slow_write BEFORE INSERT ON records FOR EACH ROW EXECUTE FUNCTION slow_write();
 """
+_SLOW_WRITES_SQLITE = "CREATE TRIGGER slow_write BEFORE INSERT ON records BEGIN SELECT slow_write(); END"
+
+
+def _slow_writes(engine: Engine) -> None:
+    """Every record's insert sleeps 3 ms, on every connection the engine opens from now on."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP FUNCTION IF EXISTS slow_write() CASCADE")
+            conn.exec_driver_sql(_SLOW_WRITES)
+        return
+    engine.dispose()
+    event.listen(engine, "connect", lambda dbapi, _: dbapi.create_function("slow_write", 0, lambda: time.sleep(0.003)))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_SLOW_WRITES_SQLITE)
 
 
 def _story(index: int) -> list[list[IndexEvent]]:
@@ -136,7 +153,7 @@ def _state(engine: Engine) -> tuple[object, ...]:
     return held, linked, told, queued
 
 
-@pytest.mark.parametrize("index_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
 def test_overlapping_concurrent_workers_equal_a_serial_one(index_url: str, tmp_path: Path) -> None:
     stories = [_story(i) for i in range(PEOPLE)]
     subscriptions = load_subscriptions()
@@ -151,12 +168,14 @@ def test_overlapping_concurrent_workers_equal_a_serial_one(index_url: str, tmp_p
     engine = index_engine(index_url)
     drop_all(engine)
     upgrade(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP FUNCTION IF EXISTS slow_write() CASCADE")
-        conn.exec_driver_sql(_SLOW_WRITES)
+    _slow_writes(engine)
     for round_ in range(ROUNDS):
         with engine.begin() as conn:  # emptied, not rebuilt: fifteen migrations cost most of the test
-            conn.exec_driver_sql(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)} RESTART IDENTITY")
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)} RESTART IDENTITY")
+            else:
+                for table in reversed(metadata.sorted_tables):
+                    conn.execute(table.delete())
         start = threading.Barrier(2)
         errors: list[BaseException] = []
 
@@ -176,6 +195,7 @@ def test_overlapping_concurrent_workers_equal_a_serial_one(index_url: str, tmp_p
             thread.join(120)
         assert errors == [], f"round {round_}: {errors[0]!r}"
         assert _state(engine) == expected, f"round {round_}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP FUNCTION slow_write() CASCADE")
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP FUNCTION slow_write() CASCADE")
     engine.dispose()
