@@ -33,7 +33,7 @@ from agencies.population import AGENCIES
 from agencies.simulation import store_path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_throughput import gdx_env, worker_progress
+from index_throughput import gdx_env, group_progress
 from local_kafka import kafka
 
 from linkage.database import index_engine
@@ -44,15 +44,17 @@ from streams.topic_catalog import load_catalog
 
 
 def wait_caught_up(bootstrap: str, group: str, tps: list, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        done, committed, total = asyncio.run(worker_progress(bootstrap, group, tps))
-        print(f"\rworker: {committed:,}/{total:,} committed", end="", flush=True)
-        if done:
-            print(flush=True)
-            return
-        time.sleep(0.5)
-    raise TimeoutError("the worker did not catch up")
+    async def watch() -> None:
+        async for committed, total in group_progress(bootstrap, group, tps, every_s=0.5):
+            print(f"\rworker: {committed:,}/{total:,} committed", end="", flush=True)
+            if committed >= total:
+                print(flush=True)
+                return
+
+    try:
+        asyncio.run(asyncio.wait_for(watch(), timeout_s))
+    except TimeoutError:
+        raise TimeoutError("the worker did not catch up") from None
 
 
 def main() -> int:

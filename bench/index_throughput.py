@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -139,8 +140,7 @@ def worker_run(
 ) -> tuple[float, float, float]:
     """`processes` workers in one group from the first offsets into an empty index: (events/s from
     the group's first commit to caught up, seconds from their start to the first commit, the
-    workers' CPU seconds per event over the same span). The group's progress is read through one
-    pair of clients for the whole run: a TLS handshake every poll would take CPU from the workers."""
+    workers' CPU seconds per event over the same span)."""
     group = group_id(Settings(topic_prefix=prefix))
     asyncio.run(rewind_group(bootstrap, group, tps))
     began = time.perf_counter()
@@ -174,31 +174,40 @@ def cpu_seconds(pids: list[int]) -> float:
 async def _watch(
     workers: list[subprocess.Popen], bootstrap: str, group: str, tps: list[TopicPartition], began: float
 ) -> tuple[float, float, float]:
+    pids = [process.pid for process in workers]
+    first: tuple[float, int, float] | None = None
+    async for committed, total in group_progress(bootstrap, group, tps):
+        now = time.perf_counter()
+        if first is None and committed > 0:
+            first = (now, committed, cpu_seconds(pids))
+        if committed >= total and first is not None:
+            events = total - first[1]
+            return (
+                events / max(now - first[0], 1e-9),
+                first[0] - began,
+                (cpu_seconds(pids) - first[2]) / max(events, 1),
+            )
+        for process in workers:
+            if process.poll() is not None:
+                raise RuntimeError(f"a worker exited with {process.returncode}")
+    raise AssertionError("group_progress ends only when its caller stops")
+
+
+async def group_progress(
+    bootstrap: str, group: str, tps: list[TopicPartition], every_s: float = 0.2
+) -> AsyncIterator[tuple[int, int]]:
+    """(records the group has committed, records in the topics), every `every_s`, read through one
+    pair of clients for as long as the caller iterates: a TLS handshake every poll would take CPU
+    from the workers being measured."""
     kafka = clients(bootstrap)
     admin, consumer = kafka.admin(), kafka.consumer()
     await admin.start()
     await consumer.start()
-    pids = [process.pid for process in workers]
     try:
         ends = await consumer.end_offsets(tps)
-        total = sum(ends.values())
-        first: tuple[float, int, float] | None = None
         while True:
-            committed = await group_committed(admin, group, ends)
-            now = time.perf_counter()
-            if first is None and committed > 0:
-                first = (now, committed, cpu_seconds(pids))
-            if committed >= total and first is not None:
-                events = total - first[1]
-                return (
-                    events / max(now - first[0], 1e-9),
-                    first[0] - began,
-                    (cpu_seconds(pids) - first[2]) / max(events, 1),
-                )
-            for process in workers:
-                if process.poll() is not None:
-                    raise RuntimeError(f"a worker exited with {process.returncode}")
-            await asyncio.sleep(0.2)
+            yield await group_committed(admin, group, ends), sum(ends.values())
+            await asyncio.sleep(every_s)
     finally:
         await consumer.stop()
         await admin.close()
