@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from linkage import pending_links
 from linkage.batch_transaction import batch_transaction
-from linkage.driver_sql import RowInsert, chunks, grouped, placeholder, placeholders
+from linkage.driver_sql import Members, RowInsert, chunks, grouped, placeholder, placeholders
 from linkage.index_event import IndexEvent
 from linkage.link_rules import Link
 from linkage.subscriptions import Subscription
@@ -178,6 +178,7 @@ class IndexStore:
             else frozenset().union(*(s.linked_to for s in self.subscriptions))
         )
         self._ph = placeholder(engine)
+        self._members = Members(engine)
         columns = [c.name for c in records.columns]
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("dataset", "entity_key"))
         self._upsert_records = RowInsert(
@@ -186,7 +187,6 @@ class IndexStore:
             columns,
             f"ON CONFLICT (dataset, entity_key) DO UPDATE SET {updates} "
             "WHERE excluded.entity_version > records.entity_version",
-            arrays=False,
         )
         self._insert_links = RowInsert(engine, links, [c.name for c in links.columns if c.name != "id"])
         self._insert_processed = RowInsert(
@@ -275,8 +275,8 @@ class IndexStore:
     def _processed(self, conn: Connection, event_ids: list[str]) -> set[str]:
         seen: set[str] = set()
         for chunk in chunks(event_ids):
-            sql = f"SELECT event_id FROM processed_events WHERE event_id IN ({self._in(len(chunk))})"
-            seen.update(row[0] for row in conn.exec_driver_sql(sql, tuple(chunk)))
+            sql = f"SELECT event_id FROM processed_events WHERE {self._members('event_id', len(chunk))}"
+            seen.update(row[0] for row in conn.exec_driver_sql(sql, self._members.values(chunk)))
         return seen
 
     def _held_versions(self, conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -285,9 +285,11 @@ class IndexStore:
             for chunk in chunks(entity_keys):
                 sql = (
                     f"SELECT entity_key, entity_version FROM records WHERE dataset = {self._ph} "
-                    f"AND entity_key IN ({self._in(len(chunk))})"
+                    f"AND {self._members('entity_key', len(chunk))}"
                 )
-                held.update({(dataset, k): v for k, v in conn.exec_driver_sql(sql, (dataset, *chunk))})
+                held.update(
+                    {(dataset, k): v for k, v in conn.exec_driver_sql(sql, (dataset, *self._members.values(chunk)))}
+                )
         return held
 
     def _write_records(self, conn: Connection, events: list[IndexEvent], applied_ms: int) -> None:
@@ -323,8 +325,8 @@ class IndexStore:
         )
         for dataset, entity_keys in grouped([e.key for e in events]).items():
             for chunk in chunks(entity_keys):
-                sql = f"DELETE FROM links WHERE dataset = {self._ph} AND entity_key IN ({self._in(len(chunk))})"
-                conn.exec_driver_sql(sql, (dataset, *chunk))
+                sql = f"DELETE FROM links WHERE dataset = {self._ph} AND {self._members('entity_key', len(chunk))}"
+                conn.exec_driver_sql(sql, (dataset, *self._members.values(chunk)))
         link_rows = [
             (e.dataset, e.entity_key, link.relation, link.party_kind, link.party_id, link.share, applied_ms)
             for e in events
@@ -332,7 +334,7 @@ class IndexStore:
         ]
         self._insert_links(conn, link_rows)
         if self.track_pending:
-            pending_links.refresh(conn, self._ph, [e.key for e in events])
+            pending_links.refresh(conn, self._members, [e.key for e in events])
 
     def _write_history(self, conn: Connection, stated: list[_Stated], held_before: set[tuple[str, str]]) -> None:
         """Keep the links this batch replaces with the source-time span each held for: those of the
@@ -466,10 +468,17 @@ class IndexStore:
                 sql = (
                     "SELECT r.dataset, r.entity_key, r.entity_version, r.change_type, r.event_id, r.trace_id, "
                     f"r.source_ms, l.party_id FROM {_LINKED_RECORDS} WHERE l.party_kind = {self._ph} "
-                    f"AND l.party_id IN ({self._in(len(chunk))}) AND l.dataset IN ({self._in(len(watched_datasets))}) "
+                    f"AND {self._members('l.party_id', len(chunk))} "
+                    f"AND l.dataset IN ({self._in(len(watched_datasets))}) "
                     f"AND l.relation = {self._ph} AND r.change_type IN ({self._in(len(change_types))})"
                 )
-                params = (party_kind, *chunk, *watched_datasets, subscription.party_relation, *change_types)
+                params = (
+                    party_kind,
+                    *self._members.values(chunk),
+                    *watched_datasets,
+                    subscription.party_relation,
+                    *change_types,
+                )
                 for dataset, key, version, change_type, event_id, trace_id, source_ms, party_id in conn.exec_driver_sql(
                     sql, params
                 ):

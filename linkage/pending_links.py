@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection
 
-from linkage.driver_sql import chunks, grouped, placeholders
+from linkage.driver_sql import Members, chunks, grouped
 from linkage.link_rules import PARTY_DATASETS
 
 _PARTY_DATASET = (
@@ -32,7 +32,7 @@ _UNRESOLVED = (
 )
 
 
-def refresh(conn: Connection, mark: str, records: Iterable[tuple[str, str]]) -> None:
+def refresh(conn: Connection, members: Members, records: Iterable[tuple[str, str]]) -> None:
     """Re-examine the links a batch can have changed, after it wrote its records and links.
 
     `records`: the (dataset, entity_key) of every record the batch rewrote. Their own links were
@@ -44,13 +44,12 @@ def refresh(conn: Connection, mark: str, records: Iterable[tuple[str, str]]) -> 
         first, second = columns
         for value, keys in groups.items():
             for chunk in chunks(keys):
-                where = f"{first} = {mark} AND {second} IN ({placeholders(mark, len(chunk))})"
-                conn.exec_driver_sql(f"DELETE FROM pending_links WHERE {where}", (value, *chunk))
+                params = (value, *members.values(chunk))
+                where = f"{first} = {members.mark} AND {members(second, len(chunk))}"
+                conn.exec_driver_sql(f"DELETE FROM pending_links WHERE {where}", params)
                 conn.exec_driver_sql(
-                    _UNRESOLVED.format(
-                        where=f"l.{first} = {mark} AND l.{second} IN ({placeholders(mark, len(chunk))})"
-                    ),
-                    (value, *chunk),
+                    _UNRESOLVED.format(where=f"l.{first} = {members.mark} AND {members('l.' + second, len(chunk))}"),
+                    params,
                 )
 
 
