@@ -172,7 +172,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 async def _watch(
-    workers: list[subprocess.Popen], bootstrap: str, group: str, tps: list[TopicPartition], began: float
+    workers: list[subprocess.Popen[bytes]], bootstrap: str, group: str, tps: list[TopicPartition], began: float
 ) -> tuple[float, float, float]:
     pids = [process.pid for process in workers]
     first: tuple[float, int, float] | None = None
