@@ -72,6 +72,31 @@ def gdx_env(bootstrap: str, prefix: str, state: Path, index_url: str) -> dict[st
     }
 
 
+def publish_initial_load(env: dict[str, str], state: Path, scale: int) -> None:
+    """Every entity of a population of `scale` persons as a snapshot event, by `gdx simulate` under
+    `env`, its stores in `state`."""
+    print(f"publishing the initial load of {scale:,} persons …", flush=True)
+    began = time.monotonic()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "simulate",
+            "--scale",
+            str(scale),
+            "--count",
+            "0",
+            "--store-dir",
+            str(state / "agencies"),
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    print(f"published in {time.monotonic() - began:.0f} s", flush=True)
+
+
 async def bare_read(
     kafka: KafkaClients, tps: list[TopicPartition], keep: bool = False, codec: Codec | None = None
 ) -> tuple[int, float, list]:
@@ -259,24 +284,7 @@ def main() -> int:
         catalog = load_catalog()
         apply_topics(settings, catalog)
         env = gdx_env(bootstrap, prefix, state, index_url)
-        print(f"publishing the initial load of {args.scale:,} persons …", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "streams.cli",
-                "simulate",
-                "--scale",
-                str(args.scale),
-                "--count",
-                "0",
-                "--store-dir",
-                str(state / "agencies"),
-            ],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        publish_initial_load(env, state, args.scale)
         topic_datasets = {settings.topic(d.topic): f"{d.agency}.{d.name}" for d in catalog.datasets}
         tps = asyncio.run(topic_partitions(settings.kafka, list(topic_datasets)))
         bare_rates, decoding_rates, pipeline_rates = [], [], []

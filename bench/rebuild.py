@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_throughput import bare_read, gdx_env
+from index_throughput import bare_read, gdx_env, publish_initial_load
 from local_kafka import kafka, registry_codec, registry_schemas
 
 from linkage.database import index_engine
@@ -94,27 +93,9 @@ def publish(settings: Settings, bootstrap: str, scale: int) -> None:
     """The initial load of `scale` persons on the catalog's topics under the settings' prefix."""
     apply_topics(settings, load_catalog())
     state = settings.state_dir
-    env = gdx_env(bootstrap, settings.topic_prefix, state, f"sqlite:///{state / 'unused.db'}")
-    print(f"publishing the initial load of {scale:,} persons …", flush=True)
-    began = time.monotonic()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "simulate",
-            "--scale",
-            str(scale),
-            "--count",
-            "0",
-            "--store-dir",
-            str(state / "agencies"),
-        ],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
+    publish_initial_load(
+        gdx_env(bootstrap, settings.topic_prefix, state, f"sqlite:///{state / 'unused.db'}"), state, scale
     )
-    print(f"published in {time.monotonic() - began:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
