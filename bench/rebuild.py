@@ -50,8 +50,9 @@ def main() -> int:
     ):
         parser.error("give --bootstrap-servers with --topic-prefix (a published population), or --scale alone")
     with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-rebuild-") as tmp:
-        settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=args.topic_prefix)
-        if args.scale is not None:  # the agencies' keys and the trust list in the run's own state
+        if args.topic_prefix is not None:
+            settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=args.topic_prefix)
+        else:  # the agencies' keys and the trust list in the run's own state
             settings = Settings(
                 kafka_bootstrap_servers=bootstrap, topic_prefix=f"r{uuid.uuid4().hex[:8]}.", state_dir=Path(tmp)
             )
