@@ -34,7 +34,8 @@ def batch_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def _one_writer(database: str | None) -> Iterator[None]:
-    """An in-memory database has one connection and nobody to wait for."""
+    """The exclusive flock on `<database>-writer`; none for an in-memory database, which has one
+    connection and nobody to wait for."""
     if not database or database == ":memory:" or database.startswith("file:"):
         yield
         return

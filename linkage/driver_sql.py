@@ -28,8 +28,8 @@ def placeholders(mark: str, count: int) -> str:
 
 
 class Members:
-    """`column IN (values)` in the driver's style. On PostgreSQL it is `column = ANY(%s)` with the
-    values as one array: the statement's text is then the same for every batch, where psycopg
+    """`column IN (values)` in the driver's style. On PostgreSQL it is `column = ANY(%b)` with the
+    values as one binary array: the statement's text is then the same for every batch, where psycopg
     parses the placeholders of each query text it has not met, and a batch's IN lists of up to
     500 marks, a new length each time, made that parsing cost more than running the statements."""
 

@@ -67,8 +67,10 @@ broker, delaying the very events they were quick to fetch."""
 class _FetchingThread(aiokafka_driver.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_min_bytes = FETCH_MIN_BYTES  # read by start(), which builds the fetcher
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        for name, value in (("_fetch_min_bytes", FETCH_MIN_BYTES), ("_fetch_max_wait_ms", FETCH_MAX_WAIT_MS)):
+            if not hasattr(consumer, name):  # read by start(), which builds the fetcher
+                raise RuntimeError(f"this aiokafka consumer has no {name}: install one within pyproject.toml's range")
+            setattr(consumer, name, value)
         return consumer
 
 
