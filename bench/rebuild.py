@@ -45,9 +45,9 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=None, help="persons to publish first, on a private broker")
     parser.add_argument("--index-url", default=None, help="default: SQLite in a temporary directory")
     args = parser.parse_args()
-    if (args.bootstrap_servers is None) == (args.scale is None) or bool(args.bootstrap_servers) != bool(
-        args.topic_prefix
-    ):
+    published = args.bootstrap_servers is not None and args.topic_prefix is not None and args.scale is None
+    private = args.bootstrap_servers is None and args.topic_prefix is None and args.scale is not None
+    if not (published or private):
         parser.error("give --bootstrap-servers with --topic-prefix (a published population), or --scale alone")
     with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-rebuild-") as tmp:
         if args.topic_prefix is not None:
