@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, delete, func, insert, inspect, select
 
+from linkage.batch_transaction import batch_transaction
 from linkage.driver_sql import CHUNK
 from linkage.tables import KEPT_TABLES, REPLAYED_TABLES, metadata
 
@@ -27,8 +28,19 @@ def migration_config(connection: object) -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x6764785F696E6478
+"""The PostgreSQL advisory lock upgraders take (the bytes of "gdx_indx"): any fixed number the
+database's other users do not take."""
+
+
 def upgrade(engine: Engine) -> None:
-    with engine.begin() as connection:
+    """One process at a time: workers started together on a fresh database (`gdx up --workers 2`)
+    would each find it empty and create the same tables, and all but one fail. The later ones wait,
+    then find the schema at head. SQLite serialises them by the index's writer lock, PostgreSQL by
+    an advisory lock held to the end of the migrating transaction."""
+    with batch_transaction(engine) as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         command.upgrade(migration_config(connection), "head")
 
 
