@@ -172,6 +172,13 @@ class Settings(BaseSettings):
         description="how long a stream worker's graceful stop may take before it exits anyway "
         "(uncommitted batches are delivered again)",
     )
+    worker_session_timeout_s: float = Field(
+        default=15.0,
+        ge=6.0,
+        le=300.0,
+        description="how long the group waits for a silent worker before its partitions go to the others: "
+        "a killed worker's partitions stand still this long (from 6, the broker's least)",
+    )
     agencies_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics port of `gdx simulate` (0: a free one, announced)"
     )

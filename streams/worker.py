@@ -167,6 +167,7 @@ def build_app(settings: Settings, batch_size: int = 2000) -> BatchApp:
         broker_commit_every=batch_size,
         broker_max_poll_records=batch_size,
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.worker_session_timeout_s,
         datadir=str(datadir),
     )
     sink = KafkaSink(kafka)
