@@ -1,7 +1,8 @@
 """The backbone under faults, against the real broker: every scenario ends with zero mismatches.
 
 Agencies, workers and checks run as separate `gdx` processes, as in production; the index is
-SQLite or a real PostgreSQL server.
+SQLite or a real PostgreSQL server, and one worker or two share the partitions in one group (two
+SQLite writers take turns through the index's writer lock).
 """
 
 from __future__ import annotations
@@ -30,9 +31,27 @@ from tests.support.stream_harness import (
     wait_caught_up,
     wait_in_flight,
     worker,
+    workers,
 )
 
 pytestmark = pytest.mark.kafka
+
+SETUPS = [("sqlite", 1), ("postgresql", 1), ("sqlite", 2), ("postgresql", 2)]
+EVERY_SETUP = os.environ.get("GDX_FAULT_MATRIX") == "full"
+"""The suite runs each fault with one worker and with two, and on each index database, in two
+runs that between them take every value (pairs chosen so that every setup meets some faults);
+GDX_FAULT_MATRIX=full runs every fault in all four setups (about 8 minutes more)."""
+
+
+def setups(*chosen: tuple[str, int]) -> pytest.MarkDecorator:
+    ran = SETUPS if EVERY_SETUP else list(chosen)
+    return pytest.mark.parametrize(
+        ("index_url", "processes"), ran, indirect=["index_url"], ids=[f"{db}-{n}" for db, n in ran]
+    )
+
+
+SQLITE_ALONE_POSTGRESQL_SHARED = setups(("sqlite", 1), ("postgresql", 2))
+POSTGRESQL_ALONE_SQLITE_SHARED = setups(("postgresql", 1), ("sqlite", 2))
 
 
 @pytest.fixture
@@ -83,12 +102,12 @@ def _assert_notices_on_record(backbone: Backbone, revenue: Counter[str], exactly
         assert told == audited == logged and max(told.values()) == 1
 
 
-@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
-def test_every_injected_fault_is_absorbed_or_dead_lettered(backbone: Backbone) -> None:
+@SQLITE_ALONE_POSTGRESQL_SHARED
+def test_every_injected_fault_is_absorbed_or_dead_lettered(backbone: Backbone, processes: int) -> None:
     report = backbone.simulate("--scale", "1000", "--seed", "11", "--count", "400", "--rate", "1000", faults=0.05)
     assert all(injected(report, kind) > 0 for kind in ("duplicate", "out_of_order", "malformed", "invalid_id"))
-    with worker(backbone) as process:
-        wait_caught_up(backbone, 240, process)
+    with workers(backbone, processes) as group:
+        wait_caught_up(backbone, 240, *group)
     _assert_reconciled(backbone)
     assert dead_letters(backbone) == injected(report, "malformed") + injected(report, "invalid_id")
     _assert_owner_deaths_notified(backbone, exactly_once=True)
@@ -121,16 +140,18 @@ def _finish(publisher: Process, timeout_s: float = 300) -> None:
     assert publisher.wait(timeout_s) == 0, publisher.tail()
 
 
-@pytest.mark.parametrize("index_url", ["sqlite", "postgresql"], indirect=True)
-def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone) -> None:
+@POSTGRESQL_ALONE_SQLITE_SHARED
+def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone, processes: int) -> None:
+    """The first worker is killed and started again on its audit chain; with two, the other one
+    goes on meanwhile."""
     publisher = _publishing(backbone, "21")
-    first = Process(backbone, "worker", name="worker-1")
-    wait_in_flight(backbone, 120, first)
-    first.kill(signal.SIGKILL)
-    _still_publishing(publisher)
-    with worker(backbone, "worker-2") as second:
-        _finish(publisher)
-        wait_caught_up(backbone, 240, second)
+    with workers(backbone, processes) as group:
+        wait_in_flight(backbone, 120, *group)
+        group[0].kill(signal.SIGKILL)
+        _still_publishing(publisher)
+        with worker(backbone, "worker-1-again", audit_partition=None if processes == 1 else 1) as again:
+            _finish(publisher)
+            wait_caught_up(backbone, 240, again, *group[1:])
     _assert_reconciled(backbone)
     _assert_owner_deaths_notified(backbone, exactly_once=False)
 
@@ -165,42 +186,46 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory, session_cluster: Settin
         yield settings
 
 
-def _deployment(cluster: Settings, tmp_path: Path) -> Backbone:
-    deployment = Backbone(
-        cluster.bootstrap_servers, f"r{uuid.uuid4().hex[:8]}.", tmp_path / "state", f"sqlite:///{tmp_path / 'index.db'}"
-    )
+def _deployment(cluster: Settings, tmp_path: Path, index_url: str) -> Backbone:
+    deployment = Backbone(cluster.bootstrap_servers, f"r{uuid.uuid4().hex[:8]}.", tmp_path / "state", index_url)
     applied = deployment.gdx("topics", "apply")
     assert applied.code == 0, applied.err
     return deployment
 
 
-def test_a_broker_restarted_mid_stream_loses_nothing(own_broker: Settings, tmp_path: Path) -> None:
-    backbone = _deployment(own_broker, tmp_path)
+@SQLITE_ALONE_POSTGRESQL_SHARED
+def test_a_broker_restarted_mid_stream_loses_nothing(
+    own_broker: Settings, tmp_path: Path, index_url: str, processes: int
+) -> None:
+    backbone = _deployment(own_broker, tmp_path, index_url)
     publisher = _publishing(backbone, "23", count=4500)
-    with worker(backbone) as process:
-        wait_in_flight(backbone, 120, process)
+    with workers(backbone, processes) as group:
+        wait_in_flight(backbone, 120, *group)
         launcher.down(own_broker)
         _still_publishing(publisher)
         time.sleep(5)
         launcher.up(own_broker, 1, report=False)
         _finish(publisher)
-        wait_caught_up(backbone, 300, process)
+        wait_caught_up(backbone, 300, *group)
     _assert_reconciled(backbone)
 
 
-def test_one_broker_of_three_killed_mid_stream_loses_nothing(three_broker_cluster: Settings, tmp_path: Path) -> None:
-    backbone = _deployment(three_broker_cluster, tmp_path)
+@POSTGRESQL_ALONE_SQLITE_SHARED
+def test_one_broker_of_three_killed_mid_stream_loses_nothing(
+    three_broker_cluster: Settings, tmp_path: Path, index_url: str, processes: int
+) -> None:
+    backbone = _deployment(three_broker_cluster, tmp_path, index_url)
     victim = launcher.nodes(three_broker_cluster, 3)[2]
     publisher = _publishing(backbone, "24", count=4500)
     try:
-        with worker(backbone) as process:
-            wait_in_flight(backbone, 120, process)
+        with workers(backbone, processes) as group:
+            wait_in_flight(backbone, 120, *group)
             state = launcher.node_state(victim)
             assert state.running and state.pid is not None
             os.kill(state.pid, signal.SIGKILL)
             _still_publishing(publisher)
             _finish(publisher)
-            wait_caught_up(backbone, 300, process)
+            wait_caught_up(backbone, 300, *group)
         _assert_reconciled(backbone)
     finally:
         launcher.up(three_broker_cluster, 3, report=False)

@@ -139,6 +139,24 @@ def worker(backbone: Backbone, name: str = "worker", audit_partition: int | None
         process.kill(signal.SIGTERM)
 
 
+@contextmanager
+def workers(backbone: Backbone, count: int, name: str = "worker") -> Iterator[list[Process]]:
+    """`count` workers sharing the partitions in one group, as `gdx up --workers N` starts them:
+    one alone chains its notices in the default audit partition, several in one each from 1."""
+    started: list[Process] = []
+    try:
+        for n in range(count):
+            chain = () if count == 1 else ("--audit-partition", str(1 + n))
+            started.append(Process(backbone, "worker", *chain, name=f"{name}-{n + 1}"))
+        yield started
+    finally:
+        for process in started:  # all at once: one by one, each survivor would take over the partitions
+            if process.popen.poll() is None:
+                process.popen.send_signal(signal.SIGTERM)
+        for process in started:
+            process.popen.wait(timeout=60)
+
+
 async def _ends_and_committed(backbone: Backbone) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
     partitions = await topic_partitions(clients(backbone.bootstrap_servers), backbone.change_topics())
     admin = clients(backbone.bootstrap_servers).admin()
