@@ -3,9 +3,9 @@
 It covers what a consumer can see — every live record with its provenance and every link — and
 the state a rebuild keeps because no topic holds it (`KEPT_TABLES`: consents as used, the access
 log, unsent notifications, who was told), so a rebuild that lost any of it differs. It leaves out
-what depends on when the worker ran (applied times) or what a replay re-derives (processed event
-ids, gaps). Deleted records are left out too: compaction removes them from the topics, so a replay
-may never meet them.
+what depends on when the worker ran (applied times) or what a replay re-derives (version gaps).
+Deleted records are left out too: compaction removes them from the topics, so a replay may never
+meet them.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """Applying change events to the linkage index: deduplicated, version-guarded, one transaction a batch.
 
 The stream processor delivers at least once; this is where "every change takes effect exactly
-once" is made true. Per batch, in one transaction: event ids already processed are duplicates; a
-version not above the held one is stale and dropped; a version that skips ahead is applied and its
-gap recorded; the newest applied version of each entity replaces its record and its links; every
-event id is remembered with its outcome; matching notifications are queued in the notify outbox.
-A crash before the commit leaves no trace, and the re-delivered batch is applied afresh.
+once" is made true. Per batch, in one transaction: an event whose id the entity's record holds is
+a duplicate (the version it applied is still there); a version not above the held one is stale
+and dropped, and so is any other re-delivery, which carries a version the record has since passed;
+a version that skips ahead is applied and its gap recorded; the newest applied version of each
+entity replaces its record and its links; matching notifications are queued in the notify outbox.
+A crash before the commit leaves no trace, and the re-delivered batch is applied afresh. No table
+of every event id seen is kept: the record's own event id and version decide every re-delivery,
+and such a table cost a random-key insert and lookup per event in a B-tree as large as the stream.
 
 A subscription's condition ("the deceased owned a vehicle") is asked as of the watched change's
 source time, not as of the moment the worker applies it: the worker meets a death and the
@@ -14,11 +17,10 @@ inheritance may already have replaced the owner, or the vehicle may not have arr
 that newer versions replace are therefore kept with the source-time span they held for, and a
 link that arrives after the change it satisfies still notifies, once.
 
-What the index only needs for a while is pruned by `Retention`: event ids as far back as
-re-delivery reaches (an older re-delivery is stale by version, so it changes nothing either), link
-history and notified marks as far back as a change may arrive late, and version gaps as long as an
-operator may look at them. A change older than the late horizon is not looked for again when a late
-link arrives, so a pruned mark can never cause a second notice.
+What the index only needs for a while is pruned by `Retention`: link history and notified marks
+as far back as a change may arrive late, and version gaps as long as an operator may look at them.
+A change older than the late horizon is not looked for again when a late link arrives, so a
+pruned mark can never cause a second notice.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from linkage.tables import (
     links,
     notified,
     notify_outbox,
-    processed_events,
     records,
     version_gaps,
 )
@@ -82,9 +83,6 @@ def notice_id(consumer: str, event_id: str, party_id: str) -> str:
 class Retention:
     """How long the index remembers what it needs only for a while (milliseconds)."""
 
-    redelivery_ms: int = DAY_MS
-    """Processed event ids: a batch is re-delivered within seconds of its processing (the commit
-    interval, a restart); a day is far beyond that, and older re-deliveries are stale by version."""
     late_ms: int = 30 * DAY_MS
     """Link history (by source time) and notified marks: how late a change may arrive and still be
     judged, and told, as of its source time."""
@@ -189,9 +187,6 @@ class IndexStore:
             "WHERE excluded.entity_version > records.entity_version",
         )
         self._insert_links = RowInsert(engine, links, [c.name for c in links.columns if c.name != "id"])
-        self._insert_processed = RowInsert(
-            engine, processed_events, ["event_id", "outcome", "processed_ms"], "ON CONFLICT (event_id) DO NOTHING"
-        )
         history_columns = "dataset, entity_key, relation, party_kind, party_id, valid_from_ms, valid_to_ms"
         self._insert_history = f"INSERT INTO link_history ({history_columns}) VALUES ({self._in(7)})"
         self._retire_links = (
@@ -206,11 +201,12 @@ class IndexStore:
         if not events:
             return result
         with batch_transaction(self._writer) as conn:
-            seen = self._processed(conn, [e.event_id for e in events])
-            held = self._held_versions(conn, list({e.key for e in events}))
+            held_ids = self._held(conn, list({e.key for e in events}))
+            held = {key: version for key, (version, _) in held_ids.items()}
             held_before = set(held)
+            seen = {event_id for _, event_id in held_ids.values()}
             newest: dict[tuple[str, str], IndexEvent] = {}
-            processed_rows, gap_rows = [], []
+            gap_rows = []
             for event in events:
                 if event.event_id in seen:
                     result.outcomes.append(DUPLICATE)
@@ -238,11 +234,9 @@ class IndexStore:
                     result.applied.append(event)
                     outcome = APPLIED
                 result.outcomes.append(outcome)
-                processed_rows.append((event.event_id, outcome, result.applied_ms))
             stated = _stated([e for e in result.applied if self._keeps_history(e.dataset)])
             self._write_history(conn, stated, held_before)
             self._write_records(conn, list(newest.values()), result.applied_ms)
-            self._insert_processed(conn, processed_rows)
             if gap_rows:
                 conn.execute(insert(version_gaps), gap_rows)
             result.gaps = len(gap_rows)
@@ -255,7 +249,6 @@ class IndexStore:
             return
         keep = self.retention
         with self.engine.begin() as conn:
-            conn.execute(delete(processed_events).where(processed_events.c.processed_ms < at_ms - keep.redelivery_ms))
             conn.execute(delete(link_history).where(link_history.c.valid_to_ms < at_ms - keep.late_ms))
             conn.execute(delete(notified).where(notified.c.notified_ms < at_ms - keep.late_ms))
             conn.execute(delete(version_gaps).where(version_gaps.c.recorded_ms < at_ms - keep.gaps_ms))
@@ -272,23 +265,20 @@ class IndexStore:
     def _in(self, count: int) -> str:
         return placeholders(self._ph, count)
 
-    def _processed(self, conn: Connection, event_ids: list[str]) -> set[str]:
-        seen: set[str] = set()
-        for chunk in chunks(event_ids):
-            sql = f"SELECT event_id FROM processed_events WHERE {self._members('event_id', len(chunk))}"
-            seen.update(row[0] for row in conn.exec_driver_sql(sql, self._members.values(chunk)))
-        return seen
-
-    def _held_versions(self, conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        held: dict[tuple[str, str], int] = {}
+    def _held(self, conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
+        """The version and event id of each record the index holds among `keys`."""
+        held: dict[tuple[str, str], tuple[int, str]] = {}
         for dataset, entity_keys in grouped(keys).items():
             for chunk in chunks(entity_keys):
                 sql = (
-                    f"SELECT entity_key, entity_version FROM records WHERE dataset = {self._ph} "
+                    f"SELECT entity_key, entity_version, event_id FROM records WHERE dataset = {self._ph} "
                     f"AND {self._members('entity_key', len(chunk))}"
                 )
                 held.update(
-                    {(dataset, k): v for k, v in conn.exec_driver_sql(sql, (dataset, *self._members.values(chunk)))}
+                    {
+                        (dataset, k): (v, e)
+                        for k, v, e in conn.exec_driver_sql(sql, (dataset, *self._members.values(chunk)))
+                    }
                 )
         return held
 

@@ -8,9 +8,6 @@
   record yet is pending; it resolves by itself when the party's record arrives.
 - `pending_links`: the links that are pending now, kept up to date by every batch
   (linkage/pending_links.py), so their count and oldest age never need a scan of all links.
-- `processed_events`: every event id seen, for deduplication (kept in the same transaction as the
-  change it caused, so a re-delivery after a crash is recognised), for as long as re-delivery
-  reaches back (`index_store.Retention`, like the other tables a worker prunes).
 - `version_gaps`: an entity version applied while an earlier one was never seen.
 - `link_history`: links a newer version of their record replaced, with the source-time span they
   held for, kept for the datasets a subscription's condition reads: Kafka orders changes within a
@@ -97,15 +94,6 @@ pending_links = Table(
     Column("linked_ms", BigInteger, nullable=False),
     Index("ix_pending_links_record", "dataset", "entity_key"),
     Index("ix_pending_links_party", "party_kind", "party_id"),
-)
-
-processed_events = Table(
-    "processed_events",
-    metadata,
-    Column("event_id", String(36), primary_key=True),
-    Column("outcome", String(16), nullable=False),
-    Column("processed_ms", BigInteger, nullable=False),
-    Index("ix_processed_events_ms", "processed_ms"),
 )
 
 version_gaps = Table(

@@ -66,6 +66,18 @@ def test_redelivery_and_older_versions_change_nothing(engine: Engine) -> None:
     assert view is not None and view["payload"]["colour"] == "แดง" and view["provenance"]["entity_version"] == 2
 
 
+def test_a_redelivered_version_since_replaced_is_stale_and_changes_nothing(engine: Engine) -> None:
+    """No table remembers every event id: the record holds its version's, and a re-delivered
+    version the record has passed since is stale."""
+    store = IndexStore(engine)
+    v1 = index_event("dlt.vehicle", version=1, colour="ขาว")
+    v2 = index_event("dlt.vehicle", version=2, colour="แดง")
+    assert store.apply([v1, v2]).outcomes == [APPLIED, APPLIED]
+    before = index_digest(engine)
+    assert store.apply([v1, v2]).outcomes == [STALE, DUPLICATE]
+    assert index_digest(engine) == before
+
+
 def test_a_skipped_version_is_applied_and_its_gap_recorded(engine: Engine) -> None:
     store = IndexStore(engine)
     result = store.apply([index_event("dlt.driving-licence", 1), index_event("dlt.driving-licence", 3)])

@@ -144,20 +144,20 @@ async def test_a_fault_of_the_index_itself_never_dead_letters_the_batch(engine: 
     reports it like an unreachable file, so the worker waits for it, not ready. Neither bisects the
     batch into the dead letters."""
     with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE processed_events")
+        conn.exec_driver_sql("DROP TABLE links")
     sink = RecordingSink()
     readiness = Readiness()
     handled = asyncio.create_task(
         _core(engine, sink, readiness).handle([_record("dlt.vehicle", 0), _record("dopa.person", 1)])
     )
     if engine.dialect.name == "postgresql":
-        with pytest.raises(Exception, match="processed_events"):
+        with pytest.raises(Exception, match="links"):
             await asyncio.wait_for(handled, 30)
     else:
         for _ in range(100):
             if "index" in readiness.failing():
                 break
             await asyncio.sleep(0.05)
-        assert "processed_events" in readiness.failing()["index"] and not handled.done()
+        assert "links" in readiness.failing()["index"] and not handled.done()
         handled.cancel()
     assert sink.sent == [] and _held(engine) == 0
