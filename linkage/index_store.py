@@ -324,7 +324,9 @@ class IndexStore:
         ]
         self._insert_links(conn, link_rows)
         if self.track_pending:
-            pending_links.refresh(conn, self._members, [e.key for e in events])
+            pending_links.refresh(
+                conn, self._members, [e.key for e in events], [e.key for e in events if e.payload is None]
+            )
 
     def _write_history(self, conn: Connection, stated: list[_Stated], held_before: set[tuple[str, str]]) -> None:
         """Keep the links this batch replaces with the source-time span each held for: those of the

@@ -32,25 +32,43 @@ _UNRESOLVED = (
 )
 
 
-def refresh(conn: Connection, members: Members, records: Iterable[tuple[str, str]]) -> None:
+def refresh(
+    conn: Connection, members: Members, records: Iterable[tuple[str, str]], deleted: Iterable[tuple[str, str]]
+) -> None:
     """Re-examine the links a batch can have changed, after it wrote its records and links.
 
-    `records`: the (dataset, entity_key) of every record the batch rewrote. Their own links were
-    replaced; and where a record is a party's (a person, a juristic person, a house), the links
-    naming that party may have become resolved (it arrived) or pending again (it was deleted)."""
-    rewritten = grouped(records)
-    parties = {_KIND_OF[dataset]: keys for dataset, keys in rewritten.items() if dataset in _KIND_OF}
-    for columns, groups in ((("dataset", "entity_key"), rewritten), (("party_kind", "party_id"), parties)):
-        first, second = columns
-        for value, keys in groups.items():
-            for chunk in chunks(keys):
-                params = (value, *members.values(chunk))
-                where = f"{first} = {members.mark} AND {members(second, len(chunk))}"
-                conn.exec_driver_sql(f"DELETE FROM pending_links WHERE {where}", params)
-                conn.exec_driver_sql(
-                    _UNRESOLVED.format(where=f"l.{first} = {members.mark} AND {members('l.' + second, len(chunk))}"),
-                    params,
-                )
+    `records`: the (dataset, entity_key) of every record the batch rewrote; `deleted`: those of
+    them it deleted. Their own links were replaced; and where a record is a party's (a person, a
+    juristic person, a house), the links naming that party are resolved now that it is there, or
+    pending again if it was deleted: only a deleted party's are searched for among the links.
+
+    Every row to forget goes before any is found: SQLite hands a deleted link's id to the next link
+    inserted, so a pending row of a record's old link would otherwise block (ON CONFLICT) the row of
+    another record's new link under the same id, and then be forgotten with its record."""
+    rewritten, gone = grouped(records), grouped(deleted)
+    record, party = ("dataset", "entity_key"), ("party_kind", "party_id")
+    for dataset, keys in rewritten.items():
+        _forget(conn, members, record, dataset, keys)
+        if (kind := _KIND_OF.get(dataset)) is not None:
+            _forget(conn, members, party, kind, keys)
+    for dataset, keys in rewritten.items():
+        _find(conn, members, record, dataset, keys)
+        if (kind := _KIND_OF.get(dataset)) is not None:
+            _find(conn, members, party, kind, gone.get(dataset, []))
+
+
+def _forget(conn: Connection, members: Members, columns: tuple[str, str], value: str, keys: list[str]) -> None:
+    first, second = columns
+    for chunk in chunks(keys):
+        where = f"{first} = {members.mark} AND {members(second, len(chunk))}"
+        conn.exec_driver_sql(f"DELETE FROM pending_links WHERE {where}", (value, *members.values(chunk)))
+
+
+def _find(conn: Connection, members: Members, columns: tuple[str, str], value: str, keys: list[str]) -> None:
+    first, second = columns
+    for chunk in chunks(keys):
+        where = f"l.{first} = {members.mark} AND {members('l.' + second, len(chunk))}"
+        conn.exec_driver_sql(_UNRESOLVED.format(where=where), (value, *members.values(chunk)))
 
 
 def recompute(conn: Connection) -> None:

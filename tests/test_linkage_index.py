@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from linkage import pending_links
 from linkage.database import index_engine
@@ -122,6 +122,30 @@ def test_pending_links_follow_the_parties_and_records_that_change(engine: Engine
     assert store.pending_links()["dlt.driving-licence"][0] == 1  # its holder's record is gone again
     store.apply([index_event("dlt.driving-licence", 2, change_type="DELETE")])
     assert store.pending_links() == {}
+
+
+def test_tracked_pending_links_equal_a_search_of_every_link_after_each_batch(engine: Engine) -> None:
+    """Records naming a party before it arrives, the party deleted, back, deleted and back within
+    one batch: the pending set a batch keeps is what a search of all links finds."""
+    store = IndexStore(engine)
+    batches = [
+        [index_event("dlt.driving-licence"), index_event("dol.title-deed")],
+        [index_event("dopa.person")],
+        [index_event("dopa.person", 2, change_type="DELETE"), index_event("dlt.vehicle")],
+        [index_event("dopa.person", 3), index_event("dlt.driving-licence", 2, change_type="DELETE")],
+        [index_event("dopa.person", 4, change_type="DELETE"), index_event("dol.title-deed", 2)],
+        [index_event("dopa.person", 5, change_type="DELETE"), index_event("dopa.person", 6)],
+    ]
+    for number, batch in enumerate(batches):
+        store.apply(batch)
+        with engine.begin() as conn:
+            tracked = _pending_rows(conn)
+            pending_links.recompute(conn)
+            assert tracked == _pending_rows(conn), f"after batch {number}"
+
+
+def _pending_rows(conn: Connection) -> list[tuple[object, ...]]:
+    return [tuple(row) for row in conn.exec_driver_sql("SELECT * FROM pending_links ORDER BY link_id")]
 
 
 def test_a_replay_that_finds_pending_links_at_its_end_finds_what_tracking_would(engine: Engine) -> None:
