@@ -96,12 +96,13 @@ EVENTS_DEAD_LETTERED = Counter(
 )
 EVENTS_DUPLICATE = Counter(
     "gdx_events_duplicate_total",
-    "Re-delivered events dropped because their event id was already applied (at-least-once at work).",
+    "Re-delivered events dropped because the index holds the version they applied (at-least-once at work).",
     ["agency", "dataset"],
 )
 EVENTS_STALE = Counter(
     "gdx_events_stale_total",
-    "Events dropped by the version guard: the index already holds a newer version of the entity.",
+    "Events dropped by the version guard: the index already holds a newer version of the entity "
+    "(late or reordered events, and re-deliveries of versions replaced since).",
     ["agency", "dataset"],
 )
 INDEX_WRITE_RETRIES = Counter(

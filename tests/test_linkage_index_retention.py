@@ -1,5 +1,5 @@
 """Nothing the index only needs for a while grows without bound: under a long run with pruning,
-processed event ids, link history, notified marks and version gaps stay within their windows,
+link history, notified marks and version gaps stay within their windows,
 and the guarantees they serve still hold (a re-delivery changes nothing, a late link notifies
 once). On SQLite and a real PostgreSQL."""
 
