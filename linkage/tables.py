@@ -131,7 +131,11 @@ notify_outbox = Table(
     Column("message_key", String(64), nullable=False),
     Column("message", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
 )
+"""On SQLite with AUTOINCREMENT, so an id is never used twice: a worker forgets the notices it
+sent by id, and one that read a row another worker sent and forgot meanwhile would otherwise
+delete a newer notice queued under the same id (PostgreSQL's sequences never reuse one)."""
 
 notified = Table(
     "notified",

@@ -294,6 +294,25 @@ def _revenue_notices(store: IndexStore) -> list[dict[str, Any]]:
     return [json.loads(message) for _, consumer, _, message in store.notifications() if consumer == "revenue"]
 
 
+def test_a_worker_forgetting_notices_another_sent_never_drops_a_newer_one(engine: Engine) -> None:
+    """Two workers drain one outbox: both read a notice, one sends and forgets it, the outbox runs
+    empty and a new notice is queued; the other then forgets what it read. Outbox ids are never
+    used twice, so the new notice stays queued (SQLite reused the id, and it was lost unsent)."""
+    store = IndexStore(engine, load_subscriptions())
+    store.apply([_vehicle(1, SOMCHAI, DEATH_MS - 9000), _death()])
+    read_by_both = store.notifications()
+    assert read_by_both
+    store.forget_notifications([(row[0], None) for row in read_by_both])
+    later = index_event(
+        "dopa.death", source_ms=DEATH_MS, certificate_number="D-2", citizen_id=MALEE, informant_citizen_id=SOMCHAI
+    )
+    store.apply([_vehicle(2, MALEE, DEATH_MS - 5000), later])
+    queued = store.notifications()
+    assert queued
+    store.forget_notifications([(row[0], None) for row in read_by_both])
+    assert store.notifications() == queued
+
+
 @pytest.mark.parametrize("death_first", [True, False], ids=["death-then-inheritance", "inheritance-then-death"])
 def test_a_death_and_its_inheritance_in_one_batch_notify_with_the_estate(engine: Engine, death_first: bool) -> None:
     store = IndexStore(engine, load_subscriptions())
