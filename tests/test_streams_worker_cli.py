@@ -107,3 +107,13 @@ def test_a_stop_past_its_deadline_exits_with_one_line(bootstrap_servers: str, tm
     process.popen.send_signal(signal.SIGTERM)
     assert process.wait(60) == EXIT_STOP_TIMEOUT, process.tail()
     assert "graceful stop did not finish in time" in process.tail() and "Traceback" not in process.tail(200)
+
+
+def test_a_session_timeout_below_the_brokers_least_is_one_line(tmp_path: Path) -> None:
+    """Under 6 s the broker would refuse the worker's every join; said before anything starts."""
+    result = run_gdx("worker", env={"GDX_WORKER_SESSION_TIMEOUT_S": "3", "GDX_STATE_DIR": str(tmp_path)})
+    assert result.code == 1 and "Traceback" not in result.err
+    assert result.err.strip() == (
+        "gdx: invalid settings: worker_session_timeout_s: Input should be greater than or equal to 6 "
+        "— fix the environment variable or settings file"
+    )
