@@ -117,7 +117,7 @@ def test_prometheus_scrapes_the_whole_stack_and_its_series_are_sane(tmp_path: Pa
             f"max lag {max(_values(prometheus, 'gdx_consumer_lag_offsets').values())} messages"
         )
         assert len(children) >= 5, f"broker, Prometheus, lag monitor, worker, agencies: {children}"
-        code = stack.stop(signal.SIGINT, timeout=150)
+        code = stack.stop(signal.SIGINT)
     finally:
         if stack.popen.poll() is None:
             stack.kill_tree()

@@ -70,7 +70,7 @@ def test_up_prints_where_and_stops_everything_in_reverse_order_on_sigterm(tmp_pa
             base = metrics_url.removesuffix("/metrics")
             assert _status(f"{base}/healthz", trusted) == 200 and _status(f"{base}/readyz", trusted) == 200
         assert stack.row("logs") == str(state / "logs")
-        code = stack.stop(signal.SIGTERM, timeout=150)
+        code = stack.stop(signal.SIGTERM)
     finally:
         if stack.popen.poll() is None:
             stack.kill_tree()
@@ -133,7 +133,7 @@ def test_without_prometheus_the_stack_runs_and_says_how_to_install_it(bootstrap_
         assert stack.row("Prometheus").startswith("not running — install it with `apt-get install prometheus`")
         assert any(line.startswith("monitoring: Prometheus is not installed") for line in stack.lines), stack.output
         assert stack.row("worker").endswith("/metrics")
-        code = stack.stop(signal.SIGINT, timeout=120)
+        code = stack.stop(signal.SIGINT)
     finally:
         if stack.popen.poll() is None:
             stack.kill_tree()

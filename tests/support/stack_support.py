@@ -50,6 +50,13 @@ def alive(pids: set[int]) -> set[int]:
     return running
 
 
+STOP_WITHIN_S = 240.0
+"""How long `gdx up` may take to stop before a test calls it hung. It stops its parts one at a
+time and kills any that outlasts its stop timeout (30 s each), so on a loaded machine a stop where
+several parts are slow still ends, only later; a test that waited less would fail a stack that
+kept its promise. The output then says which part was slow."""
+
+
 class StackProcess:
     """`gdx up ARGS` in the background, its stdout collected line by line by a reader thread."""
 
@@ -101,10 +108,15 @@ class StackProcess:
                 return True
         return False
 
-    def stop(self, sig: int, timeout: float) -> int:
-        """Send `sig`, wait for the exit, and collect the rest of the output."""
+    def stop(self, sig: int, timeout: float = STOP_WITHIN_S) -> int:
+        """Send `sig`, wait for the exit, and collect the rest of the output. Not stopping in time
+        fails with what it printed meanwhile: which part it was still stopping."""
         self.popen.send_signal(sig)
-        code = self.popen.wait(timeout=timeout)
+        try:
+            code = self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.wait_for("no such line: read what it printed", timeout=1)
+            raise AssertionError(f"not stopped {timeout:g} s after signal {sig}:\n{self.output}") from None
         while (line := self._queue.get(timeout=5)) is not None:
             self.lines.append(line)
         return code
