@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import random
 import time
 from bisect import bisect_right
 from collections import Counter, deque
@@ -212,7 +213,10 @@ class Publisher:
 
     async def _hold(self, exc: Exception, backoff: float, reported: str, stop: asyncio.Event) -> str:
         """Count and report a failed attempt (a refusal once, not at every retry), then wait
-        `backoff` or until stopped; returns the error now reported."""
+        between half of `backoff` and all of it, or until stopped; returns the error now reported.
+        The jitter parts publishers that failed together (the registry's race on concurrent
+        registrations, a broker back after a restart): retrying in step, they would meet again."""
+        wait_s = random.uniform(backoff / 2, backoff)
         self.stats.retries += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
         self._count_backlog(force=True)
@@ -222,12 +226,12 @@ class Publisher:
                 extra={
                     "store": str(self.store.path),
                     "backlog": self.stats.backlog,
-                    "retry_in_s": backoff,
+                    "retry_in_s": round(wait_s, 3),
                     "error": self.stats.last_error,
                 },
             )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), backoff)
+            await asyncio.wait_for(stop.wait(), wait_s)
         return self.stats.last_error
 
     def _resume(self) -> int:

@@ -51,6 +51,8 @@ async def test_broker_unavailable_keeps_the_outbox_and_reports_the_backlog(
     assert stats.sent == 0 and stats.backlog == rows
     warnings = [r for r in caplog.records if r.getMessage() == "broker unavailable, keeping the outbox"]
     assert warnings and all(r.backlog == rows for r in warnings)
+    waits = {r.retry_in_s for r in warnings}  # jittered: publishers that failed together part
+    assert all(0.025 <= wait <= 0.2 for wait in waits) and not waits <= {0.05, 0.1, 0.2}, waits
 
 
 def test_a_second_publisher_on_the_same_outbox_is_refused(tmp_path: Path) -> None:
