@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check setup tools jars bench clean
+.PHONY: run test check setup tools jars bytecode bench clean
 
 run: setup
 	$(BIN)/gdx up
@@ -24,7 +24,7 @@ check: $(STAMP)
 	@$(BIN)/ruff format --check --quiet .
 	@$(BIN)/mypy
 
-setup: tools $(STAMP) jars
+setup: tools $(STAMP) jars bytecode
 
 # System tools first (Java, Maven, Prometheus, PostgreSQL, Chromium): installed from Debian's
 # packages when missing and run as root, else one line naming what to install.
@@ -44,6 +44,13 @@ $(STAMP): pyproject.toml | tools
 jars: $(STAMP)
 	@$(BIN)/gdx kafka fetch
 	@$(BIN)/gdx registry fetch
+
+# The project's modules compiled once here, not by every `gdx` process it starts: where
+# PYTHONDONTWRITEBYTECODE is set (CI's environment sets it), Python caches no bytecode itself, and
+# each of the suite's few hundred `gdx` processes compiled them all again (0.25 s each). Only
+# modules changed since the last run are compiled again; an edited one is never run stale.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q -j 0 foundation schemas agencies linkage monitoring streams
 
 clean:
 	-$(BIN)/gdx registry down
