@@ -117,11 +117,10 @@ def test_every_injected_fault_is_absorbed_or_dead_lettered(backbone: Backbone, p
     assert "identical" in rebuilt.out
 
 
-def _publishing(backbone: Backbone, seed: str, count: int = 15_000, rate: int = 150) -> Process:
-    """Agencies loading and then living at `rate` events/s in the background, for at most `count`
-    life events: enough that on a slow machine they still publish when the backbone has got past
-    the fault (a 3-broker mTLS cluster's first commit once came after 1,500 events at 150/s were
-    over; a worker's restart waits out a 15 s session), and cut short by `_stop_publishing` then."""
+def _publishing(backbone: Backbone, seed: str, count: int = 1500, rate: int = 150) -> Process:
+    """Agencies loading and then living at `rate` events/s in the background. A fault that waits for
+    a worker to get work in flight first gives them more life: a 3-broker mTLS cluster's first
+    commit once came after 1,500 events at 150/s were over."""
     return Process(
         backbone,
         *backbone.simulate_args(
@@ -137,17 +136,8 @@ def _still_publishing(publisher: Process) -> None:
     assert publisher.popen.poll() is None, "the publisher finished before the fault: nothing was left in flight"
 
 
-def _stop_publishing(backbone: Backbone, publisher: Process, committed_at_fault: int, *group: Process) -> None:
-    """Once the group has committed beyond what it had at the fault, with the agencies still
-    publishing (so the backbone got past the fault under load), they stop making events (SIGTERM)
-    and a second run publishes what their outboxes still hold: living out the rest of the planned
-    life would only cost time."""
-    wait_in_flight(backbone, 180, *group, beyond=committed_at_fault)
-    _still_publishing(publisher)
-    publisher.kill(signal.SIGTERM)
-    assert publisher.popen.returncode == 0, publisher.tail()
-    drained = backbone.gdx(*backbone.simulate_args("--publish-only"))
-    assert drained.code == 0, drained.err[-3000:]
+def _finish(publisher: Process, timeout_s: float = 300) -> None:
+    assert publisher.wait(timeout_s) == 0, publisher.tail()
 
 
 @POSTGRESQL_ALONE_SQLITE_SHARED
@@ -156,11 +146,11 @@ def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone, pro
     goes on meanwhile."""
     publisher = _publishing(backbone, "21")
     with workers(backbone, processes) as group:
-        committed, _ = wait_in_flight(backbone, 120, *group)
+        wait_in_flight(backbone, 120, *group)
         group[0].kill(signal.SIGKILL)
         _still_publishing(publisher)
         with worker(backbone, "worker-1-again", audit_partition=None if processes == 1 else 1) as again:
-            _stop_publishing(backbone, publisher, committed, again, *group[1:])
+            _finish(publisher)
             wait_caught_up(backbone, 240, again, *group[1:])
     _assert_reconciled(backbone)
     _assert_owner_deaths_notified(backbone, exactly_once=False)
@@ -170,17 +160,19 @@ def test_a_worker_killed_mid_stream_resumes_without_loss(backbone: Backbone, pro
 def test_two_workers_share_the_partitions_through_rebalances(backbone: Backbone) -> None:
     """A worker joins (a rebalance), one crashes (another, after its session times out), one
     leaves gracefully (a third), each while work is in flight."""
-    publisher = _publishing(backbone, "22")
+    # Three faults, a session timeout and three worker starts: the agencies must still be publishing
+    # at the last one, on a loaded machine too (2,500 events were over before it in one CI run).
+    publisher = _publishing(backbone, "22", count=7500)
     with worker(backbone, "worker-a") as first:
         wait_in_flight(backbone, 120, first)
         with worker(backbone, "worker-b", audit_partition=2) as second:
-            before, _ = wait_in_flight(backbone, 120, first, second)
+            before = wait_in_flight(backbone, 120, first, second)
             first.kill(signal.SIGKILL)
             _still_publishing(publisher)
             with worker(backbone, "worker-c") as third:
-                before, _ = wait_in_flight(backbone, 180, second, third, beyond=before)
+                wait_in_flight(backbone, 180, second, third, beyond=before[0])
                 second.kill(signal.SIGTERM)
-                _stop_publishing(backbone, publisher, before, third)
+                _finish(publisher)
                 wait_caught_up(backbone, 300, third)
     _assert_reconciled(backbone)
     _assert_owner_deaths_notified(backbone, exactly_once=False)
@@ -206,14 +198,14 @@ def test_a_broker_restarted_mid_stream_loses_nothing(
     own_broker: Settings, tmp_path: Path, index_url: str, processes: int
 ) -> None:
     backbone = _deployment(own_broker, tmp_path, index_url)
-    publisher = _publishing(backbone, "23")
+    publisher = _publishing(backbone, "23", count=4500)
     with workers(backbone, processes) as group:
-        committed, _ = wait_in_flight(backbone, 120, *group)
+        wait_in_flight(backbone, 120, *group)
         launcher.down(own_broker)
         _still_publishing(publisher)
         time.sleep(5)
         launcher.up(own_broker, 1, report=False)
-        _stop_publishing(backbone, publisher, committed, *group)
+        _finish(publisher)
         wait_caught_up(backbone, 300, *group)
     _assert_reconciled(backbone)
 
@@ -224,15 +216,15 @@ def test_one_broker_of_three_killed_mid_stream_loses_nothing(
 ) -> None:
     backbone = _deployment(three_broker_cluster, tmp_path, index_url)
     victim = launcher.nodes(three_broker_cluster, 3)[2]
-    publisher = _publishing(backbone, "24")
+    publisher = _publishing(backbone, "24", count=4500)
     try:
         with workers(backbone, processes) as group:
-            committed, _ = wait_in_flight(backbone, 120, *group)
+            wait_in_flight(backbone, 120, *group)
             state = launcher.node_state(victim)
             assert state.running and state.pid is not None
             os.kill(state.pid, signal.SIGKILL)
             _still_publishing(publisher)
-            _stop_publishing(backbone, publisher, committed, *group)
+            _finish(publisher)
             wait_caught_up(backbone, 300, *group)
         _assert_reconciled(backbone)
     finally:
