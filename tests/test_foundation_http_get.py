@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from foundation.http_get import http_get
 from foundation.ports import free_port_block
+from tests.support.http_stub import QuietHandler, serving
 
 
-class _Answers(BaseHTTPRequestHandler):
+class _Answers(QuietHandler):
     def do_GET(self) -> None:  # the standard library's name
         status = 503 if self.path == "/readyz" else 200
         body = b"not ready" if status == 503 else b"ok"
@@ -21,18 +20,11 @@ class _Answers(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *_: object) -> None:
-        pass
-
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(_Answers) as url:
+        yield url
 
 
 def test_an_error_status_is_an_answer_with_its_body(server: str) -> None:

@@ -9,16 +9,16 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from foundation.schema_registry import RegistryAccess, SchemaRegistry
+from tests.support.http_stub import QuietHandler, serving
 
 AGENCIES = 4
 
 
-class _RacingRegistry(BaseHTTPRequestHandler):
+class _RacingRegistry(QuietHandler):
     """Answers a registration after 50 ms, unless another one is in progress: then a 500, as
     Apicurio on H2 answers the second of two registrations that overlap."""
 
@@ -51,19 +51,12 @@ class _RacingRegistry(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, *_: object) -> None:
-        pass
-
 
 @pytest.fixture
 def registry() -> Iterator[str]:
     _RacingRegistry.registered = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RacingRegistry)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(_RacingRegistry) as url:
+        yield url
 
 
 def test_agencies_registering_at_once_in_one_process_each_get_their_id(registry: str) -> None:
