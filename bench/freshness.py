@@ -81,6 +81,8 @@ def main() -> int:
         help="one streams.outbox_relay process per agency instead of publishing from gdx simulate",
     )
     args = parser.parse_args()
+    if not 0 <= args.warmup < args.duration:
+        parser.error(f"--warmup {args.warmup:g} must be at least 0 and shorter than --duration {args.duration:g}")
     with kafka(args.bootstrap_servers) as bootstrap, tempfile.TemporaryDirectory(prefix="gdx-bench-") as tmp:
         state = Path(tmp)
         index_url = f"sqlite:///{state / 'index.db'}"

@@ -108,15 +108,15 @@ class StackProcess:
                 return True
         return False
 
-    def stop(self, sig: int, timeout: float = STOP_WITHIN_S) -> int:
+    def stop(self, sig: int) -> int:
         """Send `sig`, wait for the exit, and collect the rest of the output. Not stopping in time
         fails with what it printed meanwhile: which part it was still stopping."""
         self.popen.send_signal(sig)
         try:
-            code = self.popen.wait(timeout=timeout)
+            code = self.popen.wait(timeout=STOP_WITHIN_S)
         except subprocess.TimeoutExpired:
             self.wait_for("no such line: read what it printed", timeout=1)
-            raise AssertionError(f"not stopped {timeout:g} s after signal {sig}:\n{self.output}") from None
+            raise AssertionError(f"not stopped {STOP_WITHIN_S:g} s after signal {sig}:\n{self.output}") from None
         while (line := self._queue.get(timeout=5)) is not None:
             self.lines.append(line)
         return code
